@@ -1,0 +1,207 @@
+package io.hsmoperator.emulator;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything the emulator remembers. Plain Jackson-serialisable objects guarded by the emulator's lock;
+ * persisted as one JSON document in the state directory.
+ */
+public final class State {
+    public String tenantId;
+    public long clockOffsetMillis;
+    public Map<String, Principal> principals = new LinkedHashMap<>();
+    /** key: lower(subscription)/lower(resourceGroup) */
+    public Map<String, ResourceGroup> resourceGroups = new LinkedHashMap<>();
+    /** key: lower(hsm name); HSM names are global because they are DNS names. */
+    public Map<String, Hsm> hsms = new LinkedHashMap<>();
+    /** key: lower(hsm name) */
+    public Map<String, Hsm> deletedHsms = new LinkedHashMap<>();
+    /** key: lower(resource id) */
+    public Map<String, PrivateEndpoint> privateEndpoints = new LinkedHashMap<>();
+    /** key: lower(resource uri) + "|" + lower(setting name) */
+    public Map<String, ObjectNode> diagnosticSettings = new LinkedHashMap<>();
+    /** ARM asynchronous operations (managedHsmOperationResults, network operations). */
+    public Map<String, Operation> operations = new LinkedHashMap<>();
+    /** Full-backup folders written by HSM backups, keyed by folder URL (the emulator's stand-in for blob storage). */
+    public Map<String, String> backupFolders = new LinkedHashMap<>();
+
+    public static final class Principal {
+        public String objectId;
+        public String clientId;
+        public String clientSecret;
+        public String displayName;
+        /** Federated credentials: issuer + subject pairs accepted as client assertions (workload identity). */
+        public List<Map<String, String>> federatedCredentials = new ArrayList<>();
+        /** ARM actions refused to this principal with 403 AuthorizationFailed (to test permission errors). */
+        public List<String> deniedArmActions = new ArrayList<>();
+    }
+
+    public static final class ResourceGroup {
+        public String subscriptionId;
+        public String name;
+        public String location;
+        public Map<String, String> tags = new LinkedHashMap<>();
+    }
+
+    public static final class Hsm {
+        public String name;
+        public String subscriptionId;
+        public String resourceGroup;
+        public String location;
+        public String skuFamily;
+        public String skuName;
+        public String tenantId;
+        public Map<String, String> tags = new LinkedHashMap<>();
+        public List<String> initialAdminObjectIds = new ArrayList<>();
+        public int softDeleteRetentionInDays;
+        public boolean enablePurgeProtection;
+        public String publicNetworkAccess;
+        public ObjectNode networkAcls;
+        public String createdAt;
+        public String createdBy;
+        public String lastModifiedAt;
+        public String lastModifiedBy;
+        /** Wall-clock millis when provisioning completes. */
+        public long provisionedAtMillis;
+        /** Wall-clock millis when the last accepted update completes (0 when none is running). */
+        public long updateDoneAtMillis;
+        public int port;
+        /** The HSM's own secret: protects key backups so they restore only into the same security domain. */
+        public String domainKey;
+        public SecurityDomain securityDomain;
+        public Map<String, Key> keys = new LinkedHashMap<>();
+        public Map<String, Key> deletedKeys = new LinkedHashMap<>();
+        public Map<String, ObjectNode> customRoles = new LinkedHashMap<>();
+        public Map<String, RoleAssignment> roleAssignments = new LinkedHashMap<>();
+        public Map<String, String> settings = new LinkedHashMap<>();
+        public Map<String, Pec> privateEndpointConnections = new LinkedHashMap<>();
+        public Map<String, Job> jobs = new LinkedHashMap<>();
+        // soft-delete bookkeeping (set while in deletedHsms)
+        public String deletionDate;
+        public String scheduledPurgeDate;
+        public long deletedAtEpoch;
+
+        @JsonIgnore
+        public String resourceId() {
+            return "/subscriptions/" + subscriptionId + "/resourceGroups/" + resourceGroup
+                    + "/providers/Microsoft.KeyVault/managedHSMs/" + name;
+        }
+    }
+
+    public static final class SecurityDomain {
+        public int required;
+        public List<String> certificateThumbprints = new ArrayList<>();
+        public long downloadedAtMillis;
+        public long activeAtMillis;
+        /** Base64 of the 32-byte security-domain key that the blob's shares protect. */
+        public String key;
+    }
+
+    public static final class Key {
+        public String name;
+        public List<KeyVersion> versions = new ArrayList<>();
+        public ObjectNode rotationPolicy;
+        public Long deletedDate;
+        public Long scheduledPurgeDate;
+
+        @JsonIgnore
+        public KeyVersion latest() {
+            return versions.get(versions.size() - 1);
+        }
+
+        @JsonIgnore
+        public KeyVersion version(String v) {
+            for (KeyVersion kv : versions) {
+                if (kv.version.equalsIgnoreCase(v)) {
+                    return kv;
+                }
+            }
+            return null;
+        }
+    }
+
+    public static final class KeyVersion {
+        public String version;
+        public String kty;
+        public Integer keySize;
+        public String crv;
+        public List<String> keyOps = new ArrayList<>();
+        public boolean enabled = true;
+        public Long nbf;
+        public Long exp;
+        public long created;
+        public long updated;
+        public boolean exportable;
+        public JsonNode releasePolicy;
+        public Map<String, String> tags;
+        /** PKCS#8 (RSA/EC) or raw key bytes (oct), base64. Never leaves the emulator except in a protected backup blob. */
+        public String material;
+        /** X.509 SubjectPublicKeyInfo, base64 (RSA/EC only). */
+        public String publicKey;
+
+        @JsonIgnore
+        public transient Object cache;
+    }
+
+    public static final class RoleAssignment {
+        public String name;
+        public String scope;
+        public String roleDefinitionId;
+        public String principalId;
+    }
+
+    public static final class Pec {
+        public String name;
+        public String privateEndpointId;
+        public String status;
+        public String description;
+        public String actionsRequired = "None";
+        public String provisioningState = "Succeeded";
+        public String etag;
+    }
+
+    public static final class Job {
+        public String jobId;
+        public String kind;
+        public long startTime;
+        public long doneAtMillis;
+        public String folderUri;
+        public String statusDetails;
+        public ObjectNode error;
+    }
+
+    public static final class PrivateEndpoint {
+        public String id;
+        public String name;
+        public String subscriptionId;
+        public String resourceGroup;
+        public String location;
+        public String subnetId;
+        public Map<String, String> tags = new LinkedHashMap<>();
+        public boolean manual;
+        public String connectionName;
+        public String requestMessage;
+        public String groupId;
+        public String targetId;
+        /** Name of the connection on the HSM side. */
+        public String pecName;
+        public String privateIp;
+        public String nicName;
+        public long readyAtMillis;
+        public Map<String, ObjectNode> dnsZoneGroups = new LinkedHashMap<>();
+    }
+
+    public static final class Operation {
+        public String id;
+        public long doneAtMillis;
+        public String status = "Succeeded";
+        public ObjectNode error;
+    }
+}
