@@ -1,0 +1,17 @@
+package io.hsmoperator.api.common;
+
+/** Condition types and annotation keys that are part of the public API. */
+public final class Conditions {
+    public static final String READY = "Ready";
+    public static final String RECONCILING = "Reconciling";
+    public static final String STALLED = "Stalled";
+    public static final String ACTIVATED = "Activated";
+    public static final String ROTATION = "RotationDue";
+
+    public static final String GROUP = "hsmoperator.io";
+    /** Annotation: a new token rotates the key once. */
+    public static final String ROTATE_NOW_ANNOTATION = GROUP + "/rotate-now";
+
+    private Conditions() {
+    }
+}

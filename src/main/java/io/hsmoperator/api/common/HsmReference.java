@@ -1,0 +1,44 @@
+package io.hsmoperator.api.common;
+
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Required;
+
+import java.util.Objects;
+
+/** A reference to a ManagedHsm resource, in the referring resource's namespace unless {@code namespace} is set. */
+public class HsmReference {
+    @Required
+    @Pattern("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    @JsonPropertyDescription("Name of the ManagedHsm resource.")
+    public String name;
+
+    @Pattern("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    @JsonPropertyDescription("Namespace of the ManagedHsm resource; defaults to this resource's namespace. A ManagedHsm in another "
+            + "namespace must list this namespace in spec.allowedNamespaces.")
+    public String namespace;
+
+    public HsmReference() {
+    }
+
+    public HsmReference(String name, String namespace) {
+        this.name = name;
+        this.namespace = namespace;
+    }
+
+    /** The namespace the reference points into, given the namespace of the referring resource. */
+    public String namespaceOr(String own) {
+        return namespace == null || namespace.isEmpty() ? own : namespace;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof HsmReference && Objects.equals(name, ((HsmReference) o).name)
+                && Objects.equals(namespace, ((HsmReference) o).namespace);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(name, namespace);
+    }
+}

@@ -1,0 +1,21 @@
+package io.hsmoperator.api.diagnostics;
+
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.hsmoperator.api.common.HsmStatus;
+
+import java.util.ArrayList;
+import java.util.List;
+
+public class HsmDiagnosticsStatus extends HsmStatus {
+    @JsonPropertyDescription("Resource ID of the diagnostic setting.")
+    public String settingId;
+
+    @JsonPropertyDescription("Name of the diagnostic setting.")
+    public String settingName;
+
+    @JsonPropertyDescription("Destinations in effect, as Azure reports them.")
+    public List<String> destinations = new ArrayList<>();
+
+    @JsonPropertyDescription("Log categories or category groups in effect.")
+    public List<String> logs = new ArrayList<>();
+}

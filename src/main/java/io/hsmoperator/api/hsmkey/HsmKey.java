@@ -1,0 +1,31 @@
+package io.hsmoperator.api.hsmkey;
+
+import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.kubernetes.api.model.Namespaced;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.model.annotation.Categories;
+import io.fabric8.kubernetes.model.annotation.Group;
+import io.fabric8.kubernetes.model.annotation.ShortNames;
+import io.fabric8.kubernetes.model.annotation.Version;
+
+/**
+ * A key inside a Managed HSM: created, kept as the spec says, rotated, and published to workloads. The annotation
+ * {@code hsmoperator.io/rotate-now: <token>} creates exactly one new version per distinct token.
+ */
+@Group("hsmoperator.io")
+@Version("v1alpha1")
+@ShortNames("hsmkey")
+@Categories("hsm")
+@AdditionalPrinterColumn(name = "Ready", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.conditions[?(@.type==\"Ready\")].status")
+@AdditionalPrinterColumn(name = "Type", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.keyType")
+@AdditionalPrinterColumn(name = "Version", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.currentVersion")
+@AdditionalPrinterColumn(name = "Versions", type = AdditionalPrinterColumn.Type.INTEGER, priority = 1, jsonPath = ".status.versionCount")
+@AdditionalPrinterColumn(name = "Next rotation", type = AdditionalPrinterColumn.Type.DATE, priority = 1, jsonPath = ".status.nextRotationTime")
+@AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
+@AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
+public class HsmKey extends CustomResource<HsmKeySpec, HsmKeyStatus> implements Namespaced {
+    @Override
+    protected HsmKeyStatus initStatus() {
+        return new HsmKeyStatus();
+    }
+}

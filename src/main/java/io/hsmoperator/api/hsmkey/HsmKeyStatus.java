@@ -1,0 +1,47 @@
+package io.hsmoperator.api.hsmkey;
+
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.hsmoperator.api.common.HsmStatus;
+
+import java.util.ArrayList;
+import java.util.List;
+
+public class HsmKeyStatus extends HsmStatus {
+    @JsonPropertyDescription("Versioned key identifier of the current version; what workloads pass to a CryptographyClient.")
+    public String keyId;
+
+    @JsonPropertyDescription("Key identifier without a version: always resolves to the newest version.")
+    public String versionlessKeyId;
+
+    @JsonPropertyDescription("Current (newest) version.")
+    public String currentVersion;
+
+    @JsonPropertyDescription("The newest versions (at most 20), newest first.")
+    public List<KeyVersion> versions = new ArrayList<>();
+
+    @JsonPropertyDescription("Number of versions the key has in Azure (Managed HSM allows 100).")
+    public Integer versionCount;
+
+    @JsonPropertyDescription("When the current version was created by a rotation (RFC 3339).")
+    public String lastRotationTime;
+
+    @JsonPropertyDescription("When the next scheduled rotation is due (RFC 3339).")
+    public String nextRotationTime;
+
+    @JsonPropertyDescription("The last hsmoperator.io/rotate-now token handled.")
+    public String lastRotateNowToken;
+
+    @JsonPropertyDescription("Name of the ConfigMap published for workloads.")
+    public String publishedConfigMap;
+
+    public static class KeyVersion {
+        @JsonPropertyDescription("Version identifier.")
+        public String version;
+        @JsonPropertyDescription("Creation time (RFC 3339).")
+        public String created;
+        @JsonPropertyDescription("Expiry time (RFC 3339), if any.")
+        public String expires;
+        @JsonPropertyDescription("Whether the version is enabled.")
+        public Boolean enabled;
+    }
+}

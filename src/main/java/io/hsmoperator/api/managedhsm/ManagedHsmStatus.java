@@ -1,0 +1,67 @@
+package io.hsmoperator.api.managedhsm;
+
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.hsmoperator.api.common.HsmStatus;
+
+import java.util.ArrayList;
+import java.util.List;
+
+public class ManagedHsmStatus extends HsmStatus {
+    @JsonPropertyDescription("Azure resource ID of the HSM.")
+    public String resourceId;
+
+    @JsonPropertyDescription("Data-plane URI of the HSM, for example https://contoso.managedhsm.azure.net/.")
+    public String hsmUri;
+
+    @JsonPropertyDescription("Azure's provisioning state: Provisioning, Updating, Succeeded, Failed, ...")
+    public String provisioningState;
+
+    @JsonPropertyDescription("Security-domain activation: NotActivated, Active, Failed or Unknown.")
+    public String activationStatus;
+
+    @JsonPropertyDescription("Name of the Secret holding the downloaded, encrypted security domain.")
+    public String securityDomainSecret;
+
+    @JsonPropertyDescription("Object ID the operator authenticates as.")
+    public String operatorPrincipalId;
+
+    @JsonPropertyDescription("The role the operator granted itself in the HSM to manage keys.")
+    public OperatorAccess operatorAccess;
+
+    @JsonPropertyDescription("Private endpoint connections of the HSM, as Azure reports them.")
+    public List<PrivateEndpointConnection> privateEndpointConnections = new ArrayList<>();
+
+    @JsonPropertyDescription("Set while an Azure operation started by the operator is running (for example the initial create).")
+    public PendingOperation pendingOperation;
+
+    public static class OperatorAccess {
+        @JsonPropertyDescription("Role definition ID.")
+        public String roleDefinitionId;
+        @JsonPropertyDescription("Role name.")
+        public String roleName;
+        @JsonPropertyDescription("Scope of the assignment, /keys.")
+        public String scope;
+        @JsonPropertyDescription("Name of the role assignment.")
+        public String assignmentName;
+    }
+
+    public static class PrivateEndpointConnection {
+        @JsonPropertyDescription("Name of the connection on the HSM.")
+        public String name;
+        @JsonPropertyDescription("Resource ID of the private endpoint.")
+        public String privateEndpointId;
+        @JsonPropertyDescription("Pending, Approved, Rejected or Disconnected.")
+        public String status;
+        @JsonPropertyDescription("Description given with the last state change.")
+        public String description;
+    }
+
+    public static class PendingOperation {
+        @JsonPropertyDescription("Create or Update.")
+        public String type;
+        @JsonPropertyDescription("When the operation was started (RFC 3339).")
+        public String startedAt;
+        @JsonPropertyDescription("Generation of the spec the operation applies.")
+        public Long generation;
+    }
+}

@@ -1,0 +1,18 @@
+package io.hsmoperator.api.roleassignment;
+
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.hsmoperator.api.common.HsmStatus;
+
+public class HsmRoleAssignmentStatus extends HsmStatus {
+    @JsonPropertyDescription("Name of the role assignment in the HSM (derived from this resource's UID).")
+    public String assignmentName;
+
+    @JsonPropertyDescription("Role definition ID the role resolved to.")
+    public String roleDefinitionId;
+
+    @JsonPropertyDescription("Name of the role.")
+    public String roleName;
+
+    @JsonPropertyDescription("Scope in effect: /, /keys or /keys/{key name}.")
+    public String scope;
+}

@@ -1,0 +1,277 @@
+package io.hsmoperator.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cel.bundle.Cel;
+import dev.cel.bundle.CelFactory;
+import dev.cel.common.types.SimpleType;
+import dev.cel.parser.CelStandardMacro;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The mock API server does not evaluate CEL, so this test does: every x-kubernetes-validations rule of the committed CRDs
+ * is compiled and evaluated with a CEL library over (old, new) objects, after API-server-style defaulting. Each case states
+ * whether the API server must accept the change or reject it with a given message; every rule must reject at least once.
+ */
+class CrdCelRulesTest {
+    private static final Cel CEL = CelFactory.standardCelBuilder().setStandardMacros(CelStandardMacro.STANDARD_MACROS)
+            .addVar("self", SimpleType.DYN).addVar("oldSelf", SimpleType.DYN).build();
+    private static final Map<String, JsonNode> CRDS = Crds.byKind();
+    private static final Set<String> RULES_THAT_REJECTED = new LinkedHashSet<>();
+
+    /** A rule and the schema path it is declared at (relative to spec). */
+    record Site(List<String> path, String rule, String message) {
+    }
+
+    /** old == null: a create. reject == null: must be accepted. */
+    record Case(String kind, String name, Consumer<ObjectNode> old, Consumer<ObjectNode> change, String reject) {
+    }
+
+    static Consumer<ObjectNode> none() {
+        return s -> { };
+    }
+
+    static List<Case> cases() {
+        List<Case> c = new ArrayList<>();
+        String mhsm = "ManagedHsm";
+        c.add(new Case(mhsm, "the sample is accepted", null, none(), null));
+        c.add(new Case(mhsm, "mutable fields change", none(), s -> {
+            s.putObject("tags").put("owner", "platform");
+            s.put("publicNetworkAccess", "Disabled");
+            s.putObject("networkAcls").put("defaultAction", "Deny");
+            s.putArray("allowedNamespaces").add("*");
+        }, null));
+        c.add(new Case(mhsm, "azureName is immutable", none(), s -> s.put("azureName", "other-hsm"), "azureName is immutable"));
+        c.add(new Case(mhsm, "subscriptionId is immutable", none(), s -> s.put("subscriptionId", "11111111-2222-3333-4444-555555555555"),
+                "subscriptionId is immutable"));
+        c.add(new Case(mhsm, "resourceGroup is immutable", none(), s -> s.put("resourceGroup", "rg-other"), "resourceGroup is immutable"));
+        c.add(new Case(mhsm, "location is immutable", none(), s -> s.put("location", "northeurope"), "location is immutable"));
+        c.add(new Case(mhsm, "sku is immutable", none(), s -> s.put("sku", "Custom_B32"), "sku is immutable"));
+        c.add(new Case(mhsm, "tenantId cannot be added later", none(), s -> s.put("tenantId", "11111111-2222-3333-4444-555555555555"),
+                "tenantId is immutable"));
+        c.add(new Case(mhsm, "initialAdminObjectIds are immutable", none(),
+                s -> s.withArray("initialAdminObjectIds").add("11111111-2222-3333-4444-555555555555"), "initialAdminObjectIds is immutable"));
+        c.add(new Case(mhsm, "retention is immutable", none(), s -> s.put("softDeleteRetentionDays", 30), "softDeleteRetentionDays is immutable"));
+        c.add(new Case(mhsm, "purge protection cannot be turned off", none(), s -> s.put("purgeProtection", false),
+                "purgeProtection cannot be turned off"));
+        c.add(new Case(mhsm, "purge protection can be turned on", s -> s.put("purgeProtection", false), s -> s.put("purgeProtection", true),
+                null));
+        c.add(new Case(mhsm, "Delete needs a confirmation", null, s -> s.put("deletionPolicy", "Delete"), "confirmDeletionOf"));
+        c.add(new Case(mhsm, "Delete needs the right confirmation", null,
+                s -> s.put("deletionPolicy", "Delete").put("confirmDeletionOf", "another-hsm"), "confirmDeletionOf"));
+        c.add(new Case(mhsm, "Delete needs purge protection", null,
+                s -> s.put("deletionPolicy", "Delete").put("confirmDeletionOf", "contoso-payments-hsm").put("purgeProtection", false),
+                "needs purgeProtection: true"));
+        c.add(new Case(mhsm, "Delete with confirmation and purge protection", null,
+                s -> s.put("deletionPolicy", "Delete").put("confirmDeletionOf", "contoso-payments-hsm"), null));
+
+        String key = "HsmKey";
+        c.add(new Case(key, "the sample is accepted", null, none(), null));
+        c.add(new Case(key, "mutable fields change", none(), s -> {
+            s.put("enabled", false).put("expiresAfter", "P2Y");
+            s.putArray("operations").add("verify");
+            s.putObject("tags").put("purpose", "other");
+            s.putObject("rotation").put("every", "P30D");
+            s.put("deletionPolicy", "Delete").put("recoverDeleted", true);
+        }, null));
+        c.add(new Case(key, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "other-hsm"), "hsmRef is immutable"));
+        c.add(new Case(key, "keyName cannot be set later", none(), s -> s.put("keyName", "renamed"), "keyName is immutable"));
+        c.add(new Case(key, "keyType is immutable", none(), s -> s.put("keyType", "RSA-HSM").remove("curve"), "keyType is immutable"));
+        c.add(new Case(key, "curve is immutable", none(), s -> s.put("curve", "P-384"), "curve is immutable"));
+        c.add(new Case(key, "keySize is immutable", k -> rsa(k, 2048), s -> s.put("keySize", 4096), "keySize is immutable"));
+        c.add(new Case(key, "exportable is immutable", k -> rsa(k, 2048), s -> {
+            s.put("exportable", true);
+            s.putObject("releasePolicy").put("data", "{\"version\":\"1.0.0\",\"anyOf\":[]}");
+        }, "exportable is immutable"));
+        c.add(new Case(key, "releasePolicy is immutable", k -> exportable(rsa(k, 3072)),
+                s -> ((ObjectNode) s.get("releasePolicy")).put("data", "{\"version\":\"1.0.0\",\"anyOf\":[{}]}"), "releasePolicy is immutable"));
+        c.add(new Case(key, "an exportable RSA key with a policy", null, s -> exportable(rsa(s, 3072)), null));
+        c.add(new Case(key, "keySize on an EC key", null, s -> s.put("keySize", 2048), "keySize applies to RSA-HSM and oct-HSM"));
+        c.add(new Case(key, "curve on an RSA key", null, s -> rsa(s, 2048).put("curve", "P-256"), "curve applies to EC-HSM keys only"));
+        c.add(new Case(key, "RSA 1024", null, s -> rsa(s, 1024), "RSA-HSM keySize must be"));
+        c.add(new Case(key, "AES 512", null, s -> rsa(s, 512).put("keyType", "oct-HSM"), "oct-HSM keySize must be"));
+        c.add(new Case(key, "AES 256", null, s -> rsa(s, 256).put("keyType", "oct-HSM"), null));
+        c.add(new Case(key, "EC key that encrypts", null, s -> s.withArray("operations").add("encrypt"), "EC-HSM keys support only"));
+        c.add(new Case(key, "exportable without policy", null, s -> rsa(s, 2048).put("exportable", true), "needs a releasePolicy"));
+        c.add(new Case(key, "policy without exportable", null, s -> rsa(s, 2048).putObject("releasePolicy").put("data", "{}"),
+                "releasePolicy applies to exportable keys only"));
+        c.add(new Case(key, "both rotation modes", null, s -> ((ObjectNode) s.get("rotation")).putObject("azurePolicy")
+                .put("timeAfterCreate", "P90D"), "cannot be combined"));
+        c.add(new Case(key, "rotation with no mode", null, s -> s.putObject("rotation").put("keepEnabledVersions", 3),
+                "rotation needs either every or azurePolicy"));
+        c.add(new Case(key, "Azure policy with both triggers", null, s -> s.putObject("rotation").putObject("azurePolicy")
+                .put("timeAfterCreate", "P90D").put("timeBeforeExpiry", "P30D").put("expiryTime", "P1Y"), "exactly one of timeAfterCreate"));
+        c.add(new Case(key, "timeBeforeExpiry without expiry", null, s -> s.putObject("rotation").putObject("azurePolicy")
+                .put("timeBeforeExpiry", "P30D"), "timeBeforeExpiry needs expiryTime"));
+        c.add(new Case(key, "Azure policy", null, s -> s.putObject("rotation").putObject("azurePolicy")
+                .put("timeBeforeExpiry", "P30D").put("expiryTime", "P1Y"), null));
+
+        String ra = "HsmRoleAssignment";
+        c.add(new Case(ra, "the sample is accepted", null, none(), null));
+        c.add(new Case(ra, "scope and keyRef together", null, s -> s.put("scope", "/keys"), "set exactly one of scope"));
+        c.add(new Case(ra, "neither scope nor keyRef", null, s -> s.remove("keyRef"), "set exactly one of scope"));
+        c.add(new Case(ra, "scope alone", null, s -> s.put("scope", "/keys").remove("keyRef"), null));
+        c.add(new Case(ra, "principal cannot change", none(), s -> s.put("principalId", "11111111-2222-3333-4444-555555555555"),
+                "cannot change who, what or where"));
+        c.add(new Case(ra, "role cannot change", none(), s -> s.put("role", "Managed HSM Crypto Auditor"), "cannot change who"));
+        c.add(new Case(ra, "deletionPolicy may change", none(), s -> s.put("deletionPolicy", "Retain"), null));
+
+        String diag = "HsmDiagnostics";
+        c.add(new Case(diag, "the sample is accepted", null, none(), null));
+        c.add(new Case(diag, "no destination", null, s -> s.remove("logAnalyticsWorkspaceId"), "set at least one destination"));
+        c.add(new Case(diag, "categories and groups", null, s -> s.putArray("categories").add("AuditEvent"), "not both"));
+        c.add(new Case(diag, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "x"), "hsmRef is immutable"));
+        c.add(new Case(diag, "settingName is immutable", none(), s -> s.put("settingName", "renamed"), "settingName is immutable"));
+        c.add(new Case(diag, "destinations may change", none(), s -> s.put("storageAccountId",
+                "/subscriptions/6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa"), null));
+
+        String pe = "PrivateEndpoint";
+        c.add(new Case(pe, "the sample is accepted", null, none(), null));
+        c.add(new Case(pe, "azureName is immutable", none(), s -> s.put("azureName", "pe-other"), "are immutable"));
+        c.add(new Case(pe, "subnet is immutable", none(), s -> s.put("subnetId", s.get("subnetId").asText() + "2"), "are immutable"));
+        c.add(new Case(pe, "manualApproval is immutable", none(), s -> s.put("manualApproval", true), "manualApproval is immutable"));
+        c.add(new Case(pe, "requestMessage needs manual approval", null, s -> s.put("requestMessage", "please"), "manualApproval connections only"));
+        c.add(new Case(pe, "manual approval with a message", null, s -> s.put("manualApproval", true).put("requestMessage", "please"), null));
+        c.add(new Case(pe, "DNS zones may change", none(), s -> s.putArray("privateDnsZoneIds"), null));
+        return c;
+    }
+
+    static ObjectNode rsa(ObjectNode s, int size) {
+        s.put("keyType", "RSA-HSM").put("keySize", size).remove(List.of("curve", "operations"));
+        return s;
+    }
+
+    static ObjectNode exportable(ObjectNode s) {
+        s.put("exportable", true);
+        s.putObject("releasePolicy").put("data", "{\"version\":\"1.0.0\",\"anyOf\":[]}");
+        return s;
+    }
+
+    @TestFactory
+    Stream<DynamicTest> everyCase() {
+        return cases().stream().map(c -> DynamicTest.dynamicTest(c.kind() + ": " + c.name(), () -> run(c)));
+    }
+
+    private void run(Case c) throws Exception {
+        JsonNode crd = CRDS.get(c.kind());
+        JsonNode schema = Crds.specSchema(crd);
+        ObjectNode base = Crds.sampleSpec(c.kind());
+        ObjectNode old = null;
+        if (c.old() != null) {
+            old = base.deepCopy();
+            c.old().accept(old);
+            Crds.applyDefaults(schema, old);
+            assertEquals(List.of(), violations(schema, old, null), "the old object of this case must itself be valid");
+        }
+        ObjectNode updated = (old != null ? old : base).deepCopy();
+        c.change().accept(updated);
+        Crds.applyDefaults(schema, updated);
+        List<Site> violated = violationSites(schema, updated, old);
+        List<String> messages = violated.stream().map(Site::message).toList();
+        if (c.reject() == null) {
+            assertEquals(List.of(), messages, "the API server must accept this");
+        } else {
+            assertTrue(messages.stream().anyMatch(m -> m.contains(c.reject())),
+                    "the API server must reject this with a message containing '" + c.reject() + "'; violations were " + messages);
+            violated.forEach(s -> RULES_THAT_REJECTED.add(c.kind() + " " + s.path() + " " + s.rule()));
+        }
+    }
+
+    @AfterAll
+    static void everyRuleRejectsSomething() {
+        List<String> idle = new ArrayList<>();
+        CRDS.forEach((kind, crd) -> sites(Crds.specSchema(crd), new ArrayList<>(), new ArrayList<>()).forEach(s -> {
+            if (!RULES_THAT_REJECTED.contains(kind + " " + s.path() + " " + s.rule())) {
+                idle.add(kind + " " + s.path() + ": " + s.rule());
+            }
+        }));
+        if (!idle.isEmpty()) {
+            fail("these CEL rules were never shown to reject anything; add cases for them: " + idle);
+        }
+    }
+
+    static List<String> violations(JsonNode schema, JsonNode updated, JsonNode old) throws Exception {
+        return violationSites(schema, updated, old).stream().map(Site::message).toList();
+    }
+
+    static List<Site> violationSites(JsonNode schema, JsonNode updated, JsonNode old) throws Exception {
+        List<Site> out = new ArrayList<>();
+        for (Site s : sites(schema, new ArrayList<>(), new ArrayList<>())) {
+            JsonNode self = at(updated, s.path());
+            JsonNode oldSelf = old == null ? null : at(old, s.path());
+            boolean transition = s.rule().contains("oldSelf");
+            if (self == null || (transition && oldSelf == null)) {
+                continue;
+            }
+            Map<String, Object> vars = new HashMap<>();
+            vars.put("self", toCel(self));
+            if (transition) {
+                vars.put("oldSelf", toCel(oldSelf));
+            }
+            Object result = CEL.createProgram(CEL.compile(s.rule()).getAst()).eval(vars);
+            if (!Boolean.TRUE.equals(result)) {
+                out.add(s);
+            }
+        }
+        return out;
+    }
+
+    static List<Site> sites(JsonNode schema, List<String> path, List<Site> out) {
+        for (JsonNode v : schema.path("x-kubernetes-validations")) {
+            out.add(new Site(List.copyOf(path), v.path("rule").asText(), v.path("message").asText()));
+        }
+        schema.path("properties").fields().forEachRemaining(p -> {
+            List<String> child = new ArrayList<>(path);
+            child.add(p.getKey());
+            sites(p.getValue(), child, out);
+        });
+        return out;
+    }
+
+    private static JsonNode at(JsonNode node, List<String> path) {
+        JsonNode n = node;
+        for (String p : path) {
+            n = n == null ? null : n.get(p);
+        }
+        return n;
+    }
+
+    static Object toCel(JsonNode n) {
+        if (n.isObject()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            n.fields().forEachRemaining(e -> m.put(e.getKey(), toCel(e.getValue())));
+            return m;
+        }
+        if (n.isArray()) {
+            List<Object> l = new ArrayList<>();
+            n.forEach(e -> l.add(toCel(e)));
+            return l;
+        }
+        if (n.isIntegralNumber()) {
+            return n.asLong();
+        }
+        if (n.isNumber()) {
+            return n.asDouble();
+        }
+        if (n.isBoolean()) {
+            return n.asBoolean();
+        }
+        return n.asText();
+    }
+}
