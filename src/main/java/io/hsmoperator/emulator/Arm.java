@@ -452,7 +452,7 @@ final class Arm {
         if (changed) {
             h.updateDoneAtMillis = System.currentTimeMillis() + emu.config().updateDelay().toMillis();
             String op = newOperation(emu.config().updateDelay().toMillis());
-            return Http.Response.empty(202).header("Location", operationUrl(r, h, op));
+            return Http.Response.empty(202).header("Location", operationUrl(r, h, op)).header("Retry-After", retryAfter());
         }
         return pollHint(hsmView(r, h, false));
     }
@@ -467,6 +467,11 @@ final class Arm {
             resp.header("Retry-After", String.valueOf(emu.config().retryAfterSeconds()));
         }
         return resp;
+    }
+
+    /** See {@link #pollHint}: real Azure sends no Retry-After here; the hint only sets the SDK's polling pace. */
+    private String retryAfter() {
+        return String.valueOf(emu.config().retryAfterSeconds());
     }
 
     private String newOperation(long durationMillis) {
@@ -509,7 +514,7 @@ final class Arm {
             emu.closeHsm(h);
             emu.dirty();
             String op = newOperation(emu.config().updateDelay().toMillis());
-            return Http.Response.empty(202).header("Location", operationUrl(r, h, op));
+            return Http.Response.empty(202).header("Location", operationUrl(r, h, op)).header("Retry-After", retryAfter());
         });
     }
 
@@ -623,7 +628,7 @@ final class Arm {
                 emu.state().deletedHsms.remove(name.toLowerCase(Locale.ROOT));
                 emu.dirty();
                 String op = newOperation(emu.config().updateDelay().toMillis());
-                return Http.Response.empty(202).header("Location", operationUrl(r, h, op));
+                return Http.Response.empty(202).header("Location", operationUrl(r, h, op)).header("Retry-After", retryAfter());
             });
         }
         throw ApiException.notFound("The requested resource path is not supported by the emulator: " + r.path);
@@ -785,7 +790,7 @@ final class Arm {
                     emu.dirty();
                     String op = newOperation(emu.config().updateDelay().toMillis());
                     return Http.Response.empty(202).header("Azure-AsyncOperation", networkOperationUrl(sub, pe.location, op, false, r))
-                            .header("Location", networkOperationUrl(sub, pe.location, op, true, r)).header("Retry-After", "1");
+                            .header("Location", networkOperationUrl(sub, pe.location, op, true, r)).header("Retry-After", retryAfter());
                 });
             default:
                 throw new ApiException(405, "MethodNotAllowed", "Method " + r.method + " is not allowed.");
@@ -880,7 +885,7 @@ final class Arm {
             emu.dirty();
             String op = newOperation(emu.config().updateDelay().toMillis());
             return Http.Response.json(201, peView(pe)).header("Azure-AsyncOperation", networkOperationUrl(sub, location, op, false, r))
-                    .header("Retry-After", "1");
+                    .header("Retry-After", retryAfter());
         });
     }
 
@@ -897,7 +902,7 @@ final class Arm {
         boolean done = System.currentTimeMillis() >= op.doneAtMillis;
         if (result) {
             return done ? Http.Response.empty(204) : Http.Response.empty(202).header("Location", emu.baseUrl() + r.rawTarget)
-                    .header("Retry-After", "1");
+                    .header("Retry-After", retryAfter());
         }
         return Http.Response.json(200, Json.object().put("status", done ? op.status : "InProgress"));
     }
@@ -1002,7 +1007,7 @@ final class Arm {
                     emu.dirty();
                     String op = newOperation(emu.config().updateDelay().toMillis());
                     return Http.Response.json(created ? 201 : 200, g).header("Azure-AsyncOperation",
-                            networkOperationUrl(pe.subscriptionId, pe.location, op, false, r)).header("Retry-After", "1");
+                            networkOperationUrl(pe.subscriptionId, pe.location, op, false, r)).header("Retry-After", retryAfter());
                 });
             }
             case "DELETE":

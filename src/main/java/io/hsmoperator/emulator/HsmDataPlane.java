@@ -675,7 +675,9 @@ final class HsmDataPlane {
         State.KeyVersion v = emu.read(() -> version(key(hsm, name, r), version));
         String kid = r.baseUrl() + "/keys/" + emu.read(() -> key(hsm, name, r).name) + "/" + v.version;
         String opName = OP_NAME.get(op);
-        if (!v.keyOps.contains(opName)) {
+        // An empty key_ops (what the SDK sends when updating without operations) restricts nothing, as in JWK.
+        List<String> permitted = v.keyOps.isEmpty() ? KeyCrypto.defaultOps(v.kty) : v.keyOps;
+        if (!permitted.contains(opName)) {
             throw ApiException.badParameter("Operation " + opName + " is not allowed on this key." + activity());
         }
         if (!v.enabled) {
@@ -964,11 +966,15 @@ final class HsmDataPlane {
                 ObjectNode def = Rbac.definition(name.toLowerCase(Locale.ROOT), p.path("roleName").asText(name),
                         "CustomRole", p.path("description").asText(""), List.of());
                 ObjectNode props = (ObjectNode) def.get("properties");
-                if (p.has("permissions")) {
-                    props.set("permissions", p.get("permissions").deepCopy());
-                } else {
-                    props.set("permissions", Json.array());
+                ArrayNode permissions = Json.array();
+                for (JsonNode perm : p.path("permissions")) {
+                    ObjectNode normalised = Json.object();
+                    for (String field : List.of("actions", "dataActions", "notActions", "notDataActions")) {
+                        normalised.set(field, perm.path(field).isArray() ? perm.get(field).deepCopy() : Json.array());
+                    }
+                    permissions.add(normalised);
                 }
+                props.set("permissions", permissions);
                 if (p.has("assignableScopes")) {
                     props.set("assignableScopes", p.get("assignableScopes").deepCopy());
                 }

@@ -49,6 +49,24 @@ public final class HsmFixtures {
         return new Officers(keys, certs);
     }
 
+    /** Officers with self-signed certificates, for clients that have no access to the emulator's CA. */
+    public static Officers officersSelfSigned(int n) throws Exception {
+        List<KeyPair> keys = new ArrayList<>();
+        List<X509Certificate> certs = new ArrayList<>();
+        KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
+        g.initialize(2048);
+        for (int i = 0; i < n; i++) {
+            KeyPair kp = g.generateKeyPair();
+            keys.add(kp);
+            org.bouncycastle.asn1.x500.X500Name subject = new org.bouncycastle.asn1.x500.X500Name("CN=officer-" + i);
+            var builder = new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(subject, java.math.BigInteger.valueOf(i + 1),
+                    new java.util.Date(), new java.util.Date(System.currentTimeMillis() + 86_400_000L), subject, kp.getPublic());
+            certs.add(new org.bouncycastle.cert.jcajce.JcaX509CertificateConverter().getCertificate(
+                    builder.build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withRSA").build(kp.getPrivate()))));
+        }
+        return new Officers(keys, certs);
+    }
+
     public static ManagedHsmInner hsmBody(Emulator emulator, String location, String... admins) {
         return new ManagedHsmInner().withLocation(location)
                 .withSku(new ManagedHsmSku().withFamily(ManagedHsmSkuFamily.B).withName(ManagedHsmSkuName.STANDARD_B1))
@@ -78,12 +96,20 @@ public final class HsmFixtures {
 
     /** Downloads the security domain over an azure-core pipeline and waits until the HSM reports success. */
     public static String activate(EmulatorClients c, String hsmUri, Officers officers) throws Exception {
+        return activateWith(c.http, c.credential, hsmUri, officers);
+    }
+
+    public static String activateWith(com.azure.core.http.HttpClient http, com.azure.core.credential.TokenCredential credential,
+                                      String hsmUri, Officers officers) throws Exception {
+        com.azure.core.http.HttpPipeline pipeline = new com.azure.core.http.HttpPipelineBuilder().httpClient(http).policies(
+                new com.azure.core.http.policy.RetryPolicy(),
+                new com.azure.core.http.policy.BearerTokenAuthenticationPolicy(credential, "https://managedhsm.azure.net/.default")).build();
         String base = hsmUri.endsWith("/") ? hsmUri.substring(0, hsmUri.length() - 1) : hsmUri;
         HttpRequest req = new HttpRequest(HttpMethod.POST, base + "/securitydomain/download?api-version=7.5")
                 .setHeader("Content-Type", "application/json")
                 .setBody(Json.string(certificateInfo(officers.certificates(), 2)));
         String blob;
-        try (HttpResponse resp = c.dataPlanePipeline().sendSync(req, Context.NONE)) {
+        try (HttpResponse resp = pipeline.sendSync(req, Context.NONE)) {
             if (resp.getStatusCode() != 202) {
                 throw new AssertionError("security domain download answered " + resp.getStatusCode() + ": " + resp.getBodyAsString().block());
             }
@@ -91,7 +117,7 @@ public final class HsmFixtures {
         }
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while (System.nanoTime() < deadline) {
-            try (HttpResponse resp = c.dataPlanePipeline().sendSync(new HttpRequest(HttpMethod.GET,
+            try (HttpResponse resp = pipeline.sendSync(new HttpRequest(HttpMethod.GET,
                     base + "/securitydomain/download/pending?api-version=7.5"), Context.NONE)) {
                 JsonNode status = Json.parse(resp.getBodyAsByteArray().block());
                 if ("Success".equals(status.path("status").asText())) {

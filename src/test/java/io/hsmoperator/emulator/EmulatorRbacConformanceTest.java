@@ -1,0 +1,137 @@
+package io.hsmoperator.emulator;
+
+import com.azure.core.exception.HttpResponseException;
+import com.azure.security.keyvault.administration.KeyVaultAccessControlClient;
+import com.azure.security.keyvault.administration.models.KeyVaultAdministrationException;
+import com.azure.security.keyvault.administration.models.KeyVaultDataAction;
+import com.azure.security.keyvault.administration.models.KeyVaultPermission;
+import com.azure.security.keyvault.administration.models.KeyVaultRoleAssignment;
+import com.azure.security.keyvault.administration.models.KeyVaultRoleDefinition;
+import com.azure.security.keyvault.administration.models.KeyVaultRoleScope;
+import com.azure.security.keyvault.administration.models.SetRoleDefinitionOptions;
+import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
+import com.azure.security.keyvault.keys.models.CreateEcKeyOptions;
+import com.azure.security.keyvault.keys.models.KeyVaultKey;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.security.MessageDigest;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Managed HSM local RBAC through KeyVaultAccessControlClient, and its enforcement on every data-plane call. */
+class EmulatorRbacConformanceTest extends EmulatorTestBase {
+    private String hsmUri;
+    private KeyVaultAccessControlClient rbac;
+
+    @BeforeAll
+    void hsm() throws Exception {
+        hsmUri = HsmFixtures.readyHsm(admin, "rg-rbac", hsmName("rbac"), HsmFixtures.CRYPTO_USER);
+        rbac = admin.rbac(hsmUri);
+    }
+
+    @Test
+    void builtInRolesHaveTheirFixedIds() {
+        Map<String, String> roles = rbac.listRoleDefinitions(KeyVaultRoleScope.GLOBAL).stream()
+                .collect(Collectors.toMap(KeyVaultRoleDefinition::getRoleName, KeyVaultRoleDefinition::getName));
+        assertEquals("a290e904-7015-4bba-90c8-60543313cdb4", roles.get("Managed HSM Administrator"));
+        assertEquals("515eb02d-2335-4d2d-92f2-b1cbdf9c3778", roles.get("Managed HSM Crypto Officer"));
+        assertEquals("21dbd100-6940-42c2-9190-5d6cb909625b", roles.get("Managed HSM Crypto User"));
+        assertEquals("4bd23610-cdcf-4971-bdee-bdc562cc28e4", roles.get("Managed HSM Policy Administrator"));
+        assertEquals("33413926-3206-4cdd-b39a-83574fe37a17", roles.get("Managed HSM Crypto Service Encryption User"));
+        assertEquals("21dbd100-6940-42c2-9190-5d6cb909625c", roles.get("Managed HSM Crypto Service Release User"));
+        assertEquals("2c18b078-7c48-4d3a-af88-5a3a1b3f82b3", roles.get("Managed HSM Crypto Auditor"));
+        assertEquals("7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8", roles.get("Managed HSM Backup User"));
+        assertEquals("6efe6056-5259-49d2-8b3d-d3d73544b20b", roles.get("Managed HSM Restore User"));
+        KeyVaultRoleDefinition officer = rbac.getRoleDefinition(KeyVaultRoleScope.GLOBAL, "515eb02d-2335-4d2d-92f2-b1cbdf9c3778");
+        List<KeyVaultDataAction> officerActions = officer.getPermissions().get(0).getDataActions();
+        assertTrue(officerActions.contains(KeyVaultDataAction.PURGE_DELETED_HSM_KEY));
+        assertTrue(!officerActions.contains(KeyVaultDataAction.CREATE_HSM_KEY), "Crypto Officer cannot create keys on Managed HSM");
+    }
+
+    @Test
+    void initialAdminsHoldAdministratorAtTheRoot() {
+        List<KeyVaultRoleAssignment> all = rbac.listRoleAssignments(KeyVaultRoleScope.GLOBAL).stream().toList();
+        assertTrue(all.stream().anyMatch(a -> a.getProperties().getPrincipalId().equals(admin.principal.objectId())
+                && a.getProperties().getRoleDefinitionId().endsWith("a290e904-7015-4bba-90c8-60543313cdb4")
+                && a.getProperties().getScope().toString().equals("/")));
+    }
+
+    @Test
+    void customRoleDefinitionsAndAssignmentsAtEveryScope() {
+        String roleName = UUID.randomUUID().toString();
+        KeyVaultRoleDefinition custom = rbac.setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(KeyVaultRoleScope.GLOBAL, roleName)
+                .setRoleName("key reader").setPermissions(List.of(new KeyVaultPermission(null, null,
+                        List.of(KeyVaultDataAction.READ_HSM_KEY), null))), com.azure.core.util.Context.NONE).getValue();
+        assertEquals("CustomRole", custom.getRoleType().toString());
+        // the Java SDK sends the definition's name as its roleName (as in the recorded traffic)
+        KeyVaultRoleDefinition read = rbac.getRoleDefinition(KeyVaultRoleScope.GLOBAL, roleName);
+        assertEquals(roleName, read.getRoleName());
+        assertEquals(List.of(KeyVaultDataAction.READ_HSM_KEY), read.getPermissions().get(0).getDataActions());
+        String principal = UUID.randomUUID().toString();
+        KeyVaultRoleAssignment atKeys = rbac.createRoleAssignment(KeyVaultRoleScope.KEYS, custom.getId(), principal);
+        assertEquals("/keys", atKeys.getProperties().getScope().toString());
+        KeyVaultRoleAssignment atKey = rbac.createRoleAssignment(KeyVaultRoleScope.fromString("/keys/k1"), HsmFixtures.CRYPTO_USER, principal);
+        assertEquals("/keys/k1", atKey.getProperties().getScope().toString());
+        assertEquals(atKey.getName(), rbac.getRoleAssignment(KeyVaultRoleScope.fromString("/keys/k1"), atKey.getName()).getName());
+        String fixedName = UUID.randomUUID().toString();
+        rbac.createRoleAssignment(KeyVaultRoleScope.GLOBAL, HsmFixtures.CRYPTO_USER, UUID.randomUUID().toString(), fixedName);
+        KeyVaultAdministrationException exists = assertThrows(KeyVaultAdministrationException.class,
+                () -> rbac.createRoleAssignment(KeyVaultRoleScope.GLOBAL, HsmFixtures.CRYPTO_USER, UUID.randomUUID().toString(), fixedName));
+        assertEquals(400, exists.getResponse().getStatusCode());
+        assertTrue(exists.getMessage().contains("RoleAssignmentExists") || exists.getMessage().contains("already exists"));
+        rbac.deleteRoleAssignment(KeyVaultRoleScope.fromString("/keys/k1"), atKey.getName());
+        assertThrows(KeyVaultAdministrationException.class, () -> rbac.getRoleAssignment(KeyVaultRoleScope.GLOBAL, atKey.getName()));
+        rbac.deleteRoleAssignment(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString());
+        rbac.deleteRoleAssignment(KeyVaultRoleScope.KEYS, atKeys.getName());
+        rbac.deleteRoleDefinition(KeyVaultRoleScope.GLOBAL, roleName);
+        assertThrows(KeyVaultAdministrationException.class, () -> rbac.getRoleDefinition(KeyVaultRoleScope.GLOBAL, roleName));
+    }
+
+    @Test
+    void everyDataPlaneCallIsAuthorizedByRole() throws Exception {
+        KeyVaultKey k1 = admin.keys(hsmUri).createEcKey(new CreateEcKeyOptions("rbac-k1"));
+        KeyVaultKey k2 = admin.keys(hsmUri).createEcKey(new CreateEcKeyOptions("rbac-k2"));
+        byte[] digest = MessageDigest.getInstance("SHA-256").digest("x".getBytes());
+        Emulator.Principal workload = emulator.registerPrincipal("workload");
+        EmulatorClients w = as(workload);
+
+        HttpResponseException before = assertThrows(HttpResponseException.class, () -> w.crypto(k1.getId()).sign(SignatureAlgorithm.ES256, digest));
+        assertEquals(403, before.getResponse().getStatusCode());
+        assertTrue(before.getMessage().contains("ForbiddenByRbac"));
+
+        KeyVaultRoleAssignment grant = rbac.createRoleAssignment(KeyVaultRoleScope.fromString("/keys/rbac-k1"), HsmFixtures.CRYPTO_USER,
+                workload.objectId());
+        w.crypto(k1.getId()).sign(SignatureAlgorithm.ES256, digest);
+        HttpResponseException other = assertThrows(HttpResponseException.class, () -> w.crypto(k2.getId()).sign(SignatureAlgorithm.ES256, digest));
+        assertEquals(403, other.getResponse().getStatusCode(), "a key-scoped assignment covers that key only");
+        assertThrows(HttpResponseException.class, () -> w.keys(hsmUri).createEcKey(new CreateEcKeyOptions("rbac-k3")));
+        HttpResponseException noAdmin = assertThrows(HttpResponseException.class,
+                () -> w.rbac(hsmUri).createRoleAssignment(KeyVaultRoleScope.GLOBAL, HsmFixtures.CRYPTO_USER, workload.objectId()));
+        assertEquals(403, noAdmin.getResponse().getStatusCode());
+
+        rbac.deleteRoleAssignment(KeyVaultRoleScope.fromString("/keys/rbac-k1"), grant.getName());
+        HttpResponseException after = assertThrows(HttpResponseException.class, () -> w.crypto(k1.getId()).sign(SignatureAlgorithm.ES256, digest));
+        assertEquals(403, after.getResponse().getStatusCode(), "revoking the assignment revokes the access at once");
+    }
+
+    @Test
+    void nothingButTheSecurityDomainWorksBeforeActivation() throws Exception {
+        String uri = HsmFixtures.createHsm(admin, "rg-rbac", hsmName("inactive")).properties().hsmUri();
+        HttpResponseException keys = assertThrows(HttpResponseException.class, () -> admin.keys(uri).createEcKey(new CreateEcKeyOptions("k")));
+        assertEquals(403, keys.getResponse().getStatusCode());
+        assertTrue(keys.getMessage().contains("not activated"));
+        assertThrows(HttpResponseException.class, () -> admin.rbac(uri).listRoleAssignments(KeyVaultRoleScope.GLOBAL).stream().count());
+        Emulator.Principal stranger = emulator.registerPrincipal("stranger");
+        assertThrows(AssertionError.class, () -> HsmFixtures.activate(as(stranger), uri, HsmFixtures.officers(emulator, 3)),
+                "only an administrator may download the security domain");
+        HsmFixtures.activate(admin, uri, HsmFixtures.officers(emulator, 3));
+        assertTrue(admin.rbac(uri).listRoleAssignments(KeyVaultRoleScope.GLOBAL).stream().count() >= 1);
+    }
+}
