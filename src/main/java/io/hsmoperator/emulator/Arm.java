@@ -69,9 +69,14 @@ final class Arm {
             return diagnostics(r, insights);
         }
         if (r.size() == 2 && r.method.equals("GET")) {
-            return Http.Response.json(200, Json.object().put("id", "/subscriptions/" + sub).put("subscriptionId", sub)
-                    .put("tenantId", emu.state().tenantId).put("displayName", "Emulated subscription").put("state", "Enabled")
-                    .put("authorizationSource", "RoleBased"));
+            ObjectNode s = Json.object().put("id", "/subscriptions/" + sub).put("authorizationSource", "RoleBased");
+            s.set("managedByTenants", Json.array());
+            s.set("tags", Json.object());
+            s.put("subscriptionId", sub).put("tenantId", emu.state().tenantId).put("displayName", "Emulated subscription")
+                    .put("state", "Enabled");
+            s.set("subscriptionPolicies", Json.object().put("locationPlacementId", "Public_2014-09-01")
+                    .put("quotaId", "PayAsYouGo_2014-09-01").put("spendingLimit", "Off"));
+            return Http.Response.json(200, s);
         }
         if (r.is(2, "resourceGroups")) {
             if (r.size() <= 4) {
@@ -454,7 +459,8 @@ final class Arm {
             String op = newOperation(emu.config().updateDelay().toMillis());
             return Http.Response.empty(202).header("Location", operationUrl(r, h, op)).header("Retry-After", retryAfter());
         }
-        return pollHint(hsmView(r, h, false));
+        // An update answers with the resource as GET shows it (statusMessage, hsmUri with its slash), as recorded.
+        return pollHint(hsmView(r, h, true));
     }
 
     /**

@@ -1249,8 +1249,7 @@ final class HsmDataPlane {
                         return null;
                     });
                 }
-                return Http.Response.json(202, jobView(job)).header("azure-asyncoperation", r.baseUrl() + "/backup/" + job.jobId + "/pending")
-                        .header("Retry-After", String.valueOf(emu.config().retryAfterSeconds()));
+                return jobStarted(job, r.baseUrl() + "/backup/" + job.jobId + "/pending");
             }
             case "restore": case "prerestore": {
                 if (!r.method.equals("PUT")) {
@@ -1274,8 +1273,7 @@ final class HsmDataPlane {
                         return null;
                     });
                 }
-                return Http.Response.json(202, jobView(job)).header("azure-asyncoperation", r.baseUrl() + "/restore/" + job.jobId + "/pending")
-                        .header("Retry-After", String.valueOf(emu.config().retryAfterSeconds()));
+                return jobStarted(job, r.baseUrl() + "/restore/" + job.jobId + "/pending");
             }
             default:
                 break;
@@ -1319,8 +1317,7 @@ final class HsmDataPlane {
                 return null;
             });
         }
-        return Http.Response.json(202, jobView(job)).header("azure-asyncoperation", r.baseUrl() + "/restore/" + job.jobId + "/pending")
-                .header("Retry-After", String.valueOf(emu.config().retryAfterSeconds()));
+        return jobStarted(job, r.baseUrl() + "/restore/" + job.jobId + "/pending");
     }
 
     private State.Job startJob(State.Hsm hsm, String kind, long durationMillis) {
@@ -1342,8 +1339,17 @@ final class HsmDataPlane {
         });
     }
 
+    /** The answer that starts a job: always in progress, however quickly the job finishes (as recorded). */
+    private Http.Response jobStarted(State.Job job, String url) {
+        return Http.Response.json(202, jobView(job, false)).header("azure-asyncoperation", url)
+                .header("Retry-After", String.valueOf(emu.config().retryAfterSeconds()));
+    }
+
     private ObjectNode jobView(State.Job job) {
-        boolean done = System.currentTimeMillis() >= job.doneAtMillis;
+        return jobView(job, System.currentTimeMillis() >= job.doneAtMillis);
+    }
+
+    private ObjectNode jobView(State.Job job, boolean done) {
         String status = !done ? "InProgress" : job.error != null ? "Failed" : "Succeeded";
         ObjectNode o = Json.object();
         if (job.kind.contains("backup")) {
