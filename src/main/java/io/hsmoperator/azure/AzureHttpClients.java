@@ -33,7 +33,10 @@ public final class AzureHttpClients {
     public static HttpClient create(List<X509Certificate> extraTrust, Duration responseTimeout) {
         try {
             SslContext ssl = SslContextBuilder.forClient().trustManager(trustManagerFactory(extraTrust)).build();
-            reactor.netty.http.client.HttpClient netty = reactor.netty.http.client.HttpClient.create()
+            // Idle connections are closed before a server's idle timeout would, so no request meets a half-closed socket.
+            reactor.netty.resources.ConnectionProvider pool = reactor.netty.resources.ConnectionProvider.builder("hsm-operator")
+                    .maxConnections(64).maxIdleTime(Duration.ofSeconds(20)).maxLifeTime(Duration.ofMinutes(5)).build();
+            reactor.netty.http.client.HttpClient netty = reactor.netty.http.client.HttpClient.create(pool)
                     .secure(spec -> spec.sslContext(ssl));
             return new NettyAsyncHttpClientBuilder(netty)
                     .connectTimeout(Duration.ofSeconds(10))

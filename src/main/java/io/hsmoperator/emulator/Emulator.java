@@ -426,7 +426,7 @@ public final class Emulator implements AutoCloseable {
         } catch (ApiException e) {
             response = Http.Response.json(e.status(), e.body());
             e.headers().forEach(response::header);
-        } catch (RuntimeException | IOException e) {
+        } catch (Exception | Error e) {
             LOG.log(System.Logger.Level.ERROR, "Emulator failed to handle " + (request == null ? "a request" : request.method + " "
                     + request.path), e);
             response = Http.Response.json(500, new ApiException(500, "InternalServerError",

@@ -39,12 +39,16 @@ public final class EmulatorClients {
     public final String subscriptionId;
 
     public EmulatorClients(Emulator emulator, Emulator.Principal principal) {
+        this(emulator, principal, "00000000-0000-0000-0000-0000000000aa");
+    }
+
+    public EmulatorClients(Emulator emulator, Emulator.Principal principal, String subscriptionId) {
         this.emulator = emulator;
         this.principal = principal;
         this.http = AzureHttpClients.create(List.of(emulator.caCertificate()), Duration.ofSeconds(30));
         this.credential = new ClientSecretCredentialBuilder().authorityHost(emulator.authorityHost()).tenantId(emulator.tenantId())
                 .clientId(principal.clientId()).clientSecret(principal.clientSecret()).disableInstanceDiscovery().httpClient(http).build();
-        this.subscriptionId = "00000000-0000-0000-0000-0000000000aa";
+        this.subscriptionId = subscriptionId;
         Map<String, String> endpoints = new HashMap<>(AzureEnvironment.AZURE.getEndpoints());
         endpoints.put("resourceManagerEndpointUrl", emulator.armEndpoint());
         endpoints.put("activeDirectoryEndpointUrl", emulator.authorityHost());

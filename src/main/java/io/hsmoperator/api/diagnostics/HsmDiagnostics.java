@@ -18,8 +18,4 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 public class HsmDiagnostics extends CustomResource<HsmDiagnosticsSpec, HsmDiagnosticsStatus> implements Namespaced {
-    @Override
-    protected HsmDiagnosticsStatus initStatus() {
-        return new HsmDiagnosticsStatus();
-    }
 }

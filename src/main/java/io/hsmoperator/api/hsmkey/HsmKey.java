@@ -24,8 +24,4 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 public class HsmKey extends CustomResource<HsmKeySpec, HsmKeyStatus> implements Namespaced {
-    @Override
-    protected HsmKeyStatus initStatus() {
-        return new HsmKeyStatus();
-    }
 }

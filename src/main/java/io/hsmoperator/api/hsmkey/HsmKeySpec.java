@@ -124,6 +124,11 @@ public class HsmKeySpec {
     public DeletionPolicy deletionPolicy = DeletionPolicy.Retain;
 
     @Default("false")
+    @JsonPropertyDescription("Adopt a key of this name that exists in the HSM but was not created by this resource. Without it such "
+            + "a key is reported as OwnershipConflict and left untouched.")
+    public Boolean adoptExisting = Boolean.FALSE;
+
+    @Default("false")
     @JsonPropertyDescription("Recover a soft-deleted key of the same name instead of reporting NameHeldBySoftDeletedKey; also "
             + "recovers the key if it is deleted outside the operator.")
     public Boolean recoverDeleted = Boolean.FALSE;

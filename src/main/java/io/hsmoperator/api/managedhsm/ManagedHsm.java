@@ -19,8 +19,4 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 public class ManagedHsm extends CustomResource<ManagedHsmSpec, ManagedHsmStatus> implements Namespaced {
-    @Override
-    protected ManagedHsmStatus initStatus() {
-        return new ManagedHsmStatus();
-    }
 }

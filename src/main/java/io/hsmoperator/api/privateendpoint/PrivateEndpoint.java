@@ -21,8 +21,4 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 public class PrivateEndpoint extends CustomResource<PrivateEndpointSpec, PrivateEndpointStatus> implements Namespaced {
-    @Override
-    protected PrivateEndpointStatus initStatus() {
-        return new PrivateEndpointStatus();
-    }
 }

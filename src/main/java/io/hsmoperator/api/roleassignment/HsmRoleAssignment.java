@@ -20,8 +20,4 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 public class HsmRoleAssignment extends CustomResource<HsmRoleAssignmentSpec, HsmRoleAssignmentStatus> implements Namespaced {
-    @Override
-    protected HsmRoleAssignmentStatus initStatus() {
-        return new HsmRoleAssignmentStatus();
-    }
 }

@@ -1,0 +1,162 @@
+package io.hsmoperator.azure;
+
+import com.azure.core.http.rest.Response;
+import com.azure.core.management.exception.ManagementException;
+import com.azure.core.util.Context;
+import com.azure.resourcemanager.keyvault.fluent.ManagedHsmsClient;
+import com.azure.resourcemanager.keyvault.fluent.models.ManagedHsmInner;
+import com.azure.resourcemanager.keyvault.fluent.models.MhsmPrivateEndpointConnectionInner;
+import com.azure.resourcemanager.keyvault.models.ManagedHsmProperties;
+import com.azure.resourcemanager.keyvault.models.ManagedHsmSku;
+import com.azure.resourcemanager.keyvault.models.ManagedHsmSkuFamily;
+import com.azure.resourcemanager.keyvault.models.ManagedHsmSkuName;
+import com.azure.resourcemanager.keyvault.models.MhsmNetworkRuleSet;
+import com.azure.resourcemanager.keyvault.models.MhsmPrivateLinkServiceConnectionState;
+import com.azure.resourcemanager.keyvault.models.MhsmVirtualNetworkRule;
+import com.azure.resourcemanager.keyvault.models.MhsmipRule;
+import com.azure.resourcemanager.keyvault.models.NetworkRuleAction;
+import com.azure.resourcemanager.keyvault.models.NetworkRuleBypassOptions;
+import com.azure.resourcemanager.keyvault.models.PrivateEndpointServiceConnectionStatus;
+import com.azure.resourcemanager.keyvault.models.PublicNetworkAccess;
+import jakarta.inject.Singleton;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+
+/** {@link ManagedHsmArm} on the resource-manager SDK's service client (the fluent wrappers call vault paths for PECs). */
+@Singleton
+public class ArmManagedHsms implements ManagedHsmArm {
+    private final AzureClients clients;
+
+    public ArmManagedHsms(AzureClients clients) {
+        this.clients = clients;
+    }
+
+    private ManagedHsmsClient hsms(String subscription) {
+        return clients.keyVault(subscription).serviceClient().getManagedHsms();
+    }
+
+    @Override
+    public Optional<Hsm> get(String subscription, String resourceGroup, String name) {
+        try {
+            return Optional.of(toHsm(hsms(subscription).getByResourceGroupWithResponse(resourceGroup, name, Context.NONE).getValue()));
+        } catch (RuntimeException e) {
+            AzureError err = AzureError.of(e);
+            if (err.is(AzureError.Kind.NOT_FOUND)) {
+                return Optional.empty();
+            }
+            throw err;
+        }
+    }
+
+    @Override
+    public boolean isSoftDeleted(String subscription, String location, String name) {
+        try {
+            hsms(subscription).getDeletedWithResponse(name, location, Context.NONE);
+            return true;
+        } catch (RuntimeException e) {
+            AzureError err = AzureError.of(e);
+            if (err.is(AzureError.Kind.NOT_FOUND)) {
+                return false;
+            }
+            throw err;
+        }
+    }
+
+    @Override
+    public Mutation startCreate(String subscription, String resourceGroup, String name, Desired desired) {
+        return put(subscription, resourceGroup, name, desired);
+    }
+
+    @Override
+    public Mutation startUpdate(String subscription, String resourceGroup, String name, Desired desired) {
+        return put(subscription, resourceGroup, name, desired);
+    }
+
+    private Mutation put(String subscription, String resourceGroup, String name, Desired d) {
+        ManagedHsmInner body = new ManagedHsmInner().withLocation(d.location()).withTags(new LinkedHashMap<>(d.tags()))
+                .withSku(new ManagedHsmSku().withFamily(d.sku().contains("_C") ? ManagedHsmSkuFamily.fromString("C") : ManagedHsmSkuFamily.B)
+                        .withName(ManagedHsmSkuName.fromString(d.sku())))
+                .withProperties(new ManagedHsmProperties().withTenantId(UUID.fromString(d.tenantId()))
+                        .withInitialAdminObjectIds(d.initialAdminObjectIds()).withEnableSoftDelete(true)
+                        .withSoftDeleteRetentionInDays(d.softDeleteRetentionDays()).withEnablePurgeProtection(d.purgeProtection())
+                        .withPublicNetworkAccess(PublicNetworkAccess.fromString(d.publicNetworkAccess()))
+                        .withNetworkAcls(networkAcls(d.networkAcls())));
+        try {
+            // The first response only: provisioning is observed by later reconciles, never waited for here.
+            return Mutation.of(hsms(subscription).createOrUpdateWithResponseAsync(resourceGroup, name, body).block(clients.timeout()));
+        } catch (RuntimeException e) {
+            throw AzureError.of(e);
+        }
+    }
+
+    @Override
+    public Mutation startDelete(String subscription, String resourceGroup, String name) {
+        try {
+            return Mutation.of(hsms(subscription).deleteWithResponseAsync(resourceGroup, name).block(clients.timeout()));
+        } catch (RuntimeException e) {
+            throw AzureError.of(e);
+        }
+    }
+
+    @Override
+    public Mutation setConnectionState(String subscription, String resourceGroup, String name, String connection, String status,
+                                       String description) {
+        try {
+            MhsmPrivateEndpointConnectionInner body = new MhsmPrivateEndpointConnectionInner().withPrivateLinkServiceConnectionState(
+                    new MhsmPrivateLinkServiceConnectionState().withStatus(PrivateEndpointServiceConnectionStatus.fromString(status))
+                            .withDescription(description));
+            Response<?> r = clients.keyVault(subscription).serviceClient().getMhsmPrivateEndpointConnections()
+                    .putWithResponse(resourceGroup, name, connection, body, Context.NONE);
+            return Mutation.of(r);
+        } catch (RuntimeException e) {
+            throw AzureError.of(e);
+        }
+    }
+
+    private static MhsmNetworkRuleSet networkAcls(NetworkRules n) {
+        List<MhsmipRule> ip = new ArrayList<>();
+        n.ipRules().forEach(v -> ip.add(new MhsmipRule().withValue(v)));
+        List<MhsmVirtualNetworkRule> vnet = new ArrayList<>();
+        n.virtualNetworkRules().forEach(v -> vnet.add(new MhsmVirtualNetworkRule().withId(v)));
+        return new MhsmNetworkRuleSet().withBypass(NetworkRuleBypassOptions.fromString(n.bypass()))
+                .withDefaultAction(NetworkRuleAction.fromString(n.defaultAction())).withIpRules(ip).withVirtualNetworkRules(vnet);
+    }
+
+    static Hsm toHsm(ManagedHsmInner h) {
+        ManagedHsmProperties p = h.properties();
+        MhsmNetworkRuleSet acl = p.networkAcls();
+        List<String> ip = new ArrayList<>();
+        List<String> vnet = new ArrayList<>();
+        if (acl != null && acl.ipRules() != null) {
+            acl.ipRules().forEach(r -> ip.add(r.value()));
+        }
+        if (acl != null && acl.virtualNetworkRules() != null) {
+            acl.virtualNetworkRules().forEach(r -> vnet.add(r.id()));
+        }
+        NetworkRules rules = new NetworkRules(acl == null || acl.bypass() == null ? "AzureServices" : acl.bypass().toString(),
+                acl == null || acl.defaultAction() == null ? "Allow" : acl.defaultAction().toString(), ip, vnet);
+        List<Connection> connections = new ArrayList<>();
+        if (p.privateEndpointConnections() != null) {
+            p.privateEndpointConnections().forEach(c -> connections.add(new Connection(c.id().substring(c.id().lastIndexOf('/') + 1),
+                    c.privateEndpoint() == null ? null : c.privateEndpoint().id(),
+                    c.privateLinkServiceConnectionState() == null ? null : String.valueOf(c.privateLinkServiceConnectionState().status()),
+                    c.privateLinkServiceConnectionState() == null ? null : c.privateLinkServiceConnectionState().description())));
+        }
+        return new Hsm(h.id(), h.name(), h.location(), h.sku() == null ? null : h.sku().name().toString(),
+                p.tenantId() == null ? null : p.tenantId().toString(), h.tags() == null ? new LinkedHashMap<>() : new LinkedHashMap<>(h.tags()),
+                p.initialAdminObjectIds() == null ? List.of() : p.initialAdminObjectIds(),
+                p.softDeleteRetentionInDays() == null ? 90 : p.softDeleteRetentionInDays(), Boolean.TRUE.equals(p.enablePurgeProtection()),
+                p.publicNetworkAccess() == null ? "Enabled" : p.publicNetworkAccess().toString(), rules, p.hsmUri(),
+                p.provisioningState() == null ? null : p.provisioningState().toString(), p.statusMessage(),
+                p.securityDomainProperties() == null || p.securityDomainProperties().activationStatus() == null ? "Unknown"
+                        : p.securityDomainProperties().activationStatus().toString(), connections);
+    }
+
+    static boolean notFound(ManagementException e) {
+        return e.getResponse() != null && e.getResponse().getStatusCode() == 404;
+    }
+}

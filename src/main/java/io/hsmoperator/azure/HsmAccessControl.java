@@ -1,0 +1,29 @@
+package io.hsmoperator.azure;
+
+import java.util.List;
+import java.util.Optional;
+
+/** Managed HSM local RBAC: role definitions and role assignments at /, /keys or /keys/{name}. */
+public interface HsmAccessControl {
+    List<RoleDefinition> roleDefinitions(String hsmUri);
+
+    Mutation defineRole(String hsmUri, String name, String description, List<String> dataActions);
+
+    List<Assignment> assignments(String hsmUri, String scope);
+
+    Optional<Assignment> assignment(String hsmUri, String scope, String name);
+
+    Mutation assign(String hsmUri, String scope, String name, String roleDefinitionId, String principalId);
+
+    Mutation unassign(String hsmUri, String scope, String name);
+
+    record RoleDefinition(String id, String name, String roleName, String type, List<String> dataActions) {
+    }
+
+    record Assignment(String name, String scope, String roleDefinitionId, String principalId) {
+        /** The role's GUID, whichever of the three spellings Azure used. */
+        public String roleGuid() {
+            return roleDefinitionId.substring(roleDefinitionId.lastIndexOf('/') + 1).toLowerCase();
+        }
+    }
+}

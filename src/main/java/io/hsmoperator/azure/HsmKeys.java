@@ -1,0 +1,66 @@
+package io.hsmoperator.azure;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/** Keys in a Managed HSM: what the HsmKey reconciler reads and writes. Nothing here can purge. */
+public interface HsmKeys {
+    /** The newest version; empty when the key does not exist (it may be soft-deleted). */
+    Optional<Key> get(String hsmUri, String name);
+
+    /** One version (for its public key). */
+    Key getVersion(String hsmUri, String name, String version);
+
+    /** Every version, oldest first. */
+    List<Version> versions(String hsmUri, String name);
+
+    Optional<Deleted> getDeleted(String hsmUri, String name);
+
+    /** Creates a key, or a new version of it. Not idempotent: callers look for their marker tag before calling again. */
+    Created create(String hsmUri, String name, NewKey key);
+
+    /** Updates the mutable attributes of one version; null fields are left as they are. */
+    Mutation update(String hsmUri, String name, String version, Update update);
+
+    /** Soft-deletes the key (recoverable for the HSM's retention). */
+    Mutation delete(String hsmUri, String name);
+
+    Mutation recover(String hsmUri, String name);
+
+    Optional<RotationPolicy> rotationPolicy(String hsmUri, String name);
+
+    Mutation setRotationPolicy(String hsmUri, String name, RotationPolicy policy);
+
+    /** A version with its public key ({@code jwk}: kty, n/e or crv/x/y, base64url) and attributes. */
+    record Key(String id, String name, String version, String kty, Integer keySize, String curve, List<String> operations,
+               boolean enabled, Instant created, Instant expires, Map<String, String> tags, boolean exportable, Map<String, String> jwk) {
+    }
+
+    record Version(String id, String version, boolean enabled, Instant created, Instant expires, Map<String, String> tags) {
+    }
+
+    record Deleted(String name, String recoveryId, Instant deletedOn, Instant scheduledPurge) {
+    }
+
+    record ReleasePolicy(String contentType, String data, boolean immutable) {
+    }
+
+    record NewKey(String kty, Integer keySize, String curve, List<String> operations, boolean exportable, ReleasePolicy releasePolicy,
+                  boolean enabled, Instant expires, Map<String, String> tags) {
+    }
+
+    record Update(Boolean enabled, Instant expires, List<String> operations, Map<String, String> tags) {
+    }
+
+    record Created(Key key, Mutation mutation) {
+    }
+
+    /** Azure's rotation policy: one Rotate action by timeAfterCreate or timeBeforeExpiry, and the new versions' expiry. */
+    record RotationPolicy(String timeAfterCreate, String timeBeforeExpiry, String expiryTime) {
+        public boolean isEmpty() {
+            return timeAfterCreate == null && timeBeforeExpiry == null && expiryTime == null;
+        }
+    }
+}

@@ -1,0 +1,50 @@
+package io.hsmoperator.azure;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/** ARM for Microsoft.KeyVault/managedHSMs: what the ManagedHsm reconciler reads and writes. Writes never wait for LROs. */
+public interface ManagedHsmArm {
+    /** The HSM as Azure reports it; empty when it does not exist (not even soft-deleted ones). */
+    Optional<Hsm> get(String subscription, String resourceGroup, String name);
+
+    /** Whether a soft-deleted HSM holds this name in this region. */
+    boolean isSoftDeleted(String subscription, String location, String name);
+
+    /** Starts creating the HSM; Azure provisions it afterwards (about 20 minutes). */
+    Mutation startCreate(String subscription, String resourceGroup, String name, Desired desired);
+
+    /** Starts applying the mutable properties of {@code desired} to an existing HSM. */
+    Mutation startUpdate(String subscription, String resourceGroup, String name, Desired desired);
+
+    /** Starts soft-deleting the HSM (it stays recoverable for its retention). */
+    Mutation startDelete(String subscription, String resourceGroup, String name);
+
+    /** Approves or rejects a private endpoint connection on the HSM. */
+    Mutation setConnectionState(String subscription, String resourceGroup, String name, String connection, String status, String description);
+
+    record NetworkRules(String bypass, String defaultAction, List<String> ipRules, List<String> virtualNetworkRules) {
+    }
+
+    record Connection(String name, String privateEndpointId, String status, String description) {
+    }
+
+    record Hsm(String id, String name, String location, String sku, String tenantId, Map<String, String> tags,
+               List<String> initialAdminObjectIds, int softDeleteRetentionDays, boolean purgeProtection, String publicNetworkAccess,
+               NetworkRules networkAcls, String hsmUri, String provisioningState, String statusMessage, String activationStatus,
+               List<Connection> connections) {
+        public boolean provisioned() {
+            return "Succeeded".equalsIgnoreCase(provisioningState);
+        }
+
+        public boolean active() {
+            return "Active".equalsIgnoreCase(activationStatus);
+        }
+    }
+
+    /** What the operator wants the HSM to be. */
+    record Desired(String location, String sku, String tenantId, Map<String, String> tags, List<String> initialAdminObjectIds,
+                   int softDeleteRetentionDays, boolean purgeProtection, String publicNetworkAccess, NetworkRules networkAcls) {
+    }
+}

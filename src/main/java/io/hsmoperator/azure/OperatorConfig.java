@@ -1,0 +1,125 @@
+package io.hsmoperator.azure;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/** The operator's typed configuration ({@code hsm.*} in application.properties, or HSM_* environment variables). */
+@ConfigMapping(prefix = "hsm")
+public interface OperatorConfig {
+    /** Names this cluster in the ownership tag of every Azure object the operator creates ({cluster}/{namespace}/{name}). */
+    @WithDefault("default")
+    String clusterId();
+
+    Azure azure();
+
+    Reconcile reconcile();
+
+    RoleAssignments roleAssignments();
+
+    Local local();
+
+    interface Azure {
+        /** azure (default): real Azure. emulator: start the embedded emulator and point every client at it. */
+        @WithDefault("azure")
+        Mode mode();
+
+        /** Which Azure cloud: azure-public (default), azure-china, azure-us-government, or custom with the endpoints below. */
+        @WithDefault("azure-public")
+        Cloud cloud();
+
+        /** ARM endpoint for cloud custom, for example https://management.contoso.example/. */
+        Optional<String> armEndpoint();
+
+        /** Entra ID authority host for cloud custom (overrides AZURE_AUTHORITY_HOST). */
+        Optional<String> authorityHost();
+
+        /** Token audience of ARM for cloud custom; defaults to https://management.core.windows.net/. */
+        Optional<String> managementAudience();
+
+        /** PEM bundle of extra CAs to trust, for private endpoints of ARM or the HSM. */
+        Optional<String> caBundle();
+
+        /** workload-identity (default) or client-secret (only when set explicitly). */
+        @WithDefault("workload-identity")
+        Credential credential();
+
+        /** Tenant of the operator's identity; defaults to AZURE_TENANT_ID. */
+        Optional<String> tenantId();
+
+        /** Client ID of the operator's identity; defaults to AZURE_CLIENT_ID. */
+        Optional<String> clientId();
+
+        /** For credential client-secret: the Secret holding the client secret, as namespace/name. */
+        Optional<String> clientSecretRef();
+
+        /** Key of the client secret in that Secret. */
+        @WithDefault("clientSecret")
+        String clientSecretKey();
+
+        /** Timeout of every Azure call. */
+        @WithDefault("PT30S")
+        Duration timeout();
+
+        /** Skip the check that the data-plane host matches the challenge's resource (needed for non-Azure hosts). */
+        @WithDefault("false")
+        boolean disableChallengeResourceVerification();
+    }
+
+    enum Mode {
+        AZURE, EMULATOR
+    }
+
+    enum Cloud {
+        AZURE_PUBLIC, AZURE_CHINA, AZURE_US_GOVERNMENT, CUSTOM
+    }
+
+    enum Credential {
+        WORKLOAD_IDENTITY, CLIENT_SECRET
+    }
+
+    interface Reconcile {
+        /** How often a converged resource is read again from Azure (drift detection). */
+        @WithDefault("PT1H")
+        Duration resync();
+
+        /** How soon to look again while Azure works on something (provisioning, activation). */
+        @WithDefault("PT10S")
+        Duration poll();
+
+        /** Longest wait between attempts after failures. */
+        @WithDefault("PT10M")
+        Duration maxBackoff();
+    }
+
+    interface RoleAssignments {
+        /**
+         * Roles that administer the HSM, and the scope /, refused for HsmRoleAssignment unless listed here (names or IDs).
+         * Default: none.
+         */
+        Optional<List<String>> allowedPrivilegedRoles();
+
+        @WithDefault("false")
+        boolean allowRootScope();
+    }
+
+    interface Local {
+        /** Emulator state directory in emulator mode; unset: in memory. */
+        Optional<String> stateDir();
+
+        /** Port of the embedded emulator (0: any free port). */
+        @WithDefault("0")
+        int port();
+
+        /** Provisioning time of an emulated HSM. */
+        @WithDefault("PT3S")
+        Duration provisioningDelay();
+
+        /** Turn the emulator's test controls on (faults, clock, journal). */
+        @WithDefault("false")
+        boolean testControls();
+    }
+}

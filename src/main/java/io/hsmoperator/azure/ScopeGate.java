@@ -1,0 +1,108 @@
+package io.hsmoperator.azure;
+
+import com.azure.core.http.HttpPipelineCallContext;
+import com.azure.core.http.HttpPipelineNextPolicy;
+import com.azure.core.http.HttpPipelinePosition;
+import com.azure.core.http.HttpResponse;
+import com.azure.core.http.policy.HttpPipelinePolicy;
+import jakarta.inject.Singleton;
+import reactor.core.publisher.Mono;
+
+import java.net.URL;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One throttle per Azure scope, shared by every client and reconcile thread: after a 429 (or a 503 with Retry-After),
+ * no request to that scope leaves the process before Retry-After has passed; a throttled HSM slows only itself.
+ * Scopes: ARM per subscription, the data plane per HSM host.
+ */
+@Singleton
+public class ScopeGate {
+    private static final Pattern SUBSCRIPTION = Pattern.compile("/subscriptions/([^/?]+)", Pattern.CASE_INSENSITIVE);
+    private static final Duration DEFAULT_BACKOFF = Duration.ofSeconds(10);
+    private final Map<String, Instant> notBefore = new ConcurrentHashMap<>();
+    private final Clock clock;
+
+    public ScopeGate() {
+        this(Clock.systemUTC());
+    }
+
+    public ScopeGate(Clock clock) {
+        this.clock = clock;
+    }
+
+    /** The scope a request belongs to. */
+    public static String scopeOf(URL url) {
+        Matcher m = SUBSCRIPTION.matcher(url.getPath());
+        if (m.find()) {
+            return "arm:" + m.group(1).toLowerCase();
+        }
+        return "hsm:" + url.getHost() + (url.getPort() > 0 ? ":" + url.getPort() : "");
+    }
+
+    public void throttled(String scope, Duration retryAfter) {
+        Instant until = clock.instant().plus(retryAfter == null ? DEFAULT_BACKOFF : retryAfter);
+        notBefore.merge(scope, until, (a, b) -> a.isAfter(b) ? a : b);
+    }
+
+    /** How long requests to the scope must still wait, if at all. */
+    public Optional<Duration> waiting(String scope) {
+        Instant until = notBefore.get(scope);
+        if (until == null) {
+            return Optional.empty();
+        }
+        Duration left = Duration.between(clock.instant(), until);
+        if (left.isNegative() || left.isZero()) {
+            notBefore.remove(scope, until);
+            return Optional.empty();
+        }
+        return Optional.of(left);
+    }
+
+    /** The pipeline policy: refuse locally while the scope waits; learn from every 429 and Retry-After. */
+    public HttpPipelinePolicy policy() {
+        return new HttpPipelinePolicy() {
+            @Override
+            public Mono<HttpResponse> process(HttpPipelineCallContext context, HttpPipelineNextPolicy next) {
+                String scope = scopeOf(context.getHttpRequest().getUrl());
+                Optional<Duration> wait = waiting(scope);
+                if (wait.isPresent()) {
+                    return Mono.error(new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
+                            + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null));
+                }
+                return next.process().doOnNext(r -> observe(scope, r));
+            }
+
+            @Override
+            public HttpResponse processSync(HttpPipelineCallContext context, com.azure.core.http.HttpPipelineNextSyncPolicy next) {
+                String scope = scopeOf(context.getHttpRequest().getUrl());
+                Optional<Duration> wait = waiting(scope);
+                if (wait.isPresent()) {
+                    throw new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
+                            + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null);
+                }
+                HttpResponse r = next.processSync();
+                observe(scope, r);
+                return r;
+            }
+
+            @Override
+            public HttpPipelinePosition getPipelinePosition() {
+                return HttpPipelinePosition.PER_RETRY;
+            }
+        };
+    }
+
+    private void observe(String scope, HttpResponse r) {
+        if (r.getStatusCode() == 429 || (r.getStatusCode() == 503 && r.getHeaderValue("Retry-After") != null)) {
+            throttled(scope, AzureError.retryAfter(r));
+        }
+    }
+}

@@ -1,0 +1,420 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.hsmkey.HsmKeySpec;
+import io.hsmoperator.api.hsmkey.HsmKeyStatus;
+import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.HsmKeys;
+import io.hsmoperator.azure.Mutation;
+import io.hsmoperator.azure.OperatorConfig;
+import io.hsmoperator.publish.KeyPublication;
+import io.hsmoperator.rotation.IsoDuration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+
+import static io.hsmoperator.reconciler.Conditions.progressing;
+import static io.hsmoperator.reconciler.Conditions.ready;
+import static io.hsmoperator.reconciler.Conditions.stalled;
+
+/**
+ * HsmKey: observe the key in its HSM, validate the spec against it, create it once or keep its mutable attributes as
+ * the spec says (no write when they match), publish what workloads need, report versions. A key deleted outside the
+ * operator is reported and recovered only when allowed, never replaced by a new, different key; nothing is purged.
+ */
+@ControllerConfiguration(name = "hsmkey")
+public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
+    static final int STATUS_VERSIONS = 20;
+    private final HsmKeys keys;
+    private final OperatorConfig config;
+    private final KubernetesClient kubernetes;
+    private final Events events;
+    private final Clock clock = Clock.systemUTC();
+    /** Public keys of versions never change: read each once. */
+    private final Map<String, Map<String, String>> publicKeys = new ConcurrentHashMap<>();
+
+    public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events) {
+        this.keys = keys;
+        this.config = config;
+        this.kubernetes = kubernetes;
+        this.events = events;
+    }
+
+    @Override
+    public UpdateControl<HsmKey> reconcile(HsmKey cr, Context<HsmKey> context) {
+        HsmKeyStatus status = Reports.copy(cr.getStatus(), HsmKeyStatus.class);
+        Conditions.unknown(status, gen(cr), clock);
+        Duration next;
+        try {
+            next = converge(cr, status);
+            Reports.succeeded(cr);
+        } catch (AzureError e) {
+            next = Reports.failure(cr, status, e, clock, config.reconcile().maxBackoff());
+        }
+        return Reports.report(kubernetes, cr, status, next);
+    }
+
+    static String keyName(HsmKey cr) {
+        return cr.getSpec().keyName != null ? cr.getSpec().keyName : cr.getMetadata().getName();
+    }
+
+    private Duration converge(HsmKey cr, HsmKeyStatus st) {
+        String invalid = validate(cr);
+        if (invalid != null) {
+            stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, cr.getSpec().hsmRef);
+        if (!hsm.ok()) {
+            if (hsm.waiting()) {
+                progressing(st, Reason.WaitingForHsm, hsm.message(), gen(cr), clock);
+                return config.reconcile().poll();
+            }
+            stalled(st, hsm.problem(), hsm.message() + " Nothing was sent to Azure.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        String uri = hsm.hsmUri();
+        String name = keyName(cr);
+        var observed = keys.get(uri, name);
+        HsmKeys.Key key;
+        if (observed.isEmpty()) {
+            Duration wait = absent(cr, st, uri, name);
+            if (wait != null) {
+                return wait;
+            }
+            key = keys.get(uri, name).orElseThrow(() -> new AzureError(AzureError.Kind.TRANSIENT, 0, "NotYetVisible",
+                    "The key was created but cannot be read yet", null, null));
+        } else {
+            key = observed.get();
+        }
+        String owner = Ownership.of(config.clusterId(), cr);
+        String tagged = key.tags().get(Ownership.TAG);
+        if (!owner.equals(tagged) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
+            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " but " + (tagged == null
+                    ? "was not created by this resource" : "belongs to " + tagged) + ". Set spec.adoptExisting: true to manage it from "
+                    + "here. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        String immutable = immutableConflicts(cr.getSpec(), key);
+        if (immutable != null) {
+            stalled(st, Reason.ImmutableFieldChanged, immutable + ". A key's type, size, curve and exportability cannot change: set "
+                    + "them back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        HsmKeys.Update update = drift(cr, key, owner);
+        if (update != null) {
+            Mutation m = keys.update(uri, name, key.version(), update);
+            events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
+            key = keys.get(uri, name).orElse(key);
+        }
+        List<HsmKeys.Version> versions = keys.versions(uri, name);
+        report(cr, st, uri, key, versions);
+        String published = publish(cr, uri, key, versions);
+        st.publishedConfigMap = published;
+        ready(st, Reason.Ready, "Key " + key.id() + " is ready" + (published == null ? "." : "; published in ConfigMap " + published + "."),
+                gen(cr), clock);
+        return config.reconcile().resync();
+    }
+
+    private String validate(HsmKey cr) {
+        HsmKeySpec s = cr.getSpec();
+        if (s == null || s.hsmRef == null || s.keyType == null) {
+            return "spec needs hsmRef and keyType.";
+        }
+        if (s.keySize != null && s.keyType == HsmKeySpec.KeyType.EC_HSM) {
+            return "keySize applies to RSA-HSM and oct-HSM keys; EC-HSM keys take curve.";
+        }
+        if (s.curve != null && s.keyType != HsmKeySpec.KeyType.EC_HSM) {
+            return "curve applies to EC-HSM keys only.";
+        }
+        if (s.tags != null && s.tags.containsKey(Ownership.TAG)) {
+            return "The tag " + Ownership.TAG + " is reserved for the operator's ownership record; remove it from spec.tags.";
+        }
+        if (s.tags != null && s.tags.size() > 14) {
+            return "A key may have at most 15 tags, one of which is the operator's: spec.tags has " + s.tags.size() + ".";
+        }
+        if (s.expiresAfter != null && IsoDuration.parse(s.expiresAfter) == null) {
+            return "expiresAfter '" + s.expiresAfter + "' is not an ISO-8601 duration (for example P1Y or P90D).";
+        }
+        if (Boolean.TRUE.equals(s.exportable) && s.releasePolicy == null) {
+            return "an exportable key needs a releasePolicy.";
+        }
+        return null;
+    }
+
+    /** The key does not exist: recover it, report it, or create it. Null when it was just created. */
+    private Duration absent(HsmKey cr, HsmKeyStatus st, String uri, String name) {
+        var deleted = keys.getDeleted(uri, name);
+        if (deleted.isPresent()) {
+            if (Boolean.TRUE.equals(cr.getSpec().recoverDeleted)) {
+                Mutation m = keys.recover(uri, name);
+                events.mutation(cr, "KeyRecovered", "Recovered the soft-deleted key " + name + " in " + uri, m);
+                progressing(st, Reason.Reconciling, "Recovering the soft-deleted key " + name + ".", gen(cr), clock);
+                return config.reconcile().poll();
+            }
+            boolean ours = st.keyId != null;
+            stalled(st, ours ? Reason.DeletedOutOfBand : Reason.NameHeldBySoftDeletedKey, (ours ? "The key was deleted outside the "
+                    + "operator and is soft-deleted" : "A soft-deleted key holds the name " + name) + " until " + deleted.get().scheduledPurge()
+                    + ". Set spec.recoverDeleted: true to recover it" + (ours ? "" : ", or choose another keyName")
+                    + ". The operator never purges and never replaces it with a new key.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (st.keyId != null) {
+            stalled(st, Reason.KeyMissing, "The key " + st.versionlessKeyId + " no longer exists in Azure, not even soft-deleted (it was "
+                    + "purged outside the operator). Its versions cannot be brought back; to create a new, different key under this "
+                    + "name, delete and re-apply this HsmKey.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        HsmKeySpec s = cr.getSpec();
+        Map<String, String> tags = tags(cr);
+        Instant now = Instant.now(clock);
+        HsmKeys.NewKey spec = new HsmKeys.NewKey(kty(s), defaultSize(s), curve(s), operations(s), Boolean.TRUE.equals(s.exportable),
+                s.releasePolicy == null ? null : new HsmKeys.ReleasePolicy(s.releasePolicy.contentType, s.releasePolicy.data,
+                        Boolean.TRUE.equals(s.releasePolicy.immutable)),
+                !Boolean.FALSE.equals(s.enabled), s.expiresAfter == null ? null : IsoDuration.parse(s.expiresAfter).addTo(now), tags);
+        HsmKeys.Created created = keys.create(uri, name, spec);
+        events.mutation(cr, "KeyCreated", "Created " + kty(s) + " key " + created.key().id(), created.mutation());
+        return null;
+    }
+
+    private Map<String, String> tags(HsmKey cr) {
+        Map<String, String> tags = new LinkedHashMap<>(cr.getSpec().tags == null ? Map.of() : cr.getSpec().tags);
+        tags.put(Ownership.TAG, Ownership.of(config.clusterId(), cr));
+        return tags;
+    }
+
+    static String kty(HsmKeySpec s) {
+        switch (s.keyType) {
+            case RSA_HSM: return "RSA-HSM";
+            case EC_HSM: return "EC-HSM";
+            default: return "oct-HSM";
+        }
+    }
+
+    private static Integer defaultSize(HsmKeySpec s) {
+        if (s.keyType == HsmKeySpec.KeyType.EC_HSM) {
+            return null;
+        }
+        return s.keySize != null ? s.keySize : s.keyType == HsmKeySpec.KeyType.RSA_HSM ? 2048 : 256;
+    }
+
+    private static String curve(HsmKeySpec s) {
+        if (s.keyType != HsmKeySpec.KeyType.EC_HSM) {
+            return null;
+        }
+        if (s.curve == null) {
+            return "P-256";
+        }
+        switch (s.curve) {
+            case P_384: return "P-384";
+            case P_521: return "P-521";
+            case P_256K: return "P-256K";
+            default: return "P-256";
+        }
+    }
+
+    /** The spec's operations, or every operation the key type supports. */
+    static List<String> operations(HsmKeySpec s) {
+        if (s.operations != null && !s.operations.isEmpty()) {
+            List<String> out = new ArrayList<>();
+            s.operations.forEach(o -> out.add(o.name()));
+            return out;
+        }
+        switch (s.keyType) {
+            case EC_HSM: return List.of("sign", "verify");
+            case RSA_HSM: return List.of("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey");
+            default: return List.of("encrypt", "decrypt", "wrapKey", "unwrapKey");
+        }
+    }
+
+    private static String immutableConflicts(HsmKeySpec s, HsmKeys.Key k) {
+        String kty = kty(s);
+        if (k.kty() != null && !k.kty().equalsIgnoreCase(kty)) {
+            return "keyType is " + k.kty() + " in Azure, " + kty + " in spec";
+        }
+        if (s.keyType == HsmKeySpec.KeyType.RSA_HSM && k.keySize() != null && !k.keySize().equals(defaultSize(s))) {
+            return "keySize is " + k.keySize() + " in Azure, " + defaultSize(s) + " in spec";
+        }
+        if (s.keyType == HsmKeySpec.KeyType.EC_HSM && k.curve() != null && !k.curve().equalsIgnoreCase(curve(s))) {
+            return "curve is " + k.curve() + " in Azure, " + curve(s) + " in spec";
+        }
+        if (k.exportable() != Boolean.TRUE.equals(s.exportable)) {
+            return "exportable is " + k.exportable() + " in Azure, " + s.exportable + " in spec";
+        }
+        return null;
+    }
+
+    /** The update that brings the current version to the spec, or null when it already matches. */
+    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key, String owner) {
+        HsmKeySpec s = cr.getSpec();
+        boolean wantEnabled = !Boolean.FALSE.equals(s.enabled);
+        Instant wantExpiry = s.expiresAfter == null || key.created() == null ? null : IsoDuration.parse(s.expiresAfter).addTo(key.created());
+        boolean expiryDiffers = wantExpiry != null && (key.expires() == null
+                || Math.abs(ChronoUnit.SECONDS.between(key.expires(), wantExpiry)) > 1);
+        List<String> wantOps = operations(s);
+        // Empty key_ops in Azure means unrestricted: write the spec's operations explicitly.
+        boolean opsDiffer = key.operations().isEmpty() || !new HashSet<>(wantOps).equals(new HashSet<>(key.operations()));
+        Map<String, String> wantTags = tags(cr);
+        boolean tagsDiffer = !wantTags.equals(key.tags());
+        if (key.enabled() == wantEnabled && !expiryDiffers && !opsDiffer && !tagsDiffer) {
+            return null;
+        }
+        // Operations always go explicitly: the SDK would send key_ops [] otherwise, clearing them.
+        return new HsmKeys.Update(key.enabled() != wantEnabled ? wantEnabled : null, expiryDiffers ? wantExpiry : null, wantOps,
+                tagsDiffer ? wantTags : null);
+    }
+
+    private static String describe(HsmKeys.Update u) {
+        List<String> what = new ArrayList<>();
+        if (u.enabled() != null) {
+            what.add(u.enabled() ? "enabled" : "disabled");
+        }
+        if (u.expires() != null) {
+            what.add("expiry");
+        }
+        if (u.tags() != null) {
+            what.add("tags");
+        }
+        what.add("operations " + u.operations());
+        return String.join(", ", what);
+    }
+
+    private void report(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        st.keyId = key.id();
+        st.currentVersion = key.version();
+        st.versionlessKeyId = key.id().substring(0, key.id().lastIndexOf('/'));
+        st.versionCount = versions.size();
+        List<HsmKeyStatus.KeyVersion> out = new ArrayList<>();
+        for (int i = versions.size() - 1; i >= 0 && out.size() < STATUS_VERSIONS; i--) {
+            HsmKeys.Version v = versions.get(i);
+            HsmKeyStatus.KeyVersion kv = new HsmKeyStatus.KeyVersion();
+            kv.version = v.version();
+            kv.created = v.created() == null ? null : v.created().toString();
+            kv.expires = v.expires() == null ? null : v.expires().toString();
+            kv.enabled = v.enabled();
+            out.add(kv);
+        }
+        st.versions = out;
+    }
+
+    /** Writes the workload ConfigMap when its content changed; returns its name, or null when publishing is off. */
+    private String publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        HsmKeySpec.Publish p = cr.getSpec().publish;
+        if (p != null && Boolean.FALSE.equals(p.enabled)) {
+            return null;
+        }
+        String name = p != null && p.configMapName != null ? p.configMapName : cr.getMetadata().getName() + "-key";
+        List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
+        if (!key.kty().startsWith("oct")) {
+            for (int i = versions.size() - 1; i >= 0; i--) {
+                HsmKeys.Version v = versions.get(i);
+                if (v.enabled()) {
+                    Map<String, String> jwk = publicKeys.computeIfAbsent(v.id(),
+                            id -> v.version().equals(key.version()) ? key.jwk() : keys.getVersion(uri, key.name(), v.version()).jwk());
+                    enabled.add(new KeyPublication.PublishedVersion(v.id(), v.version(), jwk));
+                }
+            }
+        }
+        Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
+                key.version(), key.operations(), enabled);
+        String ns = cr.getMetadata().getNamespace();
+        ConfigMap existing = kubernetes.configMaps().inNamespace(ns).withName(name).get();
+        if (existing != null && Objects.equals(existing.getData(), data)) {
+            return name;
+        }
+        var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
+                .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
+        if (existing == null) {
+            kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name).withNamespace(ns)
+                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels("hsmoperator.io/hsmkey", cr.getMetadata().getName())
+                    .withOwnerReferences(owner).endMetadata().withData(data).build()).create();
+        } else {
+            kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
+                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").withOwnerReferences(owner).endMetadata().withData(data).build());
+        }
+        return name;
+    }
+
+    // ---- deletion ------------------------------------------------------------------------------
+
+    @Override
+    public DeleteControl cleanup(HsmKey stale, Context<HsmKey> context) {
+        HsmKey cr = kubernetes.resources(HsmKey.class).inNamespace(stale.getMetadata().getNamespace()).withName(stale.getMetadata().getName()).get();
+        cr = cr == null ? stale : cr;
+        HsmKeySpec.DeletionPolicy policy = cr.getSpec().deletionPolicy == null ? HsmKeySpec.DeletionPolicy.Retain : cr.getSpec().deletionPolicy;
+        if (policy == HsmKeySpec.DeletionPolicy.Retain) {
+            events.normal(cr, "Retained", "Deleted the HsmKey resource; the key " + keyName(cr) + " stays in Azure (deletionPolicy Retain).");
+            return DeleteControl.defaultDelete();
+        }
+        HsmKeyStatus st = Reports.copy(cr.getStatus(), HsmKeyStatus.class);
+        String uri = hsmUri(cr, st);
+        if (uri == null) {
+            events.warning(cr, "DeletionSkipped", "The key was never created (no key ID in status and no usable ManagedHsm); nothing to "
+                    + policy.name().toLowerCase() + ".");
+            return DeleteControl.defaultDelete();
+        }
+        String name = keyName(cr);
+        try {
+            var key = keys.get(uri, name);
+            if (key.isEmpty()) {
+                return DeleteControl.defaultDelete();
+            }
+            if (!Ownership.of(config.clusterId(), cr).equals(key.get().tags().get(Ownership.TAG)) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
+                events.warning(cr, "DeletionRefused", "The key " + key.get().id() + " is not owned by this resource; it was not changed.");
+                return DeleteControl.defaultDelete();
+            }
+            if (policy == HsmKeySpec.DeletionPolicy.Disable) {
+                for (HsmKeys.Version v : keys.versions(uri, name)) {
+                    if (v.enabled()) {
+                        Mutation m = keys.update(uri, name, v.version(), new HsmKeys.Update(false, null, key.get().operations(), null));
+                        events.mutation(cr, "KeyDisabled", "Disabled version " + v.version() + " of key " + name + " (deletionPolicy Disable)", m);
+                    }
+                }
+                return DeleteControl.defaultDelete();
+            }
+            Mutation m = keys.delete(uri, name);
+            events.mutation(cr, "KeyDeleted", "Soft-deleted key " + key.get().id() + " (deletionPolicy Delete); it stays recoverable and is "
+                    + "never purged", m);
+            return DeleteControl.defaultDelete();
+        } catch (AzureError e) {
+            stalled(st, Reason.DeletionBlocked, "Deleting waits until Azure answers: " + e.describe(), gen(cr), clock);
+            Reports.patchStatusIfChanged(kubernetes, cr, st);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(e.retryAfter() != null ? e.retryAfter() : config.reconcile().poll());
+        }
+    }
+
+    /** The HSM of a key being deleted: from its ManagedHsm if usable, else from the key ID it recorded. */
+    private String hsmUri(HsmKey cr, HsmKeyStatus st) {
+        HsmRefs.Resolution r = HsmRefs.resolve(kubernetes, cr, cr.getSpec().hsmRef);
+        if (r.ok()) {
+            return r.hsmUri();
+        }
+        if (st.versionlessKeyId != null) {
+            return st.versionlessKeyId.substring(0, st.versionlessKeyId.indexOf("/keys/"));
+        }
+        return null;
+    }
+
+    private static Long gen(HsmKey cr) {
+        return cr.getMetadata().getGeneration();
+    }
+}

@@ -1,0 +1,42 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+
+/**
+ * Resolves a reference to a ManagedHsm. Another namespace's HSM is usable only when it lists the referring namespace in
+ * spec.allowedNamespaces; nothing is sent to Azure for a reference that is not permitted.
+ */
+public final class HsmRefs {
+    /** A usable HSM, or why not: {@code waiting} problems resolve themselves, the others need a change. */
+    public record Resolution(ManagedHsm hsm, String hsmUri, Reason problem, String message, boolean waiting) {
+        public boolean ok() {
+            return problem == null;
+        }
+    }
+
+    private HsmRefs() {
+    }
+
+    public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
+        String own = from.getMetadata().getNamespace();
+        String ns = ref.namespaceOr(own);
+        ManagedHsm hsm = kubernetes.resources(ManagedHsm.class).inNamespace(ns).withName(ref.name).get();
+        if (hsm == null) {
+            return new Resolution(null, null, Reason.HsmNotFound, "ManagedHsm " + ns + "/" + ref.name + " does not exist (yet).", true);
+        }
+        if (!ns.equals(own)) {
+            var allowed = hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces;
+            if (allowed == null || !(allowed.contains(own) || allowed.contains("*"))) {
+                return new Resolution(null, null, Reason.RefNotPermitted, "ManagedHsm " + ns + "/" + ref.name + " does not allow namespace "
+                        + own + " to use it: its owners must add " + own + " to spec.allowedNamespaces.", false);
+            }
+        }
+        if (!Conditions.isTrue(hsm.getStatus(), Conditions.READY) || hsm.getStatus().hsmUri == null) {
+            return new Resolution(hsm, null, Reason.HsmNotReady, "Waiting for ManagedHsm " + ns + "/" + ref.name + " to be Ready.", true);
+        }
+        return new Resolution(hsm, hsm.getStatus().hsmUri, null, null, false);
+    }
+}

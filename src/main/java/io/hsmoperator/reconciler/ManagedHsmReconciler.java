@@ -1,0 +1,475 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.hsmoperator.api.common.Conditions;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
+import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
+import io.hsmoperator.azure.AzureClients;
+import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.HsmAccessControl;
+import io.hsmoperator.azure.ManagedHsmArm;
+import io.hsmoperator.azure.Mutation;
+import io.hsmoperator.azure.OperatorConfig;
+import io.hsmoperator.azure.OperatorRole;
+import io.hsmoperator.azure.SecurityDomain;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+import static io.hsmoperator.reconciler.Conditions.progressing;
+import static io.hsmoperator.reconciler.Conditions.ready;
+import static io.hsmoperator.reconciler.Conditions.stalled;
+
+/**
+ * ManagedHsm: observe the HSM in Azure, validate the spec against it, act with the fewest writes (create, update the
+ * mutable properties, download the security domain once, grant the operator its key-management role), report status.
+ * Long-running operations are started and polled on later passes, never waited for.
+ */
+@ControllerConfiguration(name = "managedhsm")
+public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<ManagedHsm> {
+    static final String BLOB_KEY = "security-domain.json";
+    private final ManagedHsmArm arm;
+    private final SecurityDomain securityDomain;
+    private final HsmAccessControl access;
+    private final AzureClients azure;
+    private final OperatorConfig config;
+    private final KubernetesClient kubernetes;
+    private final Events events;
+    private final Clock clock = Clock.systemUTC();
+
+    public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
+                                OperatorConfig config, KubernetesClient kubernetes, Events events) {
+        this.arm = arm;
+        this.securityDomain = securityDomain;
+        this.access = access;
+        this.azure = azure;
+        this.config = config;
+        this.kubernetes = kubernetes;
+        this.events = events;
+    }
+
+    @Override
+    public UpdateControl<ManagedHsm> reconcile(ManagedHsm cr, Context<ManagedHsm> context) {
+        ManagedHsmStatus status = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
+        io.hsmoperator.reconciler.Conditions.unknown(status, gen(cr), clock);
+        Duration next;
+        try {
+            next = converge(cr, status);
+            Reports.succeeded(cr);
+        } catch (AzureError e) {
+            next = Reports.failure(cr, status, e, clock, config.reconcile().maxBackoff());
+        }
+        return Reports.report(kubernetes, cr, status, next);
+    }
+
+    private Duration converge(ManagedHsm cr, ManagedHsmStatus st) {
+        ManagedHsmSpec spec = cr.getSpec();
+        String invalid = validate(cr);
+        if (invalid != null) {
+            stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        st.operatorPrincipalId = azure.principalId();
+        var observed = arm.get(spec.subscriptionId, spec.resourceGroup, spec.azureName);
+        if (observed.isEmpty()) {
+            return absent(cr, st);
+        }
+        ManagedHsmArm.Hsm hsm = observed.get();
+        // Ours: it carries our tag, or it lost its tags but is the HSM this resource already reported as its own.
+        String owner = Ownership.of(config.clusterId(), cr);
+        String tagged = hsm.tags().get(Ownership.TAG);
+        boolean ours = owner.equals(tagged) || (tagged == null && hsm.id().equalsIgnoreCase(String.valueOf(st.resourceId)));
+        observe(st, hsm);
+        boolean observeOnly = spec.management == ManagedHsmSpec.Management.ObserveOnly;
+        if (!observeOnly && !ours && !Boolean.TRUE.equals(spec.adoptExisting)) {
+            stalled(st, Reason.OwnershipConflict, "An HSM named " + spec.azureName + " exists in Azure but " + (tagged == null
+                    ? "was not created by this resource" : "belongs to " + tagged) + ". Set spec.adoptExisting: true to manage it "
+                    + "from here, or management: ObserveOnly to only report it. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        List<String> immutable = immutableConflicts(spec, hsm);
+        if (!immutable.isEmpty()) {
+            stalled(st, Reason.ImmutableFieldChanged, String.join("; ", immutable) + ". Azure cannot change these on an existing HSM: "
+                    + "set them back, or create a new ManagedHsm for a new HSM. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (!hsm.provisioned()) {
+            if ("Failed".equalsIgnoreCase(hsm.provisioningState())) {
+                stalled(st, Reason.ProvisioningFailed, "Azure failed to provision the HSM: " + hsm.statusMessage(), gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            progressing(st, Reason.Provisioning, "Azure is provisioning the HSM (" + hsm.provisioningState() + "): "
+                    + Objects.toString(hsm.statusMessage(), ""), gen(cr), clock);
+            return config.reconcile().poll();
+        }
+        st.pendingOperation = null;
+        if (!observeOnly) {
+            ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(), owner);
+            String drift = drift(desired, hsm);
+            if (drift != null) {
+                Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
+                events.mutation(cr, "HsmUpdated", "Updated " + drift + " of managed HSM " + hsm.id(), m);
+                progressing(st, Reason.Updating, "Azure is applying the change to " + drift + ".", gen(cr), clock);
+                return config.reconcile().poll();
+            }
+        }
+        Duration activation = activation(cr, hsm, st);
+        if (activation != null) {
+            return activation;
+        }
+        Duration grant = operatorAccess(cr, hsm, st);
+        if (grant != null) {
+            return grant;
+        }
+        ready(st, Reason.Ready, "The HSM is provisioned, activated, and its data plane answers at " + hsm.hsmUri() + ".", gen(cr), clock);
+        return config.reconcile().resync();
+    }
+
+    /** Checks what the CRD cannot (or what an API server without CEL would let through). */
+    private String validate(ManagedHsm cr) {
+        ManagedHsmSpec s = cr.getSpec();
+        if (s == null || s.azureName == null || s.subscriptionId == null || s.resourceGroup == null || s.location == null) {
+            return "spec needs azureName, subscriptionId, resourceGroup and location.";
+        }
+        if (s.tags != null && s.tags.containsKey(Ownership.TAG)) {
+            return "The tag " + Ownership.TAG + " is reserved for the operator's ownership record; remove it from spec.tags.";
+        }
+        if (s.deletionPolicy == ManagedHsmSpec.DeletionPolicy.Delete && !s.azureName.equals(s.confirmDeletionOf)) {
+            return "deletionPolicy Delete needs confirmDeletionOf: " + s.azureName + ".";
+        }
+        return null;
+    }
+
+    private static void observe(ManagedHsmStatus st, ManagedHsmArm.Hsm hsm) {
+        st.resourceId = hsm.id();
+        st.hsmUri = hsm.hsmUri();
+        st.provisioningState = hsm.provisioningState();
+        st.activationStatus = hsm.activationStatus();
+        st.privateEndpointConnections = new ArrayList<>();
+        for (ManagedHsmArm.Connection c : hsm.connections()) {
+            ManagedHsmStatus.PrivateEndpointConnection pc = new ManagedHsmStatus.PrivateEndpointConnection();
+            pc.name = c.name();
+            pc.privateEndpointId = c.privateEndpointId();
+            pc.status = c.status();
+            pc.description = c.description();
+            st.privateEndpointConnections.add(pc);
+        }
+    }
+
+    private Duration absent(ManagedHsm cr, ManagedHsmStatus st) {
+        ManagedHsmSpec spec = cr.getSpec();
+        if (spec.management == ManagedHsmSpec.Management.ObserveOnly) {
+            stalled(st, Reason.NotFound, "No HSM named " + spec.azureName + " exists in resource group " + spec.resourceGroup
+                    + "; management ObserveOnly never creates one.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        boolean softDeleted = arm.isSoftDeleted(spec.subscriptionId, spec.location, spec.azureName);
+        if (st.resourceId != null && st.pendingOperation == null) {
+            stalled(st, Reason.DeletedOutOfBand, "The HSM " + st.resourceId + " was deleted outside the operator" + (softDeleted
+                    ? " and is soft-deleted: recover it in Azure (for example az keyvault recover --hsm-name " + spec.azureName + ")."
+                    : " and no longer exists, not even soft-deleted.") + " The operator does not create a new, empty HSM in its place;"
+                    + " delete and re-apply this resource to create one.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (softDeleted) {
+            stalled(st, Reason.NameHeldBySoftDeletedHsm, "A soft-deleted HSM holds the name " + spec.azureName + " in " + spec.location
+                    + ". Recover it in Azure, or choose another azureName; the operator never purges. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        String tenant = spec.tenantId != null ? spec.tenantId : azure.target().tenantId();
+        if (tenant == null) {
+            stalled(st, Reason.InvalidSpec, "Set spec.tenantId: the operator's own tenant is not known.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        LinkedHashSet<String> admins = new LinkedHashSet<>(spec.initialAdminObjectIds == null ? List.of() : spec.initialAdminObjectIds);
+        admins.add(azure.principalId());
+        String owner = Ownership.of(config.clusterId(), cr);
+        Mutation m = arm.startCreate(spec.subscriptionId, spec.resourceGroup, spec.azureName,
+                desired(cr, tenant, new ArrayList<>(admins), owner));
+        events.mutation(cr, "HsmCreateStarted", "Creating managed HSM " + spec.azureName + " in " + spec.resourceGroup + " ("
+                + spec.location + "), with the operator " + azure.principalId() + " among its initial administrators", m);
+        ManagedHsmStatus.PendingOperation op = new ManagedHsmStatus.PendingOperation();
+        op.type = "Create";
+        op.startedAt = Instant.now(clock).toString();
+        op.generation = gen(cr);
+        st.pendingOperation = op;
+        st.provisioningState = "Provisioning";
+        progressing(st, Reason.Creating, "Azure is creating the HSM; provisioning takes about 20 minutes.", gen(cr), clock);
+        return config.reconcile().poll();
+    }
+
+    private ManagedHsmArm.Desired desired(ManagedHsm cr, String tenant, List<String> admins, String owner) {
+        ManagedHsmSpec s = cr.getSpec();
+        Map<String, String> tags = new LinkedHashMap<>(s.tags == null ? Map.of() : s.tags);
+        tags.put(Ownership.TAG, owner);
+        ManagedHsmSpec.NetworkAcls acl = s.networkAcls == null ? new ManagedHsmSpec.NetworkAcls() : s.networkAcls;
+        return new ManagedHsmArm.Desired(s.location, s.sku == null ? "Standard_B1" : s.sku.name(), tenant, tags, admins,
+                s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays, !Boolean.FALSE.equals(s.purgeProtection),
+                s.publicNetworkAccess == null ? "Enabled" : s.publicNetworkAccess.name(),
+                new ManagedHsmArm.NetworkRules(acl.bypass.name(), acl.defaultAction.name(), List.copyOf(acl.ipRules),
+                        List.copyOf(acl.virtualNetworkRules)));
+    }
+
+    private static List<String> immutableConflicts(ManagedHsmSpec s, ManagedHsmArm.Hsm hsm) {
+        List<String> out = new ArrayList<>();
+        if (!hsm.location().replace(" ", "").equalsIgnoreCase(s.location.replace(" ", ""))) {
+            out.add("location is " + hsm.location() + " in Azure, " + s.location + " in spec");
+        }
+        String sku = s.sku == null ? "Standard_B1" : s.sku.name();
+        if (hsm.sku() != null && !hsm.sku().equalsIgnoreCase(sku)) {
+            out.add("sku is " + hsm.sku() + " in Azure, " + sku + " in spec");
+        }
+        if (s.tenantId != null && hsm.tenantId() != null && !hsm.tenantId().equalsIgnoreCase(s.tenantId)) {
+            out.add("tenantId is " + hsm.tenantId() + " in Azure, " + s.tenantId + " in spec");
+        }
+        int retention = s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays;
+        if (hsm.softDeleteRetentionDays() != retention) {
+            out.add("softDeleteRetentionDays is " + hsm.softDeleteRetentionDays() + " in Azure, " + retention + " in spec");
+        }
+        if (hsm.purgeProtection() && Boolean.FALSE.equals(s.purgeProtection)) {
+            out.add("purgeProtection is on in Azure and cannot be turned off");
+        }
+        return out;
+    }
+
+    /** What differs between the desired mutable properties and Azure, or null. The spec's tags are authoritative. */
+    private static String drift(ManagedHsmArm.Desired d, ManagedHsmArm.Hsm hsm) {
+        List<String> what = new ArrayList<>();
+        if (!d.tags().equals(hsm.tags())) {
+            what.add("tags");
+        }
+        if (!d.publicNetworkAccess().equalsIgnoreCase(hsm.publicNetworkAccess())) {
+            what.add("publicNetworkAccess");
+        }
+        if (!d.networkAcls().bypass().equalsIgnoreCase(hsm.networkAcls().bypass())
+                || !d.networkAcls().defaultAction().equalsIgnoreCase(hsm.networkAcls().defaultAction())
+                || !new LinkedHashSet<>(d.networkAcls().ipRules()).equals(new LinkedHashSet<>(hsm.networkAcls().ipRules()))
+                || !new LinkedHashSet<>(d.networkAcls().virtualNetworkRules()).equals(new LinkedHashSet<>(hsm.networkAcls().virtualNetworkRules()))) {
+            what.add("networkAcls");
+        }
+        if (d.purgeProtection() && !hsm.purgeProtection()) {
+            what.add("purgeProtection");
+        }
+        return what.isEmpty() ? null : String.join(", ", what);
+    }
+
+    // ---- activation ----------------------------------------------------------------------------
+
+    /** Null when the HSM is active; otherwise the wait before the next look. */
+    private Duration activation(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st) {
+        ManagedHsmSpec spec = cr.getSpec();
+        String ns = cr.getMetadata().getNamespace();
+        String output = spec.securityDomain == null || spec.securityDomain.outputSecret == null
+                ? cr.getMetadata().getName() + "-security-domain" : spec.securityDomain.outputSecret;
+        Secret stored = kubernetes.secrets().inNamespace(ns).withName(output).get();
+        if (hsm.active()) {
+            st.securityDomainSecret = stored != null ? output : st.securityDomainSecret;
+            cond(st, cr, "True", Reason.Active, "The HSM is activated.");
+            return null;
+        }
+        if (spec.management == ManagedHsmSpec.Management.ObserveOnly) {
+            cond(st, cr, "False", Reason.ObserveOnly, "The HSM is not activated; ObserveOnly never activates it.");
+            stalled(st, Reason.ObserveOnly, "The HSM is not activated; ObserveOnly never activates it.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (spec.securityDomain == null) {
+            return notActivated(cr, st, Reason.SecurityDomainNotConfigured, "The HSM is provisioned but not activated. Set "
+                    + "spec.securityDomain.certificatesSecret to a Secret with at least 3 officers' certificates and a quorum.");
+        }
+        if (stored != null) {
+            st.securityDomainSecret = output;
+            String status = securityDomain.status(hsm.hsmUri());
+            if ("Failed".equalsIgnoreCase(status)) {
+                return notActivated(cr, st, Reason.ActivationFailed, "Azure reports that activation failed after the security domain "
+                        + "was downloaded (kept in Secret " + output + "). Contact Azure support; do not delete that Secret.");
+            }
+            cond(st, cr, "False", Reason.Activating, "The security domain is stored in Secret " + output + "; Azure is activating the HSM ("
+                    + status + ").");
+            progressing(st, Reason.Activating, "Azure is activating the HSM.", gen(cr), clock);
+            return config.reconcile().poll();
+        }
+        Secret certs = kubernetes.secrets().inNamespace(ns).withName(spec.securityDomain.certificatesSecret).get();
+        if (certs == null) {
+            return notActivated(cr, st, Reason.SecurityDomainSecretMissing, "Secret " + spec.securityDomain.certificatesSecret
+                    + " (the officers' certificates and quorum) does not exist in namespace " + ns + ".");
+        }
+        Object parsed = OfficerCertificates.parse(certs);
+        if (parsed instanceof OfficerCertificates.Problem) {
+            OfficerCertificates.Problem p = (OfficerCertificates.Problem) parsed;
+            return notActivated(cr, st, p.reason(), p.message());
+        }
+        String me = azure.principalId();
+        if (hsm.initialAdminObjectIds().stream().noneMatch(me::equalsIgnoreCase)) {
+            return notActivated(cr, st, Reason.OperatorNotAdministrator, "Activating needs a Managed HSM Administrator; the operator ("
+                    + me + ") is not among the HSM's initial administrators " + hsm.initialAdminObjectIds() + ". Activate it yourself "
+                    + "(az keyvault security-domain download) or recreate the HSM with the operator as an initial administrator.");
+        }
+        String before = securityDomain.status(hsm.hsmUri());
+        if (!"NotStarted".equalsIgnoreCase(before)) {
+            return notActivated(cr, st, Reason.SecurityDomainNotStored, "The security domain of this HSM was already downloaded (status "
+                    + before + ") but Secret " + output + " does not hold it: it was downloaded elsewhere, or the operator stopped before "
+                    + "storing it. Only the copy from that download can recover the HSM.");
+        }
+        OfficerCertificates.Parsed officers = (OfficerCertificates.Parsed) parsed;
+        SecurityDomain.Download download = securityDomain.download(hsm.hsmUri(), officers.certificates(), officers.quorum());
+        store(cr, output, hsm, officers, download);
+        st.securityDomainSecret = output;
+        events.mutation(cr, "SecurityDomainDownloaded", "Downloaded the security domain of " + hsm.id() + " for " + officers.certificates().size()
+                + " officers with quorum " + officers.quorum() + "; stored it in Secret " + output, download.mutation());
+        cond(st, cr, "False", Reason.Activating, "The security domain is stored in Secret " + output + "; Azure is activating the HSM.");
+        progressing(st, Reason.Activating, "Azure is activating the HSM.", gen(cr), clock);
+        return config.reconcile().poll();
+    }
+
+    private Duration notActivated(ManagedHsm cr, ManagedHsmStatus st, Reason reason, String message) {
+        cond(st, cr, "False", reason, message);
+        stalled(st, reason, message, gen(cr), clock);
+        return config.reconcile().resync();
+    }
+
+    private void cond(ManagedHsmStatus st, ManagedHsm cr, String status, Reason reason, String message) {
+        io.hsmoperator.reconciler.Conditions.set(st, Conditions.ACTIVATED, status, reason, message, gen(cr), clock);
+    }
+
+    /**
+     * The blob exists only in this response: store it at once, retrying the API server a few times. It has no owner
+     * reference, so deleting the ManagedHsm never deletes it.
+     */
+    private void store(ManagedHsm cr, String name, ManagedHsmArm.Hsm hsm, OfficerCertificates.Parsed officers, SecurityDomain.Download d) {
+        Secret secret = new SecretBuilder().withNewMetadata().withName(name).withNamespace(cr.getMetadata().getNamespace())
+                .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels("hsmoperator.io/managedhsm", cr.getMetadata().getName())
+                .addToAnnotations("hsmoperator.io/hsm-resource-id", hsm.id()).addToAnnotations("hsmoperator.io/quorum", String.valueOf(officers.quorum()))
+                .addToAnnotations("hsmoperator.io/officers", String.valueOf(officers.certificates().size()))
+                .addToAnnotations("hsmoperator.io/downloaded-at", Instant.now(clock).toString()).endMetadata()
+                .withType("Opaque").addToData(BLOB_KEY, java.util.Base64.getEncoder().encodeToString(
+                        d.blob().getBytes(java.nio.charset.StandardCharsets.UTF_8))).build();
+        KubernetesClientException last = null;
+        for (int attempt = 0; attempt < 5; attempt++) {
+            try {
+                kubernetes.secrets().inNamespace(cr.getMetadata().getNamespace()).resource(secret).create();
+                return;
+            } catch (KubernetesClientException e) {
+                last = e;
+                try {
+                    Thread.sleep(500L << attempt);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+        }
+        throw new IllegalStateException("The security domain was downloaded but could not be stored in Secret " + name + ": "
+                + (last == null ? "interrupted" : last.getMessage()));
+    }
+
+    // ---- the operator's own access -------------------------------------------------------------
+
+    /** Ensures the operator holds its key-management role at /keys; the read doubles as the data-plane check. */
+    private Duration operatorAccess(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st) {
+        String me = azure.principalId();
+        String assignment = OperatorRole.assignmentName(me);
+        if (access.assignment(hsm.hsmUri(), OperatorRole.SCOPE, assignment).isEmpty()) {
+            if (cr.getSpec().management == ManagedHsmSpec.Management.ObserveOnly) {
+                return null;
+            }
+            boolean defined = access.roleDefinitions(hsm.hsmUri()).stream().anyMatch(d -> d.name().equalsIgnoreCase(OperatorRole.DEFINITION_NAME));
+            if (!defined) {
+                Mutation m = access.defineRole(hsm.hsmUri(), OperatorRole.DEFINITION_NAME, OperatorRole.NAME + ": create, read, update, "
+                        + "rotate, delete and recover keys; no purge, export, release or cryptographic use", OperatorRole.DATA_ACTIONS);
+                events.mutation(cr, "RoleDefined", "Defined role '" + OperatorRole.NAME + "' in " + hsm.hsmUri(), m);
+            }
+            Mutation m = access.assign(hsm.hsmUri(), OperatorRole.SCOPE, assignment, OperatorRole.definitionId(), me);
+            events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
+                    + OperatorRole.SCOPE + " in " + hsm.hsmUri(), m);
+        }
+        ManagedHsmStatus.OperatorAccess a = new ManagedHsmStatus.OperatorAccess();
+        a.roleDefinitionId = OperatorRole.definitionId();
+        a.roleName = OperatorRole.NAME;
+        a.scope = OperatorRole.SCOPE;
+        a.assignmentName = assignment;
+        st.operatorAccess = a;
+        return null;
+    }
+
+    // ---- deletion ------------------------------------------------------------------------------
+
+    @Override
+    public DeleteControl cleanup(ManagedHsm stale, Context<ManagedHsm> context) {
+        // Decide on the latest persisted spec, never on a cached copy (a policy may have changed to Retain a moment ago).
+        ManagedHsm cr = kubernetes.resources(ManagedHsm.class).inNamespace(stale.getMetadata().getNamespace())
+                .withName(stale.getMetadata().getName()).get();
+        cr = cr == null ? stale : cr;
+        ManagedHsmSpec spec = cr.getSpec();
+        if (spec.deletionPolicy != ManagedHsmSpec.DeletionPolicy.Delete || spec.management == ManagedHsmSpec.Management.ObserveOnly) {
+            events.normal(cr, "Retained", "Deleted the ManagedHsm resource; the HSM " + spec.azureName + " stays in Azure (deletionPolicy "
+                    + spec.deletionPolicy + (spec.management == ManagedHsmSpec.Management.ObserveOnly ? ", ObserveOnly" : "") + ").");
+            return DeleteControl.defaultDelete();
+        }
+        ManagedHsmStatus st = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
+        try {
+            var observed = arm.get(spec.subscriptionId, spec.resourceGroup, spec.azureName);
+            if (observed.isEmpty()) {
+                return DeleteControl.defaultDelete();
+            }
+            String owner = Ownership.of(config.clusterId(), cr);
+            if (!owner.equals(observed.get().tags().get(Ownership.TAG)) && !Boolean.TRUE.equals(spec.adoptExisting)) {
+                events.warning(cr, "DeletionRefused", "The HSM " + observed.get().id() + " is not owned by this resource; it was not deleted.");
+                return DeleteControl.defaultDelete();
+            }
+            List<String> keys = referencingKeys(cr);
+            if (!keys.isEmpty()) {
+                stalled(st, Reason.DeletionBlocked, "deletionPolicy is Delete, but HsmKeys still reference this HSM: " + keys
+                        + ". Delete them first; the HSM is soft-deleted once none is left.", gen(cr), clock);
+                patchStatus(cr, st);
+                return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
+            }
+            if (!"Deleting".equalsIgnoreCase(observed.get().provisioningState())) {
+                Mutation m = arm.startDelete(spec.subscriptionId, spec.resourceGroup, spec.azureName);
+                events.mutation(cr, "HsmDeleteStarted", "Soft-deleting managed HSM " + observed.get().id() + " (deletionPolicy Delete); "
+                        + "it stays recoverable for " + observed.get().softDeleteRetentionDays() + " days and is never purged", m);
+            }
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
+        } catch (AzureError e) {
+            stalled(st, Reason.DeletionBlocked, "Deleting waits until Azure answers: " + e.describe(), gen(cr), clock);
+            patchStatus(cr, st);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(e.retryAfter() != null ? e.retryAfter() : config.reconcile().poll());
+        }
+    }
+
+    private List<String> referencingKeys(ManagedHsm cr) {
+        List<String> out = new ArrayList<>();
+        for (HsmKey k : kubernetes.resources(HsmKey.class).inAnyNamespace().list().getItems()) {
+            if (k.getSpec() != null && k.getSpec().hsmRef != null && cr.getMetadata().getName().equals(k.getSpec().hsmRef.name)
+                    && cr.getMetadata().getNamespace().equals(k.getSpec().hsmRef.namespaceOr(k.getMetadata().getNamespace()))) {
+                out.add(k.getMetadata().getNamespace() + "/" + k.getMetadata().getName());
+            }
+        }
+        return out;
+    }
+
+    private void patchStatus(ManagedHsm cr, ManagedHsmStatus st) {
+        Reports.patchStatusIfChanged(kubernetes, cr, st);
+    }
+
+    private static Long gen(ManagedHsm cr) {
+        return cr.getMetadata().getGeneration();
+    }
+}

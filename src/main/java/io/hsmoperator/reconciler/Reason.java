@@ -1,0 +1,18 @@
+package io.hsmoperator.reconciler;
+
+/** Every condition reason the operator writes: CamelCase, documented in the README, stable for alerting. */
+public enum Reason {
+    // progress
+    Reconciling, Creating, Provisioning, Updating, Activating, WaitingForHsm, Deleting,
+    // done
+    Ready, Active, Retained,
+    // problems the operator retries on its own
+    Throttled, AzureUnavailable,
+    // problems that need a change from you
+    InvalidSpec, OwnershipConflict, ImmutableFieldChanged, NotFound, NameHeldBySoftDeletedHsm, NameHeldBySoftDeletedKey,
+    DeletedOutOfBand, ProvisioningFailed, AuthenticationFailed, PermissionDenied, AzureRejected, RefNotPermitted, HsmNotFound,
+    HsmNotReady, SecurityDomainNotConfigured, SecurityDomainSecretMissing, SecurityDomainCertificateInvalid,
+    SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
+    SecurityDomainNotStored, ActivationFailed, OperatorNotAdministrator, ObserveOnly, DeletionBlocked, KeyMissing,
+    VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected
+}

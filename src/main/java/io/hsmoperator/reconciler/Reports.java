@@ -1,0 +1,115 @@
+package io.hsmoperator.reconciler;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.hsmoperator.api.common.HsmStatus;
+import io.hsmoperator.azure.AzureError;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+
+/** Shared by the reconcilers: copy status, patch it only when it changed, map Azure failures to conditions and backoff. */
+public final class Reports {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Map<String, Integer> FAILURES = new ConcurrentHashMap<>();
+
+    private Reports() {
+    }
+
+    public static <S extends HsmStatus> S copy(S status, Class<S> type) {
+        try {
+            return status == null ? type.getDeclaredConstructor().newInstance() : JSON.convertValue(status, type);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Writes the status only if it changed, replacing it whole with one JSON Patch operation ("add" replaces an existing
+     * member): no index-based array edits computed from a stale cache, no reliance on merge-patch array semantics.
+     * Then asks to be called again after {@code next}.
+     */
+    public static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> report(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S updated, Duration next) {
+        updated.observedGeneration = cr.getMetadata().getGeneration();
+        if (!JSON.valueToTree(updated).equals(JSON.valueToTree(cr.getStatus()))) {
+            writeStatus(kubernetes, cr, updated);
+        }
+        UpdateControl<R> control = UpdateControl.noUpdate();
+        return next == null ? control : control.rescheduleAfter(next);
+    }
+
+    private static <R extends CustomResource<?, S>, S extends HsmStatus> void writeStatus(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S updated) {
+        com.fasterxml.jackson.databind.node.ArrayNode patch = JSON.createArrayNode();
+        patch.addObject().put("op", "add").put("path", "/status").set("value", JSON.valueToTree(updated));
+        kubernetes.resources(cr.getClass()).inNamespace(cr.getMetadata().getNamespace()).withName(cr.getMetadata().getName())
+                .subresource("status").patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
+                        io.fabric8.kubernetes.client.dsl.base.PatchType.JSON), patch.toString());
+        cr.setStatus(updated);
+    }
+
+    /**
+     * Outside reconcile() (during cleanup), patches the status directly, only when it changed: every status write wakes
+     * the resource's watch, so an unconditional write would loop.
+     */
+    public static <R extends CustomResource<?, S>, S extends HsmStatus> void patchStatusIfChanged(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S updated) {
+        updated.observedGeneration = cr.getMetadata().getGeneration();
+        if (JSON.valueToTree(updated).equals(JSON.valueToTree(cr.getStatus()))) {
+            return;
+        }
+        try {
+            writeStatus(kubernetes, cr, updated);
+        } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+            // informational only: the caller retries its work regardless
+        }
+    }
+
+    /**
+     * Writes the condition for an Azure failure and says when to try again: throttling waits for Retry-After, transient
+     * failures back off exponentially with jitter, permanent ones are Stalled and retried at the capped interval.
+     */
+    public static Duration failure(CustomResource<?, ?> cr, HsmStatus s, AzureError e, Clock clock, Duration cap) {
+        Long gen = cr.getMetadata().getGeneration();
+        Duration backoff = backoff(cr.getMetadata().getUid(), cap);
+        switch (e.kind()) {
+            case THROTTLED: {
+                Duration wait = e.retryAfter() == null ? backoff : e.retryAfter();
+                Conditions.progressing(s, Reason.Throttled, "Azure is throttling this scope; the next attempt waits " + wait.toSeconds()
+                        + "s (Retry-After). " + e.getMessage(), gen, clock);
+                return wait.isZero() ? Duration.ofSeconds(1) : wait;
+            }
+            case TRANSIENT:
+                Conditions.progressing(s, Reason.AzureUnavailable, "Azure did not answer; retrying in " + backoff.toSeconds() + "s: "
+                        + e.describe(), gen, clock);
+                return backoff;
+            case UNAUTHENTICATED:
+                Conditions.stalled(s, Reason.AuthenticationFailed, "The operator cannot authenticate to Azure: " + e.getMessage()
+                        + " Check the operator's workload identity (client ID, federated credential) and tenant.", gen, clock);
+                return cap;
+            case FORBIDDEN:
+                Conditions.stalled(s, Reason.PermissionDenied, "Azure refused: " + e.describe(), gen, clock);
+                return cap;
+            default:
+                Conditions.stalled(s, Reason.AzureRejected, "Azure refused the request: " + e.describe(), gen, clock);
+                return cap;
+        }
+    }
+
+    static Duration backoff(String key, Duration cap) {
+        int n = FAILURES.merge(key == null ? "" : key, 1, Integer::sum);
+        long seconds = Math.min(cap.toSeconds(), 5L << Math.min(n - 1, 10));
+        long jitter = ThreadLocalRandom.current().nextLong(Math.max(1, seconds / 5) + 1);
+        return Duration.ofSeconds(Math.min(cap.toSeconds(), seconds + jitter));
+    }
+
+    /** A success resets the resource's backoff. */
+    public static void succeeded(CustomResource<?, ?> cr) {
+        FAILURES.remove(cr.getMetadata().getUid() == null ? "" : cr.getMetadata().getUid());
+    }
+}

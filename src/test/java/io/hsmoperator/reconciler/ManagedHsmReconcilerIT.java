@@ -1,0 +1,209 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.Secret;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
+import io.hsmoperator.azure.OperatorRole;
+import io.hsmoperator.emulator.HsmFixtures;
+import io.hsmoperator.emulator.State;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@QuarkusTest
+@WithKubernetesTestServer(crud = true)
+class ManagedHsmReconcilerIT extends OperatorTestBase {
+
+    @Test
+    void createsActivatesAndGrantsItselfTheLeastRole() throws Exception {
+        apply(officersSecret("hsm-officers", 3, "2"));
+        String azureName = uniqueHsmName("prod");
+        ManagedHsm cr = managedHsm("hsm", azureName);
+        cr.getSpec().tags = Map.of("env", "test");
+        apply(cr);
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", "Ready", Duration.ofSeconds(60));
+
+        State.Hsm hsm = azureHsm(azureName).orElseThrow();
+        assertEquals("test-cluster/" + ns + "/hsm", hsm.tags.get(Ownership.TAG), "the HSM carries its owner");
+        assertEquals("test", hsm.tags.get("env"));
+        String operator = ready.getStatus().operatorPrincipalId;
+        assertTrue(hsm.initialAdminObjectIds.contains(operator), "the operator joined the initial administrators");
+        assertEquals(7, hsm.softDeleteRetentionInDays);
+        assertTrue(hsm.enablePurgeProtection, "purge protection is on by default");
+        assertNotNull(hsm.securityDomain, "activated by downloading the security domain");
+
+        assertEquals("Succeeded", ready.getStatus().provisioningState);
+        assertEquals("Active", ready.getStatus().activationStatus);
+        assertEquals("True", condition(ready, "Activated").getStatus());
+        assertEquals("False", condition(ready, "Reconciling").getStatus());
+        assertTrue(ready.getStatus().resourceId.endsWith("/managedHSMs/" + azureName));
+        assertTrue(ready.getStatus().hsmUri.startsWith("https://"));
+        assertEquals("hsm-security-domain", ready.getStatus().securityDomainSecret);
+
+        Secret blob = client.secrets().inNamespace(ns).withName("hsm-security-domain").get();
+        String stored = new String(Base64.getDecoder().decode(blob.getData().get("security-domain.json")));
+        assertTrue(stored.contains("\"enc_shares\""), "the encrypted security domain is kept");
+        assertTrue(blob.getMetadata().getOwnerReferences() == null || blob.getMetadata().getOwnerReferences().isEmpty(),
+                "it survives the ManagedHsm resource");
+
+        assertEquals(OperatorRole.SCOPE, ready.getStatus().operatorAccess.scope);
+        State.RoleAssignment grant = hsm.roleAssignments.get(ready.getStatus().operatorAccess.assignmentName);
+        assertEquals(operator, grant.principalId);
+        assertEquals("/keys", grant.scope);
+        List<String> actions = emulator.inspect(s -> {
+            List<String> a = new java.util.ArrayList<>();
+            s.hsms.get(azureName).customRoles.get(OperatorRole.DEFINITION_NAME).path("properties").path("permissions").get(0)
+                    .path("dataActions").forEach(x -> a.add(x.asText()));
+            return a;
+        });
+        assertFalse(actions.stream().anyMatch(a -> a.contains("deletedKeys/delete") || a.contains("export") || a.contains("sign")),
+                "the operator's own role cannot purge, export or use keys: " + actions);
+        assertTrue(eventReasons().containsAll(List.of("HsmCreateStarted", "SecurityDomainDownloaded", "RoleDefined", "OperatorRoleAssigned")));
+        assertTrue(events().stream().filter(e -> e.getReason().equals("HsmCreateStarted")).allMatch(e -> e.getMessage().contains("Azure request")));
+    }
+
+    @Test
+    void steadyStateIssuesNoWrites() throws Exception {
+        readyHsm("steady");
+        long mark = emulator.controls().lastSequence();
+        ManagedHsm cr = get(ManagedHsm.class, "steady");
+        cr.getMetadata().setAnnotations(Map.of("touch", "1"));
+        client.resource(cr).update();
+        Thread.sleep(2000);
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")),
+                "observed equals desired: nothing to write");
+    }
+
+    @Test
+    void updatesMutablePropertiesAndCorrectsDrift() throws Exception {
+        ManagedHsm hsm = readyHsm("mutable");
+        String azureName = hsm.getSpec().azureName;
+        hsm.getSpec().publicNetworkAccess = ManagedHsmSpec.PublicNetworkAccess.Disabled;
+        hsm.getSpec().tags = Map.of("owner", "platform");
+        client.resource(hsm).update();
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+            State.Hsm h = azureHsm(azureName).orElseThrow();
+            return "Disabled".equals(h.publicNetworkAccess) && "platform".equals(h.tags.get("owner"));
+        });
+        awaitCondition(ManagedHsm.class, "mutable", "Ready", "True", null, Duration.ofSeconds(30));
+        assertTrue(eventReasons().contains("HsmUpdated"));
+
+        var arm = azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getManagedHsms();
+        var inner = arm.getByResourceGroup(hsm.getSpec().resourceGroup, azureName);
+        java.util.Map<String, String> edited = new java.util.HashMap<>(inner.tags());
+        edited.put("owner", "someone-else");
+        inner.withTags(edited);
+        arm.createOrUpdate(hsm.getSpec().resourceGroup, azureName, inner);
+        touch("mutable");
+        await().atMost(Duration.ofSeconds(30)).until(() -> "platform".equals(azureHsm(azureName).orElseThrow().tags.get("owner")));
+    }
+
+    @Test
+    void badSecurityDomainInputsAreNamedAndChangeNothing() throws Exception {
+        record Case(String name, Secret secret, String reason) {
+        }
+        List<Case> cases = List.of(
+                new Case("missing", null, "SecurityDomainSecretMissing"),
+                new Case("two", officersSecret("two-officers", 2, "2"), "SecurityDomainCertificatesInsufficient"),
+                new Case("quorum", officersSecret("quorum-officers", 3, "1"), "SecurityDomainQuorumInvalid"),
+                new Case("noquorum", officersSecret("noquorum-officers", 3, null), "SecurityDomainQuorumInvalid"),
+                new Case("malformed", withEntry(officersSecret("malformed-officers", 3, "2"), "bad.pem", "-----BEGIN CERTIFICATE-----\nnope\n"),
+                        "SecurityDomainCertificateInvalid"),
+                new Case("private", withEntry(officersSecret("private-officers", 3, "2"), "officer-key.txt",
+                        "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----\n"), "SecurityDomainSecretHoldsPrivateKey"));
+        for (Case c : cases) {
+            if (c.secret() != null) {
+                apply(c.secret());
+            }
+            apply(managedHsm(c.name(), uniqueHsmName(c.name())));
+        }
+        for (Case c : cases) {
+            ManagedHsm r = awaitCondition(ManagedHsm.class, c.name(), "Activated", "False", c.reason(), Duration.ofSeconds(60));
+            assertEquals("True", condition(r, "Stalled").getStatus(), c.name());
+            assertFalse(condition(r, "Activated").getMessage().isBlank());
+            assertNull(azureHsm(r.getSpec().azureName).orElseThrow().securityDomain, c.name() + ": no security domain was downloaded");
+        }
+    }
+
+    private static Secret withEntry(Secret s, String key, String value) {
+        s.getStringData().put(key, value);
+        return s;
+    }
+
+    @Test
+    void anHsmThisResourceDidNotCreateIsNotTouchedUnlessAdopted() throws Exception {
+        String azureName = uniqueHsmName("foreign");
+        var arm = azureAs(emulator.builtInPrincipal());
+        HsmFixtures.createHsm(arm, "rg-" + ns, azureName);
+        journalMark = emulator.controls().lastSequence();
+        apply(officersSecret("foreign-officers", 3, "2"));
+        apply(managedHsm("foreign", azureName));
+        ManagedHsm r = awaitCondition(ManagedHsm.class, "foreign", "Ready", "False", "OwnershipConflict", Duration.ofSeconds(30));
+        assertTrue(condition(r, "Ready").getMessage().contains("adoptExisting"));
+        assertEquals(List.of(), azureWrites(), "no write to an HSM the resource does not own");
+
+        r.getSpec().adoptExisting = true;
+        client.resource(r).update();
+        awaitCondition(ManagedHsm.class, "foreign", "Ready", "True", null, Duration.ofSeconds(60));
+        assertEquals("test-cluster/" + ns + "/foreign", azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
+    }
+
+    @Test
+    void observeOnlyNeverWrites() throws Exception {
+        String azureName = uniqueHsmName("observed");
+        HsmFixtures.createHsm(azureAs(emulator.builtInPrincipal()), "rg-" + ns, azureName);
+        ManagedHsm cr = managedHsm("observed", azureName);
+        cr.getSpec().management = ManagedHsmSpec.Management.ObserveOnly;
+        cr.getSpec().tags = Map.of("would", "change");
+        long mark = emulator.controls().lastSequence();
+        apply(cr);
+        ManagedHsm r = awaitCondition(ManagedHsm.class, "observed", "Ready", "False", "ObserveOnly", Duration.ofSeconds(30));
+        assertEquals("Succeeded", r.getStatus().provisioningState);
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")));
+    }
+
+    @Test
+    void deletionRetainsByDefaultAndDeleteWaitsForKeysThenSoftDeletes() throws Exception {
+        ManagedHsm kept = readyHsm("kept");
+        client.resource(kept).delete();
+        await().atMost(Duration.ofSeconds(20)).until(() -> get(ManagedHsm.class, "kept") == null);
+        assertTrue(azureHsm(kept.getSpec().azureName).isPresent(), "Retain leaves the HSM in Azure");
+        assertTrue(journalSinceMark(e -> e.method().equals("DELETE")).isEmpty(), "Retain sends no DELETE");
+
+        ManagedHsm doomed = readyHsm("doomed");
+        doomed.getSpec().deletionPolicy = ManagedHsmSpec.DeletionPolicy.Delete;
+        doomed.getSpec().confirmDeletionOf = doomed.getSpec().azureName;
+        client.resource(doomed).update();
+        var key = hsmKey("blocker", "doomed", io.hsmoperator.api.hsmkey.HsmKeySpec.KeyType.EC_HSM);
+        apply(key);
+        awaitCondition(io.hsmoperator.api.hsmkey.HsmKey.class, "blocker", "Ready", "True", null, Duration.ofSeconds(30));
+        client.resource(get(ManagedHsm.class, "doomed")).delete();
+        awaitCondition(ManagedHsm.class, "doomed", "Stalled", "True", "DeletionBlocked", Duration.ofSeconds(20));
+        assertTrue(azureHsm(doomed.getSpec().azureName).isPresent(), "not deleted while an HsmKey references it");
+        client.resource(get(io.hsmoperator.api.hsmkey.HsmKey.class, "blocker")).delete();
+        await().atMost(Duration.ofSeconds(30)).until(() -> get(ManagedHsm.class, "doomed") == null);
+        String name = doomed.getSpec().azureName;
+        assertTrue(azureHsm(name).isEmpty());
+        boolean softDeleted = emulator.inspect(s -> s.deletedHsms.containsKey(name));
+        assertTrue(softDeleted, "soft-deleted, recoverable");
+        assertTrue(journalSinceMark(e -> e.path().contains("/purge")).isEmpty(), "never purged");
+    }
+
+    private void touch(String name) {
+        ManagedHsm cr = get(ManagedHsm.class, name);
+        cr.getMetadata().setAnnotations(Map.of("touched", String.valueOf(System.nanoTime())));
+        client.resource(cr).update();
+    }
+}

@@ -1,0 +1,188 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.common.HsmStatus;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.hsmkey.HsmKeySpec;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
+import io.hsmoperator.emulator.Controls;
+import io.hsmoperator.emulator.Emulator;
+import io.hsmoperator.emulator.EmulatorClients;
+import io.hsmoperator.emulator.State;
+import io.hsmoperator.emulator.Tls;
+import io.hsmoperator.local.LocalEmulator;
+import jakarta.inject.Inject;
+import org.junit.jupiter.api.BeforeEach;
+
+import java.security.KeyPairGenerator;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Operator tier: the Fabric8 mock API server, the emulator in-process (local mode), and the real reconcilers. Each test
+ * gets its own namespace; on failure the test prints its resources, their events and the emulator's journal.
+ */
+public abstract class OperatorTestBase {
+    private static final AtomicInteger N = new AtomicInteger();
+    public static final String SUBSCRIPTION = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
+
+    @Inject
+    protected KubernetesClient client;
+    @Inject
+    protected LocalEmulator local;
+
+    protected String ns;
+    protected Emulator emulator;
+    protected long journalMark;
+
+    @BeforeEach
+    void namespace() {
+        emulator = local.emulator();
+        ns = "t" + N.incrementAndGet() + "-" + UUID.randomUUID().toString().substring(0, 6);
+        client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
+        journalMark = emulator.controls().lastSequence();
+    }
+
+    protected EmulatorClients azureAs(Emulator.Principal p) {
+        return new EmulatorClients(emulator, p, SUBSCRIPTION);
+    }
+
+    // ---- resources -----------------------------------------------------------------------------
+
+    protected String uniqueHsmName(String prefix) {
+        return (prefix + "-" + UUID.randomUUID().toString().substring(0, 8)).toLowerCase(Locale.ROOT);
+    }
+
+    protected ManagedHsm managedHsm(String name, String azureName) {
+        ManagedHsm h = new ManagedHsm();
+        h.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
+        ManagedHsmSpec s = new ManagedHsmSpec();
+        s.azureName = azureName;
+        s.subscriptionId = SUBSCRIPTION;
+        s.resourceGroup = "rg-" + ns;
+        s.location = "westeurope";
+        s.softDeleteRetentionDays = 7;
+        s.securityDomain = new ManagedHsmSpec.SecurityDomain();
+        s.securityDomain.certificatesSecret = name + "-officers";
+        h.setSpec(s);
+        return h;
+    }
+
+    /** A Secret with {@code n} officers' certificates (public only) and the quorum. */
+    protected Secret officersSecret(String name, int n, String quorum) throws Exception {
+        SecretBuilder b = new SecretBuilder().withNewMetadata().withName(name).withNamespace(ns).endMetadata();
+        KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
+        g.initialize(2048);
+        for (int i = 0; i < n; i++) {
+            b.addToStringData("officer-" + i + ".pem", Tls.pem("CERTIFICATE", emulator.issueCertificate("officer " + i,
+                    g.generateKeyPair().getPublic()).getEncoded()));
+        }
+        if (quorum != null) {
+            b.addToStringData("quorum", quorum);
+        }
+        return b.build();
+    }
+
+    protected HsmKey hsmKey(String name, String hsm, HsmKeySpec.KeyType type) {
+        HsmKey k = new HsmKey();
+        k.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
+        HsmKeySpec s = new HsmKeySpec();
+        s.hsmRef = new HsmReference(hsm, null);
+        s.keyType = type;
+        k.setSpec(s);
+        return k;
+    }
+
+    protected <T extends HasMetadata> T apply(T resource) {
+        return client.resource(resource).inNamespace(resource.getMetadata().getNamespace() == null ? ns
+                : resource.getMetadata().getNamespace()).create();
+    }
+
+    /** A ready ManagedHsm (and its officers' Secret) in this test's namespace. */
+    protected ManagedHsm readyHsm(String name) throws Exception {
+        apply(officersSecret(name + "-officers", 3, "2"));
+        apply(managedHsm(name, uniqueHsmName(name)));
+        return awaitCondition(ManagedHsm.class, name, "Ready", "True", null, Duration.ofSeconds(60));
+    }
+
+    protected <T extends CustomResource<?, ? extends HsmStatus>> T get(Class<T> type, String name) {
+        return client.resources(type).inNamespace(ns).withName(name).get();
+    }
+
+    protected <T extends CustomResource<?, ? extends HsmStatus>> T awaitCondition(Class<T> type, String name, String condition,
+                                                                                 String status, String reason, Duration timeout) {
+        try {
+            await().atMost(timeout).pollInterval(Duration.ofMillis(100)).until(() -> {
+                T r = get(type, name);
+                Condition c = r == null || r.getStatus() == null ? null : Conditions.get(r.getStatus(), condition);
+                return c != null && status.equals(c.getStatus()) && (reason == null || reason.equals(c.getReason()))
+                        && r.getMetadata().getGeneration().equals(r.getStatus().observedGeneration);
+            });
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            dump();
+            throw new AssertionError(type.getSimpleName() + " " + ns + "/" + name + " never reached " + condition + "=" + status
+                    + (reason == null ? "" : " (" + reason + ")") + " within " + timeout + "; see the dump above", e);
+        }
+        return get(type, name);
+    }
+
+    protected static Condition condition(CustomResource<?, ? extends HsmStatus> r, String type) {
+        return Conditions.get(r.getStatus(), type);
+    }
+
+    // ---- what Azure holds ----------------------------------------------------------------------
+
+    protected Optional<State.Hsm> azureHsm(String azureName) {
+        return Optional.ofNullable(emulator.inspect(s -> s.hsms.get(azureName.toLowerCase(Locale.ROOT))));
+    }
+
+    protected List<Controls.JournalEntry> journalSinceMark(Predicate<Controls.JournalEntry> filter) {
+        return emulator.controls().journal(e -> e.seq() > journalMark && filter.test(e));
+    }
+
+    /** Azure writes since the test started, by the operator (entra token requests excluded). */
+    protected List<Controls.JournalEntry> azureWrites() {
+        return journalSinceMark(e -> e.isWrite() && !e.endpoint().equals("entra"));
+    }
+
+    protected List<Event> events() {
+        return client.v1().events().inNamespace(ns).list().getItems();
+    }
+
+    protected List<String> eventReasons() {
+        return events().stream().map(Event::getReason).toList();
+    }
+
+    protected void dump() {
+        System.out.println("===== namespace " + ns + " =====");
+        for (Class<? extends HasMetadata> kind : List.of(ManagedHsm.class, HsmKey.class)) {
+            client.resources(kind).inNamespace(ns).list().getItems().forEach(r -> System.out.println(
+                    io.fabric8.kubernetes.client.utils.Serialization.asYaml(r)));
+        }
+        events().forEach(e -> System.out.println("event " + e.getType() + " " + e.getReason() + " " + e.getInvolvedObject().getName()
+                + ": " + e.getMessage()));
+        emulator.controls().journal(e -> e.seq() > journalMark).forEach(e -> System.out.println("azure " + e));
+    }
+
+    protected static Map<String, String> tagsOf(State.Hsm h) {
+        return h.tags;
+    }
+}
