@@ -1,0 +1,333 @@
+package io.hsmoperator.reconciler;
+
+import com.azure.security.keyvault.administration.models.KeyVaultRoleScope;
+import com.azure.security.keyvault.keys.KeyClient;
+import com.azure.security.keyvault.keys.cryptography.CryptographyClient;
+import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
+import com.azure.security.keyvault.keys.models.CreateEcKeyOptions;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.hsmkey.HsmKeySpec;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.emulator.Controls;
+import io.hsmoperator.emulator.Emulator;
+import io.hsmoperator.emulator.EmulatorClients;
+import io.hsmoperator.emulator.HsmFixtures;
+import io.hsmoperator.emulator.State;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import org.junit.jupiter.api.Test;
+
+import java.math.BigInteger;
+import java.security.AlgorithmParameters;
+import java.security.KeyFactory;
+import java.security.MessageDigest;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.security.spec.ECGenParameterSpec;
+import java.security.spec.ECParameterSpec;
+import java.security.spec.ECPoint;
+import java.security.spec.ECPublicKeySpec;
+import java.security.spec.X509EncodedKeySpec;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@QuarkusTest
+@WithKubernetesTestServer(crud = true)
+class HsmKeyReconcilerIT extends OperatorTestBase {
+    private static final Duration WAIT = Duration.ofSeconds(40);
+
+    private State.Key azureKey(ManagedHsm hsm, String name) {
+        return emulator.inspect(s -> s.hsms.get(hsm.getSpec().azureName).keys.get(name));
+    }
+
+    private State.Key azureDeletedKey(ManagedHsm hsm, String name) {
+        return emulator.inspect(s -> s.hsms.get(hsm.getSpec().azureName).deletedKeys.get(name));
+    }
+
+    /** Azure as the HSM's administrator (the test plays the security team). */
+    private EmulatorClients admin() {
+        return azureAs(emulator.builtInPrincipal());
+    }
+
+    @Test
+    void createsTheKeyAndPublishesWhatAWorkloadNeeds() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        HsmKey key = hsmKey("signing", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        key.getSpec().curve = HsmKeySpec.Curve.P_256;
+        key.getSpec().operations = List.of(HsmKeySpec.Operation.sign, HsmKeySpec.Operation.verify);
+        key.getSpec().tags = Map.of("purpose", "jwt");
+        key.getSpec().expiresAfter = "P400D";
+        apply(key);
+        HsmKey ready = awaitCondition(HsmKey.class, "signing", "Ready", "True", "Ready", WAIT);
+
+        State.Key k = azureKey(hsm, "signing");
+        assertEquals(1, k.versions.size(), "exactly one key");
+        State.KeyVersion v = k.latest();
+        assertEquals("EC-HSM", v.kty);
+        assertEquals("P-256", v.crv);
+        assertEquals(List.of("sign", "verify"), v.keyOps);
+        assertEquals("jwt", v.tags.get("purpose"));
+        assertEquals("test-cluster/" + ns + "/signing", v.tags.get(Ownership.TAG));
+        assertEquals(400L * 86400, v.exp - v.created, "expiresAfter counts from the version's creation");
+        assertTrue(ready.getStatus().keyId.endsWith("/keys/signing/" + v.version));
+        assertEquals(v.version, ready.getStatus().currentVersion);
+        assertEquals(1, ready.getStatus().versionCount);
+        assertEquals(1, ready.getStatus().versions.size());
+        assertTrue(ready.getStatus().versionlessKeyId.endsWith("/keys/signing"));
+        assertTrue(eventReasons().contains("KeyCreated"));
+
+        ConfigMap cm = client.configMaps().inNamespace(ns).withName("signing-key").get();
+        assertEquals(ready.getStatus().keyId, cm.getData().get("keyId"));
+        assertEquals(v.version, cm.getData().get("currentVersion"));
+        assertEquals("HsmKey", cm.getMetadata().getOwnerReferences().get(0).getKind(), "the ConfigMap goes with the HsmKey");
+
+        // A workload: its own identity, Crypto User on this key only, and nothing but the published key ID.
+        Emulator.Principal workload = emulator.registerPrincipal("payments-api");
+        admin().rbac(hsm.getStatus().hsmUri).createRoleAssignment(KeyVaultRoleScope.fromString("/keys/signing"), HsmFixtures.CRYPTO_USER,
+                workload.objectId());
+        CryptographyClient crypto = azureAs(workload).crypto(cm.getData().get("keyId"));
+        byte[] data = "a token payload".getBytes();
+        byte[] digest = MessageDigest.getInstance("SHA-256").digest(data);
+        byte[] signature = crypto.sign(SignatureAlgorithm.ES256, digest).getSignature();
+        assertTrue(crypto.verify(SignatureAlgorithm.ES256, digest, signature).isValid());
+
+        // A token validator: only the JWKS (and the PEM), no call to the HSM.
+        JsonNode jwks = new ObjectMapper().readTree(cm.getData().get("jwks.json"));
+        assertEquals(1, jwks.get("keys").size());
+        JsonNode jwk = jwks.get("keys").get(0);
+        assertEquals(ready.getStatus().keyId, jwk.get("kid").asText());
+        assertEquals("EC", jwk.get("kty").asText());
+        assertFalse(jwk.has("d"), "no private member, ever");
+        assertTrue(verifies(ecKey(jwk), data, signature));
+        String pem = cm.getData().get(v.version + ".pem");
+        PublicKey fromPem = KeyFactory.getInstance("EC").generatePublic(new X509EncodedKeySpec(Base64.getMimeDecoder()
+                .decode(pem.replaceAll("-----[A-Z ]+-----", ""))));
+        assertTrue(verifies(fromPem, data, signature));
+    }
+
+    static PublicKey ecKey(JsonNode jwk) throws Exception {
+        AlgorithmParameters params = AlgorithmParameters.getInstance("EC");
+        params.init(new ECGenParameterSpec("secp256r1"));
+        ECParameterSpec spec = params.getParameterSpec(ECParameterSpec.class);
+        ECPoint point = new ECPoint(new BigInteger(1, Base64.getUrlDecoder().decode(jwk.get("x").asText())),
+                new BigInteger(1, Base64.getUrlDecoder().decode(jwk.get("y").asText())));
+        return KeyFactory.getInstance("EC").generatePublic(new ECPublicKeySpec(point, spec));
+    }
+
+    static boolean verifies(PublicKey key, byte[] data, byte[] rawSignature) throws Exception {
+        Signature s = Signature.getInstance("SHA256withECDSAinP1363Format");
+        s.initVerify(key);
+        s.update(data);
+        return s.verify(rawSignature);
+    }
+
+    @Test
+    void keepsMutableAttributesAsTheSpecSaysAndWritesNothingWhenTheyMatch() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        apply(hsmKey("wrapping", "hsm", HsmKeySpec.KeyType.RSA_HSM));
+        HsmKey key = awaitCondition(HsmKey.class, "wrapping", "Ready", "True", null, WAIT);
+        assertEquals(2048, azureKey(hsm, "wrapping").latest().keySize);
+
+        long mark = emulator.controls().lastSequence();
+        touch(key);
+        Thread.sleep(1500);
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")),
+                "steady state: no writes");
+
+        key = get(HsmKey.class, "wrapping");
+        key.getSpec().enabled = false;
+        key.getSpec().tags = Map.of("team", "payments");
+        key.getSpec().operations = List.of(HsmKeySpec.Operation.wrapKey, HsmKeySpec.Operation.unwrapKey);
+        client.resource(key).update();
+        await().atMost(WAIT).until(() -> {
+            State.KeyVersion v = azureKey(hsm, "wrapping").latest();
+            return !v.enabled && "payments".equals(v.tags.get("team")) && v.keyOps.equals(List.of("wrapKey", "unwrapKey"));
+        });
+
+        // someone re-enables the key and strips its tags in the portal
+        KeyClient keys = admin().keys(hsm.getStatus().hsmUri);
+        admin().rbac(hsm.getStatus().hsmUri).createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, emulator.builtInPrincipal().objectId());
+        var props = keys.getKey("wrapping").getProperties();
+        keys.updateKeyProperties(props.setEnabled(true).setTags(Map.of(Ownership.TAG, "test-cluster/" + ns + "/wrapping")),
+                com.azure.security.keyvault.keys.models.KeyOperation.WRAP_KEY);
+        touch(get(HsmKey.class, "wrapping"));
+        await().atMost(WAIT).until(() -> {
+            State.KeyVersion v = azureKey(hsm, "wrapping").latest();
+            return !v.enabled && "payments".equals(v.tags.get("team"));
+        });
+        assertEquals(1, azureKey(hsm, "wrapping").versions.size(), "drift is corrected on the same version");
+    }
+
+    @Test
+    void aSoftDeletedNameIsReportedAndRecoveredOnlyWhenAllowed() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        KeyClient keys = adminKeys(hsm);
+        keys.createEcKey(new CreateEcKeyOptions("legacy"));
+        keys.beginDeleteKey("legacy").waitForCompletion();
+        long mark = emulator.controls().lastSequence();
+        apply(hsmKey("legacy", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        HsmKey held = awaitCondition(HsmKey.class, "legacy", "Ready", "False", "NameHeldBySoftDeletedKey", WAIT);
+        assertTrue(condition(held, "Ready").getMessage().contains("recoverDeleted"));
+        assertEquals("True", condition(held, "Stalled").getStatus());
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")),
+                "nothing is created over a soft-deleted key, nothing is purged");
+
+        held.getSpec().recoverDeleted = true;
+        held.getSpec().adoptExisting = true;
+        client.resource(held).update();
+        HsmKey ready = awaitCondition(HsmKey.class, "legacy", "Ready", "True", null, WAIT);
+        assertEquals(1, azureKey(hsm, "legacy").versions.size(), "the old key came back; no new one was made");
+        assertTrue(ready.getStatus().keyId.contains("/keys/legacy/"));
+    }
+
+    @Test
+    void aKeyDeletedOutOfBandIsReportedNeverRecreated() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        apply(hsmKey("victim", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        HsmKey key = awaitCondition(HsmKey.class, "victim", "Ready", "True", null, WAIT);
+        String kid = key.getStatus().keyId;
+        adminKeys(hsm).beginDeleteKey("victim").waitForCompletion();
+        touch(key);
+        HsmKey reported = awaitCondition(HsmKey.class, "victim", "Ready", "False", "DeletedOutOfBand", WAIT);
+        assertTrue(azureKey(hsm, "victim") == null, "no new, different key was created in its place");
+        reported.getSpec().recoverDeleted = true;
+        client.resource(reported).update();
+        HsmKey back = awaitCondition(HsmKey.class, "victim", "Ready", "True", null, WAIT);
+        assertEquals(kid, back.getStatus().keyId, "the same key, recovered");
+        assertTrue(eventReasons().contains("KeyRecovered"));
+    }
+
+    @Test
+    void anotherNamespacesHsmNeedsItsPermission() throws Exception {
+        ManagedHsm hsm = readyHsm("shared");
+        String own = ns;
+        String other = own + "-apps";
+        client.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(other).endMetadata().build()).create();
+        HsmKey key = hsmKey("foreign-key", "shared", HsmKeySpec.KeyType.EC_HSM);
+        key.getMetadata().setNamespace(other);
+        key.getSpec().hsmRef = new HsmReference("shared", own);
+        client.resource(key).inNamespace(other).create();
+        long mark = emulator.controls().lastSequence();
+        await().atMost(WAIT).until(() -> {
+            HsmKey k = client.resources(HsmKey.class).inNamespace(other).withName("foreign-key").get();
+            return k.getStatus() != null && Conditions.get(k.getStatus(), "Ready") != null
+                    && "RefNotPermitted".equals(Conditions.get(k.getStatus(), "Ready").getReason());
+        });
+        assertTrue(emulator.controls().journal(e -> e.seq() > mark && e.path().contains("foreign-key")).isEmpty(),
+                "no Azure call for a reference that is not permitted");
+        ManagedHsm h = get(ManagedHsm.class, "shared");
+        h.getSpec().allowedNamespaces = List.of(other);
+        client.resource(h).update();
+        await().atMost(WAIT).until(() -> {
+            HsmKey k = client.resources(HsmKey.class).inNamespace(other).withName("foreign-key").get();
+            return Conditions.isTrue(k.getStatus(), "Ready");
+        });
+        assertNotNull(azureKey(hsm, "foreign-key"));
+    }
+
+    @Test
+    void deletionPolicies() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        for (var p : HsmKeySpec.DeletionPolicy.values()) {
+            HsmKey k = hsmKey("del-" + p.name().toLowerCase(), "hsm", HsmKeySpec.KeyType.EC_HSM);
+            k.getSpec().deletionPolicy = p;
+            apply(k);
+        }
+        for (var p : HsmKeySpec.DeletionPolicy.values()) {
+            awaitCondition(HsmKey.class, "del-" + p.name().toLowerCase(), "Ready", "True", null, WAIT);
+        }
+        long mark = emulator.controls().lastSequence();
+        for (var p : HsmKeySpec.DeletionPolicy.values()) {
+            client.resource(get(HsmKey.class, "del-" + p.name().toLowerCase())).delete();
+        }
+        await().atMost(WAIT).until(() -> client.resources(HsmKey.class).inNamespace(ns).list().getItems().isEmpty());
+        assertTrue(azureKey(hsm, "del-retain").latest().enabled, "Retain: untouched");
+        assertFalse(azureKey(hsm, "del-disable").latest().enabled, "Disable: disabled, kept");
+        assertNotNull(azureDeletedKey(hsm, "del-delete"), "Delete: soft-deleted, recoverable");
+        List<Controls.JournalEntry> deletes = emulator.controls().journal(e -> e.seq() > mark && e.method().equals("DELETE"));
+        assertEquals(1, deletes.size(), "exactly one soft-delete: " + deletes);
+        assertTrue(emulator.controls().journal(e -> e.path().startsWith("/deletedkeys") && e.method().equals("DELETE")).isEmpty(), "never purged");
+    }
+
+    @Test
+    void throttlingIsHonouredAndConverges() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        Controls.Fault throttle = emulator.controls().addFault(Controls.Fault.status("POST", hsm.getSpec().azureName,
+                "/keys/throttled/create", 429, 2, 1));
+        Controls.Fault unavailable = emulator.controls().addFault(Controls.Fault.status("GET", hsm.getSpec().azureName,
+                "/keys/throttled", 503, 0, 2));
+        long mark = emulator.controls().lastSequence();
+        apply(hsmKey("throttled", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        awaitCondition(HsmKey.class, "throttled", "Ready", "True", null, WAIT);
+        assertEquals(1, throttle.hits());
+        assertEquals(2, unavailable.hits());
+        List<Controls.JournalEntry> toHsm = emulator.controls().journal(e -> e.seq() > mark && e.endpoint().equals(hsm.getSpec().azureName));
+        Controls.JournalEntry t = toHsm.stream().filter(e -> e.status() == 429).findFirst().orElseThrow();
+        toHsm.stream().filter(e -> e.seq() > t.seq()).findFirst().ifPresent(next -> assertTrue(
+                Duration.between(t.time(), next.time()).toMillis() >= 1900,
+                "no request reached the throttled HSM before Retry-After: " + t + " then " + next));
+        assertEquals(1, azureKey(hsm, "throttled").versions.size());
+    }
+
+    @Test
+    void aCreateWhoseAnswerWasLostMakesExactlyOneKey() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        emulator.controls().addFault(Controls.Fault.dropAfterCommit("POST", hsm.getSpec().azureName, "/keys/lost/create", 1));
+        apply(hsmKey("lost", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        HsmKey key = awaitCondition(HsmKey.class, "lost", "Ready", "True", null, WAIT);
+        assertEquals(1, azureKey(hsm, "lost").versions.size(), "the operator found the key Azure committed; it did not create another");
+        assertEquals(azureKey(hsm, "lost").latest().version, key.getStatus().currentVersion);
+    }
+
+    @Test
+    void noSecretEverReachesStatusEventsOrConfigMaps() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        apply(hsmKey("canary", "hsm", HsmKeySpec.KeyType.RSA_HSM));
+        awaitCondition(HsmKey.class, "canary", "Ready", "True", null, WAIT);
+        String blob = new String(Base64.getDecoder().decode(client.secrets().inNamespace(ns).withName("hsm-security-domain").get()
+                .getData().get("security-domain.json")));
+        String secret = emulator.builtInPrincipal().clientSecret();
+        String token = admin().credential.getTokenSync(new com.azure.core.credential.TokenRequestContext()
+                .addScopes("https://managedhsm.azure.net/.default")).getToken();
+        StringBuilder visible = new StringBuilder();
+        for (var kind : List.of(ManagedHsm.class, HsmKey.class)) {
+            client.resources(kind).inNamespace(ns).list().getItems().forEach(r -> visible.append(io.fabric8.kubernetes.client.utils.Serialization.asJson(r)));
+        }
+        client.configMaps().inNamespace(ns).list().getItems().forEach(c -> visible.append(io.fabric8.kubernetes.client.utils.Serialization.asJson(c)));
+        events().forEach(e -> visible.append(e.getMessage()));
+        String all = visible.toString();
+        assertFalse(all.contains(secret), "client secret");
+        assertFalse(all.contains(token.substring(0, 40)), "access token");
+        assertFalse(all.contains(blob.substring(blob.length() / 2, blob.length() / 2 + 40)), "security domain");
+        assertFalse(all.contains("enc_shares"), "security domain");
+        assertFalse(all.contains("\"d\":") || all.contains("\\\"d\\\":"), "private JWK member");
+    }
+
+    private KeyClient adminKeys(ManagedHsm hsm) {
+        EmulatorClients a = admin();
+        try {
+            a.rbac(hsm.getStatus().hsmUri).createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, emulator.builtInPrincipal().objectId());
+        } catch (RuntimeException alreadyThere) {
+            // granted by an earlier call
+        }
+        return a.keys(hsm.getStatus().hsmUri);
+    }
+
+    private void touch(HsmKey key) {
+        HsmKey k = get(HsmKey.class, key.getMetadata().getName());
+        k.getMetadata().setAnnotations(Map.of("touched", String.valueOf(System.nanoTime())));
+        client.resource(k).update();
+    }
+}
