@@ -121,5 +121,24 @@ public interface OperatorConfig {
         /** Turn the emulator's test controls on (faults, clock, journal). */
         @WithDefault("false")
         boolean testControls();
+
+        /**
+         * Which Kubernetes API local mode uses: auto (default: the kubeconfig's cluster when it answers, otherwise an
+         * in-process one), kubeconfig, or in-process. Read before Quarkus starts, see io.hsmoperator.local.LocalCluster.
+         */
+        @WithDefault("auto")
+        String cluster();
+
+        /** Directory of manifests the quick start applies to the in-process Kubernetes API. */
+        @WithDefault("config/samples")
+        String samples();
+
+        /** Stop the quick start once every sample is Ready (exit 0) or the timeout passed (exit 1). */
+        @WithDefault("false")
+        boolean exitWhenReady();
+
+        /** How long the quick start waits for the samples to become Ready. */
+        @WithDefault("PT3M")
+        Duration timeout();
     }
 }

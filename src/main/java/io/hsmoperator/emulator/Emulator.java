@@ -176,8 +176,20 @@ public final class Emulator implements AutoCloseable {
 
     /** Registers an Entra principal (an application with a client secret). */
     public Principal registerPrincipal(String displayName) {
+        return registerPrincipal(displayName, null);
+    }
+
+    /** Registers a principal with a given object ID (for example the one a manifest names), or returns it if known. */
+    public Principal registerPrincipal(String displayName, String objectId) {
         return write(() -> {
+            State.Principal known = objectId == null ? null : state.principals.get(objectId);
+            if (known != null) {
+                return new Principal(known.objectId, known.clientId, known.clientSecret, known.displayName);
+            }
             State.Principal p = newPrincipal(displayName);
+            if (objectId != null) {
+                p.objectId = objectId;
+            }
             state.principals.put(p.objectId, p);
             dirty();
             return new Principal(p.objectId, p.clientId, p.clientSecret, p.displayName);

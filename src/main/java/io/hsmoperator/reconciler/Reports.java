@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.client.CustomResource;
 import io.hsmoperator.api.common.HsmStatus;
 import io.hsmoperator.azure.AzureError;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import org.jboss.logging.Logger;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -14,6 +15,7 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /** Shared by the reconcilers: copy status, patch it only when it changed, map Azure failures to conditions and backoff. */
 public final class Reports {
+    private static final Logger LOG = Logger.getLogger(Reports.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Map<String, Integer> FAILURES = new ConcurrentHashMap<>();
 
@@ -75,6 +77,8 @@ public final class Reports {
      * failures back off exponentially with jitter, permanent ones are Stalled and retried at the capped interval.
      */
     public static Duration failure(CustomResource<?, ?> cr, HsmStatus s, AzureError e, Clock clock, Duration cap) {
+        // The operator logs each Azure failure once, here, with its request ID; the SDK's own error logs are off.
+        LOG.warnf("%s %s/%s: %s", cr.getKind(), cr.getMetadata().getNamespace(), cr.getMetadata().getName(), e.describe());
         Long gen = cr.getMetadata().getGeneration();
         Duration backoff = backoff(cr.getMetadata().getUid(), cap);
         switch (e.kind()) {

@@ -1,0 +1,152 @@
+package io.hsmoperator.local;
+
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.ServerRequest;
+import io.fabric8.mockwebserver.ServerResponse;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.hsmoperator.api.diagnostics.HsmDiagnostics;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
+import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Queue;
+
+/**
+ * Local mode's Kubernetes: the cluster of the current kubeconfig when it answers, otherwise an in-process Kubernetes API
+ * (the Fabric8 mock server in CRUD mode), chosen before Quarkus starts so the operator's client is built against it.
+ */
+public final class LocalCluster {
+    private static KubernetesMockServer server;
+
+    private LocalCluster() {
+    }
+
+    public static void prepare() {
+        if (!"emulator".equalsIgnoreCase(setting("hsm.azure.mode", "HSM_AZURE_MODE"))) {
+            return;
+        }
+        // The emulator provisions in seconds, not Azure's minutes: look again sooner. The health port must not collide.
+        defaultTo("hsm.reconcile.poll", "HSM_RECONCILE_POLL", "PT1S");
+        defaultTo("quarkus.http.port", "QUARKUS_HTTP_PORT", "0");
+        String choice = setting("hsm.local.cluster", "HSM_LOCAL_CLUSTER");
+        choice = choice == null ? "auto" : choice.toLowerCase(Locale.ROOT);
+        List<CustomResourceDefinition> crds = crds();
+        if (!choice.equals("in-process") && clusterAnswers()) {
+            try (KubernetesClient client = new KubernetesClientBuilder().build()) {
+                install(client, crds);
+            }
+            System.out.println("Local mode: using the Kubernetes cluster of your kubeconfig (CRDs installed); the Azure emulator runs"
+                    + " in-process. Apply config/samples/ with kubectl to see it work.");
+            return;
+        }
+        if (choice.equals("kubeconfig")) {
+            throw new IllegalStateException("hsm.local.cluster=kubeconfig, but the cluster of the kubeconfig does not answer");
+        }
+        // Expectations (the discovery documents) and the CRUD store share one dispatcher: expectations answer first.
+        Map<ServerRequest, Queue<ServerResponse>> expectations = new HashMap<>();
+        server = new KubernetesMockServer(new Context(), new MockWebServer(), expectations,
+                new KubernetesMixedDispatcher(expectations, List.of()), true);
+        server.init(InetAddress.getLoopbackAddress(), 0);
+        Discovery.serve(server, crds);
+        String url = server.url("/");
+        try (KubernetesClient client = new KubernetesClientBuilder()
+                .withConfig(new ConfigBuilder().withMasterUrl(url).withTrustCerts(true).withNamespace("default").build()).build()) {
+            install(client, crds);
+        }
+        System.setProperty("quarkus.kubernetes-client.api-server-url", url);
+        System.setProperty("quarkus.kubernetes-client.trust-certs", "true");
+        System.setProperty("quarkus.kubernetes-client.namespace", "default");
+        writeKubeconfig(url);
+        System.out.println("Local mode: no cluster answers, so the operator runs against an in-process Kubernetes API at " + url);
+    }
+
+    /** The committed CRDs (crds/ travels in the jar), one per kind of the API. */
+    private static List<CustomResourceDefinition> crds() {
+        List<CustomResourceDefinition> crds = new ArrayList<>();
+        for (Class<? extends HasMetadata> kind : List.of(ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class, HsmDiagnostics.class,
+                PrivateEndpoint.class)) {
+            String file = "crds/" + HasMetadata.getFullResourceName(kind) + "-v1.yml";
+            try (InputStream in = LocalCluster.class.getClassLoader().getResourceAsStream(file)) {
+                if (in == null) {
+                    throw new IllegalStateException("the jar lacks " + file + "; rebuild with ./mvnw package");
+                }
+                crds.add(Serialization.unmarshal(in, CustomResourceDefinition.class));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return crds;
+    }
+
+    private static void install(KubernetesClient client, List<CustomResourceDefinition> crds) {
+        for (CustomResourceDefinition crd : crds) {
+            client.resource(crd).createOr(existing -> existing.update());
+        }
+    }
+
+    private static boolean clusterAnswers() {
+        boolean configured = System.getenv("KUBECONFIG") != null || System.getenv("KUBERNETES_SERVICE_HOST") != null
+                || Files.exists(Path.of(System.getProperty("user.home"), ".kube", "config"));
+        if (!configured) {
+            return false;
+        }
+        Config config = new ConfigBuilder(Config.autoConfigure(null)).withConnectionTimeout(2000).withRequestTimeout(3000).build();
+        try (KubernetesClient client = new KubernetesClientBuilder().withConfig(config).build()) {
+            client.getKubernetesVersion();
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** A kubeconfig for the in-process API, so kubectl can look at the quick start's resources. */
+    private static void writeKubeconfig(String url) {
+        try {
+            Path dir = Path.of(".hsm-quickstart");
+            Files.createDirectories(dir);
+            Files.writeString(dir.resolve("kubeconfig"), "apiVersion: v1\nkind: Config\nclusters:\n- name: hsm-quickstart\n  cluster:\n"
+                    + "    server: " + url + "\n    insecure-skip-tls-verify: true\ncontexts:\n- name: hsm-quickstart\n  context:\n"
+                    + "    cluster: hsm-quickstart\n    namespace: default\n    user: quickstart\ncurrent-context: hsm-quickstart\n"
+                    + "users:\n- name: quickstart\n  user:\n    token: local\n");
+        } catch (IOException e) {
+            System.out.println("Could not write .hsm-quickstart/kubeconfig: " + e.getMessage());
+        }
+    }
+
+    private static void defaultTo(String property, String env, String value) {
+        if (setting(property, env) == null) {
+            System.setProperty(property, value);
+        }
+    }
+
+    static String setting(String property, String env) {
+        String v = System.getProperty(property);
+        return v != null ? v : System.getenv(env);
+    }
+
+    public static boolean inProcess() {
+        return server != null;
+    }
+}
