@@ -292,7 +292,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
     }
 
     @Test
-    void noSecretEverReachesStatusEventsOrConfigMaps() throws Exception {
+    void noSecretEverReachesStatusEventsConfigMapsOrLogs() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         apply(hsmKey("canary", "hsm", HsmKeySpec.KeyType.RSA_HSM));
         awaitCondition(HsmKey.class, "canary", "Ready", "True", null, WAIT);
@@ -307,6 +307,9 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         }
         client.configMaps().inNamespace(ns).list().getItems().forEach(c -> visible.append(io.fabric8.kubernetes.client.utils.Serialization.asJson(c)));
         events().forEach(e -> visible.append(e.getMessage()));
+        assertTrue(CapturedLogs.count() > 0, "the log capture works");
+        assertTrue(CapturedLogs.all().contains("KeyCreated"), "the log capture saw this test's key being created");
+        visible.append(CapturedLogs.all());
         String all = visible.toString();
         assertFalse(all.contains(secret), "client secret");
         assertFalse(all.contains(token.substring(0, 40)), "access token");

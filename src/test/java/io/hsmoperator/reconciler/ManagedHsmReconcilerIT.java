@@ -75,6 +75,24 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void aCreateWhoseAnswerWasLostMakesExactlyOneHsm() throws Exception {
+        apply(officersSecret("lost-officers", 3, "2"));
+        String azureName = uniqueHsmName("lost");
+        // Azure commits the create, then the connection drops: the operator never learns that it succeeded.
+        var fault = emulator.controls().addFault(io.hsmoperator.emulator.Controls.Fault.dropAfterCommit("PUT", "arm",
+                ".*/managedHSMs/" + azureName, 1));
+        apply(managedHsm("lost", azureName));
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "lost", "Ready", "True", "Ready", Duration.ofSeconds(60));
+        assertEquals(1, fault.hits(), "the answer to the create was lost");
+        assertEquals(1, journalSinceMark(e -> e.method().equals("PUT") && e.path().endsWith("/managedHSMs/" + azureName)).size(),
+                "the operator found the HSM Azure had created, by its ownership tag, and did not create it again");
+        assertEquals("test-cluster/" + ns + "/lost", azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
+        assertEquals("Active", ready.getStatus().activationStatus);
+        assertEquals(1, journalSinceMark(e -> e.method().equals("POST") && e.path().contains("securitydomain/download")
+                && e.status() < 300).size(), "the security domain was downloaded once");
+    }
+
+    @Test
     void steadyStateIssuesNoWrites() throws Exception {
         readyHsm("steady");
         long mark = emulator.controls().lastSequence();

@@ -55,6 +55,7 @@ public abstract class OperatorTestBase {
 
     @BeforeEach
     void namespace() {
+        CapturedLogs.install();
         emulator = local.emulator();
         ns = "t" + N.incrementAndGet() + "-" + UUID.randomUUID().toString().substring(0, 6);
         client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
