@@ -42,6 +42,16 @@ public class AzureTargets {
         return fromConfig(config.azure(), System.getenv(), kubernetes);
     }
 
+    /**
+     * The operator's clock, the one all rotation and expiry arithmetic uses: the system clock against Azure, the
+     * emulator's service clock in local mode (so that tests can move time forward for both sides at once).
+     */
+    @Produces
+    @Singleton
+    java.time.Clock clock(OperatorConfig config, Instance<LocalAzure> local) {
+        return config.azure().mode() == OperatorConfig.Mode.EMULATOR && local.isResolvable() ? local.get().clock() : java.time.Clock.systemUTC();
+    }
+
     static AzureTarget fromConfig(OperatorConfig.Azure c, Map<String, String> env, KubernetesClient kubernetes) {
         AzureEnvironment environment = environment(c, env);
         List<X509Certificate> trust = c.caBundle().map(p -> AzureHttpClients.readPemBundle(Path.of(p))).orElse(List.of());

@@ -13,7 +13,11 @@ import jakarta.inject.Singleton;
 import org.jboss.logging.Logger;
 
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -54,6 +58,27 @@ public class LocalEmulator implements LocalAzure {
                 .clientId(p.clientId()).clientSecret(p.clientSecret()).disableInstanceDiscovery().httpClient(http).build();
         return new AzureTarget(env, List.of(emulator.caCertificate()), credential, emulator.tenantId(), false,
                 "the embedded emulator at " + emulator.baseUrl());
+    }
+
+    @Override
+    public Clock clock() {
+        Emulator e = emulator();
+        return new Clock() {
+            @Override
+            public ZoneId getZone() {
+                return ZoneOffset.UTC;
+            }
+
+            @Override
+            public Clock withZone(ZoneId zone) {
+                return this;
+            }
+
+            @Override
+            public Instant instant() {
+                return e.controls().now();
+            }
+        };
     }
 
     /** The running emulator, for the local quick start and for tests. */

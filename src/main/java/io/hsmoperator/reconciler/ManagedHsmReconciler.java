@@ -53,10 +53,11 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
     private final Events events;
-    private final Clock clock = Clock.systemUTC();
+    private final Clock clock;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
-                                OperatorConfig config, KubernetesClient kubernetes, Events events) {
+                                OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock) {
+        this.clock = clock;
         this.arm = arm;
         this.securityDomain = securityDomain;
         this.access = access;
