@@ -13,8 +13,10 @@ import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.publish.KeyPublication;
 import io.hsmoperator.rotation.IsoDuration;
+import io.hsmoperator.rotation.RotationSchedule;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -41,18 +43,27 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * the spec says (no write when they match), publish what workloads need, report versions. A key deleted outside the
  * operator is reported and recovered only when allowed, never replaced by a new, different key; nothing is purged.
  */
-@ControllerConfiguration(name = "hsmkey")
+@ControllerConfiguration(name = "hsmkey", generationAwareEventProcessing = false,
+        informer = @Informer(onUpdateFilter = RotateNowFilter.class))
 public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     static final int STATUS_VERSIONS = 20;
+    /** Tags the operator writes on versions; spec.tags may not use them. */
+    private static final List<String> RESERVED_TAGS = List.of(Ownership.TAG, RotationSchedule.SCHEDULE_TAG, RotationSchedule.ROTATE_NOW_TAG);
+    /** Azure's 15 tags per key, less the ownership tag and one rotation marker. */
+    static final int MAX_SPEC_TAGS = 13;
     private final HsmKeys keys;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
     private final Events events;
-    private final Clock clock = Clock.systemUTC();
+    private final Workloads workloads;
+    private final Clock clock;
     /** Public keys of versions never change: read each once. */
     private final Map<String, Map<String, String>> publicKeys = new ConcurrentHashMap<>();
 
-    public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events) {
+    public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, Workloads workloads,
+                            Clock clock) {
+        this.workloads = workloads;
+        this.clock = clock;
         this.keys = keys;
         this.config = config;
         this.kubernetes = kubernetes;
@@ -106,8 +117,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         } else {
             key = observed.get();
         }
+        List<HsmKeys.Version> versions = keys.versions(uri, name);
         String owner = Ownership.of(config.clusterId(), cr);
-        String tagged = key.tags().get(Ownership.TAG);
+        String tagged = ownerOf(key, versions);
         if (!owner.equals(tagged) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
             stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " but " + (tagged == null
                     ? "was not created by this resource" : "belongs to " + tagged) + ". Set spec.adoptExisting: true to manage it from "
@@ -120,19 +132,22 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "them back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmKeys.Update update = drift(cr, key, owner);
+        HsmKeys.Update update = drift(cr, key);
         if (update != null) {
             Mutation m = keys.update(uri, name, key.version(), update);
             events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
             key = keys.get(uri, name).orElse(key);
         }
-        List<HsmKeys.Version> versions = keys.versions(uri, name);
-        report(cr, st, uri, key, versions);
+        Rotated rotated = rotate(cr, st, uri, key, versions);
+        key = rotated.key();
+        versions = rotated.versions();
+        report(st, key, versions);
         String published = publish(cr, uri, key, versions);
         st.publishedConfigMap = published;
+        followWorkloads(cr, key);
         ready(st, Reason.Ready, "Key " + key.id() + " is ready" + (published == null ? "." : "; published in ConfigMap " + published + "."),
                 gen(cr), clock);
-        return config.reconcile().resync();
+        return nextLook(rotated.nextLook());
     }
 
     private String validate(HsmKey cr) {
@@ -146,14 +161,35 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         if (s.curve != null && s.keyType != HsmKeySpec.KeyType.EC_HSM) {
             return "curve applies to EC-HSM keys only.";
         }
-        if (s.tags != null && s.tags.containsKey(Ownership.TAG)) {
-            return "The tag " + Ownership.TAG + " is reserved for the operator's ownership record; remove it from spec.tags.";
+        for (String reserved : RESERVED_TAGS) {
+            if (s.tags != null && s.tags.containsKey(reserved)) {
+                return "The tag " + reserved + " is reserved for the operator's own records; remove it from spec.tags.";
+            }
         }
-        if (s.tags != null && s.tags.size() > 14) {
-            return "A key may have at most 15 tags, one of which is the operator's: spec.tags has " + s.tags.size() + ".";
+        if (s.tags != null && s.tags.size() > MAX_SPEC_TAGS) {
+            return "A key may have at most 15 tags, two of which are the operator's (ownership and rotation marker): spec.tags has "
+                    + s.tags.size() + ", at most " + MAX_SPEC_TAGS + " are allowed.";
         }
         if (s.expiresAfter != null && IsoDuration.parse(s.expiresAfter) == null) {
             return "expiresAfter '" + s.expiresAfter + "' is not an ISO-8601 duration (for example P1Y or P90D).";
+        }
+        HsmKeySpec.Rotation r = s.rotation;
+        if (r != null) {
+            if (r.every != null && r.azurePolicy != null) {
+                return "rotation.every (operator-driven) and rotation.azurePolicy (Azure-driven) cannot be combined: choose one.";
+            }
+            if (r.every == null && r.azurePolicy == null) {
+                return "rotation needs either every or azurePolicy.";
+            }
+            String invalid = r.every != null ? RotationSchedule.validateEvery(r.every, r.gracePeriod, s.expiresAfter)
+                    : RotationSchedule.validateAzurePolicy(r.azurePolicy.timeAfterCreate, r.azurePolicy.timeBeforeExpiry,
+                    r.azurePolicy.expiryTime, s.expiresAfter);
+            if (invalid == null) {
+                invalid = RotationSchedule.validateGrace(r.gracePeriod);
+            }
+            if (invalid != null) {
+                return invalid;
+            }
         }
         if (Boolean.TRUE.equals(s.exportable) && s.releasePolicy == null) {
             return "an exportable key needs a releasePolicy.";
@@ -184,15 +220,35 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "name, delete and re-apply this HsmKey.", gen(cr), clock);
             return config.reconcile().resync();
         }
+        HsmKeys.Created created = keys.create(uri, name, newVersion(cr, tags(cr)));
+        events.mutation(cr, "KeyCreated", "Created " + kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
+        return null;
+    }
+
+    /** The first version or a rotated one: the spec's parameters, expiry counted from now (its creation), the given tags. */
+    private HsmKeys.NewKey newVersion(HsmKey cr, Map<String, String> tags) {
         HsmKeySpec s = cr.getSpec();
-        Map<String, String> tags = tags(cr);
-        Instant now = Instant.now(clock);
-        HsmKeys.NewKey spec = new HsmKeys.NewKey(kty(s), defaultSize(s), curve(s), operations(s), Boolean.TRUE.equals(s.exportable),
+        return new HsmKeys.NewKey(kty(s), defaultSize(s), curve(s), operations(s), Boolean.TRUE.equals(s.exportable),
                 s.releasePolicy == null ? null : new HsmKeys.ReleasePolicy(s.releasePolicy.contentType, s.releasePolicy.data,
                         Boolean.TRUE.equals(s.releasePolicy.immutable)),
-                !Boolean.FALSE.equals(s.enabled), s.expiresAfter == null ? null : IsoDuration.parse(s.expiresAfter).addTo(now), tags);
-        HsmKeys.Created created = keys.create(uri, name, spec);
-        events.mutation(cr, "KeyCreated", "Created " + kty(s) + " key " + created.key().id(), created.mutation());
+                !Boolean.FALSE.equals(s.enabled), RotationSchedule.expiry(IsoDuration.parse(s.expiresAfter), Instant.now(clock)), tags);
+    }
+
+    /**
+     * Who owns the key: the ownership tag of the current version, or, when a version Azure rotated on its own carries no
+     * tags, of the newest version that has one.
+     */
+    private static String ownerOf(HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        String tagged = key.tags().get(Ownership.TAG);
+        if (tagged != null || key.tags().size() > 0) {
+            return tagged;
+        }
+        for (int i = versions.size() - 1; i >= 0; i--) {
+            String t = versions.get(i).tags().get(Ownership.TAG);
+            if (t != null) {
+                return t;
+            }
+        }
         return null;
     }
 
@@ -264,16 +320,23 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     /** The update that brings the current version to the spec, or null when it already matches. */
-    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key, String owner) {
+    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key) {
         HsmKeySpec s = cr.getSpec();
         boolean wantEnabled = !Boolean.FALSE.equals(s.enabled);
         Instant wantExpiry = s.expiresAfter == null || key.created() == null ? null : IsoDuration.parse(s.expiresAfter).addTo(key.created());
+        // A minute of tolerance: the operator computes a new version's expiry from its own clock, Azure records its own.
         boolean expiryDiffers = wantExpiry != null && (key.expires() == null
-                || Math.abs(ChronoUnit.SECONDS.between(key.expires(), wantExpiry)) > 1);
+                || Math.abs(ChronoUnit.SECONDS.between(key.expires(), wantExpiry)) > 60);
         List<String> wantOps = operations(s);
         // Empty key_ops in Azure means unrestricted: write the spec's operations explicitly.
         boolean opsDiffer = key.operations().isEmpty() || !new HashSet<>(wantOps).equals(new HashSet<>(key.operations()));
         Map<String, String> wantTags = tags(cr);
+        // The rotation marker stays with the version it was written on.
+        for (String marker : List.of(RotationSchedule.SCHEDULE_TAG, RotationSchedule.ROTATE_NOW_TAG)) {
+            if (key.tags().containsKey(marker)) {
+                wantTags.put(marker, key.tags().get(marker));
+            }
+        }
         boolean tagsDiffer = !wantTags.equals(key.tags());
         if (key.enabled() == wantEnabled && !expiryDiffers && !opsDiffer && !tagsDiffer) {
             return null;
@@ -298,7 +361,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         return String.join(", ", what);
     }
 
-    private void report(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+    private void report(HsmKeyStatus st, HsmKeys.Key key, List<HsmKeys.Version> versions) {
         st.keyId = key.id();
         st.currentVersion = key.version();
         st.versionlessKeyId = key.id().substring(0, key.id().lastIndexOf('/'));
@@ -314,6 +377,168 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             out.add(kv);
         }
         st.versions = out;
+        st.lastRotationTime = versions.size() > 1 && key.created() != null ? key.created().toString() : null;
+    }
+
+    // ---- rotation ------------------------------------------------------------------------------
+
+    /** The key after rotation: its current version, every version (oldest first), and when to look again. */
+    private record Rotated(HsmKeys.Key key, List<HsmKeys.Version> versions, Instant nextLook) {
+    }
+
+    /**
+     * Operator-driven rotation (spec.rotation.every, the rotate-now annotation) creates at most one version per reconcile,
+     * marked so that it is never made twice; Azure-driven rotation (spec.rotation.azurePolicy) keeps Azure's policy as the
+     * spec says. Then versions beyond keepEnabledVersions are disabled once their grace period is over. Every decision
+     * comes from {@link RotationSchedule}, over the versions Azure reports.
+     */
+    private Rotated rotate(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        HsmKeySpec.Rotation spec = cr.getSpec().rotation;
+        String token = RotateNowFilter.token(cr);
+        if (spec == null && token == null) {
+            Conditions.remove(st, io.hsmoperator.api.common.Conditions.ROTATION);
+            st.nextRotationTime = null;
+            return new Rotated(key, versions, null);
+        }
+        if (token != null && token.length() > 200) {
+            rotation(st, cr, "False", Reason.InvalidSpec, "The " + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION
+                    + " token is longer than 200 characters; it is stored as a tag on the new version. Use a shorter token.");
+            token = null;
+        }
+        RotationSchedule.Policy policy = policy(spec);
+        convergeAzurePolicy(cr, st, uri, key.name());
+        Instant now = Instant.now(clock);
+        RotationSchedule.Plan plan = RotationSchedule.plan(policy, schedule(versions), token, now);
+        if (plan.rotate() != null) {
+            RotationSchedule.Rotation r = plan.rotate();
+            // Written first, so that a failed create leaves the condition saying a rotation is due.
+            rotation(st, cr, "True", r.trigger() == RotationSchedule.Trigger.ROTATE_NOW ? Reason.RotateNowRequested : Reason.RotationInProgress,
+                    "Creating a new version of " + key.name() + " for the " + r.describe() + ".");
+            Map<String, String> tags = tags(cr);
+            tags.put(r.markerTag(), r.markerValue());
+            HsmKeys.Created created = keys.create(uri, key.name(), newVersion(cr, tags));
+            events.mutation(cr, "KeyRotated", "Created version " + created.key().version() + " of key " + key.name() + " ("
+                    + r.describe() + ")", created.mutation());
+            key = created.key();
+            versions = new ArrayList<>(versions);
+            versions.add(new HsmKeys.Version(key.id(), key.version(), key.enabled(), key.created(), key.expires(), key.tags()));
+            plan = RotationSchedule.plan(policy, schedule(versions), token, now);
+        }
+        if (!plan.disable().isEmpty()) {
+            versions = disable(cr, uri, key.name(), versions, plan.disable(), spec);
+        }
+        st.lastRotateNowToken = plan.tokenHandled() != null ? plan.tokenHandled() : st.lastRotateNowToken;
+        st.nextRotationTime = plan.nextRotation() == null ? null : plan.nextRotation().toString();
+        if (plan.limit() != null) {
+            rotation(st, cr, "True", Reason.VersionLimitApproaching, plan.limit());
+        } else if (spec != null && spec.azurePolicy != null) {
+            rotation(st, cr, "False", Reason.AzureRotationPolicy, "Azure rotates this key by its rotation policy"
+                    + (plan.nextRotation() == null ? "." : "; the next rotation is due at " + plan.nextRotation() + "."));
+        } else if (spec != null) {
+            rotation(st, cr, "False", Reason.RotationScheduled, "The next rotation is due at " + plan.nextRotation() + ".");
+        } else if (Conditions.get(st, io.hsmoperator.api.common.Conditions.ROTATION) == null
+                || !Reason.InvalidSpec.name().equals(Conditions.get(st, io.hsmoperator.api.common.Conditions.ROTATION).getReason())) {
+            rotation(st, cr, "False", Reason.OnDemandOnly, "The key rotates only when the "
+                    + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION + " annotation gets a new token.");
+        }
+        return new Rotated(key, versions, plan.limit() == null ? plan.nextLook() : null);
+    }
+
+    private static RotationSchedule.Policy policy(HsmKeySpec.Rotation spec) {
+        if (spec == null) {
+            // rotate-now only: nothing is scheduled and nothing is disabled
+            return RotationSchedule.Policy.operatorDriven(null, Integer.MAX_VALUE, IsoDuration.parse("P7D"));
+        }
+        int keep = spec.keepEnabledVersions == null ? 2 : spec.keepEnabledVersions;
+        IsoDuration grace = IsoDuration.parse(spec.gracePeriod == null ? "P7D" : spec.gracePeriod);
+        if (spec.azurePolicy != null) {
+            return RotationSchedule.Policy.azureDriven(IsoDuration.parse(spec.azurePolicy.timeAfterCreate),
+                    IsoDuration.parse(spec.azurePolicy.timeBeforeExpiry), keep, grace);
+        }
+        return RotationSchedule.Policy.operatorDriven(IsoDuration.parse(spec.every), keep, grace);
+    }
+
+    private static List<RotationSchedule.Version> schedule(List<HsmKeys.Version> versions) {
+        List<RotationSchedule.Version> out = new ArrayList<>();
+        versions.forEach(v -> out.add(new RotationSchedule.Version(v.version(), v.created(), v.expires(), v.enabled(), v.tags())));
+        return out;
+    }
+
+    /**
+     * Azure-driven rotation: Azure's policy equals spec.rotation.azurePolicy. When the spec moves from azurePolicy to
+     * operator-driven rotation, the policy is cleared, so that the key is not rotated twice.
+     */
+    private void convergeAzurePolicy(HsmKey cr, HsmKeyStatus st, String uri, String name) {
+        HsmKeySpec.Rotation spec = cr.getSpec().rotation;
+        var previous = Conditions.get(st, io.hsmoperator.api.common.Conditions.ROTATION);
+        boolean wasAzure = previous != null && Reason.AzureRotationPolicy.name().equals(previous.getReason());
+        HsmKeys.RotationPolicy want;
+        if (spec != null && spec.azurePolicy != null) {
+            want = new HsmKeys.RotationPolicy(spec.azurePolicy.timeAfterCreate, spec.azurePolicy.timeBeforeExpiry, spec.azurePolicy.expiryTime);
+        } else if (wasAzure) {
+            want = new HsmKeys.RotationPolicy(null, null, null);
+        } else {
+            return;
+        }
+        HsmKeys.RotationPolicy have = keys.rotationPolicy(uri, name).orElse(new HsmKeys.RotationPolicy(null, null, null));
+        if (!same(have.timeAfterCreate(), want.timeAfterCreate()) || !same(have.timeBeforeExpiry(), want.timeBeforeExpiry())
+                || !same(have.expiryTime(), want.expiryTime())) {
+            Mutation m = keys.setRotationPolicy(uri, name, want);
+            events.mutation(cr, "RotationPolicySet", want.isEmpty() ? "Cleared the Azure rotation policy of key " + name
+                    + " (the operator rotates it now)" : "Set the Azure rotation policy of key " + name + " to rotate "
+                    + (want.timeAfterCreate() != null ? want.timeAfterCreate() + " after creation" : want.timeBeforeExpiry() + " before expiry")
+                    + (want.expiryTime() == null ? "" : ", versions expiring after " + want.expiryTime()), m);
+        }
+    }
+
+    private static boolean same(String a, String b) {
+        return a == null ? b == null : a.equalsIgnoreCase(b);
+    }
+
+    /** Disables each named version, leaving its other attributes as they are; returns the versions as they now are. */
+    private List<HsmKeys.Version> disable(HsmKey cr, String uri, String name, List<HsmKeys.Version> versions, List<String> disable,
+                                          HsmKeySpec.Rotation spec) {
+        List<HsmKeys.Version> out = new ArrayList<>();
+        for (HsmKeys.Version v : versions) {
+            if (!disable.contains(v.version())) {
+                out.add(v);
+                continue;
+            }
+            HsmKeys.Key k = keys.getVersion(uri, name, v.version());
+            Mutation m = keys.update(uri, name, v.version(), new HsmKeys.Update(false, null, k.operations(), null));
+            events.mutation(cr, "KeyVersionDisabled", "Disabled version " + v.version() + " of key " + name + ": beyond the "
+                    + spec.keepEnabledVersions + " newest versions for longer than the grace period " + spec.gracePeriod
+                    + "; it is kept, never deleted", m);
+            out.add(new HsmKeys.Version(v.id(), v.version(), false, v.created(), v.expires(), v.tags()));
+        }
+        return out;
+    }
+
+    private void rotation(HsmKeyStatus st, HsmKey cr, String status, Reason reason, String message) {
+        Conditions.set(st, io.hsmoperator.api.common.Conditions.ROTATION, status, reason, message, gen(cr), clock);
+    }
+
+    /** The resync interval, or sooner when a rotation falls due or a grace period ends before it. */
+    private Duration nextLook(Instant at) {
+        Duration resync = config.reconcile().resync();
+        if (at == null) {
+            return resync;
+        }
+        Duration until = Duration.between(Instant.now(clock), at).plusSeconds(1);
+        return until.isNegative() || until.compareTo(resync) > 0 ? resync : until;
+    }
+
+    /** spec.publish.restartWorkloads: roll the matching Deployments and StatefulSets onto the current version. */
+    private void followWorkloads(HsmKey cr, HsmKeys.Key key) {
+        HsmKeySpec.Publish p = cr.getSpec().publish;
+        if (p == null || p.restartWorkloads == null) {
+            return;
+        }
+        List<String> rolled = workloads.follow(cr, p.restartWorkloads, key.version());
+        if (!rolled.isEmpty()) {
+            events.normal(cr, "WorkloadsRestarted", "Set annotation " + Workloads.annotation(cr.getMetadata().getName()) + "="
+                    + key.version() + " on the pod template of " + String.join(", ", rolled) + ", so they restart with the current version.");
+        }
     }
 
     /** Writes the workload ConfigMap when its content changed; returns its name, or null when publishing is off. */

@@ -6,6 +6,8 @@ public enum Reason {
     Reconciling, Creating, Provisioning, Updating, Activating, WaitingForHsm, Deleting,
     // done
     Ready, Active, Retained,
+    // rotation (condition RotationDue)
+    RotationScheduled, RotationInProgress, RotateNowRequested, AzureRotationPolicy, OnDemandOnly,
     // problems the operator retries on its own
     Throttled, AzureUnavailable,
     // problems that need a change from you

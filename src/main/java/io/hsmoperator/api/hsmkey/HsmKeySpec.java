@@ -109,7 +109,8 @@ public class HsmKeySpec {
             + "example P1Y). Unset: versions do not expire.")
     public String expiresAfter;
 
-    @JsonPropertyDescription("Tags on the key (at most 15, including the operator's own).")
+    @Size(max = 13)
+    @JsonPropertyDescription("Tags on every version of the key: at most 13 (Azure allows 15; the operator writes its ownership tag and a rotation marker).")
     public Map<String, String> tags = new LinkedHashMap<>();
 
     @JsonPropertyDescription("Scheduled rotation: operator-driven (every) or Azure's own rotation policy (azurePolicy).")
