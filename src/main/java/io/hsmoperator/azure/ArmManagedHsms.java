@@ -41,15 +41,7 @@ public class ArmManagedHsms implements ManagedHsmArm {
 
     @Override
     public Optional<Hsm> get(String subscription, String resourceGroup, String name) {
-        try {
-            return Optional.of(toHsm(hsms(subscription).getByResourceGroupWithResponse(resourceGroup, name, Context.NONE).getValue()));
-        } catch (RuntimeException e) {
-            AzureError err = AzureError.of(e);
-            if (err.is(AzureError.Kind.NOT_FOUND)) {
-                return Optional.empty();
-            }
-            throw err;
-        }
+        return AzureError.find(() -> toHsm(hsms(subscription).getByResourceGroupWithResponse(resourceGroup, name, Context.NONE).getValue()));
     }
 
     @Override
@@ -87,7 +79,7 @@ public class ArmManagedHsms implements ManagedHsmArm {
                         .withNetworkAcls(networkAcls(d.networkAcls())));
         try {
             // The first response only: provisioning is observed by later reconciles, never waited for here.
-            return Mutation.of(hsms(subscription).createOrUpdateWithResponseAsync(resourceGroup, name, body).block(clients.timeout()));
+            return Mutation.started(hsms(subscription).createOrUpdateWithResponseAsync(resourceGroup, name, body), clients.timeout());
         } catch (RuntimeException e) {
             throw AzureError.of(e);
         }
@@ -95,11 +87,7 @@ public class ArmManagedHsms implements ManagedHsmArm {
 
     @Override
     public Mutation startDelete(String subscription, String resourceGroup, String name) {
-        try {
-            return Mutation.of(hsms(subscription).deleteWithResponseAsync(resourceGroup, name).block(clients.timeout()));
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return AzureError.call(() -> Mutation.started(hsms(subscription).deleteWithResponseAsync(resourceGroup, name), clients.timeout()));
     }
 
     @Override

@@ -69,6 +69,28 @@ public final class AzureError extends RuntimeException {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** Runs an Azure SDK call; any failure comes out classified. */
+    public static <T> T call(java.util.function.Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (RuntimeException e) {
+            throw of(e);
+        }
+    }
+
+    /** Runs an Azure SDK read of one thing; 404 means it does not exist. */
+    public static <T> java.util.Optional<T> find(java.util.function.Supplier<T> call) {
+        try {
+            return java.util.Optional.ofNullable(call.get());
+        } catch (RuntimeException e) {
+            AzureError err = of(e);
+            if (err.is(Kind.NOT_FOUND)) {
+                return java.util.Optional.empty();
+            }
+            throw err;
+        }
+    }
+
     /** Classifies anything an Azure SDK call can throw. */
     public static AzureError of(Throwable t) {
         Throwable e = t;

@@ -85,11 +85,7 @@ public class DataPlaneSecurityDomain implements SecurityDomain {
     }
 
     private HttpResponse send(HttpRequest req) {
-        try {
-            return clients.dataPlanePipeline().sendSync(req, Context.NONE);
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return AzureError.call(() -> clients.dataPlanePipeline().sendSync(req, Context.NONE));
     }
 
     private static AzureError failure(HttpResponse r, byte[] bytes) {

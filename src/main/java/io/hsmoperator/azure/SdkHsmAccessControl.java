@@ -73,35 +73,19 @@ public class SdkHsmAccessControl implements HsmAccessControl {
 
     @Override
     public Optional<Assignment> assignment(String hsmUri, String scope, String name) {
-        try {
-            return Optional.of(toAssignment(client(hsmUri).getRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), name,
+        return AzureError.find(() -> toAssignment(client(hsmUri).getRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), name,
                     Context.NONE).getValue()));
-        } catch (RuntimeException e) {
-            AzureError err = AzureError.of(e);
-            if (err.is(AzureError.Kind.NOT_FOUND)) {
-                return Optional.empty();
-            }
-            throw err;
-        }
     }
 
     @Override
     public Mutation assign(String hsmUri, String scope, String name, String roleDefinitionId, String principalId) {
-        try {
-            return Mutation.of(client(hsmUri).createRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), roleDefinitionId,
-                    principalId, name, Context.NONE));
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return AzureError.call(() -> Mutation.of(client(hsmUri).createRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), roleDefinitionId,
+                    principalId, name, Context.NONE)));
     }
 
     @Override
     public Mutation unassign(String hsmUri, String scope, String name) {
-        try {
-            return Mutation.of(client(hsmUri).deleteRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), name, Context.NONE));
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return AzureError.call(() -> Mutation.of(client(hsmUri).deleteRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), name, Context.NONE)));
     }
 
     private static Assignment toAssignment(KeyVaultRoleAssignment a) {

@@ -49,24 +49,12 @@ public class SdkHsmKeys implements HsmKeys {
 
     @Override
     public Optional<Key> get(String hsmUri, String name) {
-        try {
-            return Optional.of(toKey(client(hsmUri).getKeyWithResponse(name, "", Context.NONE).getValue()));
-        } catch (RuntimeException e) {
-            AzureError err = AzureError.of(e);
-            if (err.is(AzureError.Kind.NOT_FOUND)) {
-                return Optional.empty();
-            }
-            throw err;
-        }
+        return AzureError.find(() -> toKey(client(hsmUri).getKeyWithResponse(name, "", Context.NONE).getValue()));
     }
 
     @Override
     public Key getVersion(String hsmUri, String name, String version) {
-        try {
-            return toKey(client(hsmUri).getKeyWithResponse(name, version, Context.NONE).getValue());
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return AzureError.call(() -> toKey(client(hsmUri).getKeyWithResponse(name, version, Context.NONE).getValue()));
     }
 
     @Override
@@ -198,12 +186,8 @@ public class SdkHsmKeys implements HsmKeys {
             actions.add(new KeyRotationLifetimeAction(KeyRotationPolicyAction.ROTATE).setTimeAfterCreate(policy.timeAfterCreate())
                     .setTimeBeforeExpiry(policy.timeBeforeExpiry()));
         }
-        try {
-            return Mutation.of(client(hsmUri).updateKeyRotationPolicyWithResponse(name, new KeyRotationPolicy().setLifetimeActions(actions)
-                    .setExpiresIn(policy.expiryTime()), Context.NONE));
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return AzureError.call(() -> Mutation.of(client(hsmUri).updateKeyRotationPolicyWithResponse(name, new KeyRotationPolicy().setLifetimeActions(actions)
+                    .setExpiresIn(policy.expiryTime()), Context.NONE)));
     }
 
     /** KeyProperties naming one version, without reading it first. */

@@ -72,16 +72,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     @Override
     public UpdateControl<HsmKey> reconcile(HsmKey cr, Context<HsmKey> context) {
-        HsmKeyStatus status = Reports.copy(cr.getStatus(), HsmKeyStatus.class);
-        Conditions.unknown(status, gen(cr), clock);
-        Duration next;
-        try {
-            next = converge(cr, status);
-            Reports.succeeded(cr);
-        } catch (AzureError e) {
-            next = Reports.failure(cr, status, e, clock, config.reconcile().maxBackoff());
-        }
-        return Reports.report(kubernetes, cr, status, next);
+        return Reports.reconcile(kubernetes, cr, HsmKeyStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
     }
 
     static String keyName(HsmKey cr) {
@@ -95,13 +86,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return config.reconcile().resync();
         }
         HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, cr.getSpec().hsmRef);
-        if (!hsm.ok()) {
-            if (hsm.waiting()) {
-                progressing(st, Reason.WaitingForHsm, hsm.message(), gen(cr), clock);
-                return config.reconcile().poll();
-            }
-            stalled(st, hsm.problem(), hsm.message() + " Nothing was sent to Azure.", gen(cr), clock);
-            return config.reconcile().resync();
+        Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
+        if (unusable != null) {
+            return unusable;
         }
         String uri = hsm.hsmUri();
         String name = keyName(cr);
@@ -117,7 +104,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         } else {
             key = observed.get();
         }
-        List<HsmKeys.Version> versions = keys.versions(uri, name);
+        List<HsmKeys.Version> versions = oldestFirst(keys.versions(uri, name), key.version());
         String owner = Ownership.of(config.clusterId(), cr);
         String tagged = ownerOf(key, versions);
         if (!owner.equals(tagged) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
@@ -444,6 +431,17 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         return new Rotated(key, versions, plan.limit() == null ? plan.nextLook() : null);
     }
 
+    /**
+     * Versions by creation time, the current one (Azure's newest) last among any created in the same second: Azure's
+     * creation times are whole seconds, and a rotate-now can follow a create within one.
+     */
+    private static List<HsmKeys.Version> oldestFirst(List<HsmKeys.Version> versions, String current) {
+        List<HsmKeys.Version> out = new ArrayList<>(versions);
+        out.sort(java.util.Comparator.comparing(HsmKeys.Version::created, java.util.Comparator.nullsFirst(java.util.Comparator.naturalOrder()))
+                .thenComparing(v -> v.version().equals(current)));
+        return out;
+    }
+
     private static RotationSchedule.Policy policy(HsmKeySpec.Rotation spec) {
         if (spec == null) {
             // rotate-now only: nothing is scheduled and nothing is disabled
@@ -621,9 +619,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "never purged", m);
             return DeleteControl.defaultDelete();
         } catch (AzureError e) {
-            stalled(st, Reason.DeletionBlocked, "Deleting waits until Azure answers: " + e.describe(), gen(cr), clock);
-            Reports.patchStatusIfChanged(kubernetes, cr, st);
-            return DeleteControl.noFinalizerRemoval().rescheduleAfter(e.retryAfter() != null ? e.retryAfter() : config.reconcile().poll());
+            return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
     }
 

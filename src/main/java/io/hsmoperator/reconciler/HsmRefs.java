@@ -20,6 +20,23 @@ public final class HsmRefs {
     private HsmRefs() {
     }
 
+    /**
+     * For a reference that cannot be used yet or at all: the condition that says why, and when to look again; null when
+     * the HSM is usable.
+     */
+    public static java.time.Duration unusable(Resolution r, io.hsmoperator.api.common.HsmStatus st, Long gen, java.time.Clock clock,
+                                              io.hsmoperator.azure.OperatorConfig.Reconcile timing) {
+        if (r.ok()) {
+            return null;
+        }
+        if (r.waiting()) {
+            Conditions.progressing(st, Reason.WaitingForHsm, r.message(), gen, clock);
+            return timing.poll();
+        }
+        Conditions.stalled(st, r.problem(), r.message() + " Nothing was sent to Azure.", gen, clock);
+        return timing.resync();
+    }
+
     public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
         String own = from.getMetadata().getNamespace();
         String ns = ref.namespaceOr(own);

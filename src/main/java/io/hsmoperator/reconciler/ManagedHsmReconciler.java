@@ -69,16 +69,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     @Override
     public UpdateControl<ManagedHsm> reconcile(ManagedHsm cr, Context<ManagedHsm> context) {
-        ManagedHsmStatus status = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
-        io.hsmoperator.reconciler.Conditions.unknown(status, gen(cr), clock);
-        Duration next;
-        try {
-            next = converge(cr, status);
-            Reports.succeeded(cr);
-        } catch (AzureError e) {
-            next = Reports.failure(cr, status, e, clock, config.reconcile().maxBackoff());
-        }
-        return Reports.report(kubernetes, cr, status, next);
+        return Reports.reconcile(kubernetes, cr, ManagedHsmStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
     }
 
     private Duration converge(ManagedHsm cr, ManagedHsmStatus st) {
@@ -449,9 +440,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             }
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
         } catch (AzureError e) {
-            stalled(st, Reason.DeletionBlocked, "Deleting waits until Azure answers: " + e.describe(), gen(cr), clock);
-            patchStatus(cr, st);
-            return DeleteControl.noFinalizerRemoval().rescheduleAfter(e.retryAfter() != null ? e.retryAfter() : config.reconcile().poll());
+            return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
     }
 

@@ -22,6 +22,34 @@ public final class Reports {
     private Reports() {
     }
 
+    /**
+     * The reconcile every kind shares: work on a copy of the status, let {@code converge} observe, validate and act,
+     * turn an Azure failure into conditions and a backoff, and write the status only if it changed.
+     */
+    public static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> reconcile(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration maxBackoff,
+            java.util.function.BiFunction<R, S, Duration> converge) {
+        S status = copy(cr.getStatus(), type);
+        Conditions.unknown(status, cr.getMetadata().getGeneration(), clock);
+        Duration next;
+        try {
+            next = converge.apply(cr, status);
+            succeeded(cr);
+        } catch (AzureError e) {
+            next = failure(cr, status, e, clock, maxBackoff);
+        }
+        return report(kubernetes, cr, status, next);
+    }
+
+    /** A deletion Azure did not complete: say so in status and try again (after Retry-After when throttled). */
+    public static <R extends CustomResource<?, S>, S extends HsmStatus> io.javaoperatorsdk.operator.api.reconciler.DeleteControl deletionWaits(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S st, AzureError e, Clock clock, Duration poll) {
+        Conditions.stalled(st, Reason.DeletionBlocked, "Deleting waits until Azure answers: " + e.describe(), cr.getMetadata().getGeneration(), clock);
+        patchStatusIfChanged(kubernetes, cr, st);
+        return io.javaoperatorsdk.operator.api.reconciler.DeleteControl.noFinalizerRemoval()
+                .rescheduleAfter(e.retryAfter() != null ? e.retryAfter() : poll);
+    }
+
     public static <S extends HsmStatus> S copy(S status, Class<S> type) {
         try {
             return status == null ? type.getDeclaredConstructor().newInstance() : JSON.convertValue(status, type);

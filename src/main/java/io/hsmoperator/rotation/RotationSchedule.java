@@ -70,8 +70,14 @@ public final class RotationSchedule {
     public record Plan(Rotation rotate, List<String> disable, Instant nextRotation, Instant nextLook, String tokenHandled, String limit) {
     }
 
+    /**
+     * The decision for {@code versions}, oldest first. Azure records creation times in whole seconds, so two versions can
+     * share one: among equal times, the later in the list is taken as the newer (callers put the current version last).
+     */
     public static Plan plan(Policy policy, List<Version> versions, String rotateNowToken, Instant now) {
         List<Version> newestFirst = new ArrayList<>(versions);
+        java.util.Collections.reverse(newestFirst);
+        // a stable sort: versions created in the same second keep their (reversed) order
         newestFirst.sort(Comparator.comparing(Version::created, Comparator.nullsFirst(Comparator.naturalOrder())).reversed());
         Version current = newestFirst.isEmpty() ? null : newestFirst.get(0);
         int count = newestFirst.size();

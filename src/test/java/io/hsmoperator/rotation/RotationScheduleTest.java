@@ -124,6 +124,16 @@ class RotationScheduleTest {
     }
 
     @Test
+    void versionsCreatedInTheSameSecondAreOrderedAsGiven() {
+        Policy keepOne = Policy.operatorDriven(IsoDuration.parse("P90D"), 1, IsoDuration.parse("P7D"));
+        // Azure's times are whole seconds: a rotate-now right after the create shares its second
+        Plan p = RotationSchedule.plan(keepOne, List.of(v("first", T0), v("current", T0)), null, day(8));
+        assertEquals(List.of("first"), p.disable(), "the current version (last given) is the one kept");
+        Plan q = RotationSchedule.plan(keepOne, List.of(v("current", T0), v("first", T0)), null, day(8));
+        assertEquals(List.of("current"), q.disable(), "order decides, not chance");
+    }
+
+    @Test
     void yearsAndMonthsCountInCalendarTime() {
         Policy yearly = Policy.operatorDriven(IsoDuration.parse("P1Y"), 2, IsoDuration.parse("P7D"));
         Instant leap = Instant.parse("2028-02-29T12:00:00Z");
