@@ -51,7 +51,9 @@ class QuickStartIT {
             }
             assertTrue(out.contains("ManagedHsm/payments-hsm") && out.contains("Ready=True  Ready  The HSM is provisioned, activated"), out);
             assertTrue(out.contains("HsmKey/payments-signing") && out.contains("Ready=True  Ready  Key https://"), out);
-            assertTrue(out.contains("verified by the HSM    true"), out);
+            assertTrue(out.contains("All 5 resources are Ready"), "every sample converges: " + out);
+            assertTrue(out.contains("HsmRoleAssignment/payments-api-signs Ready=True"), out);
+            assertTrue(out.contains("verified by the HSM    true"), "the workload signs through the grant the operator made: " + out);
             assertTrue(out.contains("verified with jwks.json alone, without the HSM: true"), out);
             assertFalse(out.contains("security-domain.json\":") || out.contains("client_secret") || out.contains("eyJ"),
                     "no token, secret or security-domain blob is printed");

@@ -1,0 +1,66 @@
+package io.hsmoperator.azure;
+
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Facts about Managed HSM local RBAC roles: the built-in roles' fixed IDs, which of them administer the HSM, and how a
+ * role definition ID is spelled. Used to refuse a privileged role before anything is sent to Azure.
+ */
+public final class HsmRoles {
+    public static final String ID_PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/";
+
+    /** Built-in role name → role definition GUID (the same in every HSM). */
+    public static final Map<String, String> BUILT_IN = Map.ofEntries(
+            Map.entry("Managed HSM Administrator", "a290e904-7015-4bba-90c8-60543313cdb4"),
+            Map.entry("Managed HSM Crypto Officer", "515eb02d-2335-4d2d-92f2-b1cbdf9c3778"),
+            Map.entry("Managed HSM Crypto User", "21dbd100-6940-42c2-9190-5d6cb909625b"),
+            Map.entry("Managed HSM Policy Administrator", "4bd23610-cdcf-4971-bdee-bdc562cc28e4"),
+            Map.entry("Managed HSM Crypto Auditor", "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"),
+            Map.entry("Managed HSM Crypto Service Encryption User", "33413926-3206-4cdd-b39a-83574fe37a17"),
+            Map.entry("Managed HSM Crypto Service Release User", "21dbd100-6940-42c2-9190-5d6cb909625c"),
+            Map.entry("Managed HSM Backup User", "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8"),
+            Map.entry("Managed HSM Restore User", "6efe6056-5259-49d2-8b3d-d3d73544b20b"),
+            Map.entry("Managed HSM EKM Administrator", "abdd7ec4-a273-4265-bf38-e001014e2d8e"));
+
+    /** Built-in roles that administer the HSM (roles, security domain, backups, settings, key export or purge). */
+    public static final Set<String> PRIVILEGED = Set.of("a290e904-7015-4bba-90c8-60543313cdb4", "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
+            "4bd23610-cdcf-4971-bdee-bdc562cc28e4", "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8", "6efe6056-5259-49d2-8b3d-d3d73544b20b",
+            "abdd7ec4-a273-4265-bf38-e001014e2d8e");
+
+    /** Data actions that make a custom role administrative. */
+    private static final List<String> ADMINISTRATIVE = List.of("roleAssignments/write", "roleAssignments/delete", "roleDefinitions/write",
+            "roleDefinitions/delete", "securitydomain/", "backup/", "restore/", "settings/write", "ekm/", "keys/deletedKeys/delete",
+            "keys/export");
+
+    private HsmRoles() {
+    }
+
+    /** The GUID of a role given as a built-in name, a GUID, or a full role definition ID; empty for an unknown name. */
+    public static Optional<String> guidOf(String role) {
+        String r = role.trim();
+        for (var e : BUILT_IN.entrySet()) {
+            if (e.getKey().equalsIgnoreCase(r)) {
+                return Optional.of(e.getValue());
+            }
+        }
+        String last = r.substring(r.lastIndexOf('/') + 1).toLowerCase(Locale.ROOT);
+        return last.matches("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}") ? Optional.of(last) : Optional.empty();
+    }
+
+    public static String definitionId(String guid) {
+        return ID_PREFIX + guid;
+    }
+
+    public static boolean builtIn(String guid) {
+        return BUILT_IN.containsValue(guid.toLowerCase(Locale.ROOT));
+    }
+
+    /** Whether a custom role with these data actions can administer the HSM rather than only use or manage keys. */
+    public static boolean administrative(List<String> dataActions) {
+        return dataActions.stream().anyMatch(a -> ADMINISTRATIVE.stream().anyMatch(p -> a.toLowerCase(Locale.ROOT).contains(p.toLowerCase(Locale.ROOT))));
+    }
+}

@@ -1,0 +1,206 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.diagnostics.HsmDiagnostics;
+import io.hsmoperator.api.diagnostics.HsmDiagnosticsSpec;
+import io.hsmoperator.api.diagnostics.HsmDiagnosticsStatus;
+import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.DiagnosticSettings;
+import io.hsmoperator.azure.Mutation;
+import io.hsmoperator.azure.OperatorConfig;
+import io.hsmoperator.azure.ResourceIds;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Optional;
+
+import static io.hsmoperator.reconciler.Conditions.progressing;
+import static io.hsmoperator.reconciler.Conditions.ready;
+import static io.hsmoperator.reconciler.Conditions.stalled;
+
+/**
+ * HsmDiagnostics: an Azure Monitor diagnostic setting on the HSM, so its audit log reaches Log Analytics, storage or an
+ * Event Hub. Destinations are checked before anything is sent; drift is corrected; a setting of the same name that this
+ * resource did not write and that says something else is left alone.
+ */
+@ControllerConfiguration(name = "hsmdiagnostics")
+public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cleaner<HsmDiagnostics> {
+    private static final String WORKSPACE = "Microsoft.OperationalInsights/workspaces";
+    private static final String STORAGE = "Microsoft.Storage/storageAccounts";
+    private static final String EVENT_HUB_RULE = "Microsoft.EventHub/namespaces/authorizationRules";
+    private final DiagnosticSettings settings;
+    private final OperatorConfig config;
+    private final KubernetesClient kubernetes;
+    private final Events events;
+    private final Clock clock;
+
+    public HsmDiagnosticsReconciler(DiagnosticSettings settings, OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock) {
+        this.settings = settings;
+        this.config = config;
+        this.kubernetes = kubernetes;
+        this.events = events;
+        this.clock = clock;
+    }
+
+    @Override
+    public UpdateControl<HsmDiagnostics> reconcile(HsmDiagnostics cr, Context<HsmDiagnostics> context) {
+        return Reports.reconcile(kubernetes, cr, HsmDiagnosticsStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+    }
+
+    private Duration converge(HsmDiagnostics cr, HsmDiagnosticsStatus st) {
+        String invalid = validate(cr.getSpec());
+        if (invalid != null) {
+            stalled(st, Reason.InvalidSpec, invalid + " Nothing was sent to Azure.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, cr.getSpec().hsmRef);
+        Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
+        if (unusable != null) {
+            return unusable;
+        }
+        String resourceId = hsm.hsm().getStatus().resourceId;
+        String name = settingName(cr);
+        DiagnosticSettings.Setting want = desired(cr.getSpec());
+
+        Optional<DiagnosticSettings.Setting> observed = settings.get(resourceId, name);
+        if (observed.isPresent() && !same(observed.get(), want) && st.settingId == null) {
+            stalled(st, Reason.OwnershipConflict, "The HSM already has a diagnostic setting named " + name + " that this resource did "
+                    + "not write, sending " + describe(observed.get()) + ". Choose another settingName, or remove that setting. Nothing was "
+                    + "changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (observed.isEmpty() || !same(observed.get(), want)) {
+            Mutation m = settings.put(resourceId, name, want);
+            events.mutation(cr, observed.isEmpty() ? "DiagnosticSettingCreated" : "DiagnosticSettingUpdated", (observed.isEmpty()
+                    ? "Created" : "Corrected") + " diagnostic setting " + name + " on " + resourceId + ": " + describe(want), m);
+            observed = settings.get(resourceId, name);
+        }
+        DiagnosticSettings.Setting in = observed.orElse(want);
+        st.settingId = in.id();
+        st.settingName = name;
+        st.destinations = destinations(in);
+        st.logs = new ArrayList<>(in.categories().isEmpty() ? in.categoryGroups() : in.categories());
+        ready(st, Reason.Ready, "Diagnostic setting " + name + " sends " + describe(in) + ".", gen(cr), clock);
+        return config.reconcile().resync();
+    }
+
+    /** Resource IDs must name the right kind of resource: a malformed one is refused here, not by Azure. */
+    static String validate(HsmDiagnosticsSpec s) {
+        if (s == null || s.hsmRef == null) {
+            return "spec.hsmRef is required.";
+        }
+        if (s.logAnalyticsWorkspaceId == null && s.storageAccountId == null && s.eventHub == null) {
+            return "Set at least one destination: logAnalyticsWorkspaceId, storageAccountId or eventHub.";
+        }
+        if (s.logAnalyticsWorkspaceId != null && !ResourceIds.isOfType(s.logAnalyticsWorkspaceId, WORKSPACE)) {
+            return "logAnalyticsWorkspaceId '" + s.logAnalyticsWorkspaceId + "' is not the resource ID of a Log Analytics workspace "
+                    + "(/subscriptions/…/resourceGroups/…/providers/" + WORKSPACE + "/{name}).";
+        }
+        if (s.storageAccountId != null && !ResourceIds.isOfType(s.storageAccountId, STORAGE)) {
+            return "storageAccountId '" + s.storageAccountId + "' is not the resource ID of a storage account (…/providers/" + STORAGE + "/{name}).";
+        }
+        if (s.eventHub != null && !ResourceIds.isOfType(s.eventHub.authorizationRuleId, EVENT_HUB_RULE)) {
+            return "eventHub.authorizationRuleId '" + s.eventHub.authorizationRuleId + "' is not the resource ID of an Event Hubs namespace "
+                    + "authorization rule (…/providers/Microsoft.EventHub/namespaces/{namespace}/authorizationRules/{rule}).";
+        }
+        if (s.categories != null && !s.categories.isEmpty() && s.categoryGroups != null && !s.categoryGroups.isEmpty()) {
+            return "Set categories or categoryGroups, not both: Azure does not mix them.";
+        }
+        return null;
+    }
+
+    private static DiagnosticSettings.Setting desired(HsmDiagnosticsSpec s) {
+        List<String> categories = new ArrayList<>();
+        List<String> groups = new ArrayList<>();
+        if (s.categories != null && !s.categories.isEmpty()) {
+            s.categories.forEach(c -> categories.add(c.name()));
+        } else if (s.categoryGroups != null && !s.categoryGroups.isEmpty()) {
+            s.categoryGroups.forEach(g -> groups.add(g.name()));
+        } else {
+            groups.add(HsmDiagnosticsSpec.CategoryGroup.audit.name());
+        }
+        return new DiagnosticSettings.Setting(null, s.logAnalyticsWorkspaceId,
+                s.logAnalyticsWorkspaceId == null ? null : s.logAnalyticsDestinationType == null ? "AzureDiagnostics" : s.logAnalyticsDestinationType.name(),
+                s.storageAccountId, s.eventHub == null ? null : s.eventHub.authorizationRuleId, s.eventHub == null ? null : s.eventHub.name,
+                categories, groups, !Boolean.FALSE.equals(s.metrics));
+    }
+
+    private static boolean same(DiagnosticSettings.Setting a, DiagnosticSettings.Setting b) {
+        return eq(a.workspaceId(), b.workspaceId()) && (b.workspaceId() == null || eq(a.destinationType(), b.destinationType()))
+                && eq(a.storageAccountId(), b.storageAccountId()) && eq(a.eventHubAuthorizationRuleId(), b.eventHubAuthorizationRuleId())
+                && Objects.equals(a.eventHubName(), b.eventHubName()) && lower(a.categories()).equals(lower(b.categories()))
+                && lower(a.categoryGroups()).equals(lower(b.categoryGroups())) && a.metrics() == b.metrics();
+    }
+
+    private static boolean eq(String a, String b) {
+        return a == null ? b == null : a.equalsIgnoreCase(b);
+    }
+
+    private static HashSet<String> lower(List<String> l) {
+        HashSet<String> out = new HashSet<>();
+        l.forEach(x -> out.add(x.toLowerCase(Locale.ROOT)));
+        return out;
+    }
+
+    private static List<String> destinations(DiagnosticSettings.Setting s) {
+        List<String> d = new ArrayList<>();
+        if (s.workspaceId() != null) {
+            d.add(s.workspaceId());
+        }
+        if (s.storageAccountId() != null) {
+            d.add(s.storageAccountId());
+        }
+        if (s.eventHubAuthorizationRuleId() != null) {
+            d.add(s.eventHubAuthorizationRuleId() + (s.eventHubName() == null ? "" : " (hub " + s.eventHubName() + ")"));
+        }
+        return d;
+    }
+
+    private static String describe(DiagnosticSettings.Setting s) {
+        List<String> logs = s.categories().isEmpty() ? s.categoryGroups() : s.categories();
+        return "logs " + logs + (s.metrics() ? " and AllMetrics" : "") + " to " + String.join(", ", destinations(s).stream()
+                .map(ResourceIds::name).toList());
+    }
+
+    static String settingName(HsmDiagnostics cr) {
+        return cr.getSpec().settingName != null ? cr.getSpec().settingName : cr.getMetadata().getName();
+    }
+
+    @Override
+    public DeleteControl cleanup(HsmDiagnostics cr, Context<HsmDiagnostics> context) {
+        HsmDiagnosticsStatus st = Reports.copy(cr.getStatus(), HsmDiagnosticsStatus.class);
+        if (cr.getSpec().deletionPolicy == HsmDiagnosticsSpec.DeletionPolicy.Retain) {
+            events.normal(cr, "Retained", "Deleted the HsmDiagnostics resource; diagnostic setting " + settingName(cr)
+                    + " stays on the HSM (deletionPolicy Retain).");
+            return DeleteControl.defaultDelete();
+        }
+        if (st.settingId == null) {
+            return DeleteControl.defaultDelete();
+        }
+        String resourceId = st.settingId.substring(0, st.settingId.toLowerCase(Locale.ROOT).indexOf("/providers/microsoft.insights/"));
+        try {
+            if (settings.get(resourceId, settingName(cr)).isPresent()) {
+                Mutation m = settings.delete(resourceId, settingName(cr));
+                events.mutation(cr, "DiagnosticSettingDeleted", "Deleted diagnostic setting " + settingName(cr) + " from " + resourceId, m);
+            }
+            return DeleteControl.defaultDelete();
+        } catch (AzureError e) {
+            return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
+        }
+    }
+
+    private static Long gen(HsmDiagnostics cr) {
+        return cr.getMetadata().getGeneration();
+    }
+}

@@ -1,0 +1,204 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec;
+import io.hsmoperator.api.roleassignment.HsmRoleAssignmentStatus;
+import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.HsmAccessControl;
+import io.hsmoperator.azure.HsmRoles;
+import io.hsmoperator.azure.Mutation;
+import io.hsmoperator.azure.OperatorConfig;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+
+import static io.hsmoperator.reconciler.Conditions.progressing;
+import static io.hsmoperator.reconciler.Conditions.ready;
+import static io.hsmoperator.reconciler.Conditions.stalled;
+
+/**
+ * HsmRoleAssignment: Managed HSM local RBAC, least privilege by default. Roles that administer the HSM and the scope /
+ * are refused before anything is sent, unless the operator's configuration allows them. The assignment name is derived
+ * from the resource's UID, so retries never grant twice; an equal assignment that already exists is adopted. An
+ * assignment removed outside the operator is granted again; deleting the resource revokes it (deletionPolicy Delete).
+ */
+@ControllerConfiguration(name = "hsmroleassignment")
+public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment>, Cleaner<HsmRoleAssignment> {
+    private final HsmAccessControl access;
+    private final OperatorConfig config;
+    private final KubernetesClient kubernetes;
+    private final Events events;
+    private final Clock clock;
+
+    public HsmRoleAssignmentReconciler(HsmAccessControl access, OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock) {
+        this.access = access;
+        this.config = config;
+        this.kubernetes = kubernetes;
+        this.events = events;
+        this.clock = clock;
+    }
+
+    @Override
+    public UpdateControl<HsmRoleAssignment> reconcile(HsmRoleAssignment cr, Context<HsmRoleAssignment> context) {
+        return Reports.reconcile(kubernetes, cr, HsmRoleAssignmentStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+    }
+
+    private Duration converge(HsmRoleAssignment cr, HsmRoleAssignmentStatus st) {
+        HsmRoleAssignmentSpec spec = cr.getSpec();
+        // validate what needs no Azure call
+        Optional<String> guid = spec == null || spec.role == null ? Optional.empty() : HsmRoles.guidOf(spec.role);
+        if (guid.isEmpty()) {
+            stalled(st, Reason.InvalidSpec, "role '" + (spec == null ? null : spec.role) + "' is neither a built-in Managed HSM role "
+                    + "name (for example 'Managed HSM Crypto User') nor a role definition ID.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if ((spec.scope == null) == (spec.keyRef == null)) {
+            stalled(st, Reason.InvalidSpec, "Set exactly one of scope (/ or /keys) and keyRef.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (spec.scope == HsmRoleAssignmentSpec.Scope.ALL && !config.roleAssignments().allowRootScope()) {
+            stalled(st, Reason.RoleNotAllowed, "Scope / covers the HSM itself, not only its keys; the operator's configuration does not "
+                    + "allow it (hsm.role-assignments.allow-root-scope). Use /keys or keyRef. Nothing was sent to Azure.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (HsmRoles.PRIVILEGED.contains(guid.get()) && !allowed(guid.get())) {
+            stalled(st, Reason.RoleNotAllowed, "Role '" + spec.role + "' administers the HSM; the operator's configuration does not "
+                    + "allow granting it (hsm.role-assignments.allowed-privileged-roles). Nothing was sent to Azure.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
+        if (unusable != null) {
+            return unusable;
+        }
+        String scope = scope(cr, st);
+        if (scope == null) {
+            return config.reconcile().poll();
+        }
+
+        // observe: the role as the HSM defines it
+        String uri = hsm.hsmUri();
+        HsmAccessControl.RoleDefinition role = access.roleDefinitions(uri).stream().filter(d -> guid.get().equalsIgnoreCase(d.name()))
+                .findFirst().orElse(null);
+        if (role == null) {
+            stalled(st, Reason.InvalidSpec, "The HSM has no role definition " + guid.get() + " ('" + spec.role + "').", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (!HsmRoles.builtIn(guid.get()) && HsmRoles.administrative(role.dataActions()) && !allowed(guid.get())) {
+            stalled(st, Reason.RoleNotAllowed, "Custom role '" + role.roleName() + "' can administer the HSM (roles, security domain, "
+                    + "backups, export or purge); the operator's configuration does not allow granting it. Nothing was written.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+
+        // act: grant once, under a name that a retry reuses, or adopt an equal grant
+        String name = st.assignmentName != null ? st.assignmentName : assignmentName(cr);
+        Optional<HsmAccessControl.Assignment> current = access.assignment(uri, scope, name);
+        if (current.isPresent() && !matches(current.get(), spec.principalId, guid.get())) {
+            stalled(st, Reason.OwnershipConflict, "Role assignment " + name + " at " + scope + " grants something else (role "
+                    + current.get().roleDefinitionId() + " to " + current.get().principalId() + "). Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (current.isEmpty()) {
+            Optional<HsmAccessControl.Assignment> equal = access.assignments(uri, scope).stream()
+                    .filter(a -> matches(a, spec.principalId, guid.get()) && scope.equalsIgnoreCase(a.scope())).findFirst();
+            if (equal.isPresent()) {
+                name = equal.get().name();
+                events.normal(cr, "RoleAssignmentAdopted", "Role '" + role.roleName() + "' was already granted to " + spec.principalId
+                        + " at " + scope + " (assignment " + name + "); this resource now manages it.");
+            } else {
+                boolean regrant = st.assignmentName != null;
+                Mutation m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
+                events.mutation(cr, "RoleAssigned", (regrant ? "Granted again, after it was removed outside the operator: " : "Granted ")
+                        + "role '" + role.roleName() + "' to " + spec.principalId + " at " + scope + " in " + uri, m);
+            }
+        }
+
+        // report
+        st.assignmentName = name;
+        st.roleDefinitionId = HsmRoles.definitionId(guid.get());
+        st.roleName = role.roleName();
+        st.scope = scope;
+        ready(st, Reason.Ready, "Role '" + role.roleName() + "' is granted to " + spec.principalId + " at " + scope + ".", gen(cr), clock);
+        return config.reconcile().resync();
+    }
+
+    /** /, /keys, or /keys/{key name} of the referenced HsmKey once it is Ready (null and a condition while waiting). */
+    private String scope(HsmRoleAssignment cr, HsmRoleAssignmentStatus st) {
+        HsmRoleAssignmentSpec spec = cr.getSpec();
+        if (spec.scope != null) {
+            return spec.scope == HsmRoleAssignmentSpec.Scope.ALL ? "/" : "/keys";
+        }
+        HsmKey key = kubernetes.resources(HsmKey.class).inNamespace(cr.getMetadata().getNamespace()).withName(spec.keyRef.name).get();
+        if (key == null || !Conditions.isTrue(key.getStatus(), Conditions.READY)) {
+            progressing(st, Reason.KeyNotReady, "Waiting for HsmKey " + spec.keyRef.name + " to " + (key == null ? "exist" : "be Ready")
+                    + ".", gen(cr), clock);
+            return null;
+        }
+        String keyNs = key.getSpec().hsmRef.namespaceOr(key.getMetadata().getNamespace());
+        String ownNs = spec.hsmRef.namespaceOr(cr.getMetadata().getNamespace());
+        if (!key.getSpec().hsmRef.name.equals(spec.hsmRef.name) || !keyNs.equals(ownNs)) {
+            stalled(st, Reason.InvalidSpec, "HsmKey " + spec.keyRef.name + " lives in ManagedHsm " + keyNs + "/" + key.getSpec().hsmRef.name
+                    + ", not in " + ownNs + "/" + spec.hsmRef.name + ".", gen(cr), clock);
+            return null;
+        }
+        return "/keys/" + HsmKeyReconciler.keyName(key);
+    }
+
+    private boolean allowed(String guid) {
+        List<String> allowed = config.roleAssignments().allowedPrivilegedRoles().orElse(List.of());
+        return allowed.stream().map(HsmRoles::guidOf).anyMatch(g -> g.isPresent() && g.get().equalsIgnoreCase(guid));
+    }
+
+    private static boolean matches(HsmAccessControl.Assignment a, String principalId, String guid) {
+        return a.principalId().equalsIgnoreCase(principalId) && a.roleGuid().equalsIgnoreCase(guid);
+    }
+
+    /** The same name on every attempt for this resource: a retry after a lost answer finds its grant instead of making another. */
+    static String assignmentName(HsmRoleAssignment cr) {
+        return UUID.nameUUIDFromBytes(("hsmoperator.io/role-assignment/" + cr.getMetadata().getUid()).getBytes(StandardCharsets.UTF_8)).toString();
+    }
+
+    @Override
+    public DeleteControl cleanup(HsmRoleAssignment cr, Context<HsmRoleAssignment> context) {
+        HsmRoleAssignmentSpec spec = cr.getSpec();
+        HsmRoleAssignmentStatus st = Reports.copy(cr.getStatus(), HsmRoleAssignmentStatus.class);
+        if (spec.deletionPolicy == HsmRoleAssignmentSpec.DeletionPolicy.Retain) {
+            events.normal(cr, "Retained", "Deleted the HsmRoleAssignment resource; the grant stays in Azure (deletionPolicy Retain).");
+            return DeleteControl.defaultDelete();
+        }
+        if (st.assignmentName == null || st.scope == null) {
+            return DeleteControl.defaultDelete();
+        }
+        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        if (!hsm.ok()) {
+            events.warning(cr, "RevocationSkipped", "Could not revoke role assignment " + st.assignmentName + ": " + hsm.message()
+                    + " Revoke it in the HSM if it still exists.");
+            return DeleteControl.defaultDelete();
+        }
+        try {
+            if (access.assignment(hsm.hsmUri(), st.scope, st.assignmentName).isPresent()) {
+                Mutation m = access.unassign(hsm.hsmUri(), st.scope, st.assignmentName);
+                events.mutation(cr, "RoleRevoked", "Revoked role '" + st.roleName + "' from " + spec.principalId + " at " + st.scope, m);
+            }
+            return DeleteControl.defaultDelete();
+        } catch (AzureError e) {
+            return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
+        }
+    }
+
+    private static Long gen(HsmRoleAssignment cr) {
+        return cr.getMetadata().getGeneration();
+    }
+}

@@ -1,0 +1,259 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
+import io.hsmoperator.api.privateendpoint.PrivateEndpointSpec;
+import io.hsmoperator.api.privateendpoint.PrivateEndpointStatus;
+import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.ManagedHsmArm;
+import io.hsmoperator.azure.Mutation;
+import io.hsmoperator.azure.OperatorConfig;
+import io.hsmoperator.azure.PrivateEndpoints;
+import io.hsmoperator.azure.ResourceIds;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+import static io.hsmoperator.reconciler.Conditions.progressing;
+import static io.hsmoperator.reconciler.Conditions.ready;
+import static io.hsmoperator.reconciler.Conditions.stalled;
+
+/**
+ * PrivateEndpoint: a Microsoft.Network private endpoint to the HSM (group managedhsm), with a DNS zone group for
+ * privatelink.managedhsm.azure.net. Ready only when the connection is Approved; a pending manual connection is approved on
+ * the HSM side when the spec asks for it. Long-running operations are started and observed, never waited for.
+ */
+@ControllerConfiguration(name = "privateendpoint")
+public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, Cleaner<PrivateEndpoint> {
+    static final String DNS_ZONE = "privatelink.managedhsm.azure.net";
+    private final PrivateEndpoints endpoints;
+    private final ManagedHsmArm arm;
+    private final OperatorConfig config;
+    private final KubernetesClient kubernetes;
+    private final Events events;
+    private final Clock clock;
+
+    public PrivateEndpointReconciler(PrivateEndpoints endpoints, ManagedHsmArm arm, OperatorConfig config, KubernetesClient kubernetes,
+                                     Events events, Clock clock) {
+        this.endpoints = endpoints;
+        this.arm = arm;
+        this.config = config;
+        this.kubernetes = kubernetes;
+        this.events = events;
+        this.clock = clock;
+    }
+
+    @Override
+    public UpdateControl<PrivateEndpoint> reconcile(PrivateEndpoint cr, Context<PrivateEndpoint> context) {
+        return Reports.reconcile(kubernetes, cr, PrivateEndpointStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+    }
+
+    private Duration converge(PrivateEndpoint cr, PrivateEndpointStatus st) {
+        PrivateEndpointSpec spec = cr.getSpec();
+        String invalid = validate(spec);
+        if (invalid != null) {
+            stalled(st, Reason.InvalidSpec, invalid + " Nothing was sent to Azure.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
+        if (unusable != null) {
+            return unusable;
+        }
+        ManagedHsm target = hsm.hsm();
+        String subscription = subscription(cr, target);
+        String owner = Ownership.of(config.clusterId(), cr);
+        PrivateEndpoints.Desired want = new PrivateEndpoints.Desired(spec.location, spec.subnetId, target.getStatus().resourceId,
+                Boolean.TRUE.equals(spec.manualApproval), spec.requestMessage, tags(cr, owner));
+
+        // observe; create once
+        Optional<PrivateEndpoints.Endpoint> observed = endpoints.get(subscription, spec.resourceGroup, spec.azureName);
+        if (observed.isEmpty()) {
+            Mutation m = endpoints.startPut(subscription, spec.resourceGroup, spec.azureName, want);
+            events.mutation(cr, "PrivateEndpointCreateStarted", "Creating private endpoint " + spec.azureName + " in " + spec.resourceGroup
+                    + " to " + target.getStatus().resourceId + (want.manualApproval() ? " (manual approval)" : ""), m);
+            progressing(st, Reason.Creating, "Azure is creating the private endpoint.", gen(cr), clock);
+            return config.reconcile().poll();
+        }
+        PrivateEndpoints.Endpoint pe = observed.get();
+        String tagged = pe.tags().get(Ownership.TAG);
+        if (!owner.equals(tagged)) {
+            stalled(st, Reason.OwnershipConflict, "A private endpoint named " + spec.azureName + " exists in " + spec.resourceGroup + " but "
+                    + (tagged == null ? "was not created by this resource" : "belongs to " + tagged) + ". Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        String immutable = immutableConflicts(want, pe);
+        if (immutable != null) {
+            stalled(st, Reason.ImmutableFieldChanged, immutable + ". A private endpoint's target, subnet and approval type cannot change: "
+                    + "create a new PrivateEndpoint. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        report(st, pe);
+        if (!"Succeeded".equalsIgnoreCase(pe.provisioningState())) {
+            if ("Failed".equalsIgnoreCase(pe.provisioningState())) {
+                stalled(st, Reason.ProvisioningFailed, "Azure could not provision the private endpoint (provisioningState Failed).", gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            progressing(st, Reason.Provisioning, "Azure is provisioning the private endpoint (" + pe.provisioningState() + ").", gen(cr), clock);
+            return config.reconcile().poll();
+        }
+
+        // act: tags, DNS zone group, approval
+        if (!want.tags().equals(pe.tags())) {
+            Mutation m = endpoints.startPut(subscription, spec.resourceGroup, spec.azureName, want);
+            events.mutation(cr, "PrivateEndpointUpdated", "Updated the tags of private endpoint " + pe.id(), m);
+        }
+        List<String> zones = spec.privateDnsZoneIds == null ? List.of() : spec.privateDnsZoneIds;
+        if (!zones.isEmpty() && !lower(endpoints.dnsZones(subscription, spec.resourceGroup, spec.azureName)).equals(lower(zones))) {
+            Mutation m = endpoints.putDnsZones(subscription, spec.resourceGroup, spec.azureName, zones);
+            events.mutation(cr, "DnsZoneGroupSet", "Registered private endpoint " + spec.azureName + " in DNS zones "
+                    + zones.stream().map(ResourceIds::name).toList(), m);
+        }
+        String state = pe.connectionState() == null ? "Pending" : pe.connectionState();
+        switch (state.toLowerCase(Locale.ROOT)) {
+            case "approved":
+                ready(st, Reason.Ready, "Private endpoint " + spec.azureName + " is connected to " + target.getSpec().azureName + " at "
+                        + String.join(", ", pe.privateIps()) + ".", gen(cr), clock);
+                return config.reconcile().resync();
+            case "pending":
+                if (Boolean.TRUE.equals(spec.approveConnection)) {
+                    return approve(cr, st, target, pe);
+                }
+                progressing(st, Reason.AwaitingApproval, "The connection waits for the HSM's owner to approve it (manual approval). Set "
+                        + "spec.approveConnection: true if this operator may approve it.", gen(cr), clock);
+                return config.reconcile().poll();
+            case "rejected":
+                stalled(st, Reason.ConnectionRejected, "The HSM's owner rejected the connection" + (pe.connectionDescription() == null ? ""
+                        : ": " + pe.connectionDescription()) + ". Delete and re-create this PrivateEndpoint to ask again.", gen(cr), clock);
+                return config.reconcile().resync();
+            default:
+                stalled(st, Reason.ConnectionRejected, "The connection is " + state + (pe.connectionDescription() == null ? ""
+                        : ": " + pe.connectionDescription()) + ".", gen(cr), clock);
+                return config.reconcile().resync();
+        }
+    }
+
+    /** Approves the pending connection on the HSM side (spec.approveConnection). */
+    private Duration approve(PrivateEndpoint cr, PrivateEndpointStatus st, ManagedHsm target, PrivateEndpoints.Endpoint pe) {
+        var h = target.getSpec();
+        var hsm = arm.get(h.subscriptionId, h.resourceGroup, h.azureName).orElseThrow(() -> new AzureError(AzureError.Kind.NOT_FOUND, 404,
+                "ResourceNotFound", "The HSM " + h.azureName + " was not found", null, null));
+        Optional<ManagedHsmArm.Connection> connection = hsm.connections().stream()
+                .filter(c -> c.privateEndpointId() != null && c.privateEndpointId().equalsIgnoreCase(pe.id())).findFirst();
+        if (connection.isEmpty()) {
+            progressing(st, Reason.AwaitingApproval, "The HSM does not list the connection yet.", gen(cr), clock);
+            return config.reconcile().poll();
+        }
+        String description = "Approved by hsm-operator for " + cr.getMetadata().getNamespace() + "/" + cr.getMetadata().getName();
+        Mutation m = arm.setConnectionState(h.subscriptionId, h.resourceGroup, h.azureName, connection.get().name(), "Approved", description);
+        events.mutation(cr, "ConnectionApproved", "Approved connection " + connection.get().name() + " of private endpoint " + pe.id()
+                + " on " + hsm.id(), m);
+        progressing(st, Reason.AwaitingApproval, "The operator approved the connection; waiting for Azure to report it.", gen(cr), clock);
+        return config.reconcile().poll();
+    }
+
+    static String validate(PrivateEndpointSpec s) {
+        if (s == null || s.hsmRef == null || s.azureName == null || s.resourceGroup == null || s.location == null || s.subnetId == null) {
+            return "spec needs hsmRef, azureName, resourceGroup, location and subnetId.";
+        }
+        if (!ResourceIds.isOfType(s.subnetId, "Microsoft.Network/virtualNetworks/subnets")) {
+            return "subnetId '" + s.subnetId + "' is not the resource ID of a subnet (…/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}).";
+        }
+        for (String z : s.privateDnsZoneIds == null ? List.<String>of() : s.privateDnsZoneIds) {
+            if (!ResourceIds.isOfType(z, "Microsoft.Network/privateDnsZones") || !ResourceIds.name(z).toLowerCase(Locale.ROOT).startsWith("privatelink.")) {
+                return "privateDnsZoneIds entry '" + z + "' is not the resource ID of a private DNS zone such as " + DNS_ZONE + ".";
+            }
+        }
+        if (s.requestMessage != null && !Boolean.TRUE.equals(s.manualApproval)) {
+            return "requestMessage applies to manualApproval connections only.";
+        }
+        return null;
+    }
+
+    private static String immutableConflicts(PrivateEndpoints.Desired want, PrivateEndpoints.Endpoint pe) {
+        if (pe.targetId() != null && !pe.targetId().equalsIgnoreCase(want.targetId())) {
+            return "the endpoint connects to " + pe.targetId() + ", not to " + want.targetId();
+        }
+        if (pe.subnetId() != null && !pe.subnetId().equalsIgnoreCase(want.subnetId())) {
+            return "the endpoint is in subnet " + pe.subnetId() + ", not " + want.subnetId();
+        }
+        if (pe.manualApproval() != want.manualApproval()) {
+            return "the endpoint's connection is " + (pe.manualApproval() ? "manual" : "automatic") + " in Azure";
+        }
+        return null;
+    }
+
+    private static void report(PrivateEndpointStatus st, PrivateEndpoints.Endpoint pe) {
+        st.resourceId = pe.id();
+        st.provisioningState = pe.provisioningState();
+        st.connectionName = pe.connectionName();
+        st.connectionState = pe.connectionState();
+        st.connectionDescription = pe.connectionDescription();
+        st.privateIpAddresses = new ArrayList<>(pe.privateIps());
+        st.fqdns = new ArrayList<>(pe.fqdns());
+    }
+
+    private static Map<String, String> tags(PrivateEndpoint cr, String owner) {
+        Map<String, String> tags = new LinkedHashMap<>(cr.getSpec().tags == null ? Map.of() : cr.getSpec().tags);
+        tags.put(Ownership.TAG, owner);
+        return tags;
+    }
+
+    private static HashSet<String> lower(List<String> l) {
+        HashSet<String> out = new HashSet<>();
+        l.forEach(x -> out.add(x.toLowerCase(Locale.ROOT)));
+        return out;
+    }
+
+    private static String subscription(PrivateEndpoint cr, ManagedHsm target) {
+        return cr.getSpec().subscriptionId != null ? cr.getSpec().subscriptionId : target.getSpec().subscriptionId;
+    }
+
+    @Override
+    public DeleteControl cleanup(PrivateEndpoint cr, Context<PrivateEndpoint> context) {
+        PrivateEndpointSpec spec = cr.getSpec();
+        PrivateEndpointStatus st = Reports.copy(cr.getStatus(), PrivateEndpointStatus.class);
+        if (spec.deletionPolicy == PrivateEndpointSpec.DeletionPolicy.Retain) {
+            events.normal(cr, "Retained", "Deleted the PrivateEndpoint resource; private endpoint " + spec.azureName
+                    + " stays in Azure (deletionPolicy Retain).");
+            return DeleteControl.defaultDelete();
+        }
+        if (st.resourceId == null) {
+            return DeleteControl.defaultDelete();
+        }
+        String subscription = ResourceIds.subscription(st.resourceId);
+        try {
+            Optional<PrivateEndpoints.Endpoint> pe = endpoints.get(subscription, spec.resourceGroup, spec.azureName);
+            if (pe.isEmpty()) {
+                return DeleteControl.defaultDelete();
+            }
+            if (!Ownership.of(config.clusterId(), cr).equals(pe.get().tags().get(Ownership.TAG))) {
+                events.warning(cr, "DeletionRefused", "Private endpoint " + pe.get().id() + " is not owned by this resource; it was not deleted.");
+                return DeleteControl.defaultDelete();
+            }
+            Mutation m = endpoints.startDelete(subscription, spec.resourceGroup, spec.azureName);
+            events.mutation(cr, "PrivateEndpointDeleteStarted", "Deleting private endpoint " + pe.get().id() + " (deletionPolicy Delete)", m);
+            return DeleteControl.defaultDelete();
+        } catch (AzureError e) {
+            return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
+        }
+    }
+
+    private static Long gen(PrivateEndpoint cr) {
+        return cr.getMetadata().getGeneration();
+    }
+}

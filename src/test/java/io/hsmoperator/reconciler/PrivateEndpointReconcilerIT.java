@@ -1,0 +1,174 @@
+package io.hsmoperator.reconciler;
+
+import com.azure.core.management.exception.ManagementException;
+import com.azure.core.util.Context;
+import com.azure.resourcemanager.keyvault.fluent.models.MhsmPrivateEndpointConnectionInner;
+import com.azure.resourcemanager.keyvault.models.MhsmPrivateLinkServiceConnectionState;
+import com.azure.resourcemanager.keyvault.models.PrivateEndpointServiceConnectionStatus;
+import com.azure.resourcemanager.network.fluent.NetworkManagementClient;
+import com.azure.resourcemanager.network.fluent.models.PrivateEndpointInner;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
+import io.hsmoperator.api.privateendpoint.PrivateEndpointSpec;
+import io.hsmoperator.emulator.Controls;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.StreamSupport;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@QuarkusTest
+@WithKubernetesTestServer(crud = true)
+class PrivateEndpointReconcilerIT extends OperatorTestBase {
+    private static final Duration WAIT = Duration.ofSeconds(40);
+    private static final String SUBNET = "/subscriptions/" + SUBSCRIPTION
+            + "/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/snet-pe";
+    private static final String ZONE = "/subscriptions/" + SUBSCRIPTION
+            + "/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.managedhsm.azure.net";
+
+    private PrivateEndpoint endpoint(String name, boolean manual) {
+        PrivateEndpoint p = new PrivateEndpoint();
+        p.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
+        PrivateEndpointSpec s = new PrivateEndpointSpec();
+        s.hsmRef = new HsmReference("hsm", null);
+        s.azureName = "pe-" + name + "-" + ns;
+        s.resourceGroup = "rg-net-" + ns;
+        s.location = "westeurope";
+        s.subnetId = SUBNET;
+        s.privateDnsZoneIds = List.of(ZONE);
+        s.manualApproval = manual;
+        s.tags = Map.of("team", "payments");
+        p.setSpec(s);
+        return p;
+    }
+
+    private NetworkManagementClient network() {
+        return azureAs(emulator.builtInPrincipal()).network().serviceClient();
+    }
+
+    private PrivateEndpointInner inAzure(PrivateEndpoint p) {
+        return network().getPrivateEndpoints().getByResourceGroup(p.getSpec().resourceGroup, p.getSpec().azureName);
+    }
+
+    private List<MhsmPrivateEndpointConnectionInner> connections(ManagedHsm hsm) {
+        return StreamSupport.stream(azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getMhsmPrivateEndpointConnections()
+                .listByResource(hsm.getSpec().resourceGroup, hsm.getSpec().azureName).spliterator(), false).toList();
+    }
+
+    private void setConnection(ManagedHsm hsm, String status, String description) {
+        MhsmPrivateEndpointConnectionInner pec = connections(hsm).get(0);
+        pec.withPrivateLinkServiceConnectionState(new MhsmPrivateLinkServiceConnectionState()
+                .withStatus(PrivateEndpointServiceConnectionStatus.fromString(status)).withDescription(description));
+        azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getMhsmPrivateEndpointConnections()
+                .put(hsm.getSpec().resourceGroup, hsm.getSpec().azureName, pec.name(), pec);
+    }
+
+    @Test
+    void anAutomaticEndpointConnectsRegistersDnsCorrectsDriftAndIsDeleted() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        PrivateEndpoint p = endpoint("auto", false);
+        apply(p);
+        PrivateEndpoint ready = awaitCondition(PrivateEndpoint.class, "auto", "Ready", "True", "Ready", WAIT);
+        PrivateEndpointInner pe = inAzure(p);
+        assertEquals(hsm.getStatus().resourceId, pe.privateLinkServiceConnections().get(0).privateLinkServiceId());
+        assertEquals(List.of("managedhsm"), pe.privateLinkServiceConnections().get(0).groupIds());
+        assertEquals("test-cluster/" + ns + "/auto", pe.tags().get(Ownership.TAG));
+        assertEquals(pe.id(), ready.getStatus().resourceId);
+        assertEquals("Approved", ready.getStatus().connectionState);
+        assertFalse(ready.getStatus().privateIpAddresses.isEmpty());
+        assertEquals(hsm.getSpec().azureName + ".managedhsm.azure.net", ready.getStatus().fqdns.get(0));
+        assertEquals(ZONE, network().getPrivateDnsZoneGroups().get(p.getSpec().resourceGroup, p.getSpec().azureName, "default")
+                .privateDnsZoneConfigs().get(0).privateDnsZoneId());
+        assertTrue(eventReasons().containsAll(List.of("PrivateEndpointCreateStarted", "DnsZoneGroupSet")));
+        await().atMost(WAIT).until(() -> {
+            ManagedHsm h = get(ManagedHsm.class, "hsm");
+            return h.getStatus().privateEndpointConnections.size() == 1
+                    && pe.id().equalsIgnoreCase(h.getStatus().privateEndpointConnections.get(0).privateEndpointId);
+        });
+
+        // tags changed in the portal are put back
+        Map<String, String> tags = new HashMap<>(pe.tags());
+        tags.put("team", "someone-else");
+        network().getPrivateEndpoints().createOrUpdate(p.getSpec().resourceGroup, p.getSpec().azureName, pe.withTags(tags));
+        await().atMost(WAIT).until(() -> "payments".equals(inAzure(p).tags().get("team")));
+
+        client.resource(get(PrivateEndpoint.class, "auto")).delete();
+        await().atMost(WAIT).until(() -> get(PrivateEndpoint.class, "auto") == null);
+        ManagementException gone = assertThrows(ManagementException.class, () -> network().getPrivateEndpoints()
+                .getByResourceGroupWithResponse(p.getSpec().resourceGroup, p.getSpec().azureName, null, Context.NONE));
+        assertEquals(404, gone.getResponse().getStatusCode());
+        assertEquals(List.of(), connections(hsm), "deleting the endpoint removed its connection from the HSM");
+    }
+
+    @Test
+    void aManualConnectionWaitsForApprovalAndSaysWhenItIsRejected() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        PrivateEndpoint p = endpoint("manual", true);
+        p.getSpec().requestMessage = "payments API, change 4711";
+        apply(p);
+        PrivateEndpoint waiting = awaitCondition(PrivateEndpoint.class, "manual", "Ready", "False", "AwaitingApproval", WAIT);
+        assertEquals("Pending", waiting.getStatus().connectionState);
+        assertEquals("False", condition(waiting, "Stalled").getStatus(), "waiting for a person is not a failure");
+        assertEquals("payments API, change 4711", inAzure(p).manualPrivateLinkServiceConnections().get(0).requestMessage());
+
+        setConnection(hsm, "Approved", "ok by the HSM owners");
+        PrivateEndpoint ready = awaitCondition(PrivateEndpoint.class, "manual", "Ready", "True", "Ready", WAIT);
+        assertEquals("ok by the HSM owners", ready.getStatus().connectionDescription);
+
+        setConnection(hsm, "Rejected", "not this subnet");
+        PrivateEndpoint rejected = awaitCondition(PrivateEndpoint.class, "manual", "Ready", "False", "ConnectionRejected", WAIT);
+        assertTrue(condition(rejected, "Ready").getMessage().contains("not this subnet"));
+    }
+
+    @Test
+    void theOperatorApprovesWhenTheSpecSaysSo() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        PrivateEndpoint p = endpoint("approved", true);
+        p.getSpec().approveConnection = true;
+        apply(p);
+        awaitCondition(PrivateEndpoint.class, "approved", "Ready", "True", "Ready", WAIT);
+        assertEquals("Approved", connections(hsm).get(0).privateLinkServiceConnectionState().status().toString());
+        assertTrue(connections(hsm).get(0).privateLinkServiceConnectionState().description().contains(ns + "/approved"));
+        assertTrue(eventReasons().contains("ConnectionApproved"));
+    }
+
+    @Test
+    void badInputIsRefusedAndRetainKeepsTheEndpoint() throws Exception {
+        readyHsm("hsm");
+        PrivateEndpoint badSubnet = endpoint("bad-subnet", false);
+        badSubnet.getSpec().subnetId = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet";
+        apply(badSubnet);
+        PrivateEndpoint badZone = endpoint("bad-zone", false);
+        badZone.getSpec().privateDnsZoneIds = List.of("/subscriptions/" + SUBSCRIPTION
+                + "/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/contoso.com");
+        apply(badZone);
+        assertTrue(condition(awaitCondition(PrivateEndpoint.class, "bad-subnet", "Ready", "False", "InvalidSpec", WAIT), "Ready")
+                .getMessage().contains("not the resource ID of a subnet"));
+        assertTrue(condition(awaitCondition(PrivateEndpoint.class, "bad-zone", "Ready", "False", "InvalidSpec", WAIT), "Ready")
+                .getMessage().contains("private DNS zone"));
+        assertEquals(List.of(), journalSinceMark(e -> e.endpoint().equals("arm") && e.path().contains("privateEndpoints/pe-bad")
+                && e.path().contains(ns)), "nothing was sent for either");
+
+        emulator.controls().addFault(Controls.Fault.status("PUT", "arm", ".*/privateEndpoints/pe-kept-.*", 429, 1, 1));
+        emulator.controls().addFault(Controls.Fault.status("GET", "arm", ".*/privateEndpoints/pe-kept-.*", 503, 0, 1));
+        PrivateEndpoint kept = endpoint("kept", false);
+        kept.getSpec().deletionPolicy = PrivateEndpointSpec.DeletionPolicy.Retain;
+        apply(kept);
+        PrivateEndpoint ready = awaitCondition(PrivateEndpoint.class, "kept", "Ready", "True", "Ready", WAIT);
+        client.resource(ready).delete();
+        await().atMost(WAIT).until(() -> get(PrivateEndpoint.class, "kept") == null);
+        assertEquals(ready.getStatus().resourceId, inAzure(kept).id(), "deletionPolicy Retain: the endpoint stays");
+    }
+}
