@@ -55,8 +55,9 @@ public final class HsmRoles {
         return ID_PREFIX + guid;
     }
 
-    public static boolean builtIn(String guid) {
-        return BUILT_IN.containsValue(guid.toLowerCase(Locale.ROOT));
+    /** The name of a built-in role; empty for a custom one. */
+    public static Optional<String> nameOf(String guid) {
+        return BUILT_IN.entrySet().stream().filter(e -> e.getValue().equalsIgnoreCase(guid)).map(Map.Entry::getKey).findFirst();
     }
 
     /** Whether a custom role with these data actions can administer the HSM rather than only use or manage keys. */

@@ -88,18 +88,23 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             return config.reconcile().poll();
         }
 
-        // observe: the role as the HSM defines it
+        // observe: a custom role as the HSM defines it (built-in roles are the same everywhere and need no read)
         String uri = hsm.hsmUri();
-        HsmAccessControl.RoleDefinition role = access.roleDefinitions(uri).stream().filter(d -> guid.get().equalsIgnoreCase(d.name()))
-                .findFirst().orElse(null);
-        if (role == null) {
-            stalled(st, Reason.InvalidSpec, "The HSM has no role definition " + guid.get() + " ('" + spec.role + "').", gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        if (!HsmRoles.builtIn(guid.get()) && HsmRoles.administrative(role.dataActions()) && !allowed(guid.get())) {
-            stalled(st, Reason.RoleNotAllowed, "Custom role '" + role.roleName() + "' can administer the HSM (roles, security domain, "
-                    + "backups, export or purge); the operator's configuration does not allow granting it. Nothing was written.", gen(cr), clock);
-            return config.reconcile().resync();
+        String roleName = HsmRoles.nameOf(guid.get()).orElse(null);
+        if (roleName == null) {
+            HsmAccessControl.RoleDefinition role = access.roleDefinitions(uri).stream().filter(d -> guid.get().equalsIgnoreCase(d.name()))
+                    .findFirst().orElse(null);
+            if (role == null) {
+                stalled(st, Reason.InvalidSpec, "The HSM has no role definition " + guid.get() + " ('" + spec.role + "').", gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            if (HsmRoles.administrative(role.dataActions()) && !allowed(guid.get())) {
+                stalled(st, Reason.RoleNotAllowed, "Custom role '" + role.roleName() + "' can administer the HSM (roles, security domain, "
+                        + "backups, export or purge); the operator's configuration does not allow granting it. Nothing was written.",
+                        gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            roleName = role.roleName();
         }
 
         // act: grant once, under a name that a retry reuses, or adopt an equal grant
@@ -115,22 +120,22 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     .filter(a -> matches(a, spec.principalId, guid.get()) && scope.equalsIgnoreCase(a.scope())).findFirst();
             if (equal.isPresent()) {
                 name = equal.get().name();
-                events.normal(cr, "RoleAssignmentAdopted", "Role '" + role.roleName() + "' was already granted to " + spec.principalId
+                events.normal(cr, "RoleAssignmentAdopted", "Role '" + roleName + "' was already granted to " + spec.principalId
                         + " at " + scope + " (assignment " + name + "); this resource now manages it.");
             } else {
                 boolean regrant = st.assignmentName != null;
                 Mutation m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
                 events.mutation(cr, "RoleAssigned", (regrant ? "Granted again, after it was removed outside the operator: " : "Granted ")
-                        + "role '" + role.roleName() + "' to " + spec.principalId + " at " + scope + " in " + uri, m);
+                        + "role '" + roleName + "' to " + spec.principalId + " at " + scope + " in " + uri, m);
             }
         }
 
         // report
         st.assignmentName = name;
         st.roleDefinitionId = HsmRoles.definitionId(guid.get());
-        st.roleName = role.roleName();
+        st.roleName = roleName;
         st.scope = scope;
-        ready(st, Reason.Ready, "Role '" + role.roleName() + "' is granted to " + spec.principalId + " at " + scope + ".", gen(cr), clock);
+        ready(st, Reason.Ready, "Role '" + roleName + "' is granted to " + spec.principalId + " at " + scope + ".", gen(cr), clock);
         return config.reconcile().resync();
     }
 
