@@ -387,9 +387,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             st.nextRotationTime = null;
             return new Rotated(key, versions, null);
         }
+        String refused = null;
         if (token != null && token.length() > 200) {
-            rotation(st, cr, "False", Reason.InvalidSpec, "The " + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION
-                    + " token is longer than 200 characters; it is stored as a tag on the new version. Use a shorter token.");
+            refused = "The " + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION + " token is longer than 200 characters; it "
+                    + "is stored as a tag on the new version. Use a shorter token.";
             token = null;
         }
         RotationSchedule.Policy policy = policy(spec);
@@ -416,15 +417,16 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         st.lastRotateNowToken = plan.tokenHandled() != null ? plan.tokenHandled() : st.lastRotateNowToken;
         st.nextRotationTime = plan.nextRotation() == null ? null : plan.nextRotation().toString();
-        if (plan.limit() != null) {
+        if (refused != null) {
+            rotation(st, cr, "False", Reason.InvalidSpec, refused);
+        } else if (plan.limit() != null) {
             rotation(st, cr, "True", Reason.VersionLimitApproaching, plan.limit());
         } else if (spec != null && spec.azurePolicy != null) {
             rotation(st, cr, "False", Reason.AzureRotationPolicy, "Azure rotates this key by its rotation policy"
                     + (plan.nextRotation() == null ? "." : "; the next rotation is due at " + plan.nextRotation() + "."));
         } else if (spec != null) {
             rotation(st, cr, "False", Reason.RotationScheduled, "The next rotation is due at " + plan.nextRotation() + ".");
-        } else if (Conditions.get(st, io.hsmoperator.api.common.Conditions.ROTATION) == null
-                || !Reason.InvalidSpec.name().equals(Conditions.get(st, io.hsmoperator.api.common.Conditions.ROTATION).getReason())) {
+        } else {
             rotation(st, cr, "False", Reason.OnDemandOnly, "The key rotates only when the "
                     + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION + " annotation gets a new token.");
         }

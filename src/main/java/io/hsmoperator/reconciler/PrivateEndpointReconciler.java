@@ -40,6 +40,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
 @ControllerConfiguration(name = "privateendpoint")
 public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, Cleaner<PrivateEndpoint> {
     static final String DNS_ZONE = "privatelink.managedhsm.azure.net";
+    private static final Duration AWAITING_APPROVAL = Duration.ofMinutes(1);
     private final PrivateEndpoints endpoints;
     private final ManagedHsmArm arm;
     private final OperatorConfig config;
@@ -135,7 +136,8 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
                 }
                 progressing(st, Reason.AwaitingApproval, "The connection waits for the HSM's owner to approve it (manual approval). Set "
                         + "spec.approveConnection: true if this operator may approve it.", gen(cr), clock);
-                return config.reconcile().poll();
+                // a person decides: look once a minute, not at the provisioning pace
+                return min(AWAITING_APPROVAL, config.reconcile().resync());
             case "rejected":
                 stalled(st, Reason.ConnectionRejected, "The HSM's owner rejected the connection" + (pe.connectionDescription() == null ? ""
                         : ": " + pe.connectionDescription()) + ". Delete and re-create this PrivateEndpoint to ask again.", gen(cr), clock);
@@ -217,6 +219,10 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         HashSet<String> out = new HashSet<>();
         l.forEach(x -> out.add(x.toLowerCase(Locale.ROOT)));
         return out;
+    }
+
+    private static Duration min(Duration a, Duration b) {
+        return a.compareTo(b) <= 0 ? a : b;
     }
 
     private static String subscription(PrivateEndpoint cr, ManagedHsm target) {

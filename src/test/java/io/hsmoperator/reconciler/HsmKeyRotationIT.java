@@ -286,6 +286,14 @@ class HsmKeyRotationIT extends OperatorTestBase {
         assertEquals(3, azureVersions(hsm, "manual").size());
         assertEquals(3, creates(hsm, "manual"), "one create for the key, one per token");
         assertTrue(azureVersions(hsm, "manual").stream().allMatch(v -> v.enabled), "without spec.rotation nothing is disabled");
+
+        setToken("manual", "x".repeat(201));
+        k = awaitKey("manual", x -> "InvalidSpec".equals(condition(x, Conditions.ROTATION).getReason()), "a too-long token refused");
+        assertTrue(condition(k, Conditions.ROTATION).getMessage().contains("longer than 200"));
+        assertEquals(3, azureVersions(hsm, "manual").size(), "nothing was created for it");
+        setToken("manual", "incident-44");
+        k = awaitKey("manual", x -> "incident-44".equals(x.getStatus().lastRotateNowToken), "a valid token after it");
+        assertEquals("OnDemandOnly", condition(k, Conditions.ROTATION).getReason(), "the refusal is gone with the token");
     }
 
     @Test
