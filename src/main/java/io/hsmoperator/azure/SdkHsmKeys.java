@@ -139,22 +139,18 @@ public class SdkHsmKeys implements HsmKeys {
 
     @Override
     public Mutation delete(String hsmUri, String name) {
-        try {
-            client(hsmUri).beginDeleteKey(name);
-            return new Mutation("unavailable", 200);
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return begun(() -> client(hsmUri).beginDeleteKey(name));
     }
 
     @Override
     public Mutation recover(String hsmUri, String name) {
-        try {
-            client(hsmUri).beginRecoverDeletedKey(name);
-            return new Mutation("unavailable", 200);
-        } catch (RuntimeException e) {
-            throw AzureError.of(e);
-        }
+        return begun(() -> client(hsmUri).beginRecoverDeletedKey(name));
+    }
+
+    /** Starts a key operation the SDK only offers as a poller, which does not expose the first response's request ID. */
+    private static Mutation begun(java.util.function.Supplier<?> begin) {
+        AzureError.call(begin);
+        return new Mutation("unavailable", 200);
     }
 
     @Override

@@ -99,8 +99,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             if (wait != null) {
                 return wait;
             }
-            key = keys.get(uri, name).orElseThrow(() -> new AzureError(AzureError.Kind.TRANSIENT, 0, "NotYetVisible",
-                    "The key was created but cannot be read yet", null, null));
+            HsmKeys.Created created = keys.create(uri, name, newVersion(cr, tags(cr)));
+            events.mutation(cr, "KeyCreated", "Created " + kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
+            key = created.key();
         } else {
             key = observed.get();
         }
@@ -184,7 +185,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         return null;
     }
 
-    /** The key does not exist: recover it, report it, or create it. Null when it was just created. */
+    /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */
     private Duration absent(HsmKey cr, HsmKeyStatus st, String uri, String name) {
         var deleted = keys.getDeleted(uri, name);
         if (deleted.isPresent()) {
@@ -207,8 +208,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "name, delete and re-apply this HsmKey.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmKeys.Created created = keys.create(uri, name, newVersion(cr, tags(cr)));
-        events.mutation(cr, "KeyCreated", "Created " + kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
         return null;
     }
 
