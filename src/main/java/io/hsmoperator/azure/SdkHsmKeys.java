@@ -109,7 +109,11 @@ public class SdkHsmKeys implements HsmKeys {
                     .setContentType(k.releasePolicy().contentType()).setImmutable(k.releasePolicy().immutable()));
         }
         try {
-            Response<KeyVaultKey> r = client(hsmUri).createKeyWithResponse(options, Context.NONE);
+            // The generic createKey sends only what CreateKeyOptions itself holds: the size and the curve would be lost.
+            KeyClient client = client(hsmUri);
+            Response<KeyVaultKey> r = options instanceof CreateRsaKeyOptions rsa ? client.createRsaKeyWithResponse(rsa, Context.NONE)
+                    : options instanceof CreateEcKeyOptions ec ? client.createEcKeyWithResponse(ec, Context.NONE)
+                    : client.createOctKeyWithResponse((CreateOctKeyOptions) options, Context.NONE);
             return new Created(toKey(r.getValue()), Mutation.of(r));
         } catch (RuntimeException e) {
             throw AzureError.of(e);
