@@ -18,7 +18,6 @@ import io.hsmoperator.emulator.EmulatorClients;
 import io.hsmoperator.emulator.HsmFixtures;
 import io.hsmoperator.emulator.State;
 import io.quarkus.test.junit.QuarkusTest;
-import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import org.junit.jupiter.api.Test;
 
 import java.math.BigInteger;
@@ -44,7 +43,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @QuarkusTest
-@WithKubernetesTestServer(crud = true)
 class HsmKeyReconcilerIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(40);
 
@@ -131,6 +129,26 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         s.initVerify(key);
         s.update(data);
         return s.verify(rawSignature);
+    }
+
+    @Test
+    void everyKeyTypeIsCreatedWithTheSizeOrCurveTheSpecAsks() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        HsmKey rsa = hsmKey("rsa-4096", "hsm", HsmKeySpec.KeyType.RSA_HSM);
+        rsa.getSpec().keySize = 4096;
+        HsmKey ec = hsmKey("ec-384", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        ec.getSpec().curve = HsmKeySpec.Curve.P_384;
+        HsmKey aes = hsmKey("aes-128", "hsm", HsmKeySpec.KeyType.OCT_HSM);
+        aes.getSpec().keySize = 128;
+        for (HsmKey k : List.of(rsa, ec, aes)) {
+            apply(k);
+        }
+        for (HsmKey k : List.of(rsa, ec, aes)) {
+            awaitCondition(HsmKey.class, k.getMetadata().getName(), "Ready", "True", "Ready", WAIT);
+        }
+        assertEquals(4096, azureKey(hsm, "rsa-4096").latest().keySize);
+        assertEquals("P-384", azureKey(hsm, "ec-384").latest().crv);
+        assertEquals(128, azureKey(hsm, "aes-128").latest().keySize);
     }
 
     @Test

@@ -12,7 +12,9 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
-import io.quarkus.test.kubernetes.client.KubernetesServer;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
@@ -25,8 +27,6 @@ import io.hsmoperator.rotation.RotationSchedule;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
-import io.quarkus.test.kubernetes.client.KubernetesTestServer;
-import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import org.junit.jupiter.api.Test;
 
 import java.security.MessageDigest;
@@ -52,7 +52,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * validator, Azure-driven rotation, workloads that follow, and the version limit.
  */
 @QuarkusTest
-@WithKubernetesTestServer(crud = true)
 @TestProfile(HsmKeyRotationIT.FastResync.class)
 class HsmKeyRotationIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(40);
@@ -65,9 +64,6 @@ class HsmKeyRotationIT extends OperatorTestBase {
             return Map.of("hsm.reconcile.resync", "PT1S");
         }
     }
-
-    @KubernetesTestServer
-    KubernetesServer kubernetesServer;
 
     private List<State.KeyVersion> azureVersions(ManagedHsm hsm, String name) {
         return emulator.inspect(s -> new ArrayList<>(s.hsms.get(hsm.getSpec().azureName).keys.get(name).versions));
@@ -134,6 +130,66 @@ class HsmKeyRotationIT extends OperatorTestBase {
                 .withNewTemplate().withNewMetadata().addToLabels("app", app).endMetadata()
                 .withNewSpec().addNewContainer().withName("api").withImage("example/api:1").endContainer().endSpec().endTemplate()
                 .endSpec().build();
+    }
+
+    /** A ValidatingAdmissionPolicy that makes the API server refuse every write of one HsmKey's status, until closed. */
+    private final class StatusWritesRefused implements AutoCloseable {
+        private final String policy;
+
+        StatusWritesRefused(String policy) {
+            this.policy = policy;
+        }
+
+        /** Refusals seen by a probe write (a no-op merge patch of the same status). */
+        int refusals() {
+            try {
+                client.resources(HsmKey.class).inNamespace(ns).withName(policy.substring(ns.length() + 1))
+                        .subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), "{}");
+                return 0;
+            } catch (KubernetesClientException e) {
+                return e.getMessage().contains("injected status write failure") ? 1 : 0;
+            }
+        }
+
+        @Override
+        public void close() {
+            client.resource(policyBinding(policy)).delete();
+            client.resource(policy(policy, "")).delete();
+        }
+    }
+
+    private StatusWritesRefused refuseStatusWrites(String name) {
+        String policy = ns + "-" + name;
+        client.resource(policy(policy, name)).create();
+        client.resource(policyBinding(policy)).create();
+        StatusWritesRefused refused = new StatusWritesRefused(policy);
+        await().atMost(WAIT).until(() -> refused.refusals() > 0);
+        return refused;
+    }
+
+    private io.fabric8.kubernetes.api.model.HasMetadata policy(String policy, String keyName) {
+        return io.fabric8.kubernetes.client.utils.Serialization.unmarshal("""
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: ValidatingAdmissionPolicy
+                metadata: {name: %s}
+                spec:
+                  failurePolicy: Fail
+                  matchConstraints:
+                    resourceRules:
+                    - {apiGroups: [hsmoperator.io], apiVersions: ["*"], operations: [UPDATE], resources: [hsmkeys/status]}
+                  validations:
+                  - expression: "object.metadata.namespace != '%s' || object.metadata.name != '%s'"
+                    message: injected status write failure
+                """.formatted(policy, ns, keyName));
+    }
+
+    private io.fabric8.kubernetes.api.model.HasMetadata policyBinding(String policy) {
+        return io.fabric8.kubernetes.client.utils.Serialization.unmarshal("""
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: ValidatingAdmissionPolicyBinding
+                metadata: {name: %s}
+                spec: {policyName: %s, validationActions: [Deny]}
+                """.formatted(policy, policy));
     }
 
     @Test
@@ -246,11 +302,13 @@ class HsmKeyRotationIT extends OperatorTestBase {
         String name = "crash-status";
         apply(rotatingKey(name, "P30D"));
         awaitCondition(HsmKey.class, name, "Ready", "True", null, WAIT);
-        // A 409 (the client retries 5xx itself): the status write that would record the rotation fails once.
-        kubernetesServer.expect().patch().withPath("/apis/hsmoperator.io/v1alpha1/namespaces/" + ns + "/hsmkeys/" + name + "/status")
-                .andReturn(409, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"injected status "
-                        + "write failure\",\"reason\":\"Conflict\",\"code\":409}").once();
-        setToken(name, "after-status-crash");
+        // The API server refuses every status write of this key (an admission policy) until Azure holds the new version.
+        try (StatusWritesRefused refused = refuseStatusWrites(name)) {
+            setToken(name, "after-status-crash");
+            await().atMost(WAIT).until(() -> azureVersions(hsm, name).size() == 2);
+            await().atMost(WAIT).until(() -> refused.refusals() > 0);
+            assertNull(get(HsmKey.class, name).getStatus().lastRotateNowToken, "the rotation was not recorded in status");
+        }
         HsmKey k = awaitKey(name, x -> "after-status-crash".equals(x.getStatus().lastRotateNowToken) && x.getStatus().versionCount == 2,
                 "the token recorded after the failed status write");
         Thread.sleep(2500);

@@ -19,7 +19,6 @@ import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.HsmFixtures;
 import io.quarkus.test.junit.QuarkusTest;
-import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -32,7 +31,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @QuarkusTest
-@WithKubernetesTestServer(crud = true)
 class HsmRoleAssignmentReconcilerIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(40);
     private static final String CRYPTO_USER = "Managed HSM Crypto User";

@@ -7,7 +7,6 @@ import io.hsmoperator.azure.OperatorRole;
 import io.hsmoperator.emulator.HsmFixtures;
 import io.hsmoperator.emulator.State;
 import io.quarkus.test.junit.QuarkusTest;
-import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -23,7 +22,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @QuarkusTest
-@WithKubernetesTestServer(crud = true)
 class ManagedHsmReconcilerIT extends OperatorTestBase {
 
     @Test

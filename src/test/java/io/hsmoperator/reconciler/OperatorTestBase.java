@@ -20,7 +20,10 @@ import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.EmulatorClients;
 import io.hsmoperator.emulator.State;
 import io.hsmoperator.emulator.Tls;
+import io.hsmoperator.kube.ApiServerResource;
+import io.hsmoperator.kube.TestCluster;
 import io.hsmoperator.local.LocalEmulator;
+import io.quarkus.test.common.QuarkusTestResource;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.BeforeEach;
 
@@ -37,9 +40,11 @@ import java.util.function.Predicate;
 import static org.awaitility.Awaitility.await;
 
 /**
- * Operator tier: the Fabric8 mock API server, the emulator in-process (local mode), and the real reconcilers. Each test
- * gets its own namespace; on failure the test prints its resources, their events and the emulator's journal.
+ * Operator tier: a real kube-apiserver and etcd (shared by the JVM, see {@link TestCluster}), the emulator in-process
+ * (local mode), and the real reconcilers. Each test gets its own namespace; on failure the test prints its resources,
+ * their events and the emulator's journal.
  */
+@QuarkusTestResource(ApiServerResource.class)
 public abstract class OperatorTestBase {
     private static final AtomicInteger N = new AtomicInteger();
     public static final String SUBSCRIPTION = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
@@ -115,6 +120,23 @@ public abstract class OperatorTestBase {
     protected <T extends HasMetadata> T apply(T resource) {
         return client.resource(resource).inNamespace(resource.getMetadata().getNamespace() == null ? ns
                 : resource.getMetadata().getNamespace()).create();
+    }
+
+    /**
+     * Asserts that the API server refuses the resource at admission (422, the CRD's schema or CEL rule) with a message
+     * containing {@code message}: it is never stored, so the operator never sees it.
+     */
+    protected void refusedAtAdmission(HasMetadata resource, String message) {
+        try {
+            apply(resource);
+        } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+            org.junit.jupiter.api.Assertions.assertEquals(422, e.getCode(), e.getMessage());
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains(message), "refused, but not for '" + message + "': "
+                    + e.getMessage());
+            return;
+        }
+        throw new AssertionError("the API server stored " + resource.getKind() + " " + resource.getMetadata().getName()
+                + ", which its CRD must refuse (" + message + ")");
     }
 
     /** A ready ManagedHsm (and its officers' Secret) in this test's namespace. */
