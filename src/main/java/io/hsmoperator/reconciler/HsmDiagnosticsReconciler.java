@@ -71,6 +71,12 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         }
         String resourceId = hsm.hsm().getStatus().resourceId;
         String name = settingName(cr);
+        if (st.settingName != null && !st.settingName.equals(name)) {
+            stalled(st, Reason.ImmutableFieldChanged, "settingName now names " + name + ", but this resource manages the setting "
+                    + st.settingName + ". settingName is immutable: set it back, or create a new HsmDiagnostics. Nothing was changed.",
+                    gen(cr), clock);
+            return config.reconcile().resync();
+        }
         DiagnosticSettings.Setting want = desired(cr.getSpec());
 
         Optional<DiagnosticSettings.Setting> observed = settings.get(resourceId, name);

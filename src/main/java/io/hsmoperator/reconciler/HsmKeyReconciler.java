@@ -92,6 +92,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         String uri = hsm.hsmUri();
         String name = keyName(cr);
+        String madeAs = st.versionlessKeyId;
+        if (madeAs != null && !madeAs.equalsIgnoreCase(uri.replaceAll("/+$", "") + "/keys/" + name)) {
+            stalled(st, Reason.ImmutableFieldChanged, "keyName now names " + name + ", but this resource manages " + madeAs + ". keyName is "
+                    + "immutable: set it back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
         var observed = keys.get(uri, name);
         HsmKeys.Key key;
         if (observed.isEmpty()) {
@@ -256,7 +262,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         if (s.keyType == HsmKeySpec.KeyType.EC_HSM) {
             return null;
         }
-        return s.keySize != null ? s.keySize : s.keyType == HsmKeySpec.KeyType.RSA_HSM ? 2048 : 256;
+        return s.keySize != null ? s.keySize : s.keyType == HsmKeySpec.KeyType.RSA_HSM ? HsmKeySpec.DEFAULT_RSA_SIZE : HsmKeySpec.DEFAULT_OCT_SIZE;
     }
 
     private static String curve(HsmKeySpec s) {
@@ -264,7 +270,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return null;
         }
         if (s.curve == null) {
-            return "P-256";
+            return HsmKeySpec.DEFAULT_CURVE;
         }
         switch (s.curve) {
             case P_384: return "P-384";
@@ -626,7 +632,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     /** The HSM of a key being deleted: from its ManagedHsm if usable, else from the key ID it recorded. */
     private String hsmUri(HsmKey cr, HsmKeyStatus st) {
-        HsmRefs.Resolution r = HsmRefs.resolve(kubernetes, cr, cr.getSpec().hsmRef);
+        HsmRefs.Resolution r = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
         if (r.ok()) {
             return r.hsmUri();
         }

@@ -1,7 +1,9 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.common.HsmRefStatus;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 
@@ -15,6 +17,11 @@ public final class HsmRefs {
         public boolean ok() {
             return problem == null;
         }
+
+        /** namespace/name of the resolved ManagedHsm. */
+        String boundTo() {
+            return hsm.getMetadata().getNamespace() + "/" + hsm.getMetadata().getName();
+        }
     }
 
     private HsmRefs() {
@@ -27,6 +34,9 @@ public final class HsmRefs {
     public static java.time.Duration unusable(Resolution r, io.hsmoperator.api.common.HsmStatus st, Long gen, java.time.Clock clock,
                                               io.hsmoperator.azure.OperatorConfig.Reconcile timing) {
         if (r.ok()) {
+            if (st instanceof HsmRefStatus bound) {
+                bound.hsm = r.boundTo();
+            }
             return null;
         }
         if (r.waiting()) {
@@ -37,9 +47,27 @@ public final class HsmRefs {
         return timing.resync();
     }
 
+    /** For deletion: the HSM this resource was made in (its status says), else the one its spec names. */
+    public static Resolution resolveMadeIn(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
+        String bound = boundOf(from);
+        return resolve(kubernetes, from, bound == null ? ref : new HsmReference(bound.substring(bound.indexOf('/') + 1),
+                bound.substring(0, bound.indexOf('/'))));
+    }
+
+    private static String boundOf(HasMetadata from) {
+        return from instanceof CustomResource<?, ?> cr && cr.getStatus() instanceof HsmRefStatus st ? st.hsm : null;
+    }
+
     public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
         String own = from.getMetadata().getNamespace();
         String ns = ref.namespaceOr(own);
+        // The CRD's rule lets hsmRef.namespace be written out or left out (CEL cannot see metadata.namespace): check here
+        // that the reference still names the HSM this resource was made in.
+        String bound = boundOf(from);
+        if (bound != null && !bound.equals(ns + "/" + ref.name)) {
+            return new Resolution(null, null, Reason.ImmutableFieldChanged, "hsmRef now names ManagedHsm " + ns + "/" + ref.name
+                    + ", but this resource was made in " + bound + ". hsmRef is immutable: set it back, or create a new resource.", false);
+        }
         ManagedHsm hsm = kubernetes.resources(ManagedHsm.class).inNamespace(ns).withName(ref.name).get();
         if (hsm == null) {
             return new Resolution(null, null, Reason.HsmNotFound, "ManagedHsm " + ns + "/" + ref.name + " does not exist (yet).", true);

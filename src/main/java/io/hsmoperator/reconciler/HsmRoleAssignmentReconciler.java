@@ -186,7 +186,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         if (st.assignmentName == null || st.scope == null) {
             return DeleteControl.defaultDelete();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
         if (!hsm.ok()) {
             events.warning(cr, "RevocationSkipped", "Could not revoke role assignment " + st.assignmentName + ": " + hsm.message()
                     + " Revoke it in the HSM if it still exists.");

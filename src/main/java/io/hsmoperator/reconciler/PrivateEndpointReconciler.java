@@ -77,6 +77,12 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         }
         ManagedHsm target = hsm.hsm();
         String subscription = subscription(cr, target);
+        if (st.resourceId != null && !ResourceIds.subscription(st.resourceId).equalsIgnoreCase(subscription)) {
+            stalled(st, Reason.ImmutableFieldChanged, "subscriptionId now names " + subscription + ", but this resource manages "
+                    + st.resourceId + ". subscriptionId is immutable: set it back, or create a new PrivateEndpoint. Nothing was changed.",
+                    gen(cr), clock);
+            return config.reconcile().resync();
+        }
         String owner = Ownership.of(config.clusterId(), cr);
         PrivateEndpoints.Desired want = new PrivateEndpoints.Desired(spec.location, spec.subnetId, target.getStatus().resourceId,
                 Boolean.TRUE.equals(spec.manualApproval), spec.requestMessage, tags(cr, owner));

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cel.bundle.Cel;
 import dev.cel.bundle.CelFactory;
 import dev.cel.common.types.SimpleType;
+import dev.cel.extensions.CelExtensions;
 import dev.cel.parser.CelStandardMacro;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.DynamicTest;
@@ -31,11 +32,15 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class CrdCelRulesTest {
     private static final Cel CEL = CelFactory.standardCelBuilder().setStandardMacros(CelStandardMacro.STANDARD_MACROS)
+            .addCompilerLibraries(CelExtensions.strings()).addRuntimeLibraries(CelExtensions.strings())
             .addVar("self", SimpleType.DYN).addVar("oldSelf", SimpleType.DYN).build();
+    /** Property names the API server escapes in CEL because they are CEL keywords. */
+    private static final Set<String> CEL_KEYWORDS = Set.of("as", "break", "const", "continue", "else", "false", "for", "function",
+            "if", "import", "in", "let", "loop", "package", "namespace", "null", "return", "true", "var", "void", "while");
     private static final Map<String, JsonNode> CRDS = Crds.byKind();
     private static final Set<String> RULES_THAT_REJECTED = new LinkedHashSet<>();
 
-    /** A rule and the schema path it is declared at (relative to spec). */
+    /** A rule and the schema path it is declared at (relative to the object's root: spec rules start with "spec"). */
     record Site(List<String> path, String rule, String message) {
     }
 
@@ -63,8 +68,18 @@ class CrdCelRulesTest {
         c.add(new Case(mhsm, "resourceGroup is immutable", none(), s -> s.put("resourceGroup", "rg-other"), "resourceGroup is immutable"));
         c.add(new Case(mhsm, "location is immutable", none(), s -> s.put("location", "northeurope"), "location is immutable"));
         c.add(new Case(mhsm, "sku is immutable", none(), s -> s.put("sku", "Custom_B32"), "sku is immutable"));
-        c.add(new Case(mhsm, "tenantId cannot be added later", none(), s -> s.put("tenantId", "11111111-2222-3333-4444-555555555555"),
-                "tenantId is immutable"));
+        // Unset means the operator's own tenant, which CEL cannot know: writing a tenant out is allowed, and the operator
+        // checks it against the HSM's tenant in Azure (ImmutableFieldChanged when they differ).
+        c.add(new Case(mhsm, "tenantId may be written out later", none(), s -> s.put("tenantId", "11111111-2222-3333-4444-555555555555"),
+                null));
+        c.add(new Case(mhsm, "tenantId cannot change", s -> s.put("tenantId", "11111111-2222-3333-4444-555555555555"),
+                s -> s.put("tenantId", "99999999-2222-3333-4444-555555555555"), "tenantId is immutable"));
+        c.add(new Case(mhsm, "tenantId in another case is the same tenant", s -> s.put("tenantId", "abcdef00-2222-3333-4444-555555555555"),
+                s -> s.put("tenantId", "ABCDEF00-2222-3333-4444-555555555555"), null));
+        c.add(new Case(mhsm, "defaults written out", none(), s -> s.put("sku", "Standard_B1").put("softDeleteRetentionDays", 90)
+                .put("purgeProtection", true), null));
+        c.add(new Case(mhsm, "no extra administrators, written out", s -> s.remove("initialAdminObjectIds"),
+                s -> s.putArray("initialAdminObjectIds"), null));
         c.add(new Case(mhsm, "initialAdminObjectIds are immutable", none(),
                 s -> s.withArray("initialAdminObjectIds").add("11111111-2222-3333-4444-555555555555"), "initialAdminObjectIds is immutable"));
         c.add(new Case(mhsm, "retention is immutable", none(), s -> s.put("softDeleteRetentionDays", 30), "softDeleteRetentionDays is immutable"));
@@ -92,6 +107,15 @@ class CrdCelRulesTest {
         }, null));
         c.add(new Case(key, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "other-hsm"), "hsmRef is immutable"));
         c.add(new Case(key, "keyName cannot be set later", none(), s -> s.put("keyName", "renamed"), "keyName is immutable"));
+        c.add(new Case(key, "keyName written out as metadata.name", none(), s -> s.put("keyName", "payments-signing"), null));
+        c.add(new Case(key, "keyName left out again", s -> s.put("keyName", "payments-signing"), s -> s.remove("keyName"), null));
+        c.add(new Case(key, "hsmRef.namespace written out", none(), s -> ((ObjectNode) s.get("hsmRef")).put("namespace", "payments"), null));
+        c.add(new Case(key, "hsmRef.namespace cannot change", s -> ((ObjectNode) s.get("hsmRef")).put("namespace", "payments"),
+                s -> ((ObjectNode) s.get("hsmRef")).put("namespace", "other"), "hsmRef is immutable"));
+        c.add(new Case(key, "the default curve left out", none(), s -> s.remove("curve"), null));
+        c.add(new Case(key, "the default RSA size written out", k -> rsa(k, 2048).remove("keySize"), s -> s.put("keySize", 2048), null));
+        c.add(new Case(key, "another RSA size than the default", k -> rsa(k, 2048).remove("keySize"), s -> s.put("keySize", 3072),
+                "keySize is immutable"));
         c.add(new Case(key, "keyType is immutable", none(), s -> s.put("keyType", "RSA-HSM").remove("curve"), "keyType is immutable"));
         c.add(new Case(key, "curve is immutable", none(), s -> s.put("curve", "P-384"), "curve is immutable"));
         c.add(new Case(key, "keySize is immutable", k -> rsa(k, 2048), s -> s.put("keySize", 4096), "keySize is immutable"));
@@ -131,6 +155,12 @@ class CrdCelRulesTest {
                 "cannot change who, what or where"));
         c.add(new Case(ra, "role cannot change", none(), s -> s.put("role", "Managed HSM Crypto Auditor"), "cannot change who"));
         c.add(new Case(ra, "deletionPolicy may change", none(), s -> s.put("deletionPolicy", "Retain"), null));
+        c.add(new Case(ra, "the role by its ID", none(), s -> s.put("role", "21dbd100-6940-42c2-9190-5d6cb909625b"), null));
+        c.add(new Case(ra, "the role by its full definition ID", s -> s.put("role", "21dbd100-6940-42c2-9190-5d6cb909625b"),
+                s -> s.put("role", "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/21DBD100-6940-42C2-9190-5D6CB909625B"),
+                null));
+        c.add(new Case(ra, "another role by ID", none(), s -> s.put("role", "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"), "cannot change who"));
+        c.add(new Case(ra, "the principal in upper case", none(), s -> s.put("principalId", s.get("principalId").asText().toUpperCase()), null));
 
         String diag = "HsmDiagnostics";
         c.add(new Case(diag, "the sample is accepted", null, none(), null));
@@ -138,6 +168,7 @@ class CrdCelRulesTest {
         c.add(new Case(diag, "categories and groups", null, s -> s.putArray("categories").add("AuditEvent"), "not both"));
         c.add(new Case(diag, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "x"), "hsmRef is immutable"));
         c.add(new Case(diag, "settingName is immutable", none(), s -> s.put("settingName", "renamed"), "settingName is immutable"));
+        c.add(new Case(diag, "settingName written out as metadata.name", none(), s -> s.put("settingName", "payments-hsm-audit"), null));
         c.add(new Case(diag, "destinations may change", none(), s -> s.put("storageAccountId",
                 "/subscriptions/6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa"), null));
 
@@ -149,7 +180,20 @@ class CrdCelRulesTest {
         c.add(new Case(pe, "requestMessage needs manual approval", null, s -> s.put("requestMessage", "please"), "manualApproval connections only"));
         c.add(new Case(pe, "manual approval with a message", null, s -> s.put("manualApproval", true).put("requestMessage", "please"), null));
         c.add(new Case(pe, "DNS zones may change", none(), s -> s.putArray("privateDnsZoneIds"), null));
+        c.add(new Case(pe, "subscriptionId written out", none(), s -> s.put("subscriptionId", "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f"), null));
+        c.add(new Case(pe, "subscriptionId cannot change", s -> s.put("subscriptionId", "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f"),
+                s -> s.put("subscriptionId", "11111111-2222-3333-4444-555555555555"), "are immutable"));
         return c;
+    }
+
+    /** The whole object as the API server evaluates root-level rules: the sample's name, and this spec. */
+    static ObjectNode object(String kind, ObjectNode spec) {
+        ObjectNode o = Crds.YAML.createObjectNode();
+        JsonNode sample = Crds.samples().stream().filter(s -> kind.equals(s.path("kind").asText())).findFirst().orElseThrow();
+        o.put("apiVersion", sample.path("apiVersion").asText()).put("kind", kind);
+        o.putObject("metadata").put("name", sample.path("metadata").path("name").asText());
+        o.set("spec", spec);
+        return o;
     }
 
     static ObjectNode rsa(ObjectNode s, int size) {
@@ -170,19 +214,19 @@ class CrdCelRulesTest {
 
     private void run(Case c) throws Exception {
         JsonNode crd = CRDS.get(c.kind());
-        JsonNode schema = Crds.specSchema(crd);
+        JsonNode schema = Crds.rootSchema(crd);
         ObjectNode base = Crds.sampleSpec(c.kind());
         ObjectNode old = null;
         if (c.old() != null) {
             old = base.deepCopy();
             c.old().accept(old);
-            Crds.applyDefaults(schema, old);
-            assertEquals(List.of(), violations(schema, old, null), "the old object of this case must itself be valid");
+            Crds.applyDefaults(Crds.specSchema(crd), old);
+            assertEquals(List.of(), violations(schema, object(c.kind(), old), null), "the old object of this case must itself be valid");
         }
         ObjectNode updated = (old != null ? old : base).deepCopy();
         c.change().accept(updated);
-        Crds.applyDefaults(schema, updated);
-        List<Site> violated = violationSites(schema, updated, old);
+        Crds.applyDefaults(Crds.specSchema(crd), updated);
+        List<Site> violated = violationSites(schema, object(c.kind(), updated), old == null ? null : object(c.kind(), old));
         List<String> messages = violated.stream().map(Site::message).toList();
         if (c.reject() == null) {
             assertEquals(List.of(), messages, "the API server must accept this");
@@ -193,10 +237,19 @@ class CrdCelRulesTest {
         }
     }
 
+    /** The role names the immutability rule understands are exactly the built-in roles the operator knows. */
+    @org.junit.jupiter.api.Test
+    void theRuleKnowsEveryBuiltInRole() throws Exception {
+        Object map = CEL.createProgram(CEL.compile(io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec.BUILT_IN_ROLES_CEL).getAst()).eval();
+        Map<String, String> expected = new HashMap<>();
+        io.hsmoperator.azure.HsmRoles.BUILT_IN.forEach((name, id) -> expected.put(name.toLowerCase(java.util.Locale.ROOT), id));
+        assertEquals(expected, new HashMap<>((Map<?, ?>) map));
+    }
+
     @AfterAll
     static void everyRuleRejectsSomething() {
         List<String> idle = new ArrayList<>();
-        CRDS.forEach((kind, crd) -> sites(Crds.specSchema(crd), new ArrayList<>(), new ArrayList<>()).forEach(s -> {
+        CRDS.forEach((kind, crd) -> sites(Crds.rootSchema(crd), new ArrayList<>(), new ArrayList<>()).forEach(s -> {
             if (!RULES_THAT_REJECTED.contains(kind + " " + s.path() + " " + s.rule())) {
                 idle.add(kind + " " + s.path() + ": " + s.rule());
             }
@@ -255,7 +308,8 @@ class CrdCelRulesTest {
     static Object toCel(JsonNode n) {
         if (n.isObject()) {
             Map<String, Object> m = new LinkedHashMap<>();
-            n.fields().forEachRemaining(e -> m.put(e.getKey(), toCel(e.getValue())));
+            n.fields().forEachRemaining(e -> m.put(CEL_KEYWORDS.contains(e.getKey()) ? "__" + e.getKey() + "__" : e.getKey(),
+                    toCel(e.getValue())));
             return m;
         }
         if (n.isArray()) {

@@ -40,6 +40,10 @@ public final class Crds {
         return out;
     }
 
+    public static JsonNode rootSchema(JsonNode crd) {
+        return crd.path("spec").path("versions").get(0).path("schema").path("openAPIV3Schema");
+    }
+
     public static JsonNode specSchema(JsonNode crd) {
         return crd.path("spec").path("versions").get(0).path("schema").path("openAPIV3Schema").path("properties").path("spec");
     }

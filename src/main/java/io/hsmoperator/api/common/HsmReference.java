@@ -8,6 +8,15 @@ import java.util.Objects;
 
 /** A reference to a ManagedHsm resource, in the referring resource's namespace unless {@code namespace} is set. */
 public class HsmReference {
+    /**
+     * CEL, on a spec with an hsmRef: the reference still names the same ManagedHsm. The namespace may be written out or
+     * left out (the resource's own), since CEL cannot see metadata.namespace; the operator checks that the reference still
+     * resolves to the HSM the resource was made in ({@code status.hsm}). ({@code namespace} is a CEL keyword, hence the
+     * API server's escaping.)
+     */
+    public static final String UNCHANGED = "self.hsmRef.name == oldSelf.hsmRef.name && (!has(self.hsmRef.__namespace__)"
+            + " || !has(oldSelf.hsmRef.__namespace__) || self.hsmRef.__namespace__ == oldSelf.hsmRef.__namespace__)";
+
     @Required
     @Pattern("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     @JsonPropertyDescription("Name of the ManagedHsm resource.")

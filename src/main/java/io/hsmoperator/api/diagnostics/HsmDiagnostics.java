@@ -1,6 +1,7 @@
 package io.hsmoperator.api.diagnostics;
 
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Categories;
@@ -17,5 +18,8 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Setting", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.settingName")
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
+@ValidationRule(value = "!has(self.spec) || !has(oldSelf.spec) || (has(self.spec.settingName) ? self.spec.settingName : self.metadata.name)"
+        + " == (has(oldSelf.spec.settingName) ? oldSelf.spec.settingName : oldSelf.metadata.name)",
+        message = "settingName is immutable (it defaults to metadata.name)")
 public class HsmDiagnostics extends CustomResource<HsmDiagnosticsSpec, HsmDiagnosticsStatus> implements Namespaced {
 }

@@ -14,9 +14,7 @@ import java.util.List;
         message = "set at least one destination: logAnalyticsWorkspaceId, storageAccountId or eventHub")
 @ValidationRule(value = "!(has(self.categories) && has(self.categoryGroups))",
         message = "set categories or categoryGroups, not both (Azure does not mix them)")
-@ValidationRule(value = "self.hsmRef == oldSelf.hsmRef", message = "hsmRef is immutable")
-@ValidationRule(value = "has(self.settingName) == has(oldSelf.settingName) && (!has(self.settingName) || self.settingName == oldSelf.settingName)",
-        message = "settingName is immutable")
+@ValidationRule(value = HsmReference.UNCHANGED, message = "hsmRef is immutable")
 public class HsmDiagnosticsSpec {
     public enum Category {
         AuditEvent

@@ -1,12 +1,12 @@
 package io.hsmoperator.api.diagnostics;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
-import io.hsmoperator.api.common.HsmStatus;
+import io.hsmoperator.api.common.HsmRefStatus;
 
 import java.util.ArrayList;
 import java.util.List;
 
-public class HsmDiagnosticsStatus extends HsmStatus {
+public class HsmDiagnosticsStatus extends HsmRefStatus {
     @JsonPropertyDescription("Resource ID of the diagnostic setting.")
     public String settingId;
 

@@ -1,6 +1,7 @@
 package io.hsmoperator.api.hsmkey;
 
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Categories;
@@ -23,5 +24,8 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Next rotation", type = AdditionalPrinterColumn.Type.DATE, priority = 1, jsonPath = ".status.nextRotationTime")
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
+@ValidationRule(value = "!has(self.spec) || !has(oldSelf.spec) || (has(self.spec.keyName) ? self.spec.keyName : self.metadata.name)"
+        + " == (has(oldSelf.spec.keyName) ? oldSelf.spec.keyName : oldSelf.metadata.name)",
+        message = "keyName is immutable (it defaults to metadata.name): create a new HsmKey for another key")
 public class HsmKey extends CustomResource<HsmKeySpec, HsmKeyStatus> implements Namespaced {
 }

@@ -16,14 +16,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-@ValidationRule(value = "self.hsmRef == oldSelf.hsmRef", message = "hsmRef is immutable: a key cannot move to another HSM")
-@ValidationRule(value = "has(self.keyName) == has(oldSelf.keyName) && (!has(self.keyName) || self.keyName == oldSelf.keyName)",
-        message = "keyName is immutable")
+@ValidationRule(value = HsmReference.UNCHANGED, message = "hsmRef is immutable: a key cannot move to another HSM")
 @ValidationRule(value = "self.keyType == oldSelf.keyType", message = "keyType is immutable: create a new HsmKey for another key type")
-@ValidationRule(value = "has(self.keySize) == has(oldSelf.keySize) && (!has(self.keySize) || self.keySize == oldSelf.keySize)",
-        message = "keySize is immutable")
-@ValidationRule(value = "has(self.curve) == has(oldSelf.curve) && (!has(self.curve) || self.curve == oldSelf.curve)",
-        message = "curve is immutable")
+@ValidationRule(value = "(has(self.keySize) ? self.keySize : (self.keyType == 'RSA-HSM' ? " + HsmKeySpec.DEFAULT_RSA_SIZE + " : "
+        + HsmKeySpec.DEFAULT_OCT_SIZE + ")) == (has(oldSelf.keySize) ? oldSelf.keySize : (oldSelf.keyType == 'RSA-HSM' ? "
+        + HsmKeySpec.DEFAULT_RSA_SIZE + " : " + HsmKeySpec.DEFAULT_OCT_SIZE + "))", message = "keySize is immutable")
+@ValidationRule(value = "(has(self.curve) ? self.curve : '" + HsmKeySpec.DEFAULT_CURVE + "') == (has(oldSelf.curve) ? oldSelf.curve : '"
+        + HsmKeySpec.DEFAULT_CURVE + "')", message = "curve is immutable")
 @ValidationRule(value = "has(self.exportable) == has(oldSelf.exportable) && (!has(self.exportable) || self.exportable == oldSelf.exportable)",
         message = "exportable is immutable")
 @ValidationRule(value = "has(self.releasePolicy) == has(oldSelf.releasePolicy) && (!has(self.releasePolicy) || self.releasePolicy == oldSelf.releasePolicy)",
@@ -66,6 +65,11 @@ public class HsmKeySpec {
         /** Soft-delete the key (recoverable for the HSM's retention; never purged). */
         Delete
     }
+
+    /** What an unset keySize or curve means (the rules compare effective values, so writing the default out is no change). */
+    public static final int DEFAULT_RSA_SIZE = 2048;
+    public static final int DEFAULT_OCT_SIZE = 256;
+    public static final String DEFAULT_CURVE = "P-256";
 
     /** ISO-8601 duration without lookaheads (the API server's RE2 has none); the reconciler parses it strictly. */
     private static final String DURATION = "^P(([0-9]+[YMWD])+(T([0-9]+[HMS])+)?|T([0-9]+[HMS])+)$";

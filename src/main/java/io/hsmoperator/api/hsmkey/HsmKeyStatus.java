@@ -1,12 +1,12 @@
 package io.hsmoperator.api.hsmkey;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
-import io.hsmoperator.api.common.HsmStatus;
+import io.hsmoperator.api.common.HsmRefStatus;
 
 import java.util.ArrayList;
 import java.util.List;
 
-public class HsmKeyStatus extends HsmStatus {
+public class HsmKeyStatus extends HsmRefStatus {
     @JsonPropertyDescription("Versioned key identifier of the current version; what workloads pass to a CryptographyClient.")
     public String keyId;
 

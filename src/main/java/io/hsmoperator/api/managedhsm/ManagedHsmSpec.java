@@ -15,17 +15,17 @@ import java.util.List;
 import java.util.Map;
 
 @ValidationRule(value = "self.azureName == oldSelf.azureName", message = "azureName is immutable: create a new ManagedHsm to use another HSM name")
-@ValidationRule(value = "self.subscriptionId == oldSelf.subscriptionId", message = "subscriptionId is immutable")
+@ValidationRule(value = "self.subscriptionId.lowerAscii() == oldSelf.subscriptionId.lowerAscii()", message = "subscriptionId is immutable")
 @ValidationRule(value = "self.resourceGroup == oldSelf.resourceGroup", message = "resourceGroup is immutable")
 @ValidationRule(value = "self.location == oldSelf.location", message = "location is immutable: a managed HSM cannot move between regions")
-@ValidationRule(value = "has(self.sku) == has(oldSelf.sku) && (!has(self.sku) || self.sku == oldSelf.sku)", message = "sku is immutable")
-@ValidationRule(value = "has(self.tenantId) == has(oldSelf.tenantId) && (!has(self.tenantId) || self.tenantId == oldSelf.tenantId)",
-        message = "tenantId is immutable")
-@ValidationRule(value = "has(self.initialAdminObjectIds) == has(oldSelf.initialAdminObjectIds) && (!has(self.initialAdminObjectIds) || self.initialAdminObjectIds == oldSelf.initialAdminObjectIds)",
+@ValidationRule(value = "(has(self.sku) ? self.sku : 'Standard_B1') == (has(oldSelf.sku) ? oldSelf.sku : 'Standard_B1')", message = "sku is immutable")
+@ValidationRule(value = "!has(self.tenantId) || !has(oldSelf.tenantId) || self.tenantId.lowerAscii() == oldSelf.tenantId.lowerAscii()",
+        message = "tenantId is immutable (unset means the operator's tenant; the operator checks a written-out tenant against the HSM's)")
+@ValidationRule(value = "(has(self.initialAdminObjectIds) ? self.initialAdminObjectIds : []) == (has(oldSelf.initialAdminObjectIds) ? oldSelf.initialAdminObjectIds : [])",
         message = "initialAdminObjectIds is immutable: administrators are only set when the HSM is created; grant roles with HsmRoleAssignment instead")
-@ValidationRule(value = "has(self.softDeleteRetentionDays) == has(oldSelf.softDeleteRetentionDays) && (!has(self.softDeleteRetentionDays) || self.softDeleteRetentionDays == oldSelf.softDeleteRetentionDays)",
+@ValidationRule(value = "(has(self.softDeleteRetentionDays) ? self.softDeleteRetentionDays : 90) == (has(oldSelf.softDeleteRetentionDays) ? oldSelf.softDeleteRetentionDays : 90)",
         message = "softDeleteRetentionDays is immutable: Azure cannot change the retention of an existing HSM")
-@ValidationRule(value = "!has(oldSelf.purgeProtection) || !oldSelf.purgeProtection || (has(self.purgeProtection) && self.purgeProtection)",
+@ValidationRule(value = "(has(oldSelf.purgeProtection) && !oldSelf.purgeProtection) || !has(self.purgeProtection) || self.purgeProtection",
         message = "purgeProtection cannot be turned off once it is on (Azure makes it irreversible)")
 @ValidationRule(value = "!has(self.deletionPolicy) || self.deletionPolicy != 'Delete' || (has(self.confirmDeletionOf) && self.confirmDeletionOf == self.azureName)",
         message = "deletionPolicy Delete also needs confirmDeletionOf set to the azureName: deleting the CR then soft-deletes the HSM in Azure")

@@ -13,11 +13,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-@ValidationRule(value = "self.hsmRef == oldSelf.hsmRef && self.azureName == oldSelf.azureName && self.resourceGroup == oldSelf.resourceGroup"
-        + " && self.location == oldSelf.location && self.subnetId == oldSelf.subnetId"
-        + " && has(self.subscriptionId) == has(oldSelf.subscriptionId) && (!has(self.subscriptionId) || self.subscriptionId == oldSelf.subscriptionId)",
+@ValidationRule(value = HsmReference.UNCHANGED + " && self.azureName == oldSelf.azureName && self.resourceGroup == oldSelf.resourceGroup"
+        + " && self.location == oldSelf.location && self.subnetId == oldSelf.subnetId && (!has(self.subscriptionId)"
+        + " || !has(oldSelf.subscriptionId) || self.subscriptionId.lowerAscii() == oldSelf.subscriptionId.lowerAscii())",
         message = "hsmRef, azureName, subscriptionId, resourceGroup, location and subnetId are immutable: create a new PrivateEndpoint")
-@ValidationRule(value = "has(self.manualApproval) == has(oldSelf.manualApproval) && (!has(self.manualApproval) || self.manualApproval == oldSelf.manualApproval)",
+@ValidationRule(value = "(has(self.manualApproval) && self.manualApproval) == (has(oldSelf.manualApproval) && oldSelf.manualApproval)",
         message = "manualApproval is immutable: the connection type of a private endpoint cannot change")
 @ValidationRule(value = "!has(self.requestMessage) || (has(self.manualApproval) && self.manualApproval)",
         message = "requestMessage applies to manualApproval connections only")

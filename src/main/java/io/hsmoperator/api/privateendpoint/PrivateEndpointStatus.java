@@ -1,12 +1,12 @@
 package io.hsmoperator.api.privateendpoint;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
-import io.hsmoperator.api.common.HsmStatus;
+import io.hsmoperator.api.common.HsmRefStatus;
 
 import java.util.ArrayList;
 import java.util.List;
 
-public class PrivateEndpointStatus extends HsmStatus {
+public class PrivateEndpointStatus extends HsmRefStatus {
     @JsonPropertyDescription("Resource ID of the private endpoint.")
     public String resourceId;
 

@@ -12,11 +12,35 @@ import io.hsmoperator.api.common.HsmReference;
 import java.util.Objects;
 
 @ValidationRule(value = "has(self.scope) != has(self.keyRef)", message = "set exactly one of scope (/ or /keys) and keyRef")
-@ValidationRule(value = "self.hsmRef == oldSelf.hsmRef && self.role == oldSelf.role && self.principalId == oldSelf.principalId"
+@ValidationRule(value = HsmReference.UNCHANGED + " && " + HsmRoleAssignmentSpec.ROLE_OF_SELF + " == " + HsmRoleAssignmentSpec.ROLE_OF_OLD
+        + " && self.principalId.lowerAscii() == oldSelf.principalId.lowerAscii()"
         + " && has(self.scope) == has(oldSelf.scope) && (!has(self.scope) || self.scope == oldSelf.scope)"
         + " && has(self.keyRef) == has(oldSelf.keyRef) && (!has(self.keyRef) || self.keyRef == oldSelf.keyRef)",
         message = "an HsmRoleAssignment cannot change who, what or where: create a new one (only deletionPolicy may change)")
 public class HsmRoleAssignmentSpec {
+    /**
+     * CEL: built-in role names, in lower case, to their role definition GUIDs (the same in every HSM). Kept equal to
+     * io.hsmoperator.azure.HsmRoles.BUILT_IN by CrdCelRulesTest.
+     */
+    public static final String BUILT_IN_ROLES_CEL = "{"
+            + "'managed hsm administrator': 'a290e904-7015-4bba-90c8-60543313cdb4', "
+            + "'managed hsm crypto officer': '515eb02d-2335-4d2d-92f2-b1cbdf9c3778', "
+            + "'managed hsm crypto user': '21dbd100-6940-42c2-9190-5d6cb909625b', "
+            + "'managed hsm policy administrator': '4bd23610-cdcf-4971-bdee-bdc562cc28e4', "
+            + "'managed hsm crypto auditor': '2c18b078-7c48-4d3a-af88-5a3a1b3f82b3', "
+            + "'managed hsm crypto service encryption user': '33413926-3206-4cdd-b39a-83574fe37a17', "
+            + "'managed hsm crypto service release user': '21dbd100-6940-42c2-9190-5d6cb909625c', "
+            + "'managed hsm backup user': '7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8', "
+            + "'managed hsm restore user': '6efe6056-5259-49d2-8b3d-d3d73544b20b', "
+            + "'managed hsm ekm administrator': 'abdd7ec4-a273-4265-bf38-e001014e2d8e'"
+            + "}";
+
+    /** CEL: the role GUID {@code self.role} means, whether written as a built-in name (any case), a GUID or a full ID. */
+    static final String ROLE_OF_SELF = "(self.role.trim().lowerAscii() in " + BUILT_IN_ROLES_CEL + " ? " + BUILT_IN_ROLES_CEL
+            + "[self.role.trim().lowerAscii()] : self.role.trim().lowerAscii().substring(self.role.trim().lastIndexOf('/') + 1))";
+    static final String ROLE_OF_OLD = "(oldSelf.role.trim().lowerAscii() in " + BUILT_IN_ROLES_CEL + " ? " + BUILT_IN_ROLES_CEL
+            + "[oldSelf.role.trim().lowerAscii()] : oldSelf.role.trim().lowerAscii().substring(oldSelf.role.trim().lastIndexOf('/') + 1))";
+
     public enum Scope {
         @JsonProperty("/") ALL,
         @JsonProperty("/keys") KEYS

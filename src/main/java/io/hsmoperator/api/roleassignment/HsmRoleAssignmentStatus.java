@@ -1,9 +1,9 @@
 package io.hsmoperator.api.roleassignment;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
-import io.hsmoperator.api.common.HsmStatus;
+import io.hsmoperator.api.common.HsmRefStatus;
 
-public class HsmRoleAssignmentStatus extends HsmStatus {
+public class HsmRoleAssignmentStatus extends HsmRefStatus {
     @JsonPropertyDescription("Name of the role assignment in the HSM (derived from this resource's UID).")
     public String assignmentName;
 
