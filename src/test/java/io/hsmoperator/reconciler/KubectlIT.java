@@ -1,0 +1,100 @@
+package io.hsmoperator.reconciler;
+
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.kube.TestCluster;
+import io.quarkus.test.junit.QuarkusTest;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What a user sees through kubectl (the one built with the API server) while the operator works: a manifest applied
+ * with kubectl, {@code kubectl wait} on the Ready condition, the printer columns the server renders, field
+ * documentation from {@code kubectl explain}, events in {@code kubectl describe}, a refusal with the rule's message, and
+ * the published ConfigMap garbage-collected with its HsmKey.
+ */
+@QuarkusTest
+class KubectlIT extends OperatorTestBase {
+
+    private String hsmKeyYaml(String name, String hsm, String extra) {
+        return """
+                apiVersion: hsmoperator.io/v1alpha1
+                kind: HsmKey
+                metadata: {name: %s, namespace: %s}
+                spec:
+                  hsmRef: {name: %s}
+                  keyType: EC-HSM
+                %s""".formatted(name, ns, hsm, extra);
+    }
+
+    @Test
+    void aUserAppliesWaitsAndReadsTheColumns() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+
+        TestCluster.Result applied = TestCluster.kubectl(hsmKeyYaml("signing", "hsm", "  curve: P-384\n"), "apply", "-f", "-");
+        assertEquals(0, applied.exitCode(), applied.out());
+        assertTrue(applied.out().contains("hsmkey.hsmoperator.io/signing created"), applied.out());
+        String waited;
+        try {
+            waited = TestCluster.kubectlOk("wait", "-n", ns, "--for=condition=Ready", "hsmkey/signing", "--timeout=60s");
+        } catch (AssertionError e) {
+            dump();
+            throw e;
+        }
+        assertTrue(waited.contains("condition met"), waited);
+        HsmKey key = get(HsmKey.class, "signing");
+
+        List<String> table = lines(TestCluster.kubectlOk("get", "hsmkeys", "-n", ns));
+        assertEquals(List.of("NAME", "READY", "TYPE", "VERSION", "AGE"), columns(table.get(0)), table.get(0));
+        List<String> row = columns(table.get(1));
+        assertEquals(List.of("signing", "True", "EC-HSM", key.getStatus().currentVersion), row.subList(0, 4), table.get(1));
+        List<String> wide = lines(TestCluster.kubectlOk("get", "hsmkey", "signing", "-n", ns, "-o", "wide"));
+        assertTrue(wide.get(0).contains("VERSIONS") && wide.get(0).contains("REASON"), wide.get(0));
+
+        List<String> hsms = lines(TestCluster.kubectlOk("get", "mhsm", "-n", ns));
+        assertEquals(List.of("NAME", "READY", "ACTIVATED", "URI", "AGE"), columns(hsms.get(0)), hsms.get(0));
+        assertEquals(List.of("hsm", "True", "True", hsm.getStatus().hsmUri), columns(hsms.get(1)).subList(0, 4), hsms.get(1));
+        String category = TestCluster.kubectlOk("get", "hsm", "-n", ns);
+        assertTrue(category.contains("managedhsm.hsmoperator.io/hsm") && category.contains("hsmkey.hsmoperator.io/signing"), category);
+
+        String described = TestCluster.kubectlOk("describe", "hsmkey", "signing", "-n", ns);
+        assertTrue(described.contains("Events:") && described.contains("KeyCreated"), described);
+
+        String explained = TestCluster.kubectlOk("explain", "hsmkey.spec.rotation");
+        assertTrue(explained.contains("every") && explained.contains("Operator-driven rotation"), explained);
+        assertTrue(explained.contains("gracePeriod") && explained.contains("keepEnabledVersions"), explained);
+
+        TestCluster.Result refused = TestCluster.kubectl(hsmKeyYaml("weak", "hsm", "  keySize: 2048\n"), "apply", "-f", "-");
+        assertTrue(refused.exitCode() != 0 && refused.out().contains("keySize applies to RSA-HSM and oct-HSM keys"), refused.out());
+        assertEquals(null, get(HsmKey.class, "weak"), "a refused manifest is not stored");
+    }
+
+    @Test
+    void deletingAnHsmKeyGarbageCollectsItsConfigMapButKeepsTheKey() throws Exception {
+        readyHsm("hsm");
+        apply(hsmKey("gone", "hsm", io.hsmoperator.api.hsmkey.HsmKeySpec.KeyType.EC_HSM));
+        HsmKey key = awaitCondition(HsmKey.class, "gone", "Ready", "True", null, Duration.ofSeconds(40));
+        String configMap = key.getStatus().publishedConfigMap;
+        assertTrue(client.configMaps().inNamespace(ns).withName(configMap).get() != null);
+
+        TestCluster.kubectlOk("delete", "hsmkey", "gone", "-n", ns, "--wait=true", "--timeout=60s");
+        await().atMost(Duration.ofSeconds(60)).until(() -> client.configMaps().inNamespace(ns).withName(configMap).get() == null);
+        assertTrue(emulator.<Boolean>inspect(s -> s.hsms.values().stream().anyMatch(h -> h.keys.containsKey("gone"))),
+                "deletionPolicy Retain: the key stays in the HSM");
+    }
+
+    private static List<String> lines(String out) {
+        return Arrays.stream(out.split("\n")).filter(l -> !l.isBlank()).toList();
+    }
+
+    private static List<String> columns(String line) {
+        return Arrays.asList(line.trim().split("\\s+"));
+    }
+}
