@@ -123,8 +123,9 @@ public interface OperatorConfig {
         boolean testControls();
 
         /**
-         * Which Kubernetes API local mode uses: auto (default: the kubeconfig's cluster when it answers, otherwise an
-         * in-process one), kubeconfig, or in-process. Read before Quarkus starts, see io.hsmoperator.local.LocalCluster.
+         * Which Kubernetes API local mode uses: auto (default: the kubeconfig's cluster when it answers, otherwise a real
+         * API server started here when its binaries are available, otherwise an in-process mock), kubeconfig, api-server,
+         * or in-process. Read before Quarkus starts, see io.hsmoperator.local.LocalCluster.
          */
         @WithDefault("auto")
         String cluster();

@@ -4,7 +4,6 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
@@ -34,11 +33,14 @@ import java.util.Map;
 import java.util.Queue;
 
 /**
- * Local mode's Kubernetes: the cluster of the current kubeconfig when it answers, otherwise an in-process Kubernetes API
- * (the Fabric8 mock server in CRUD mode), chosen before Quarkus starts so the operator's client is built against it.
+ * Local mode's Kubernetes, chosen before Quarkus starts so the operator's client is built against it: the cluster of the
+ * current kubeconfig when it answers; otherwise a real kube-apiserver and etcd started here ({@link LocalApiServer})
+ * when their binaries are cached or can be downloaded; otherwise, as a last resort, an in-process mock API (the Fabric8
+ * mock server in CRUD mode), which is not Kubernetes and says so.
  */
 public final class LocalCluster {
     private static KubernetesMockServer server;
+    private static LocalApiServer apiServer;
 
     private LocalCluster() {
     }
@@ -64,10 +66,21 @@ public final class LocalCluster {
         if (choice.equals("kubeconfig")) {
             throw new IllegalStateException("hsm.local.cluster=kubeconfig, but the cluster of the kubeconfig does not answer");
         }
+        if (!choice.equals("in-process")) {
+            String why = startApiServer(crds);
+            if (why == null) {
+                return;
+            }
+            if (choice.equals("api-server")) {
+                throw new IllegalStateException("hsm.local.cluster=api-server, but no Kubernetes API server could be started: " + why);
+            }
+            System.out.println("Local mode: no Kubernetes API server could be started (" + why + "); falling back to an in-process"
+                    + " mock. Run e2e/kube-binaries once to build the real one.");
+        }
         // Expectations (the discovery documents) and the CRUD store share one dispatcher: expectations answer first.
         Map<ServerRequest, Queue<ServerResponse>> expectations = new HashMap<>();
         server = new KubernetesMockServer(new Context(), new MockWebServer(), expectations,
-                new KubernetesMixedDispatcher(expectations, List.of()), true);
+                new ApplyAsMergePatch(expectations), true);
         server.init(InetAddress.getLoopbackAddress(), 0);
         Discovery.serve(server, crds);
         String url = server.url("/");
@@ -79,7 +92,35 @@ public final class LocalCluster {
         System.setProperty("quarkus.kubernetes-client.trust-certs", "true");
         System.setProperty("quarkus.kubernetes-client.namespace", "default");
         writeKubeconfig(url);
-        System.out.println("Local mode: no cluster answers, so the operator runs against an in-process Kubernetes API at " + url);
+        System.out.println("Local mode: the operator runs against an in-process mock Kubernetes API at " + url + ". It is not"
+                + " Kubernetes: no schema or CEL validation, no admission, no RBAC, no printer columns; kubectl get works, kubectl"
+                + " apply and create do not.");
+    }
+
+    /** Starts a real API server for local mode; returns null on success, otherwise why it could not. */
+    private static String startApiServer(List<CustomResourceDefinition> crds) {
+        boolean cached = LocalApiServer.cachedBinaries().isPresent();
+        try {
+            apiServer = LocalApiServer.start(true).withControllerManager();
+        } catch (RuntimeException e) {
+            return (cached ? "the cached binaries did not start: " : "none cached in ~/.kubeapitest and none downloadable: ") + e.getMessage();
+        }
+        try (KubernetesClient client = apiServer.adminClient()) {
+            LocalApiServer.install(client, crds);
+        }
+        apiServer.quarkusClientProperties().forEach(System::setProperty);
+        try {
+            Path dir = Path.of(".hsm-quickstart");
+            Files.createDirectories(dir);
+            Files.copy(apiServer.kubeconfig(), dir.resolve("kubeconfig"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            System.out.println("Could not write .hsm-quickstart/kubeconfig: " + e.getMessage());
+        }
+        System.out.println("Local mode: no cluster in your kubeconfig answers, so the operator runs against a real Kubernetes API server "
+                + apiServer.version() + " started here (etcd, kube-apiserver, kube-controller-manager; binaries "
+                + (apiServer.downloaded() ? "downloaded by kube-api-test" : "from " + apiServer.binaries()) + ") at "
+                + apiServer.config().getMasterUrl());
+        return null;
     }
 
     /** The committed CRDs (crds/ travels in the jar), one per kind of the API. */
@@ -146,7 +187,13 @@ public final class LocalCluster {
         return v != null ? v : System.getenv(env);
     }
 
-    public static boolean inProcess() {
-        return server != null;
+    /** True when local mode started the Kubernetes API itself (real or mock), so the quick start may apply the samples. */
+    public static boolean startedHere() {
+        return server != null || apiServer != null;
+    }
+
+    /** The kubectl that matches the API server started here, or the one on the PATH. */
+    public static String kubectl() {
+        return apiServer != null ? apiServer.kubectl().toString() : "kubectl";
     }
 }

@@ -71,7 +71,7 @@ public class QuickStart {
     }
 
     void onStart(@Observes StartupEvent event) {
-        if (!LocalCluster.inProcess()) {
+        if (!LocalCluster.startedHere()) {
             return;
         }
         Thread t = new Thread(this::run, "quickstart");
@@ -85,8 +85,12 @@ public class QuickStart {
             if (exitWhenReady) {
                 Quarkus.asyncExit(code);
             } else {
+                String kubectl = LocalCluster.kubectl();
                 say("The operator keeps running. Look around with kubectl:");
-                say("  export KUBECONFIG=$PWD/.hsm-quickstart/kubeconfig; kubectl get hsm");
+                say("  export KUBECONFIG=$PWD/.hsm-quickstart/kubeconfig");
+                say("  " + kubectl + " get hsm                       # every kind, with its columns");
+                say("  " + kubectl + " describe hsmkey payments-signing   # conditions and events");
+                say("  " + kubectl + " apply -f my-key.yaml               # your own HsmKey (hsmRef: payments-hsm)");
                 say("Press Ctrl+C to stop.");
             }
         } catch (Exception e) {
