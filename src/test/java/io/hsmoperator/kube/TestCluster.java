@@ -36,7 +36,12 @@ public final class TestCluster {
     public static synchronized LocalApiServer server() {
         if (server == null) {
             long start = System.nanoTime();
-            server = LocalApiServer.start(true).withControllerManager();
+            try {
+                server = LocalApiServer.start(true).withControllerManager();
+            } catch (RuntimeException e) {
+                throw new IllegalStateException("The operator tests need a real Kubernetes API server, and none could be started. "
+                        + "Without internet access, build its binaries once with e2e/kube-binaries (.ci/run does).", e);
+            }
             admin = server.adminClient();
             LocalApiServer.install(admin, committedCrds());
             System.out.printf("Kubernetes %s API server up in %.1fs at %s (kubeconfig %s)%n", server.version(),
