@@ -20,6 +20,8 @@ public interface OperatorConfig {
 
     RoleAssignments roleAssignments();
 
+    Tenancy tenancy();
+
     Local local();
 
     interface Azure {
@@ -104,6 +106,21 @@ public interface OperatorConfig {
 
         @WithDefault("false")
         boolean allowRootScope();
+    }
+
+    /** Who may declare what on a cluster shared by many teams (see the README's security model). */
+    interface Tenancy {
+        /**
+         * Which namespaces may declare a ManagedHsm, and for which Azure subscriptions and resource groups: entries
+         * {@code namespace=subscription/resourceGroup}, each part a name or a pattern with {@code *} (Azure names match
+         * case-insensitively). {@code {operator-namespace}} stands for the namespace the operator runs in. A ManagedHsm
+         * that matches no entry is NotPermitted and nothing is sent to Azure. Default: the operator's own namespace only.
+         */
+        @WithDefault("{operator-namespace}=*/*")
+        List<String> managedHsmNamespaces();
+
+        /** The namespace the operator runs in; defaults to POD_NAMESPACE, else the namespace of its Kubernetes client. */
+        Optional<String> operatorNamespace();
     }
 
     interface Local {

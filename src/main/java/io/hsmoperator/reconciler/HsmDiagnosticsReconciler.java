@@ -184,7 +184,11 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
     }
 
     @Override
-    public DeleteControl cleanup(HsmDiagnostics cr, Context<HsmDiagnostics> context) {
+    public DeleteControl cleanup(HsmDiagnostics cached, Context<HsmDiagnostics> context) {
+        HsmDiagnostics cr = Reports.latest(kubernetes, cached);
+        if (Reports.abandoned(events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         HsmDiagnosticsStatus st = Reports.copy(cr.getStatus(), HsmDiagnosticsStatus.class);
         if (cr.getSpec().deletionPolicy == HsmDiagnosticsSpec.DeletionPolicy.Retain) {
             events.normal(cr, "Retained", "Deleted the HsmDiagnostics resource; diagnostic setting " + settingName(cr)

@@ -114,11 +114,20 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         List<HsmKeys.Version> versions = oldestFirst(keys.versions(uri, name), key.version());
         String owner = Ownership.of(config.clusterId(), cr);
         String tagged = ownerOf(key, versions);
+        if (!owner.equals(tagged) && tagged != null && Ownership.alive(kubernetes, config.clusterId(), tagged, HsmKey.class)) {
+            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " and belongs to " + tagged + ", which "
+                    + "still exists. Only its owner manages it: adoptExisting does not take it over. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
         if (!owner.equals(tagged) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
             stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " but " + (tagged == null
-                    ? "was not created by this resource" : "belongs to " + tagged) + ". Set spec.adoptExisting: true to manage it from "
-                    + "here. Nothing was changed.", gen(cr), clock);
+                    ? "was not created by this resource" : "belongs to " + tagged + ", which no longer exists") + ". Set "
+                    + "spec.adoptExisting: true to manage it from here. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
+        }
+        if (!owner.equals(tagged)) {
+            events.normal(cr, "Adopted", "Adopting key " + key.id() + (tagged == null ? ", which had no owner" : ", whose owner " + tagged
+                    + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
         }
         String immutable = immutableConflicts(cr.getSpec(), key);
         if (immutable != null) {
@@ -588,15 +597,27 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     @Override
     public DeleteControl cleanup(HsmKey stale, Context<HsmKey> context) {
-        HsmKey cr = kubernetes.resources(HsmKey.class).inNamespace(stale.getMetadata().getNamespace()).withName(stale.getMetadata().getName()).get();
-        cr = cr == null ? stale : cr;
+        HsmKey cr = Reports.latest(kubernetes, stale);
+        if (Reports.abandoned(events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         HsmKeySpec.DeletionPolicy policy = cr.getSpec().deletionPolicy == null ? HsmKeySpec.DeletionPolicy.Retain : cr.getSpec().deletionPolicy;
         if (policy == HsmKeySpec.DeletionPolicy.Retain) {
             events.normal(cr, "Retained", "Deleted the HsmKey resource; the key " + keyName(cr) + " stays in Azure (deletionPolicy Retain).");
             return DeleteControl.defaultDelete();
         }
         HsmKeyStatus st = Reports.copy(cr.getStatus(), HsmKeyStatus.class);
-        String uri = hsmUri(cr, st);
+        HsmRefs.Resolution ref = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
+        if (ref.problem() == Reason.RefNotPermitted && st.versionlessKeyId != null) {
+            // The HSM's owners withdrew this namespace's permission: its key is theirs to decide on now.
+            stalled(st, Reason.DeletionBlocked, "deletionPolicy is " + policy + ", but " + ref.message() + " The key is not touched; "
+                    + "deletion waits until the permission returns, or annotate " + io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION
+                    + "=true to release this resource without touching Azure.", gen(cr), clock);
+            Reports.patchStatusIfChanged(kubernetes, cr, st);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
+        }
+        String uri = ref.ok() ? ref.hsmUri() : st.versionlessKeyId == null ? null
+                : st.versionlessKeyId.substring(0, st.versionlessKeyId.indexOf("/keys/"));
         if (uri == null) {
             events.warning(cr, "DeletionSkipped", "The key was never created (no key ID in status and no usable ManagedHsm); nothing to "
                     + policy.name().toLowerCase() + ".");
@@ -608,7 +629,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             if (key.isEmpty()) {
                 return DeleteControl.defaultDelete();
             }
-            if (!Ownership.of(config.clusterId(), cr).equals(key.get().tags().get(Ownership.TAG)) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
+            // Only a key that carries this resource's tag is disabled or deleted (adoption writes the tag first).
+            if (!Ownership.of(config.clusterId(), cr).equals(ownerOf(key.get(), oldestFirst(keys.versions(uri, name), key.get().version())))) {
                 events.warning(cr, "DeletionRefused", "The key " + key.get().id() + " is not owned by this resource; it was not changed.");
                 return DeleteControl.defaultDelete();
             }
@@ -628,18 +650,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         } catch (AzureError e) {
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
-    }
-
-    /** The HSM of a key being deleted: from its ManagedHsm if usable, else from the key ID it recorded. */
-    private String hsmUri(HsmKey cr, HsmKeyStatus st) {
-        HsmRefs.Resolution r = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
-        if (r.ok()) {
-            return r.hsmUri();
-        }
-        if (st.versionlessKeyId != null) {
-            return st.versionlessKeyId.substring(0, st.versionlessKeyId.indexOf("/keys/"));
-        }
-        return null;
     }
 
     private static Long gen(HsmKey cr) {

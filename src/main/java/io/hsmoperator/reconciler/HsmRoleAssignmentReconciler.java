@@ -83,6 +83,14 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         if (unusable != null) {
             return unusable;
         }
+        String hsmNamespace = hsm.hsm().getMetadata().getNamespace();
+        if (spec.scope != null && !hsmNamespace.equals(cr.getMetadata().getNamespace())) {
+            // allowedNamespaces lets another namespace use the HSM for its own keys, never grant on every key of it.
+            stalled(st, Reason.NotPermitted, "ManagedHsm " + hsmNamespace + "/" + spec.hsmRef.name + " lets namespace "
+                    + cr.getMetadata().getNamespace() + " use it for its own keys only: grant on an HsmKey of this namespace with keyRef. "
+                    + "Scopes / and /keys can be granted only from " + hsmNamespace + ". Nothing was sent to Azure.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
         String scope = scope(cr, st);
         if (scope == null) {
             return config.reconcile().poll();
@@ -176,7 +184,11 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
     }
 
     @Override
-    public DeleteControl cleanup(HsmRoleAssignment cr, Context<HsmRoleAssignment> context) {
+    public DeleteControl cleanup(HsmRoleAssignment cached, Context<HsmRoleAssignment> context) {
+        HsmRoleAssignment cr = Reports.latest(kubernetes, cached);
+        if (Reports.abandoned(events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         HsmRoleAssignmentSpec spec = cr.getSpec();
         HsmRoleAssignmentStatus st = Reports.copy(cr.getStatus(), HsmRoleAssignmentStatus.class);
         if (spec.deletionPolicy == HsmRoleAssignmentSpec.DeletionPolicy.Retain) {

@@ -33,6 +33,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.ready;
@@ -54,10 +55,13 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private final KubernetesClient kubernetes;
     private final Events events;
     private final Clock clock;
+    private final HsmDeclarations declarations;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
-                                OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock) {
+                                OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
+                                HsmDeclarations declarations) {
         this.clock = clock;
+        this.declarations = declarations;
         this.arm = arm;
         this.securityDomain = securityDomain;
         this.access = access;
@@ -79,6 +83,11 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
             return config.reconcile().resync();
         }
+        Optional<String> refused = declarations.refusal(cr.getMetadata().getNamespace(), spec.subscriptionId, spec.resourceGroup);
+        if (refused.isPresent()) {
+            stalled(st, Reason.NotPermitted, refused.get(), gen(cr), clock);
+            return config.reconcile().resync();
+        }
         st.operatorPrincipalId = azure.principalId();
         var observed = arm.get(spec.subscriptionId, spec.resourceGroup, spec.azureName);
         if (observed.isEmpty()) {
@@ -89,14 +98,22 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         String owner = Ownership.of(config.clusterId(), cr);
         String tagged = hsm.tags().get(Ownership.TAG);
         boolean ours = owner.equals(tagged) || (tagged == null && hsm.id().equalsIgnoreCase(String.valueOf(st.resourceId)));
-        observe(st, hsm);
+        if (!ours && tagged != null && Ownership.alive(kubernetes, config.clusterId(), tagged, ManagedHsm.class)) {
+            stalled(st, Reason.OwnershipConflict, "An HSM named " + spec.azureName + " exists in Azure and belongs to " + tagged
+                    + ", which still exists. Only its owner manages and reports it: neither adoptExisting nor ObserveOnly takes it "
+                    + "over. Reference that ManagedHsm instead (its spec.allowedNamespaces must list this namespace). Nothing was "
+                    + "changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
         boolean observeOnly = spec.management == ManagedHsmSpec.Management.ObserveOnly;
         if (!observeOnly && !ours && !Boolean.TRUE.equals(spec.adoptExisting)) {
             stalled(st, Reason.OwnershipConflict, "An HSM named " + spec.azureName + " exists in Azure but " + (tagged == null
-                    ? "was not created by this resource" : "belongs to " + tagged) + ". Set spec.adoptExisting: true to manage it "
-                    + "from here, or management: ObserveOnly to only report it. Nothing was changed.", gen(cr), clock);
+                    ? "was not created by this resource" : "belongs to " + tagged + ", which no longer exists") + ". Set "
+                    + "spec.adoptExisting: true to manage it from here, or management: ObserveOnly to only report it. Nothing was "
+                    + "changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+        observe(st, hsm);
         List<String> immutable = immutableConflicts(spec, hsm);
         if (!immutable.isEmpty()) {
             stalled(st, Reason.ImmutableFieldChanged, String.join("; ", immutable) + ". Azure cannot change these on an existing HSM: "
@@ -116,6 +133,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         if (!observeOnly) {
             ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(), owner);
             String drift = drift(desired, hsm);
+            if (!ours) {
+                events.normal(cr, "Adopted", "Adopting managed HSM " + hsm.id() + (tagged == null ? ", which had no owner" : ", whose owner "
+                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
+            }
             if (drift != null) {
                 Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
                 events.mutation(cr, "HsmUpdated", "Updated " + drift + " of managed HSM " + hsm.id(), m);
@@ -405,10 +426,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     @Override
     public DeleteControl cleanup(ManagedHsm stale, Context<ManagedHsm> context) {
-        // Decide on the latest persisted spec, never on a cached copy (a policy may have changed to Retain a moment ago).
-        ManagedHsm cr = kubernetes.resources(ManagedHsm.class).inNamespace(stale.getMetadata().getNamespace())
-                .withName(stale.getMetadata().getName()).get();
-        cr = cr == null ? stale : cr;
+        ManagedHsm cr = Reports.latest(kubernetes, stale);
+        if (Reports.abandoned(events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         ManagedHsmSpec spec = cr.getSpec();
         if (spec.deletionPolicy != ManagedHsmSpec.DeletionPolicy.Delete || spec.management == ManagedHsmSpec.Management.ObserveOnly) {
             events.normal(cr, "Retained", "Deleted the ManagedHsm resource; the HSM " + spec.azureName + " stays in Azure (deletionPolicy "
@@ -416,13 +437,25 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             return DeleteControl.defaultDelete();
         }
         ManagedHsmStatus st = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
+        Optional<String> refused = declarations.refusal(cr.getMetadata().getNamespace(), spec.subscriptionId, spec.resourceGroup);
+        if (refused.isPresent()) {
+            if (st.resourceId == null) {
+                events.normal(cr, "Retained", "Deleted the ManagedHsm resource; it never reached Azure (" + Reason.NotPermitted + ").");
+                return DeleteControl.defaultDelete();
+            }
+            stalled(st, Reason.DeletionBlocked, "deletionPolicy is Delete, but " + refused.get(), gen(cr), clock);
+            patchStatus(cr, st);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
+        }
         try {
             var observed = arm.get(spec.subscriptionId, spec.resourceGroup, spec.azureName);
             if (observed.isEmpty()) {
                 return DeleteControl.defaultDelete();
             }
+            // Only an HSM that carries this resource's tag is deleted: adoption writes the tag first, and a tag that names
+            // anyone else (alive or not) means this resource never managed it.
             String owner = Ownership.of(config.clusterId(), cr);
-            if (!owner.equals(observed.get().tags().get(Ownership.TAG)) && !Boolean.TRUE.equals(spec.adoptExisting)) {
+            if (!owner.equals(observed.get().tags().get(Ownership.TAG))) {
                 events.warning(cr, "DeletionRefused", "The HSM " + observed.get().id() + " is not owned by this resource; it was not deleted.");
                 return DeleteControl.defaultDelete();
             }

@@ -1,10 +1,12 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.KubernetesClient;
 
 /**
  * Which resource owns an Azure object: a tag {@value #TAG} = {cluster}/{namespace}/{name}. One writer per object, across
- * clusters; an object without our tag is adopted only when the spec says so.
+ * clusters: an object whose tag names another resource that still exists is never taken over; one without our tag, or
+ * whose tagged owner is gone, is adopted only when the spec says so.
  */
 public final class Ownership {
     public static final String TAG = "hsmoperator.io-owner";
@@ -14,5 +16,17 @@ public final class Ownership {
 
     public static String of(String clusterId, HasMetadata resource) {
         return clusterId + "/" + resource.getMetadata().getNamespace() + "/" + resource.getMetadata().getName();
+    }
+
+    /**
+     * Whether the owner a tag names still exists, read from the API server (not a cache). Another cluster's resources,
+     * and tags this operator did not write in its format, cannot be checked here and count as alive.
+     */
+    public static boolean alive(KubernetesClient kubernetes, String clusterId, String tag, Class<? extends HasMetadata> kind) {
+        String[] p = tag.split("/", -1);
+        if (p.length != 3 || !p[0].equals(clusterId) || p[1].isEmpty() || p[2].isEmpty()) {
+            return true;
+        }
+        return kubernetes.resources(kind).inNamespace(p[1]).withName(p[2]).get() != null;
     }
 }

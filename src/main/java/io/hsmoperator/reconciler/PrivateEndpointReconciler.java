@@ -137,8 +137,15 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
                         + String.join(", ", pe.privateIps()) + ".", gen(cr), clock);
                 return config.reconcile().resync();
             case "pending":
-                if (Boolean.TRUE.equals(spec.approveConnection)) {
+                boolean hsmsOwnNamespace = target.getMetadata().getNamespace().equals(cr.getMetadata().getNamespace());
+                if (Boolean.TRUE.equals(spec.approveConnection) && hsmsOwnNamespace) {
                     return approve(cr, st, target, pe);
+                }
+                if (Boolean.TRUE.equals(spec.approveConnection)) {
+                    progressing(st, Reason.AwaitingApproval, "The connection waits for the HSM's owners to approve it: "
+                            + "spec.approveConnection is honoured only for a PrivateEndpoint in the HSM's own namespace ("
+                            + target.getMetadata().getNamespace() + ").", gen(cr), clock);
+                    return min(AWAITING_APPROVAL, config.reconcile().resync());
                 }
                 progressing(st, Reason.AwaitingApproval, "The connection waits for the HSM's owner to approve it (manual approval). Set "
                         + "spec.approveConnection: true if this operator may approve it.", gen(cr), clock);
@@ -236,7 +243,11 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
     }
 
     @Override
-    public DeleteControl cleanup(PrivateEndpoint cr, Context<PrivateEndpoint> context) {
+    public DeleteControl cleanup(PrivateEndpoint cached, Context<PrivateEndpoint> context) {
+        PrivateEndpoint cr = Reports.latest(kubernetes, cached);
+        if (Reports.abandoned(events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         PrivateEndpointSpec spec = cr.getSpec();
         PrivateEndpointStatus st = Reports.copy(cr.getStatus(), PrivateEndpointStatus.class);
         if (spec.deletionPolicy == PrivateEndpointSpec.DeletionPolicy.Retain) {

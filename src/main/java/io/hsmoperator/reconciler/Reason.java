@@ -16,5 +16,5 @@ public enum Reason {
     HsmNotReady, SecurityDomainNotConfigured, SecurityDomainSecretMissing, SecurityDomainCertificateInvalid,
     SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
     SecurityDomainNotStored, ActivationFailed, OperatorNotAdministrator, ObserveOnly, DeletionBlocked, KeyMissing,
-    VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected
+    VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted
 }

@@ -50,6 +50,28 @@ public final class Reports {
                 .rescheduleAfter(e.retryAfter() != null ? e.retryAfter() : poll);
     }
 
+    /**
+     * The resource as the API server holds it now, for deletion: policy and ownership are decided on the latest persisted
+     * spec, never on a cached copy (a policy may have changed to Retain a moment ago).
+     */
+    @SuppressWarnings("unchecked")
+    public static <R extends CustomResource<?, ?>> R latest(io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cached) {
+        R fresh = (R) kubernetes.resources(cached.getClass()).inNamespace(cached.getMetadata().getNamespace())
+                .withName(cached.getMetadata().getName()).get();
+        return fresh == null ? cached : fresh;
+    }
+
+    /** Whether the resource asks to be released without touching Azure ({@value Conditions#ABANDON_ANNOTATION}); says so if it does. */
+    public static boolean abandoned(Events events, CustomResource<?, ?> cr) {
+        var annotations = cr.getMetadata().getAnnotations();
+        if (annotations == null || !"true".equalsIgnoreCase(annotations.get(io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION))) {
+            return false;
+        }
+        events.warning(cr, "Abandoned", "Released " + cr.getKind() + " " + cr.getMetadata().getName() + " without touching Azure ("
+                + io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION + ": \"true\"): whatever it made there stays as it is.");
+        return true;
+    }
+
     public static <S extends HsmStatus> S copy(S status, Class<S> type) {
         try {
             return status == null ? type.getDeclaredConstructor().newInstance() : JSON.convertValue(status, type);

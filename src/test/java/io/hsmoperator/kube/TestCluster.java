@@ -141,6 +141,6 @@ public final class TestCluster {
 
     private static boolean isTestNamespace(HasMetadata r) {
         String ns = r.getMetadata().getNamespace() != null ? r.getMetadata().getNamespace() : r.getMetadata().getName();
-        return ns.matches("t\\d+-[0-9a-f]{6}");
+        return ns.matches("(t\\d+|intruder)-[0-9a-f]{6}");
     }
 }

@@ -67,6 +67,13 @@ public abstract class OperatorTestBase {
         journalMark = emulator.controls().lastSequence();
     }
 
+    /** A second namespace for this test (another team), cleaned up with the others. */
+    protected String otherNamespace() {
+        String other = "t" + N.incrementAndGet() + "-" + UUID.randomUUID().toString().substring(0, 6);
+        client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(other).endMetadata().build()).create();
+        return other;
+    }
+
     protected EmulatorClients azureAs(Emulator.Principal p) {
         return new EmulatorClients(emulator, p, SUBSCRIPTION);
     }

@@ -11,6 +11,11 @@ public final class Conditions {
     public static final String GROUP = "hsmoperator.io";
     /** Annotation: a new token rotates the key once. */
     public static final String ROTATE_NOW_ANNOTATION = GROUP + "/rotate-now";
+    /**
+     * Annotation: {@code "true"} lets a deletion that waits (Azure failing, the HSM gone or no longer permitted) finish
+     * without touching Azure; the operator says so in a Warning event.
+     */
+    public static final String ABANDON_ANNOTATION = GROUP + "/abandon";
 
     private Conditions() {
     }

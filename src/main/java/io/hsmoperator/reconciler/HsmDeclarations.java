@@ -1,0 +1,64 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.azure.OperatorConfig;
+import jakarta.inject.Singleton;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+/**
+ * Which namespaces may declare a ManagedHsm, and for which subscriptions and resource groups
+ * ({@code hsm.tenancy.managed-hsm-namespaces}). Checked before any Azure call, so a namespace outside the list cannot make
+ * the operator create, adopt, observe or delete an HSM for it.
+ */
+@Singleton
+public class HsmDeclarations {
+    private static final String OPERATOR_NAMESPACE = "{operator-namespace}";
+
+    /** One entry: namespace=subscription/resourceGroup, as patterns. */
+    record Entry(String text, Pattern namespace, Pattern subscription, Pattern resourceGroup) {
+        boolean permits(String ns, String sub, String rg) {
+            return namespace.matcher(ns).matches() && subscription.matcher(sub.toLowerCase(Locale.ROOT)).matches()
+                    && resourceGroup.matcher(rg.toLowerCase(Locale.ROOT)).matches();
+        }
+    }
+
+    private final List<Entry> entries;
+
+    public HsmDeclarations(OperatorConfig config, KubernetesClient kubernetes) {
+        String own = config.tenancy().operatorNamespace().or(() -> Optional.ofNullable(System.getenv("POD_NAMESPACE")))
+                .orElseGet(() -> kubernetes.getNamespace() == null ? "default" : kubernetes.getNamespace());
+        this.entries = config.tenancy().managedHsmNamespaces().stream().map(e -> parse(e.replace(OPERATOR_NAMESPACE, own))).toList();
+    }
+
+    /** Why the namespace may not declare an HSM there, or empty when it may. */
+    public Optional<String> refusal(String namespace, String subscription, String resourceGroup) {
+        if (entries.stream().anyMatch(e -> e.permits(namespace, subscription, resourceGroup))) {
+            return Optional.empty();
+        }
+        return Optional.of("Namespace " + namespace + " may not declare a ManagedHsm in subscription " + subscription + ", resource group "
+                + resourceGroup + ": the operator's configuration (hsm.tenancy.managed-hsm-namespaces) allows only "
+                + entries.stream().map(Entry::text).toList() + ". Ask the operator's administrators, or reference an HSM another namespace "
+                + "declares (its spec.allowedNamespaces must list this one). Nothing was sent to Azure.");
+    }
+
+    static Entry parse(String entry) {
+        String e = entry.trim();
+        int eq = e.indexOf('=');
+        int slash = e.indexOf('/', eq + 1);
+        if (eq <= 0 || slash < 0) {
+            throw new IllegalArgumentException("hsm.tenancy.managed-hsm-namespaces: '" + entry + "' is not namespace=subscription/resourceGroup");
+        }
+        return new Entry(e, glob(e.substring(0, eq)), glob(e.substring(eq + 1, slash).toLowerCase(Locale.ROOT)),
+                glob(e.substring(slash + 1).toLowerCase(Locale.ROOT)));
+    }
+
+    private static Pattern glob(String g) {
+        return Pattern.compile(Arrays.stream(g.split("\\*", -1)).map(Pattern::quote).collect(Collectors.joining(".*")));
+    }
+}
