@@ -31,6 +31,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -47,6 +48,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
 @ControllerConfiguration(name = "managedhsm")
 public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<ManagedHsm> {
     static final String BLOB_KEY = "security-domain.json";
+    static final String MANAGEDHSM_LABEL = "hsmoperator.io/managedhsm";
     private final ManagedHsmArm arm;
     private final SecurityDomain securityDomain;
     private final HsmAccessControl access;
@@ -292,7 +294,13 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         String ns = cr.getMetadata().getNamespace();
         String output = spec.securityDomain == null || spec.securityDomain.outputSecret == null
                 ? cr.getMetadata().getName() + "-security-domain" : spec.securityDomain.outputSecret;
-        Secret stored = kubernetes.secrets().inNamespace(ns).withName(output).get();
+        // A blob downloaded earlier and not yet written comes first: Azure may already call the HSM active.
+        Duration unstored = storePending(cr, st, hsm, output);
+        if (unstored != null) {
+            return unstored;
+        }
+        Secret existing = kubernetes.secrets().inNamespace(ns).withName(output).get();
+        Secret stored = holdsBlob(existing) ? existing : null;
         if (hsm.active()) {
             st.securityDomainSecret = stored != null ? output : st.securityDomainSecret;
             cond(st, cr, "True", Reason.Active, "The HSM is activated.");
@@ -335,21 +343,100 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                     + me + ") is not among the HSM's initial administrators " + hsm.initialAdminObjectIds() + ". Activate it yourself "
                     + "(az keyvault security-domain download) or recreate the HSM with the operator as an initial administrator.");
         }
-        String before = securityDomain.status(hsm.hsmUri());
-        if (!"NotStarted".equalsIgnoreCase(before)) {
-            return notActivated(cr, st, Reason.SecurityDomainNotStored, "The security domain of this HSM was already downloaded (status "
-                    + before + ") but Secret " + output + " does not hold it: it was downloaded elsewhere, or the operator stopped before "
-                    + "storing it. Only the copy from that download can recover the HSM.");
-        }
         OfficerCertificates.Parsed officers = (OfficerCertificates.Parsed) parsed;
-        SecurityDomain.Download download = securityDomain.download(hsm.hsmUri(), officers.certificates(), officers.quorum());
-        store(cr, output, hsm, officers, download);
-        st.securityDomainSecret = output;
-        events.mutation(cr, "SecurityDomainDownloaded", "Downloaded the security domain of " + hsm.id() + " for " + officers.certificates().size()
-                + " officers with quorum " + officers.quorum() + "; stored it in Secret " + output, download.mutation());
+        // The blob exists only in Azure's answer: prove it can be stored before asking for it (the Secret exists and is
+        // ours), keep it in memory until it is written, and never download a second time while it waits.
+        PendingBlob pending = PENDING.get(hsm.id().toLowerCase(Locale.ROOT));
+        if (pending == null) {
+            String placeholder = placeholder(cr, output, existing);
+            if (placeholder != null) {
+                return notStored(cr, st, placeholder + " Nothing was downloaded yet.");
+            }
+            String before = securityDomain.status(hsm.hsmUri());
+            if (!"NotStarted".equalsIgnoreCase(before)) {
+                return notActivated(cr, st, Reason.SecurityDomainNotStored, "The security domain of this HSM was already downloaded (status "
+                        + before + ") but Secret " + output + " does not hold it: it was downloaded elsewhere, or the operator stopped before "
+                        + "storing it. Only the copy from that download can recover the HSM.");
+            }
+            SecurityDomain.Download download = securityDomain.download(hsm.hsmUri(), officers.certificates(), officers.quorum());
+            PENDING.put(hsm.id().toLowerCase(Locale.ROOT), new PendingBlob(download, officers, Instant.now(clock)));
+            events.mutation(cr, "SecurityDomainDownloaded", "Downloaded the security domain of " + hsm.id() + " for "
+                    + officers.certificates().size() + " officers with quorum " + officers.quorum() + "; storing it in Secret " + output,
+                    download.mutation());
+        }
+        Duration notYetStored = storePending(cr, st, hsm, output);
+        if (notYetStored != null) {
+            return notYetStored;
+        }
         cond(st, cr, "False", Reason.Activating, "The security domain is stored in Secret " + output + "; Azure is activating the HSM.");
         progressing(st, Reason.Activating, "Azure is activating the HSM.", gen(cr), clock);
         return config.reconcile().poll();
+    }
+
+    /** Writes a security domain held in memory into its Secret; null when none is held or it is now stored. */
+    private Duration storePending(ManagedHsm cr, ManagedHsmStatus st, ManagedHsmArm.Hsm hsm, String output) {
+        PendingBlob pending = PENDING.get(hsm.id().toLowerCase(Locale.ROOT));
+        if (pending == null) {
+            return null;
+        }
+        try {
+            write(cr, output, hsm, pending);
+        } catch (KubernetesClientException e) {
+            return notStored(cr, st, "The security domain was downloaded at " + pending.downloadedAt() + " and is held in the operator's "
+                    + "memory, but Secret " + output + " cannot be written (" + e.getCode() + " " + (e.getStatus() == null ? ""
+                    : e.getStatus().getReason()) + "). The operator keeps retrying and does not download it again; do not restart it "
+                    + "before this is fixed.");
+        }
+        PENDING.remove(hsm.id().toLowerCase(Locale.ROOT));
+        st.securityDomainSecret = output;
+        events.normal(cr, "SecurityDomainStored", "Stored the security domain of " + hsm.id() + " in Secret " + output + ".");
+        return null;
+    }
+
+    /** A security domain downloaded and not yet stored, by HSM resource ID: it must outlive a failed Secret write. */
+    private record PendingBlob(SecurityDomain.Download download, OfficerCertificates.Parsed officers, Instant downloadedAt) {
+    }
+
+    private static final Map<String, PendingBlob> PENDING = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static boolean holdsBlob(Secret s) {
+        return s != null && s.getData() != null && s.getData().containsKey(BLOB_KEY);
+    }
+
+    /**
+     * Makes sure the output Secret exists and is ours before the download: creates it empty and labelled. Null when it is
+     * ready to receive the blob, otherwise why not.
+     */
+    private String placeholder(ManagedHsm cr, String name, Secret existing) {
+        if (existing != null) {
+            var labels = existing.getMetadata().getLabels();
+            boolean ours = labels != null && cr.getMetadata().getName().equals(labels.get(MANAGEDHSM_LABEL));
+            return ours ? null : "Secret " + name + " exists but was not created by the operator for this ManagedHsm; the security domain "
+                    + "is never written into someone else's Secret. Remove it or set spec.securityDomain.outputSecret.";
+        }
+        try {
+            kubernetes.secrets().inNamespace(cr.getMetadata().getNamespace()).resource(new SecretBuilder().withNewMetadata().withName(name)
+                    .withNamespace(cr.getMetadata().getNamespace()).addToLabels("app.kubernetes.io/managed-by", "hsm-operator")
+                    .addToLabels(MANAGEDHSM_LABEL, cr.getMetadata().getName()).endMetadata().withType("Opaque").build()).create();
+            return null;
+        } catch (KubernetesClientException e) {
+            return "Secret " + name + " cannot be created (" + e.getCode() + " " + (e.getStatus() == null ? "" : e.getStatus().getReason())
+                    + "), so the security domain would have nowhere to go.";
+        }
+    }
+
+    private Duration notStored(ManagedHsm cr, ManagedHsmStatus st, String message) {
+        if (!Reason.SecurityDomainNotStored.name().equals(conditionReason(cr))) {
+            events.warning(cr, Reason.SecurityDomainNotStored.name(), message);
+        }
+        cond(st, cr, "False", Reason.SecurityDomainNotStored, message);
+        stalled(st, Reason.SecurityDomainNotStored, message, gen(cr), clock);
+        return Reports.backoffFor(cr, config.reconcile().maxBackoff());
+    }
+
+    private static String conditionReason(ManagedHsm cr) {
+        var c = cr.getStatus() == null ? null : io.hsmoperator.reconciler.Conditions.get(cr.getStatus(), Conditions.ACTIVATED);
+        return c == null ? null : c.getReason();
     }
 
     private Duration notActivated(ManagedHsm cr, ManagedHsmStatus st, Reason reason, String message) {
@@ -363,34 +450,18 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     }
 
     /**
-     * The blob exists only in this response: store it at once, retrying the API server a few times. It has no owner
-     * reference, so deleting the ManagedHsm never deletes it.
+     * Writes the blob into the operator's Secret (created empty before the download). It has no owner reference, so
+     * deleting the ManagedHsm never deletes it.
      */
-    private void store(ManagedHsm cr, String name, ManagedHsmArm.Hsm hsm, OfficerCertificates.Parsed officers, SecurityDomain.Download d) {
-        Secret secret = new SecretBuilder().withNewMetadata().withName(name).withNamespace(cr.getMetadata().getNamespace())
-                .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels("hsmoperator.io/managedhsm", cr.getMetadata().getName())
-                .addToAnnotations("hsmoperator.io/hsm-resource-id", hsm.id()).addToAnnotations("hsmoperator.io/quorum", String.valueOf(officers.quorum()))
-                .addToAnnotations("hsmoperator.io/officers", String.valueOf(officers.certificates().size()))
-                .addToAnnotations("hsmoperator.io/downloaded-at", Instant.now(clock).toString()).endMetadata()
-                .withType("Opaque").addToData(BLOB_KEY, java.util.Base64.getEncoder().encodeToString(
-                        d.blob().getBytes(java.nio.charset.StandardCharsets.UTF_8))).build();
-        KubernetesClientException last = null;
-        for (int attempt = 0; attempt < 5; attempt++) {
-            try {
-                kubernetes.secrets().inNamespace(cr.getMetadata().getNamespace()).resource(secret).create();
-                return;
-            } catch (KubernetesClientException e) {
-                last = e;
-                try {
-                    Thread.sleep(500L << attempt);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    break;
-                }
-            }
-        }
-        throw new IllegalStateException("The security domain was downloaded but could not be stored in Secret " + name + ": "
-                + (last == null ? "interrupted" : last.getMessage()));
+    private void write(ManagedHsm cr, String name, ManagedHsmArm.Hsm hsm, PendingBlob p) {
+        kubernetes.secrets().inNamespace(cr.getMetadata().getNamespace()).withName(name).edit(s -> new SecretBuilder(s).editMetadata()
+                .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(MANAGEDHSM_LABEL, cr.getMetadata().getName())
+                .addToAnnotations("hsmoperator.io/hsm-resource-id", hsm.id())
+                .addToAnnotations("hsmoperator.io/quorum", String.valueOf(p.officers().quorum()))
+                .addToAnnotations("hsmoperator.io/officers", String.valueOf(p.officers().certificates().size()))
+                .addToAnnotations("hsmoperator.io/downloaded-at", p.downloadedAt().toString()).endMetadata()
+                .addToData(BLOB_KEY, java.util.Base64.getEncoder().encodeToString(
+                        p.download().blob().getBytes(java.nio.charset.StandardCharsets.UTF_8))).build());
     }
 
     // ---- the operator's own access -------------------------------------------------------------

@@ -155,6 +155,11 @@ public final class Reports {
         }
     }
 
+    /** The next wait of a resource's growing backoff, for failures that are not Azure's (a Kubernetes write, say). */
+    public static Duration backoffFor(CustomResource<?, ?> cr, Duration cap) {
+        return backoff(cr.getMetadata().getUid(), cap);
+    }
+
     static Duration backoff(String key, Duration cap) {
         int n = FAILURES.merge(key == null ? "" : key, 1, Integer::sum);
         long seconds = Math.min(cap.toSeconds(), 5L << Math.min(n - 1, 10));

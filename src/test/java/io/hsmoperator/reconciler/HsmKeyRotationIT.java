@@ -12,7 +12,6 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.hsmoperator.api.common.Conditions;
@@ -132,66 +131,6 @@ class HsmKeyRotationIT extends OperatorTestBase {
                 .endSpec().build();
     }
 
-    /** A ValidatingAdmissionPolicy that makes the API server refuse every write of one HsmKey's status, until closed. */
-    private final class StatusWritesRefused implements AutoCloseable {
-        private final String policy;
-
-        StatusWritesRefused(String policy) {
-            this.policy = policy;
-        }
-
-        /** Refusals seen by a probe write (a no-op merge patch of the same status). */
-        int refusals() {
-            try {
-                client.resources(HsmKey.class).inNamespace(ns).withName(policy.substring(ns.length() + 1))
-                        .subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), "{}");
-                return 0;
-            } catch (KubernetesClientException e) {
-                return e.getMessage().contains("injected status write failure") ? 1 : 0;
-            }
-        }
-
-        @Override
-        public void close() {
-            client.resource(policyBinding(policy)).delete();
-            client.resource(policy(policy, "")).delete();
-        }
-    }
-
-    private StatusWritesRefused refuseStatusWrites(String name) {
-        String policy = ns + "-" + name;
-        client.resource(policy(policy, name)).create();
-        client.resource(policyBinding(policy)).create();
-        StatusWritesRefused refused = new StatusWritesRefused(policy);
-        await().atMost(WAIT).until(() -> refused.refusals() > 0);
-        return refused;
-    }
-
-    private io.fabric8.kubernetes.api.model.HasMetadata policy(String policy, String keyName) {
-        return io.fabric8.kubernetes.client.utils.Serialization.unmarshal("""
-                apiVersion: admissionregistration.k8s.io/v1
-                kind: ValidatingAdmissionPolicy
-                metadata: {name: %s}
-                spec:
-                  failurePolicy: Fail
-                  matchConstraints:
-                    resourceRules:
-                    - {apiGroups: [hsmoperator.io], apiVersions: ["*"], operations: [UPDATE], resources: [hsmkeys/status]}
-                  validations:
-                  - expression: "object.metadata.namespace != '%s' || object.metadata.name != '%s'"
-                    message: injected status write failure
-                """.formatted(policy, ns, keyName));
-    }
-
-    private io.fabric8.kubernetes.api.model.HasMetadata policyBinding(String policy) {
-        return io.fabric8.kubernetes.client.utils.Serialization.unmarshal("""
-                apiVersion: admissionregistration.k8s.io/v1
-                kind: ValidatingAdmissionPolicyBinding
-                metadata: {name: %s}
-                spec: {policyName: %s, validationActions: [Deny]}
-                """.formatted(policy, policy));
-    }
-
     @Test
     void threeYearsOfScheduledRotation() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
@@ -303,10 +242,13 @@ class HsmKeyRotationIT extends OperatorTestBase {
         apply(rotatingKey(name, "P30D"));
         awaitCondition(HsmKey.class, name, "Ready", "True", null, WAIT);
         // The API server refuses every status write of this key (an admission policy) until Azure holds the new version.
-        try (StatusWritesRefused refused = refuseStatusWrites(name)) {
+        String probe = "{}";
+        try (AdmissionRefusal refused = admissionRefuses(ns + "-" + name, "hsmoperator.io", "hsmkeys/status", "UPDATE",
+                "object.metadata.name != '" + name + "'", () -> client.resources(HsmKey.class).inNamespace(ns).withName(name)
+                        .subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), probe))) {
             setToken(name, "after-status-crash");
             await().atMost(WAIT).until(() -> azureVersions(hsm, name).size() == 2);
-            await().atMost(WAIT).until(() -> refused.refusals() > 0);
+            await().atMost(WAIT).until(refused::bites);
             assertNull(get(HsmKey.class, name).getStatus().lastRotateNowToken, "the rotation was not recorded in status");
         }
         HsmKey k = awaitKey(name, x -> "after-status-crash".equals(x.getStatus().lastRotateNowToken) && x.getStatus().versionCount == 2,

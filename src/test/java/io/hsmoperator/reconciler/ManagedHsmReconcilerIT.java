@@ -159,6 +159,46 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void theSecurityDomainIsNeverLost() throws Exception {
+        String azureName = uniqueHsmName("sd");
+        String output = "sd-security-domain";
+        apply(officersSecret("sd-officers", 3, "2"));
+        java.util.function.Supplier<Long> downloads = () -> (long) journalSinceMark(e -> e.method().equals("POST")
+                && e.path().contains("securitydomain/download") && e.status() < 300).size();
+        Secret probe = new io.fabric8.kubernetes.api.model.SecretBuilder().withNewMetadata().withName(output).withNamespace(ns)
+                .endMetadata().build();
+
+        // 1. The Secret cannot even be created: nothing is downloaded.
+        AdmissionRefusal noCreate = admissionRefuses(ns + "-sd-create", "", "secrets", "CREATE", "object.metadata.name != '" + output + "'",
+                () -> client.secrets().inNamespace(ns).resource(probe).dryRun().create());
+        apply(managedHsm("sd", azureName));
+        ManagedHsm r = awaitCondition(ManagedHsm.class, "sd", "Activated", "False", "SecurityDomainNotStored", Duration.ofSeconds(60));
+        assertTrue(condition(r, "Activated").getMessage().contains("cannot be created"), condition(r, "Activated").getMessage());
+        Thread.sleep(1500);
+        assertEquals(0L, downloads.get(), "nothing is downloaded before there is somewhere to keep it");
+
+        // 2. The Secret can be created but not written: one download, held until it can be stored, never downloaded again.
+        apply(new io.fabric8.kubernetes.api.model.SecretBuilder().withNewMetadata().withName("sd-probe").endMetadata().build());
+        AdmissionRefusal noUpdate = admissionRefuses(ns + "-sd-update", "", "secrets", "UPDATE",
+                "!(object.metadata.name in ['" + output + "', 'sd-probe'])",
+                () -> client.secrets().inNamespace(ns).withName("sd-probe").dryRun().edit(s -> new io.fabric8.kubernetes.api.model.SecretBuilder(s)
+                        .editMetadata().addToLabels("probe", "x").endMetadata().build()));
+        noCreate.close();
+        await().atMost(Duration.ofSeconds(60)).until(() -> downloads.get() == 1
+                && condition(get(ManagedHsm.class, "sd"), "Activated").getMessage().contains("held in the operator's memory"));
+        Thread.sleep(3000);
+        assertEquals(1L, downloads.get(), "retries write the blob it holds; they never download again");
+        assertTrue(events().stream().anyMatch(e -> e.getReason().equals("SecurityDomainNotStored") && "Warning".equals(e.getType())));
+        noUpdate.close();
+
+        // 3. Writes pass again: stored, activated, still one download.
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "sd", "Ready", "True", null, Duration.ofSeconds(60));
+        assertEquals(output, ready.getStatus().securityDomainSecret);
+        assertTrue(client.secrets().inNamespace(ns).withName(output).get().getData().containsKey("security-domain.json"));
+        assertEquals(1L, downloads.get());
+    }
+
+    @Test
     void anHsmThisResourceDidNotCreateIsNotTouchedUnlessAdopted() throws Exception {
         String azureName = uniqueHsmName("foreign");
         var arm = azureAs(emulator.builtInPrincipal());

@@ -146,6 +146,66 @@ public abstract class OperatorTestBase {
                 + ", which its CRD must refuse (" + message + ")");
     }
 
+    /**
+     * Makes the API server refuse some writes in this test's namespace until closed: a ValidatingAdmissionPolicy on
+     * {@code resource} (of {@code group}) for {@code operation} (CREATE or UPDATE), denying when {@code allowed} (CEL over
+     * {@code object}) is false. Returns once a {@code probe} write (a harmless one, or a dry run) is refused.
+     */
+    protected AdmissionRefusal admissionRefuses(String policy, String group, String resource, String operation, String allowed,
+                                                Runnable probe) {
+        String namespace = ns;
+        client.resource(io.fabric8.kubernetes.client.utils.Serialization.<HasMetadata>unmarshal("""
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: ValidatingAdmissionPolicy
+                metadata: {name: %s}
+                spec:
+                  failurePolicy: Fail
+                  matchConstraints:
+                    resourceRules:
+                    - {apiGroups: ["%s"], apiVersions: ["*"], operations: [%s], resources: ["%s"]}
+                  validations:
+                  - expression: "request.namespace != '%s' || (%s)"
+                    message: injected write failure
+                """.formatted(policy, group, operation, resource, namespace, allowed))).create();
+        client.resource(io.fabric8.kubernetes.client.utils.Serialization.<HasMetadata>unmarshal("""
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: ValidatingAdmissionPolicyBinding
+                metadata: {name: %s}
+                spec: {policyName: %s, validationActions: [Deny]}
+                """.formatted(policy, policy))).create();
+        AdmissionRefusal refusal = new AdmissionRefusal(policy, probe);
+        await().atMost(Duration.ofSeconds(30)).until(refusal::bites);
+        return refusal;
+    }
+
+    /** An admission policy in force; closing it lets the writes through again. */
+    protected final class AdmissionRefusal implements AutoCloseable {
+        private final String policy;
+        private final Runnable probe;
+
+        AdmissionRefusal(String policy, Runnable probe) {
+            this.policy = policy;
+            this.probe = probe;
+        }
+
+        /** Whether the probe write is refused by this policy now. */
+        public boolean bites() {
+            try {
+                probe.run();
+                return false;
+            } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+                return e.getMessage().contains("injected write failure");
+            }
+        }
+
+        @Override
+        public void close() {
+            client.genericKubernetesResources("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding").withName(policy).delete();
+            client.genericKubernetesResources("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy").withName(policy).delete();
+            await().atMost(Duration.ofSeconds(30)).until(() -> !bites());
+        }
+    }
+
     /** A ready ManagedHsm (and its officers' Secret) in this test's namespace. */
     protected ManagedHsm readyHsm(String name) throws Exception {
         apply(officersSecret(name + "-officers", 3, "2"));
