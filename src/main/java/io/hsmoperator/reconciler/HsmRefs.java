@@ -47,11 +47,15 @@ public final class HsmRefs {
         return timing.resync();
     }
 
-    /** For deletion: the HSM this resource was made in (its status says), else the one its spec names. */
+    /**
+     * For deletion: the HSM this resource was made in (its status says), else the one its spec names. It need not be
+     * Ready, only known (a ManagedHsm that is itself being deleted waits for the resources that reference it, and they
+     * must still reach its HSM to revoke or delete what they made); it must still permit this namespace.
+     */
     public static Resolution resolveMadeIn(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
         String bound = boundOf(from);
         return resolve(kubernetes, from, bound == null ? ref : new HsmReference(bound.substring(bound.indexOf('/') + 1),
-                bound.substring(0, bound.indexOf('/'))));
+                bound.substring(0, bound.indexOf('/'))), false);
     }
 
     private static String boundOf(HasMetadata from) {
@@ -59,6 +63,10 @@ public final class HsmRefs {
     }
 
     public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
+        return resolve(kubernetes, from, ref, true);
+    }
+
+    private static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref, boolean ready) {
         String own = from.getMetadata().getNamespace();
         String ns = ref.namespaceOr(own);
         // The CRD's rule lets hsmRef.namespace be written out or left out (CEL cannot see metadata.namespace): check here
@@ -79,7 +87,7 @@ public final class HsmRefs {
                         + own + " to use it: its owners must add " + own + " to spec.allowedNamespaces.", false);
             }
         }
-        if (!Conditions.isTrue(hsm.getStatus(), Conditions.READY) || hsm.getStatus().hsmUri == null) {
+        if ((ready && !Conditions.isTrue(hsm.getStatus(), Conditions.READY)) || hsm.getStatus() == null || hsm.getStatus().hsmUri == null) {
             return new Resolution(hsm, null, Reason.HsmNotReady, "Waiting for ManagedHsm " + ns + "/" + ref.name + " to be Ready.", true);
         }
         return new Resolution(hsm, hsm.getStatus().hsmUri, null, null, false);

@@ -200,9 +200,12 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         }
         HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
         if (!hsm.ok()) {
-            events.warning(cr, "RevocationSkipped", "Could not revoke role assignment " + st.assignmentName + ": " + hsm.message()
-                    + " Revoke it in the HSM if it still exists.");
-            return DeleteControl.defaultDelete();
+            // Never release a grant unrevoked: the access would outlive the resource that gave it.
+            stalled(st, Reason.DeletionBlocked, "Role assignment " + st.assignmentName + " at " + st.scope + " cannot be revoked yet: "
+                    + hsm.message() + " Deletion waits; annotate " + io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION + "=true to "
+                    + "release this resource and leave the grant in place.", gen(cr), clock);
+            Reports.patchStatusIfChanged(kubernetes, cr, st);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
         }
         try {
             if (access.assignment(hsm.hsmUri(), st.scope, st.assignmentName).isPresent()) {

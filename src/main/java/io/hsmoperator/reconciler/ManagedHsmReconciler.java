@@ -1,14 +1,19 @@
 package io.hsmoperator.reconciler;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hsmoperator.api.common.Conditions;
+import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.diagnostics.HsmDiagnostics;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
+import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
+import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.azure.AzureClients;
 import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.HsmAccessControl;
@@ -502,6 +507,16 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             return DeleteControl.defaultDelete();
         }
         ManagedHsmSpec spec = cr.getSpec();
+        // Whatever the policy, the HSM stays known while anything still references it: their own deletion needs it to
+        // revoke grants, delete keys and settings (a namespace deleted as a whole deletes everything at once).
+        List<String> referencing = referencing(cr);
+        if (!referencing.isEmpty()) {
+            ManagedHsmStatus waiting = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
+            stalled(waiting, Reason.DeletionBlocked, "Resources still reference this HSM: " + referencing + ". Deleting waits until "
+                    + "they are gone, so that each can revoke or delete what it made in the HSM.", gen(cr), clock);
+            patchStatus(cr, waiting);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
+        }
         if (spec.deletionPolicy != ManagedHsmSpec.DeletionPolicy.Delete || spec.management == ManagedHsmSpec.Management.ObserveOnly) {
             events.normal(cr, "Retained", "Deleted the ManagedHsm resource; the HSM " + spec.azureName + " stays in Azure (deletionPolicy "
                     + spec.deletionPolicy + (spec.management == ManagedHsmSpec.Management.ObserveOnly ? ", ObserveOnly" : "") + ").");
@@ -530,13 +545,6 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                 events.warning(cr, "DeletionRefused", "The HSM " + observed.get().id() + " is not owned by this resource; it was not deleted.");
                 return DeleteControl.defaultDelete();
             }
-            List<String> keys = referencingKeys(cr);
-            if (!keys.isEmpty()) {
-                stalled(st, Reason.DeletionBlocked, "deletionPolicy is Delete, but HsmKeys still reference this HSM: " + keys
-                        + ". Delete them first; the HSM is soft-deleted once none is left.", gen(cr), clock);
-                patchStatus(cr, st);
-                return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
-            }
             if (!"Deleting".equalsIgnoreCase(observed.get().provisioningState())) {
                 Mutation m = arm.startDelete(spec.subscriptionId, spec.resourceGroup, spec.azureName);
                 events.mutation(cr, "HsmDeleteStarted", "Soft-deleting managed HSM " + observed.get().id() + " (deletionPolicy Delete); "
@@ -548,15 +556,25 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
     }
 
-    private List<String> referencingKeys(ManagedHsm cr) {
+    /** Every HsmKey, HsmRoleAssignment, HsmDiagnostics and PrivateEndpoint that references this ManagedHsm, read now. */
+    private List<String> referencing(ManagedHsm cr) {
         List<String> out = new ArrayList<>();
-        for (HsmKey k : kubernetes.resources(HsmKey.class).inAnyNamespace().list().getItems()) {
-            if (k.getSpec() != null && k.getSpec().hsmRef != null && cr.getMetadata().getName().equals(k.getSpec().hsmRef.name)
-                    && cr.getMetadata().getNamespace().equals(k.getSpec().hsmRef.namespaceOr(k.getMetadata().getNamespace()))) {
-                out.add(k.getMetadata().getNamespace() + "/" + k.getMetadata().getName());
+        referencing(cr, HsmKey.class, k -> k.getSpec() == null ? null : k.getSpec().hsmRef, out);
+        referencing(cr, HsmRoleAssignment.class, a -> a.getSpec() == null ? null : a.getSpec().hsmRef, out);
+        referencing(cr, HsmDiagnostics.class, d -> d.getSpec() == null ? null : d.getSpec().hsmRef, out);
+        referencing(cr, PrivateEndpoint.class, p -> p.getSpec() == null ? null : p.getSpec().hsmRef, out);
+        return out;
+    }
+
+    private <T extends HasMetadata> void referencing(ManagedHsm cr, Class<T> kind, java.util.function.Function<T, HsmReference> ref,
+                                                    List<String> out) {
+        for (T r : kubernetes.resources(kind).inAnyNamespace().list().getItems()) {
+            HsmReference to = ref.apply(r);
+            if (to != null && cr.getMetadata().getName().equals(to.name)
+                    && cr.getMetadata().getNamespace().equals(to.namespaceOr(r.getMetadata().getNamespace()))) {
+                out.add(r.getKind() + " " + r.getMetadata().getNamespace() + "/" + r.getMetadata().getName());
             }
         }
-        return out;
     }
 
     private void patchStatus(ManagedHsm cr, ManagedHsmStatus st) {

@@ -268,9 +268,14 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
                 events.warning(cr, "DeletionRefused", "Private endpoint " + pe.get().id() + " is not owned by this resource; it was not deleted.");
                 return DeleteControl.defaultDelete();
             }
-            Mutation m = endpoints.startDelete(subscription, spec.resourceGroup, spec.azureName);
-            events.mutation(cr, "PrivateEndpointDeleteStarted", "Deleting private endpoint " + pe.get().id() + " (deletionPolicy Delete)", m);
-            return DeleteControl.defaultDelete();
+            // The finalizer goes when Azure says the endpoint is gone, not when the delete was asked for.
+            if (!"Deleting".equalsIgnoreCase(pe.get().provisioningState())) {
+                Mutation m = endpoints.startDelete(subscription, spec.resourceGroup, spec.azureName);
+                events.mutation(cr, "PrivateEndpointDeleteStarted", "Deleting private endpoint " + pe.get().id() + " (deletionPolicy Delete)", m);
+            }
+            progressing(st, Reason.Deleting, "Azure is deleting the private endpoint.", gen(cr), clock);
+            Reports.patchStatusIfChanged(kubernetes, cr, st);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
         } catch (AzureError e) {
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }

@@ -159,6 +159,46 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void aNamespaceDeletedAsAWholeRevokesEveryGrantAndLeavesAzureAsThePoliciesSay() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String azureName = hsm.getSpec().azureName;
+        apply(hsmKey("kept", "hsm", io.hsmoperator.api.hsmkey.HsmKeySpec.KeyType.EC_HSM));
+        io.hsmoperator.api.hsmkey.HsmKey gone = hsmKey("gone", "hsm", io.hsmoperator.api.hsmkey.HsmKeySpec.KeyType.EC_HSM);
+        gone.getSpec().deletionPolicy = io.hsmoperator.api.hsmkey.HsmKeySpec.DeletionPolicy.Delete;
+        apply(gone);
+        io.hsmoperator.api.roleassignment.HsmRoleAssignment grant = new io.hsmoperator.api.roleassignment.HsmRoleAssignment();
+        grant.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("reader").withNamespace(ns).build());
+        grant.setSpec(new io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec());
+        grant.getSpec().hsmRef = new io.hsmoperator.api.common.HsmReference("hsm", null);
+        grant.getSpec().role = "Managed HSM Crypto User";
+        grant.getSpec().principalId = java.util.UUID.randomUUID().toString();
+        grant.getSpec().keyRef = new io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec.KeyReference();
+        grant.getSpec().keyRef.name = "kept";
+        apply(grant);
+        awaitCondition(io.hsmoperator.api.hsmkey.HsmKey.class, "kept", "Ready", "True", null, Duration.ofSeconds(40));
+        awaitCondition(io.hsmoperator.api.hsmkey.HsmKey.class, "gone", "Ready", "True", null, Duration.ofSeconds(40));
+        awaitCondition(io.hsmoperator.api.roleassignment.HsmRoleAssignment.class, "reader", "Ready", "True", null, Duration.ofSeconds(40));
+        String principal = grant.getSpec().principalId;
+        java.util.function.Supplier<Boolean> granted = () -> emulator.<Boolean>inspect(st -> st.hsms.get(azureName).roleAssignments.values()
+                .stream().anyMatch(a -> principal.equalsIgnoreCase(a.principalId)));
+        assertTrue(granted.get());
+
+        long mark = emulator.controls().lastSequence();
+        client.namespaces().withName(ns).delete();
+        await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
+                .until(() -> client.namespaces().withName(ns).get() == null);
+
+        assertFalse(granted.get(), "the grant was revoked although everything was deleted at once");
+        State.Hsm after = azureHsm(azureName).orElseThrow();
+        assertTrue(after.keys.containsKey("kept"), "deletionPolicy Retain: the key stays");
+        assertTrue(after.deletedKeys.containsKey("gone") && !after.keys.containsKey("gone"), "deletionPolicy Delete: soft-deleted");
+        List<String> deletes = emulator.controls().journal(e -> e.seq() > mark && e.method().equals("DELETE") && e.status() < 300).stream()
+                .map(e -> e.endpoint() + " " + e.path()).toList();
+        assertEquals(2, deletes.size(), "one revocation and one key deletion, nothing else: " + deletes);
+        assertTrue(deletes.stream().noneMatch(d -> d.startsWith("arm ")), "the HSM itself is retained: " + deletes);
+    }
+
+    @Test
     void theSecurityDomainIsNeverLost() throws Exception {
         String azureName = uniqueHsmName("sd");
         String output = "sd-security-domain";
