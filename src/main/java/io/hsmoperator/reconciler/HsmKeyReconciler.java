@@ -145,6 +145,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         key = rotated.key();
         versions = rotated.versions();
         report(st, key, versions);
+        String foreign = foreignConfigMap(cr);
+        if (foreign != null) {
+            stalled(st, Reason.PublishConflict, "ConfigMap " + foreign + " exists and was not published by this HsmKey; the operator never "
+                    + "takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another name.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
         String published = publish(cr, uri, key, versions);
         st.publishedConfigMap = published;
         followWorkloads(cr, key);
@@ -556,12 +562,29 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     /** Writes the workload ConfigMap when its content changed; returns its name, or null when publishing is off. */
-    private String publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+    /** The name of the ConfigMap to publish, or null when publishing is off. */
+    private static String configMapName(HsmKey cr) {
         HsmKeySpec.Publish p = cr.getSpec().publish;
         if (p != null && Boolean.FALSE.equals(p.enabled)) {
             return null;
         }
-        String name = p != null && p.configMapName != null ? p.configMapName : cr.getMetadata().getName() + "-key";
+        return p != null && p.configMapName != null ? p.configMapName : cr.getMetadata().getName() + "-key";
+    }
+
+    /** The ConfigMap to publish into when it exists and is not this HsmKey's (no owner reference to it); else null. */
+    private String foreignConfigMap(HsmKey cr) {
+        String name = configMapName(cr);
+        ConfigMap existing = name == null ? null : kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
+        boolean ours = existing == null || existing.getMetadata().getOwnerReferences().stream()
+                .anyMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()));
+        return ours ? null : name;
+    }
+
+    private String publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        String name = configMapName(cr);
+        if (name == null) {
+            return null;
+        }
         List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
         if (!key.kty().startsWith("oct")) {
             for (int i = versions.size() - 1; i >= 0; i--) {

@@ -37,6 +37,15 @@ public final class Reports {
             succeeded(cr);
         } catch (AzureError e) {
             next = failure(cr, status, e, clock, maxBackoff);
+        } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+            // Publishing, restarting workloads, storing Secrets: the API server's refusals are reported and retried like
+            // Azure's, never left to a retry budget that runs out silently.
+            next = backoff(cr.getMetadata().getUid(), maxBackoff);
+            LOG.warnf("%s %s/%s: Kubernetes %d: %s", cr.getKind(), cr.getMetadata().getNamespace(), cr.getMetadata().getName(), e.getCode(),
+                    e.getMessage());
+            Conditions.progressing(status, Reason.KubernetesWriteFailed, "The Kubernetes API refused or failed a request of the operator ("
+                    + e.getCode() + (e.getStatus() == null || e.getStatus().getMessage() == null ? "" : ": " + e.getStatus().getMessage())
+                    + "); the operator retries with backoff.", cr.getMetadata().getGeneration(), clock);
         }
         return report(kubernetes, cr, status, next);
     }
@@ -134,25 +143,37 @@ public final class Reports {
         switch (e.kind()) {
             case THROTTLED: {
                 Duration wait = e.retryAfter() == null ? backoff : e.retryAfter();
-                Conditions.progressing(s, Reason.Throttled, "Azure is throttling this scope; the next attempt waits " + wait.toSeconds()
-                        + "s (Retry-After). " + e.getMessage(), gen, clock);
+                Conditions.progressing(s, Reason.Throttled, "Azure is throttling this scope; the next attempt waits for its Retry-After. "
+                        + stable(e.getMessage()), gen, clock);
                 return wait.isZero() ? Duration.ofSeconds(1) : wait;
             }
             case TRANSIENT:
-                Conditions.progressing(s, Reason.AzureUnavailable, "Azure did not answer; retrying in " + backoff.toSeconds() + "s: "
-                        + e.describe(), gen, clock);
+                Conditions.progressing(s, Reason.AzureUnavailable, "Azure did not answer; the operator retries with backoff: "
+                        + stable(e.describe()), gen, clock);
                 return backoff;
             case UNAUTHENTICATED:
-                Conditions.stalled(s, Reason.AuthenticationFailed, "The operator cannot authenticate to Azure: " + e.getMessage()
+                Conditions.stalled(s, Reason.AuthenticationFailed, "The operator cannot authenticate to Azure: " + stable(e.getMessage())
                         + " Check the operator's workload identity (client ID, federated credential) and tenant.", gen, clock);
                 return cap;
             case FORBIDDEN:
-                Conditions.stalled(s, Reason.PermissionDenied, "Azure refused: " + e.describe(), gen, clock);
+                Conditions.stalled(s, Reason.PermissionDenied, "Azure refused: " + stable(e.describe()), gen, clock);
                 return cap;
             default:
-                Conditions.stalled(s, Reason.AzureRejected, "Azure refused the request: " + e.describe(), gen, clock);
+                Conditions.stalled(s, Reason.AzureRejected, "Azure refused the request: " + stable(e.describe()), gen, clock);
                 return cap;
         }
+    }
+
+    private static final java.util.regex.Pattern PER_REQUEST = java.util.regex.Pattern.compile(
+            "\\s*\\((?:Activity ID|Request ID|Correlation ID|x-ms-request-id)[: ]+[^)]*\\)|\\s*(?:Activity ID|RequestId|Request ID|CorrelationId)[: ]+[0-9a-fA-F-]{8,}",
+            java.util.regex.Pattern.CASE_INSENSITIVE);
+
+    /**
+     * A message without the IDs Azure gives each request: a condition must read the same on every retry of the same
+     * failure, or each status write would wake the resource again. The IDs go to the log line and the events.
+     */
+    static String stable(String message) {
+        return message == null ? "" : PER_REQUEST.matcher(message).replaceAll("");
     }
 
     /** The next wait of a resource's growing backoff, for failures that are not Azure's (a Kubernetes write, say). */

@@ -132,6 +132,37 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void aConfigMapThatIsNotTheKeysIsNeverTakenOver() throws Exception {
+        readyHsm("hsm");
+        io.fabric8.kubernetes.api.model.ConfigMap theirs = new io.fabric8.kubernetes.api.model.ConfigMapBuilder().withNewMetadata()
+                .withName("taken-key").withNamespace(ns).endMetadata().addToData("owner", "someone else").build();
+        apply(theirs);
+        apply(hsmKey("taken", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        HsmKey k = awaitCondition(HsmKey.class, "taken", "Ready", "False", "PublishConflict", WAIT);
+        assertTrue(condition(k, "Ready").getMessage().contains("ConfigMap taken-key exists and was not published by this HsmKey"));
+        assertEquals(Map.of("owner", "someone else"), client.configMaps().inNamespace(ns).withName("taken-key").get().getData());
+
+        client.configMaps().inNamespace(ns).withName("taken-key").delete();
+        k = awaitCondition(HsmKey.class, "taken", "Ready", "True", "Ready", WAIT);
+        assertEquals(k.getStatus().keyId, client.configMaps().inNamespace(ns).withName("taken-key").get().getData().get("keyId"));
+    }
+
+    @Test
+    void aRefusedKubernetesWriteIsAConditionAndIsRetried() throws Exception {
+        readyHsm("hsm");
+        io.fabric8.kubernetes.api.model.ConfigMap probe = new io.fabric8.kubernetes.api.model.ConfigMapBuilder().withNewMetadata()
+                .withName("refused-key").withNamespace(ns).endMetadata().build();
+        AdmissionRefusal refusal = admissionRefuses(ns + "-cm", "", "configmaps", "CREATE", "object.metadata.name != 'refused-key'",
+                () -> client.configMaps().inNamespace(ns).resource(probe).dryRun().create());
+        apply(hsmKey("refused", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        HsmKey k = awaitCondition(HsmKey.class, "refused", "Ready", "False", "KubernetesWriteFailed", WAIT);
+        assertTrue(condition(k, "Ready").getMessage().contains("injected write failure"), condition(k, "Ready").getMessage());
+        refusal.close();
+        k = awaitCondition(HsmKey.class, "refused", "Ready", "True", "Ready", WAIT);
+        assertEquals(k.getStatus().keyId, client.configMaps().inNamespace(ns).withName("refused-key").get().getData().get("keyId"));
+    }
+
+    @Test
     void everyKeyTypeIsCreatedWithTheSizeOrCurveTheSpecAsks() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         HsmKey rsa = hsmKey("rsa-4096", "hsm", HsmKeySpec.KeyType.RSA_HSM);

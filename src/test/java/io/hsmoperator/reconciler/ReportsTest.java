@@ -1,0 +1,19 @@
+package io.hsmoperator.reconciler;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** Condition messages read the same on every retry of the same failure. */
+class ReportsTest {
+    @Test
+    void perRequestIdsAreLeftOutOfConditionMessages() {
+        assertEquals("400 BadParameter: Invalid key size: '1024'",
+                Reports.stable("400 BadParameter: Invalid key size: '1024' (Activity ID: 3f1c2d4e-0000-4a4a-9b9b-123456789abc)"));
+        assertEquals("403 Forbidden: Caller is not authorized. Caller: appid=x",
+                Reports.stable("403 Forbidden: Caller is not authorized. Caller: appid=x RequestId: 0a1b2c3d-4e5f-6789-abcd-ef0123456789"));
+        assertEquals("503 ServiceUnavailable: try later", Reports.stable("503 ServiceUnavailable: try later"));
+        assertEquals(Reports.stable("409 Conflict (Activity ID: 11111111-2222-3333-4444-555555555555)"),
+                Reports.stable("409 Conflict (Activity ID: 99999999-2222-3333-4444-555555555555)"));
+    }
+}
