@@ -13,8 +13,10 @@ import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -51,6 +53,11 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         this.kubernetes = kubernetes;
         this.events = events;
         this.clock = clock;
+    }
+
+    @Override
+    public List<EventSource<?, HsmDiagnostics>> prepareEventSources(EventSourceContext<HsmDiagnostics> context) {
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef));
     }
 
     @Override

@@ -14,13 +14,15 @@ import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.publish.KeyPublication;
 import io.hsmoperator.rotation.IsoDuration;
 import io.hsmoperator.rotation.RotationSchedule;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -68,6 +70,11 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
+    }
+
+    @Override
+    public List<EventSource<?, HsmKey>> prepareEventSources(EventSourceContext<HsmKey> context) {
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef), RelatedResources.publishedConfigMap(context));
     }
 
     @Override
@@ -607,11 +614,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
         if (existing == null) {
             kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name).withNamespace(ns)
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels("hsmoperator.io/hsmkey", cr.getMetadata().getName())
+                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(RelatedResources.HSMKEY_LABEL, cr.getMetadata().getName())
                     .withOwnerReferences(owner).endMetadata().withData(data).build()).create();
         } else {
             kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").withOwnerReferences(owner).endMetadata().withData(data).build());
+                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(RelatedResources.HSMKEY_LABEL, cr.getMetadata().getName())
+                    .withOwnerReferences(owner).endMetadata().withData(data).build());
         }
         return name;
     }

@@ -14,8 +14,10 @@ import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -48,6 +50,11 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         this.kubernetes = kubernetes;
         this.events = events;
         this.clock = clock;
+    }
+
+    @Override
+    public List<EventSource<?, HsmRoleAssignment>> prepareEventSources(EventSourceContext<HsmRoleAssignment> context) {
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef), RelatedResources.grantedKey(context));
     }
 
     @Override

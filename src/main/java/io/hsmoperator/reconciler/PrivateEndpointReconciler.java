@@ -15,8 +15,10 @@ import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -56,6 +58,11 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         this.kubernetes = kubernetes;
         this.events = events;
         this.clock = clock;
+    }
+
+    @Override
+    public List<EventSource<?, PrivateEndpoint>> prepareEventSources(EventSourceContext<PrivateEndpoint> context) {
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef));
     }
 
     @Override

@@ -1,0 +1,74 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * The resources whose changes wake a reconcile besides its own: the referenced ManagedHsm (it became Ready, changed its
+ * allowedNamespaces, was deleted), an HsmKey's published ConfigMap (changed or deleted by someone), and the HsmKey a
+ * role assignment grants on. Each maps a changed resource to the resources that depend on it, from the informer caches,
+ * so nothing waits for the resync.
+ */
+public final class RelatedResources {
+    /** Label on the ConfigMaps the operator publishes; the ConfigMap informer watches only those. */
+    public static final String HSMKEY_LABEL = "hsmoperator.io/hsmkey";
+
+    private RelatedResources() {
+    }
+
+    /** Wakes every resource of the primary kind whose hsmRef names the ManagedHsm that changed. */
+    public static <P extends HasMetadata> EventSource<ManagedHsm, P> referencedHsm(EventSourceContext<P> context, Function<P, HsmReference> ref) {
+        var config = InformerEventSourceConfiguration.from(ManagedHsm.class, context.getPrimaryResourceClass())
+                .withName("managedhsm-of-" + context.getPrimaryResourceClass().getSimpleName().toLowerCase())
+                .withWatchAllNamespaces()
+                .withSecondaryToPrimaryMapper(hsm -> context.getPrimaryCache().list(p -> refersTo(p, ref.apply(p), hsm))
+                        .map(ResourceID::fromResource).collect(Collectors.toSet()))
+                .build();
+        return new InformerEventSource<>(config, context);
+    }
+
+    /** Wakes the HsmKey whose published ConfigMap was changed or deleted (only ConfigMaps the operator labelled). */
+    public static EventSource<ConfigMap, HsmKey> publishedConfigMap(EventSourceContext<HsmKey> context) {
+        var config = InformerEventSourceConfiguration.from(ConfigMap.class, HsmKey.class)
+                .withName("published-configmap")
+                .withLabelSelector(HSMKEY_LABEL)
+                .withNamespacesInheritedFromController()
+                .withOnUpdateFilter((now, before) -> !Objects.equals(now.getData(), before.getData()))
+                .withSecondaryToPrimaryMapper(cm -> Set.of(new ResourceID(cm.getMetadata().getLabels().get(HSMKEY_LABEL),
+                        cm.getMetadata().getNamespace())))
+                .build();
+        return new InformerEventSource<>(config, context);
+    }
+
+    /** Wakes the role assignments of a namespace that grant on the HsmKey that changed (its key ID, its Ready). */
+    public static EventSource<HsmKey, HsmRoleAssignment> grantedKey(EventSourceContext<HsmRoleAssignment> context) {
+        var config = InformerEventSourceConfiguration.from(HsmKey.class, HsmRoleAssignment.class)
+                .withName("granted-hsmkey")
+                .withNamespacesInheritedFromController()
+                .withSecondaryToPrimaryMapper(key -> context.getPrimaryCache().list(a -> a.getSpec() != null && a.getSpec().keyRef != null
+                                && key.getMetadata().getName().equals(a.getSpec().keyRef.name)
+                                && key.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
+                        .map(ResourceID::fromResource).collect(Collectors.toSet()))
+                .build();
+        return new InformerEventSource<>(config, context);
+    }
+
+    private static boolean refersTo(HasMetadata from, HsmReference ref, ManagedHsm hsm) {
+        return ref != null && hsm.getMetadata().getName().equals(ref.name)
+                && hsm.getMetadata().getNamespace().equals(ref.namespaceOr(from.getMetadata().getNamespace()));
+    }
+}
