@@ -87,11 +87,17 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         DiagnosticSettings.Setting want = desired(cr.getSpec());
 
         Optional<DiagnosticSettings.Setting> observed = settings.get(resourceId, name);
-        if (observed.isPresent() && !same(observed.get(), want) && st.settingId == null) {
-            stalled(st, Reason.OwnershipConflict, "The HSM already has a diagnostic setting named " + name + " that this resource did "
-                    + "not write, sending " + describe(observed.get()) + ". Choose another settingName, or remove that setting. Nothing was "
-                    + "changed.", gen(cr), clock);
-            return config.reconcile().resync();
+        if (observed.isPresent() && st.settingId == null) {
+            if (!Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
+                stalled(st, Reason.OwnershipConflict, "The HSM already has a diagnostic setting named " + name + " that this resource did "
+                        + "not write, sending " + describe(observed.get()) + ". Choose another settingName, remove that setting, or set "
+                        + "spec.adoptExisting: true to manage it from here (deleting this resource then leaves it in place). Nothing was "
+                        + "changed.", gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            st.adopted = true;
+            events.normal(cr, "DiagnosticSettingAdopted", "Adopted diagnostic setting " + name + " on " + resourceId + " (spec.adoptExisting); "
+                    + "deleting this resource will leave it in place.");
         }
         if (observed.isEmpty() || !same(observed.get(), want)) {
             Mutation m = settings.put(resourceId, name, want);
@@ -203,6 +209,11 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
             return DeleteControl.defaultDelete();
         }
         if (st.settingId == null) {
+            return DeleteControl.defaultDelete();
+        }
+        if (Boolean.TRUE.equals(st.adopted)) {
+            events.normal(cr, "Retained", "Deleted the HsmDiagnostics resource; diagnostic setting " + settingName(cr) + " was adopted, "
+                    + "not made by it, and stays on the HSM.");
             return DeleteControl.defaultDelete();
         }
         String resourceId = st.settingId.substring(0, st.settingId.toLowerCase(Locale.ROOT).indexOf("/providers/microsoft.insights/"));

@@ -133,15 +133,24 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         if (current.isEmpty()) {
             Optional<HsmAccessControl.Assignment> equal = access.assignments(uri, scope).stream()
                     .filter(a -> matches(a, spec.principalId, guid.get()) && scope.equalsIgnoreCase(a.scope())).findFirst();
+            if (equal.isPresent() && !Boolean.TRUE.equals(spec.adoptExisting)) {
+                stalled(st, Reason.OwnershipConflict, "Role '" + roleName + "' is already granted to " + spec.principalId + " at " + scope
+                        + " by assignment " + equal.get().name() + ", which this resource did not make. Set spec.adoptExisting: true to "
+                        + "manage it from here (deleting this resource then leaves it in place), or remove it. Nothing was changed.",
+                        gen(cr), clock);
+                return config.reconcile().resync();
+            }
             if (equal.isPresent()) {
                 name = equal.get().name();
+                st.adopted = true;
                 events.normal(cr, "RoleAssignmentAdopted", "Role '" + roleName + "' was already granted to " + spec.principalId
-                        + " at " + scope + " (assignment " + name + "); this resource now manages it.");
+                        + " at " + scope + " (assignment " + name + "); this resource now reports it and will not revoke it.");
             } else {
                 boolean regrant = st.assignmentName != null;
                 Mutation m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
                 events.mutation(cr, "RoleAssigned", (regrant ? "Granted again, after it was removed outside the operator: " : "Granted ")
                         + "role '" + roleName + "' to " + spec.principalId + " at " + scope + " in " + uri, m);
+                st.adopted = null;
             }
         }
 
@@ -203,6 +212,11 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             return DeleteControl.defaultDelete();
         }
         if (st.assignmentName == null || st.scope == null) {
+            return DeleteControl.defaultDelete();
+        }
+        if (Boolean.TRUE.equals(st.adopted)) {
+            events.normal(cr, "Retained", "Deleted the HsmRoleAssignment resource; assignment " + st.assignmentName + " was adopted, not "
+                    + "made by it, and stays in Azure.");
             return DeleteControl.defaultDelete();
         }
         HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);

@@ -100,6 +100,21 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
         client.resource(conflict).delete();
         await().atMost(WAIT).until(() -> get(HsmDiagnostics.class, "theirs") == null);
         assertEquals(workspace("law-theirs"), azure().get(id, "theirs").workspaceId(), "deleting our resource did not delete theirs");
+
+        // A setting with exactly our content is not ours either: it is adopted only when asked, and then never deleted.
+        azure().createOrUpdate(id, "same", new DiagnosticSettingsResourceInner().withWorkspaceId(workspace("law-security"))
+                .withLogs(List.of(new LogSettings().withCategoryGroup("audit").withEnabled(true))));
+        apply(diagnostics("same"));
+        HsmDiagnostics same = awaitCondition(HsmDiagnostics.class, "same", "Ready", "False", "OwnershipConflict", WAIT);
+        same.getSpec().adoptExisting = true;
+        client.resource(same).update();
+        HsmDiagnostics adopted = awaitCondition(HsmDiagnostics.class, "same", "Ready", "True", null, WAIT);
+        assertEquals(Boolean.TRUE, adopted.getStatus().adopted);
+        assertTrue(eventReasons().contains("DiagnosticSettingAdopted"));
+        client.resource(adopted).delete();
+        await().atMost(WAIT).until(() -> get(HsmDiagnostics.class, "same") == null);
+        assertEquals(workspace("law-security"), azure().get(id, "same").workspaceId(), "an adopted setting stays (deletionPolicy Delete)");
+        assertEquals(0, journalSinceMark(e -> e.method().equals("DELETE") && e.path().contains("diagnosticSettings/same")).size());
     }
 
     @Test

@@ -123,17 +123,29 @@ class HsmRoleAssignmentReconcilerIT extends OperatorTestBase {
     }
 
     @Test
-    void anEqualAssignmentIsAdoptedWithoutAWrite() throws Exception {
+    void anEqualAssignmentIsAdoptedOnlyWhenAskedWithoutAWriteAndIsNeverRevoked() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         Emulator.Principal workload = emulator.registerPrincipal("adopted");
         String existing = UUID.randomUUID().toString();
         rbac(hsm).createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, workload.objectId(), existing);
         long mark = emulator.controls().lastSequence();
         apply(assignment("adopt", CRYPTO_USER, workload.objectId(), null, HsmRoleAssignmentSpec.Scope.KEYS));
+        HsmRoleAssignment conflict = awaitCondition(HsmRoleAssignment.class, "adopt", "Ready", "False", "OwnershipConflict", WAIT);
+        assertTrue(condition(conflict, "Ready").getMessage().contains("by assignment " + existing));
+
+        conflict.getSpec().adoptExisting = true;
+        client.resource(conflict).update();
         HsmRoleAssignment ready = awaitCondition(HsmRoleAssignment.class, "adopt", "Ready", "True", "Ready", WAIT);
         assertEquals(existing, ready.getStatus().assignmentName);
+        assertEquals(Boolean.TRUE, ready.getStatus().adopted);
         assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.endpoint().equals(hsm.getSpec().azureName)));
         assertTrue(eventReasons().contains("RoleAssignmentAdopted"));
+
+        // Deleting the resource (deletionPolicy Delete) leaves the grant it did not make.
+        client.resource(ready).delete();
+        await().atMost(WAIT).until(() -> get(HsmRoleAssignment.class, "adopt") == null);
+        assertEquals(1, grantsTo(hsm, "/keys", workload.objectId()).size(), "the adopted grant stays");
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.endpoint().equals(hsm.getSpec().azureName)));
     }
 
     @Test

@@ -74,6 +74,11 @@ public class HsmDiagnosticsSpec {
     @JsonPropertyDescription("What deleting this resource does: Delete (default) removes the setting; Retain leaves it.")
     public DeletionPolicy deletionPolicy = DeletionPolicy.Delete;
 
+    @Default("false")
+    @JsonPropertyDescription("Take over a diagnostic setting of this name that someone else made (it is then set as this spec says), "
+            + "instead of reporting OwnershipConflict. An adopted setting is never deleted by deleting this resource.")
+    public Boolean adoptExisting = Boolean.FALSE;
+
     public static class EventHub {
         @Required
         @Pattern(RESOURCE_ID)

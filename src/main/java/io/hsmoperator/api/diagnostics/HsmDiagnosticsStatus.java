@@ -13,6 +13,10 @@ public class HsmDiagnosticsStatus extends HsmRefStatus {
     @JsonPropertyDescription("Name of the diagnostic setting.")
     public String settingName;
 
+    @JsonPropertyDescription("True when the setting existed before this resource and was adopted (spec.adoptExisting): deleting "
+            + "this resource then leaves it in place.")
+    public Boolean adopted;
+
     @JsonPropertyDescription("Destinations in effect, as Azure reports them.")
     public List<String> destinations = new ArrayList<>();
 

@@ -16,7 +16,7 @@ import java.util.Objects;
         + " && self.principalId.lowerAscii() == oldSelf.principalId.lowerAscii()"
         + " && has(self.scope) == has(oldSelf.scope) && (!has(self.scope) || self.scope == oldSelf.scope)"
         + " && has(self.keyRef) == has(oldSelf.keyRef) && (!has(self.keyRef) || self.keyRef == oldSelf.keyRef)",
-        message = "an HsmRoleAssignment cannot change who, what or where: create a new one (only deletionPolicy may change)")
+        message = "an HsmRoleAssignment cannot change who, what or where: create a new one (only deletionPolicy and adoptExisting may change)")
 public class HsmRoleAssignmentSpec {
     /**
      * CEL: built-in role names, in lower case, to their role definition GUIDs (the same in every HSM). Kept equal to
@@ -78,6 +78,12 @@ public class HsmRoleAssignmentSpec {
     @Default("Delete")
     @JsonPropertyDescription("What deleting this resource does: Delete (default) revokes the assignment; Retain leaves it.")
     public DeletionPolicy deletionPolicy = DeletionPolicy.Delete;
+
+    @Default("false")
+    @JsonPropertyDescription("Take over an equal role assignment (same principal, role and scope) that someone else made, instead "
+            + "of reporting OwnershipConflict. An adopted assignment is never revoked by deleting this resource: only the "
+            + "assignments it created are.")
+    public Boolean adoptExisting = Boolean.FALSE;
 
     public static class KeyReference {
         @Required

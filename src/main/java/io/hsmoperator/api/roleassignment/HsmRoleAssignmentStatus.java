@@ -15,4 +15,8 @@ public class HsmRoleAssignmentStatus extends HsmRefStatus {
 
     @JsonPropertyDescription("Scope in effect: /, /keys or /keys/{key name}.")
     public String scope;
+
+    @JsonPropertyDescription("True when the assignment existed before this resource and was adopted (spec.adoptExisting): deleting "
+            + "this resource then leaves it in place.")
+    public Boolean adopted;
 }
