@@ -139,7 +139,7 @@ public final class Reports {
         // The operator logs each Azure failure once, here, with its request ID; the SDK's own error logs are off.
         LOG.warnf("%s %s/%s: %s", cr.getKind(), cr.getMetadata().getNamespace(), cr.getMetadata().getName(), e.describe());
         Long gen = cr.getMetadata().getGeneration();
-        Duration backoff = backoff(cr.getMetadata().getUid(), cap);
+        Duration backoff = backoff(key(cr), cap);
         switch (e.kind()) {
             case THROTTLED: {
                 Duration wait = e.retryAfter() == null ? backoff : e.retryAfter();
@@ -156,6 +156,13 @@ public final class Reports {
                         + " Check the operator's workload identity (client ID, federated credential) and tenant.", gen, clock);
                 return cap;
             case FORBIDDEN:
+                // A grant (the operator's own, right after it made it) takes minutes to reach the HSM: retry with backoff
+                // for about as long as Azure's propagation takes, then stop and wait for a change.
+                if (FAILURES.getOrDefault(key(cr), 0) <= PROPAGATION_RETRIES) {
+                    Conditions.progressing(s, Reason.PermissionDenied, "Azure refused (" + stable(e.describe()) + "). Role assignments "
+                            + "take minutes to propagate; the operator retries with backoff before it gives up.", gen, clock);
+                    return backoff;
+                }
                 Conditions.stalled(s, Reason.PermissionDenied, "Azure refused: " + stable(e.describe()), gen, clock);
                 return cap;
             default:
@@ -179,6 +186,13 @@ public final class Reports {
     /** The next wait of a resource's growing backoff, for failures that are not Azure's (a Kubernetes write, say). */
     public static Duration backoffFor(CustomResource<?, ?> cr, Duration cap) {
         return backoff(cr.getMetadata().getUid(), cap);
+    }
+
+    /** Consecutive 403s retried at the backoff pace (5 s doubling: about ten minutes in all) before Stalled. */
+    private static final int PROPAGATION_RETRIES = 7;
+
+    private static String key(CustomResource<?, ?> cr) {
+        return cr.getMetadata().getUid() == null ? "" : cr.getMetadata().getUid();
     }
 
     static Duration backoff(String key, Duration cap) {

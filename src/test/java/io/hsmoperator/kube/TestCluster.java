@@ -44,10 +44,38 @@ public final class TestCluster {
             }
             admin = server.adminClient();
             LocalApiServer.install(admin, committedCrds());
+            settle();
             System.out.printf("Kubernetes %s API server up in %.1fs at %s (kubeconfig %s)%n", server.version(),
                     (System.nanoTime() - start) / 1e9, server.config().getMasterUrl(), server.kubeconfig());
         }
         return server;
+    }
+
+    /**
+     * Waits until every kind answers lists steadily: right after its CRDs are established the server may still close the
+     * first connections of a client that starts many informers at once.
+     */
+    private static void settle() {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        int steady = 0;
+        while (steady < 5 && System.nanoTime() < deadline) {
+            try {
+                for (CustomResourceDefinition crd : committedCrds()) {
+                    admin.genericKubernetesResources(crd.getSpec().getGroup() + "/" + crd.getSpec().getVersions().get(0).getName(),
+                            crd.getSpec().getNames().getKind()).inAnyNamespace().list();
+                }
+                admin.configMaps().inAnyNamespace().list();
+                steady++;
+            } catch (KubernetesClientException e) {
+                steady = 0;
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     /** A client as the cluster's administrator. */

@@ -33,6 +33,18 @@ class RelatedResourcesIT extends OperatorTestBase {
     }
 
     @Test
+    void aForbiddenAnswerWhileAGrantPropagatesIsRetriedWithinSeconds() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        // Azure answers 403 for a while after the operator granted itself its role: two refusals, then it passes.
+        emulator.controls().addFault(io.hsmoperator.emulator.Controls.Fault.status("POST", hsm.getSpec().azureName, "/keys/fresh/create",
+                403, 0, 2));
+        apply(hsmKey("fresh", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        // With a ten-minute backoff cap, a 403 treated as final would wait ten minutes.
+        awaitCondition(HsmKey.class, "fresh", "Ready", "True", null, Duration.ofSeconds(40));
+        assertEquals(3, journalSinceMark(e -> e.method().equals("POST") && e.path().startsWith("/keys/fresh/create")).size());
+    }
+
+    @Test
     void aKeyFollowsItsHsmsPermissionAndItsPublishedConfigMap() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         String team = otherNamespace();
