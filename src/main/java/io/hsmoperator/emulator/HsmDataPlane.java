@@ -701,7 +701,13 @@ final class HsmDataPlane {
                 if (digest == null) {
                     throw ApiException.badParameter("The parameter 'digest' is required." + activity());
                 }
-                return Http.Response.json(200, Json.object().put("value", KeyCrypto.verify(v, alg, digest, value)));
+                ObjectNode verified = Json.object();
+                if (alg.startsWith("HS")) {
+                    // An HMAC is verified by the HSM itself, and the answer names the key and algorithm (as recorded);
+                    // for RSA and EC keys the answer is the verdict alone.
+                    verified.put("alg", alg).put("kid", kid);
+                }
+                return Http.Response.json(200, verified.put("value", KeyCrypto.verify(v, alg, digest, value)));
             }
             case "encrypt": case "wrapkey": {
                 KeyCrypto.Sealed s = KeyCrypto.encrypt(v, alg, value, bytes(body, "iv"), bytes(body, "aad"));
@@ -807,6 +813,11 @@ final class HsmDataPlane {
         return a;
     }
 
+    /** API versions 7.6 and the dated ones after it (2025-07-01, 2026-03-01-preview…); not 7.6's previews or older. */
+    static boolean reportsKeySize(String apiVersion) {
+        return apiVersion != null && (apiVersion.equals("7.6") || apiVersion.matches("20\\d\\d-.*"));
+    }
+
     static String recoveryLevel(State.Hsm hsm) {
         String base = hsm.softDeleteRetentionInDays < 90 ? "CustomizedRecoverable" : "Recoverable";
         return hsm.enablePurgeProtection ? base : base + "+Purgeable";
@@ -814,7 +825,13 @@ final class HsmDataPlane {
 
     private ObjectNode bundle(Http.Request r, State.Hsm hsm, State.Key key, State.KeyVersion v) {
         ObjectNode b = Json.object();
-        b.set("attributes", attributes(hsm, v));
+        ObjectNode attributes = attributes(hsm, v);
+        if ("oct-HSM".equals(v.kty) && reportsKeySize(r.apiVersion())) {
+            // From API 7.6 on, a symmetric key's bundle says its size among its attributes (as recorded; not in lists or
+            // deleted-key bundles).
+            attributes.put("key_size", v.keySize);
+        }
+        b.set("attributes", attributes);
         ObjectNode jwk = KeyCrypto.jwk(v, r.baseUrl() + "/keys/" + key.name + "/" + v.version);
         if (v.keyOps.isEmpty()) {
             jwk.remove("key_ops");
@@ -832,7 +849,7 @@ final class HsmDataPlane {
     private ObjectNode deletedBundle(Http.Request r, State.Hsm hsm, State.Key key) {
         ObjectNode b = bundle(r, hsm, key, key.latest());
         ObjectNode out = Json.object();
-        out.set("attributes", b.get("attributes"));
+        out.set("attributes", ((ObjectNode) b.get("attributes")).without("key_size"));
         out.put("deletedDate", key.deletedDate);
         out.set("key", b.get("key"));
         out.put("recoveryId", r.baseUrl() + "/deletedkeys/" + key.name);

@@ -65,7 +65,7 @@ public final class KeyCrypto {
         switch (kty) {
             case "RSA": case "RSA-HSM": return "RSA-HSM";
             case "EC": case "EC-HSM": return "EC-HSM";
-            case "oct": case "oct-HSM": return "oct-HSM";
+            case "oct": case "oct-HSM": case "AES": return "oct-HSM";
             default: throw ApiException.badParameter("Invalid key type: '" + kty + "'");
         }
     }

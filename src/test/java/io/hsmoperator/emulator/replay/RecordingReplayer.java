@@ -125,6 +125,9 @@ public final class RecordingReplayer {
             } else {
                 base = newHsm();
                 subs.put("https://REDACTED", base);
+                // The .NET and JavaScript suites keep their HSM's (sanitized or real) host name: it is the HSM under test.
+                URI first = URI.create(entries.get(0).path("RequestUri").asText());
+                subs.put(first.getScheme() + "://" + first.getRawAuthority(), base);
                 prepopulate();
             }
             for (int i = 0; i < entries.size(); ) {
