@@ -60,15 +60,23 @@ public class ArmManagedHsms implements ManagedHsmArm {
 
     @Override
     public Mutation startCreate(String subscription, String resourceGroup, String name, Desired desired) {
-        return put(subscription, resourceGroup, name, desired);
+        return create(subscription, resourceGroup, name, desired);
     }
 
+    /**
+     * A PATCH with only what the operator manages (tags, network access, purge protection): a PUT would reset whatever
+     * else the HSM has that the operator does not model (extra regions, future properties).
+     */
     @Override
-    public Mutation startUpdate(String subscription, String resourceGroup, String name, Desired desired) {
-        return put(subscription, resourceGroup, name, desired);
+    public Mutation startUpdate(String subscription, String resourceGroup, String name, Desired d) {
+        ManagedHsmInner body = new ManagedHsmInner().withTags(new LinkedHashMap<>(d.tags()))
+                .withProperties(new ManagedHsmProperties().withEnablePurgeProtection(d.purgeProtection())
+                        .withPublicNetworkAccess(PublicNetworkAccess.fromString(d.publicNetworkAccess()))
+                        .withNetworkAcls(networkAcls(d.networkAcls())));
+        return AzureError.call(() -> Mutation.started(hsms(subscription).updateWithResponseAsync(resourceGroup, name, body), clients.timeout()));
     }
 
-    private Mutation put(String subscription, String resourceGroup, String name, Desired d) {
+    private Mutation create(String subscription, String resourceGroup, String name, Desired d) {
         ManagedHsmInner body = new ManagedHsmInner().withLocation(d.location()).withTags(new LinkedHashMap<>(d.tags()))
                 .withSku(new ManagedHsmSku().withFamily(d.sku().contains("_C") ? ManagedHsmSkuFamily.fromString("C") : ManagedHsmSkuFamily.B)
                         .withName(ManagedHsmSkuName.fromString(d.sku())))

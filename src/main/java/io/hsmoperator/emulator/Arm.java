@@ -385,6 +385,7 @@ final class Arm {
         h.enablePurgeProtection = props.path("enablePurgeProtection").asBoolean(true);
         h.publicNetworkAccess = props.path("publicNetworkAccess").asText("Enabled");
         h.networkAcls = networkAcls(props.get("networkAcls"));
+        h.regions = regions(props.get("regions"));
         h.createdAt = iso(now);
         h.createdBy = r.appId;
         h.lastModifiedAt = h.createdAt;
@@ -439,6 +440,11 @@ final class Arm {
         if (!acls.equals(h.networkAcls)) {
             changed = true;
         }
+        // A PUT replaces the resource: what it leaves out goes back to its default (no extra regions). A PATCH keeps it.
+        ArrayNode regions = props.has("regions") ? regions(props.get("regions")) : (patch && h.regions != null ? h.regions : regions(null));
+        if (!regions.equals(h.regions == null ? regions(null) : h.regions)) {
+            changed = true;
+        }
         Map<String, String> tags = body.has("tags") ? stringMap(body.get("tags")) : (patch ? h.tags : new LinkedHashMap<>());
         boolean tagsChanged = !tags.equals(h.tags);
         if (provisioning && (changed || tagsChanged)) {
@@ -449,6 +455,7 @@ final class Arm {
             h.enablePurgeProtection = props.path("enablePurgeProtection").asBoolean(h.enablePurgeProtection);
             h.publicNetworkAccess = pna;
             h.networkAcls = acls;
+            h.regions = regions;
             h.tags = tags;
             h.lastModifiedAt = iso(emu.controls().now());
             h.lastModifiedBy = r.appId;
@@ -557,6 +564,9 @@ final class Arm {
             p.put("statusMessage", message);
         }
         p.set("networkAcls", h.networkAcls.deepCopy());
+        if (h.regions != null && !h.regions.isEmpty()) {
+            p.set("regions", h.regions.deepCopy());
+        }
         if (!h.privateEndpointConnections.isEmpty()) {
             ArrayNode pecs = Json.array();
             for (State.Pec pec : h.privateEndpointConnections.values()) {
@@ -582,6 +592,17 @@ final class Arm {
     /** securityDomainProperties appears in newer API versions only; the 2023-02-01 recording has none. */
     private static boolean newerThan(String apiVersion, String threshold) {
         return apiVersion == null || apiVersion.compareTo(threshold) >= 0;
+    }
+
+    private static ArrayNode regions(JsonNode given) {
+        ArrayNode out = Json.array();
+        if (given != null && given.isArray()) {
+            for (JsonNode region : given) {
+                out.add(Json.object().put("name", region.path("name").asText()).put("isPrimary", region.path("isPrimary").asBoolean(false))
+                        .put("provisioningState", "Succeeded"));
+            }
+        }
+        return out;
     }
 
     private static ObjectNode networkAcls(JsonNode acls) {

@@ -2,6 +2,7 @@ package io.hsmoperator.emulator;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.util.ArrayList;
@@ -64,6 +65,8 @@ public final class State {
         public boolean enablePurgeProtection;
         public String publicNetworkAccess;
         public ObjectNode networkAcls;
+        /** Extra regions the HSM is replicated to ({name, isPrimary, provisioningState}); a PUT without them removes them. */
+        public ArrayNode regions;
         public String createdAt;
         public String createdBy;
         public String lastModifiedAt;

@@ -138,7 +138,9 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         st.pendingOperation = null;
         if (!observeOnly) {
-            ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(), owner);
+            Map<String, String> specTags = spec.tags == null ? Map.of() : spec.tags;
+            ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
+                    Ownership.tags(hsm.tags(), specTags, owner, st.managedTags));
             String drift = drift(desired, hsm);
             if (!ours) {
                 events.normal(cr, "Adopted", "Adopting managed HSM " + hsm.id() + (tagged == null ? ", which had no owner" : ", whose owner "
@@ -150,6 +152,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                 progressing(st, Reason.Updating, "Azure is applying the change to " + drift + ".", gen(cr), clock);
                 return config.reconcile().poll();
             }
+            st.managedTags = Ownership.managedKeys(specTags);
         }
         Duration activation = activation(cr, hsm, st);
         if (activation != null) {
@@ -223,7 +226,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         admins.add(azure.principalId());
         String owner = Ownership.of(config.clusterId(), cr);
         Mutation m = arm.startCreate(spec.subscriptionId, spec.resourceGroup, spec.azureName,
-                desired(cr, tenant, new ArrayList<>(admins), owner));
+                desired(cr, tenant, new ArrayList<>(admins), Ownership.tags(Map.of(), spec.tags == null ? Map.of() : spec.tags, owner, null)));
         events.mutation(cr, "HsmCreateStarted", "Creating managed HSM " + spec.azureName + " in " + spec.resourceGroup + " ("
                 + spec.location + "), with the operator " + azure.principalId() + " among its initial administrators", m);
         ManagedHsmStatus.PendingOperation op = new ManagedHsmStatus.PendingOperation();
@@ -236,10 +239,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         return config.reconcile().poll();
     }
 
-    private ManagedHsmArm.Desired desired(ManagedHsm cr, String tenant, List<String> admins, String owner) {
+    private ManagedHsmArm.Desired desired(ManagedHsm cr, String tenant, List<String> admins, Map<String, String> tags) {
         ManagedHsmSpec s = cr.getSpec();
-        Map<String, String> tags = new LinkedHashMap<>(s.tags == null ? Map.of() : s.tags);
-        tags.put(Ownership.TAG, owner);
         ManagedHsmSpec.NetworkAcls acl = s.networkAcls == null ? new ManagedHsmSpec.NetworkAcls() : s.networkAcls;
         return new ManagedHsmArm.Desired(s.location, s.sku == null ? "Standard_B1" : s.sku.name(), tenant, tags, admins,
                 s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays, !Boolean.FALSE.equals(s.purgeProtection),

@@ -107,7 +107,7 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
         apply(diagnostics("same"));
         HsmDiagnostics same = awaitCondition(HsmDiagnostics.class, "same", "Ready", "False", "OwnershipConflict", WAIT);
         same.getSpec().adoptExisting = true;
-        client.resource(same).update();
+        update(same);
         HsmDiagnostics adopted = awaitCondition(HsmDiagnostics.class, "same", "Ready", "True", null, WAIT);
         assertEquals(Boolean.TRUE, adopted.getStatus().adopted);
         assertTrue(eventReasons().contains("DiagnosticSettingAdopted"));

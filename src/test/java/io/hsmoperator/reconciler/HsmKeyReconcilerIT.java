@@ -199,7 +199,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         key.getSpec().enabled = false;
         key.getSpec().tags = Map.of("team", "payments");
         key.getSpec().operations = List.of(HsmKeySpec.Operation.wrapKey, HsmKeySpec.Operation.unwrapKey);
-        client.resource(key).update();
+        update(key);
         await().atMost(WAIT).until(() -> {
             State.KeyVersion v = azureKey(hsm, "wrapping").latest();
             return !v.enabled && "payments".equals(v.tags.get("team")) && v.keyOps.equals(List.of("wrapKey", "unwrapKey"));
@@ -235,7 +235,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
 
         held.getSpec().recoverDeleted = true;
         held.getSpec().adoptExisting = true;
-        client.resource(held).update();
+        update(held);
         HsmKey ready = awaitCondition(HsmKey.class, "legacy", "Ready", "True", null, WAIT);
         assertEquals(1, azureKey(hsm, "legacy").versions.size(), "the old key came back; no new one was made");
         assertTrue(ready.getStatus().keyId.contains("/keys/legacy/"));
@@ -252,7 +252,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         HsmKey reported = awaitCondition(HsmKey.class, "victim", "Ready", "False", "DeletedOutOfBand", WAIT);
         assertTrue(azureKey(hsm, "victim") == null, "no new, different key was created in its place");
         reported.getSpec().recoverDeleted = true;
-        client.resource(reported).update();
+        update(reported);
         HsmKey back = awaitCondition(HsmKey.class, "victim", "Ready", "True", null, WAIT);
         assertEquals(kid, back.getStatus().keyId, "the same key, recovered");
         assertTrue(eventReasons().contains("KeyRecovered"));
@@ -278,7 +278,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
                 "no Azure call for a reference that is not permitted");
         ManagedHsm h = get(ManagedHsm.class, "shared");
         h.getSpec().allowedNamespaces = List.of(other);
-        client.resource(h).update();
+        update(h);
         await().atMost(WAIT).until(() -> {
             HsmKey k = client.resources(HsmKey.class).inNamespace(other).withName("foreign-key").get();
             return Conditions.isTrue(k.getStatus(), "Ready");
@@ -380,6 +380,6 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
     private void touch(HsmKey key) {
         HsmKey k = get(HsmKey.class, key.getMetadata().getName());
         k.getMetadata().setAnnotations(Map.of("touched", String.valueOf(System.nanoTime())));
-        client.resource(k).update();
+        update(k);
     }
 }

@@ -93,7 +93,7 @@ class HsmKeyRotationIT extends OperatorTestBase {
         Map<String, String> a = k.getMetadata().getAnnotations() == null ? new HashMap<>() : new HashMap<>(k.getMetadata().getAnnotations());
         a.put(Conditions.ROTATE_NOW_ANNOTATION, token);
         k.getMetadata().setAnnotations(a);
-        client.resource(k).update();
+        update(k);
     }
 
     private long creates(ManagedHsm hsm, String name) {
@@ -276,7 +276,7 @@ class HsmKeyRotationIT extends OperatorTestBase {
         // the same token again (another annotation changes): nothing new
         HsmKey again = get(HsmKey.class, "manual");
         again.getMetadata().getAnnotations().put("note", "reapplied");
-        client.resource(again).update();
+        update(again);
         Thread.sleep(2500);
         assertEquals(2, azureVersions(hsm, "manual").size(), "the same token twice: one version");
 

@@ -134,7 +134,7 @@ class HsmRoleAssignmentReconcilerIT extends OperatorTestBase {
         assertTrue(condition(conflict, "Ready").getMessage().contains("by assignment " + existing));
 
         conflict.getSpec().adoptExisting = true;
-        client.resource(conflict).update();
+        update(conflict);
         HsmRoleAssignment ready = awaitCondition(HsmRoleAssignment.class, "adopt", "Ready", "True", "Ready", WAIT);
         assertEquals(existing, ready.getStatus().assignmentName);
         assertEquals(Boolean.TRUE, ready.getStatus().adopted);

@@ -96,7 +96,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         long mark = emulator.controls().lastSequence();
         ManagedHsm cr = get(ManagedHsm.class, "steady");
         cr.getMetadata().setAnnotations(Map.of("touch", "1"));
-        client.resource(cr).update();
+        update(cr);
         Thread.sleep(2000);
         assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")),
                 "observed equals desired: nothing to write");
@@ -106,15 +106,24 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     void updatesMutablePropertiesAndCorrectsDrift() throws Exception {
         ManagedHsm hsm = readyHsm("mutable");
         String azureName = hsm.getSpec().azureName;
+        // Someone replicated the HSM to a second region: a property the operator does not model, which its updates keep.
+        var hsms = azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getManagedHsms();
+        var replicated = hsms.getByResourceGroup(hsm.getSpec().resourceGroup, azureName);
+        replicated.properties().withRegions(List.of(new com.azure.resourcemanager.keyvault.fluent.models.MhsmGeoReplicatedRegionInner()
+                .withName("northeurope")));
+        hsms.createOrUpdate(hsm.getSpec().resourceGroup, azureName, replicated);
+        hsm = get(ManagedHsm.class, "mutable");
         hsm.getSpec().publicNetworkAccess = ManagedHsmSpec.PublicNetworkAccess.Disabled;
         hsm.getSpec().tags = Map.of("owner", "platform");
-        client.resource(hsm).update();
+        update(hsm);
         await().atMost(Duration.ofSeconds(30)).until(() -> {
             State.Hsm h = azureHsm(azureName).orElseThrow();
             return "Disabled".equals(h.publicNetworkAccess) && "platform".equals(h.tags.get("owner"));
         });
         awaitCondition(ManagedHsm.class, "mutable", "Ready", "True", null, Duration.ofSeconds(30));
         assertTrue(eventReasons().contains("HsmUpdated"));
+        assertEquals("northeurope", azureHsm(azureName).orElseThrow().regions.get(0).path("name").asText(),
+                "the update kept the region it does not manage");
 
         var arm = azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getManagedHsms();
         var inner = arm.getByResourceGroup(hsm.getSpec().resourceGroup, azureName);
@@ -124,6 +133,27 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         arm.createOrUpdate(hsm.getSpec().resourceGroup, azureName, inner);
         touch("mutable");
         await().atMost(Duration.ofSeconds(30)).until(() -> "platform".equals(azureHsm(azureName).orElseThrow().tags.get("owner")));
+
+        // Tags others add (an Azure Policy "modify", a person) are theirs: never written over, never removed.
+        inner = arm.getByResourceGroup(hsm.getSpec().resourceGroup, azureName);
+        edited = new java.util.HashMap<>(inner.tags());
+        edited.put("costCenter", "42");
+        arm.createOrUpdate(hsm.getSpec().resourceGroup, azureName, inner.withTags(edited));
+        long mark = emulator.controls().lastSequence();
+        touch("mutable");
+        Thread.sleep(2000);
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains(azureName)),
+                "a foreign tag is no drift");
+        // A tag the spec drops is removed only because the operator wrote it; the foreign one stays.
+        ManagedHsm current = get(ManagedHsm.class, "mutable");
+        assertEquals(List.of(Ownership.TAG, "owner"), current.getStatus().managedTags);
+        current.getSpec().tags = Map.of("env", "prod");
+        update(current);
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+            Map<String, String> t = azureHsm(azureName).orElseThrow().tags;
+            return "prod".equals(t.get("env")) && !t.containsKey("owner");
+        });
+        assertEquals("42", azureHsm(azureName).orElseThrow().tags.get("costCenter"));
     }
 
     @Test
@@ -251,7 +281,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         assertEquals(List.of(), azureWrites(), "no write to an HSM the resource does not own");
 
         r.getSpec().adoptExisting = true;
-        client.resource(r).update();
+        update(r);
         awaitCondition(ManagedHsm.class, "foreign", "Ready", "True", null, Duration.ofSeconds(60));
         assertEquals("test-cluster/" + ns + "/foreign", azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
     }
@@ -281,7 +311,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         ManagedHsm doomed = readyHsm("doomed");
         doomed.getSpec().deletionPolicy = ManagedHsmSpec.DeletionPolicy.Delete;
         doomed.getSpec().confirmDeletionOf = doomed.getSpec().azureName;
-        client.resource(doomed).update();
+        update(doomed);
         var key = hsmKey("blocker", "doomed", io.hsmoperator.api.hsmkey.HsmKeySpec.KeyType.EC_HSM);
         apply(key);
         awaitCondition(io.hsmoperator.api.hsmkey.HsmKey.class, "blocker", "Ready", "True", null, Duration.ofSeconds(30));
@@ -300,6 +330,6 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     private void touch(String name) {
         ManagedHsm cr = get(ManagedHsm.class, name);
         cr.getMetadata().setAnnotations(Map.of("touched", String.valueOf(System.nanoTime())));
-        client.resource(cr).update();
+        update(cr);
     }
 }

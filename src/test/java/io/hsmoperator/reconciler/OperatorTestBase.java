@@ -206,6 +206,30 @@ public abstract class OperatorTestBase {
         }
     }
 
+    /**
+     * Writes a user's edit of a resource (spec, annotations, labels) as kubectl edit would: the operator writes status
+     * all the time, so a conflict on the resource version is retried on the latest copy.
+     */
+    @SuppressWarnings("unchecked")
+    protected <S, T extends CustomResource<S, ?>> T update(T edited) {
+        T attempt = edited;
+        for (int i = 0; ; i++) {
+            try {
+                return client.resource(attempt).update();
+            } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+                if (e.getCode() != 409 || i >= 20) {
+                    throw e;
+                }
+                T latest = (T) client.resources(edited.getClass()).inNamespace(edited.getMetadata().getNamespace())
+                        .withName(edited.getMetadata().getName()).get();
+                latest.setSpec(edited.getSpec());
+                latest.getMetadata().setAnnotations(edited.getMetadata().getAnnotations());
+                latest.getMetadata().setLabels(edited.getMetadata().getLabels());
+                attempt = latest;
+            }
+        }
+    }
+
     /** A ready ManagedHsm (and its officers' Secret) in this test's namespace. */
     protected ManagedHsm readyHsm(String name) throws Exception {
         apply(officersSecret(name + "-officers", 3, "2"));

@@ -59,7 +59,7 @@ class RelatedResourcesIT extends OperatorTestBase {
             // The HSM's owners allow the namespace: the key (Stalled, next look in ten minutes) is created within seconds.
             ManagedHsm h = client.resources(ManagedHsm.class).inNamespace(hsmNs).withName("hsm").get();
             h.getSpec().allowedNamespaces = List.of(team);
-            client.resource(h).update();
+            update(h);
             HsmKey ready = awaitCondition(HsmKey.class, "team-key", "Ready", "True", null, SOON);
 
             // Someone deletes the published ConfigMap: it is published again at once.

@@ -59,7 +59,7 @@ class TenancyIT extends OperatorTestBase {
     private ManagedHsm allowing(ManagedHsm hsm, String namespace) {
         ManagedHsm h = get(ManagedHsm.class, hsm.getMetadata().getName());
         h.getSpec().allowedNamespaces = namespace == null ? List.of() : List.of(namespace);
-        return client.resource(h).update();
+        return update(h);
     }
 
     private HsmKey keyIn(String namespace, String name, String hsmNamespace) {

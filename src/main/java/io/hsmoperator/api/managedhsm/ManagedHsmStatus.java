@@ -22,6 +22,10 @@ public class ManagedHsmStatus extends HsmStatus {
     @JsonPropertyDescription("Name of the Secret holding the downloaded, encrypted security domain.")
     public String securityDomainSecret;
 
+    @JsonPropertyDescription("Keys of the Azure tags the operator wrote (spec.tags and its ownership tag). Tags others add are left "
+            + "alone; a tag removed from spec.tags is removed from Azure only if it is listed here.")
+    public List<String> managedTags;
+
     @JsonPropertyDescription("Object ID the operator authenticates as.")
     public String operatorPrincipalId;
 
