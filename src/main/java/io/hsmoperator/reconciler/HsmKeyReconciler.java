@@ -142,12 +142,13 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "them back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmKeys.Update update = drift(cr, key);
+        HsmKeys.Update update = drift(cr, key, st.managedTags);
         if (update != null) {
             Mutation m = keys.update(uri, name, key.version(), update);
             events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
             key = keys.get(uri, name).orElse(key);
         }
+        st.managedTags = Ownership.managedKeys(cr.getSpec().tags == null ? Map.of() : cr.getSpec().tags);
         Rotated rotated = rotate(cr, st, uri, key, versions);
         key = rotated.key();
         versions = rotated.versions();
@@ -334,7 +335,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     /** The update that brings the current version to the spec, or null when it already matches. */
-    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key) {
+    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key, List<String> managedTags) {
         HsmKeySpec s = cr.getSpec();
         boolean wantEnabled = !Boolean.FALSE.equals(s.enabled);
         Instant wantExpiry = s.expiresAfter == null || key.created() == null ? null : IsoDuration.parse(s.expiresAfter).addTo(key.created());
@@ -344,13 +345,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         List<String> wantOps = operations(s);
         // Empty key_ops in Azure means unrestricted: write the spec's operations explicitly.
         boolean opsDiffer = key.operations().isEmpty() || !new HashSet<>(wantOps).equals(new HashSet<>(key.operations()));
-        Map<String, String> wantTags = tags(cr);
-        // The rotation marker stays with the version it was written on.
-        for (String marker : List.of(RotationSchedule.SCHEDULE_TAG, RotationSchedule.ROTATE_NOW_TAG)) {
-            if (key.tags().containsKey(marker)) {
-                wantTags.put(marker, key.tags().get(marker));
-            }
-        }
+        // Tags others added, and the rotation marker of the version, stay; a tag leaves only if the operator wrote it.
+        Map<String, String> wantTags = Ownership.tags(key.tags(), s.tags == null ? Map.of() : s.tags, Ownership.of(config.clusterId(), cr),
+                managedTags);
         boolean tagsDiffer = !wantTags.equals(key.tags());
         if (key.enabled() == wantEnabled && !expiryDiffers && !opsDiffer && !tagsDiffer) {
             return null;

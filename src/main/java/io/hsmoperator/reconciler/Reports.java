@@ -29,7 +29,8 @@ public final class Reports {
     public static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> reconcile(
             io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration maxBackoff,
             java.util.function.BiFunction<R, S, Duration> converge) {
-        S status = copy(cr.getStatus(), type);
+        S current = freshest(cr, type);
+        S status = copy(current, type);
         Conditions.unknown(status, cr.getMetadata().getGeneration(), clock);
         Duration next;
         try {
@@ -47,7 +48,7 @@ public final class Reports {
                     + e.getCode() + (e.getStatus() == null || e.getStatus().getMessage() == null ? "" : ": " + e.getStatus().getMessage())
                     + "); the operator retries with backoff.", cr.getMetadata().getGeneration(), clock);
         }
-        return report(kubernetes, cr, status, next);
+        return report(kubernetes, cr, current, status, next);
     }
 
     /** A deletion Azure did not complete: say so in status and try again (after Retry-After when throttled). */
@@ -94,10 +95,10 @@ public final class Reports {
      * member): no index-based array edits computed from a stale cache, no reliance on merge-patch array semantics.
      * Then asks to be called again after {@code next}.
      */
-    public static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> report(
-            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S updated, Duration next) {
+    private static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> report(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S current, S updated, Duration next) {
         updated.observedGeneration = cr.getMetadata().getGeneration();
-        if (!JSON.valueToTree(updated).equals(JSON.valueToTree(cr.getStatus()))) {
+        if (!JSON.valueToTree(updated).equals(JSON.valueToTree(current))) {
             writeStatus(kubernetes, cr, updated);
         }
         UpdateControl<R> control = UpdateControl.noUpdate();
@@ -111,7 +112,27 @@ public final class Reports {
         kubernetes.resources(cr.getClass()).inNamespace(cr.getMetadata().getNamespace()).withName(cr.getMetadata().getName())
                 .subresource("status").patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
                         io.fabric8.kubernetes.client.dsl.base.PatchType.JSON), patch.toString());
+        WRITTEN.put(key(cr), new Written(cr.getMetadata().getResourceVersion(), JSON.valueToTree(updated)));
         cr.setStatus(updated);
+    }
+
+    /** The last status this process wrote for a resource, and the resource version it was written over. */
+    private record Written(String over, com.fasterxml.jackson.databind.JsonNode status) {
+    }
+
+    private static final Map<String, Written> WRITTEN = new ConcurrentHashMap<>();
+
+    /**
+     * The status to start from. The informer's copy can lag behind the status this process just wrote; while it still
+     * shows the version that write replaced, start from what was written, or a reconcile would write an older status
+     * back over a newer one (a whole-status patch erases what it lacks).
+     */
+    private static <R extends CustomResource<?, S>, S extends HsmStatus> S freshest(R cr, Class<S> type) {
+        Written w = WRITTEN.get(key(cr));
+        if (w != null && w.over() != null && w.over().equals(cr.getMetadata().getResourceVersion())) {
+            return JSON.convertValue(w.status(), type);
+        }
+        return cr.getStatus();
     }
 
     /**

@@ -217,6 +217,28 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
             return !v.enabled && "payments".equals(v.tags.get("team"));
         });
         assertEquals(1, azureKey(hsm, "wrapping").versions.size(), "drift is corrected on the same version");
+
+        // A tag someone else adds (Azure Policy, a person) is theirs: no drift; a tag the spec drops goes only because the
+        // operator wrote it.
+        props = keys.getKey("wrapping").getProperties();
+        Map<String, String> withForeign = new java.util.HashMap<>(props.getTags());
+        withForeign.put("costCenter", "42");
+        keys.updateKeyProperties(props.setTags(withForeign), com.azure.security.keyvault.keys.models.KeyOperation.WRAP_KEY,
+                com.azure.security.keyvault.keys.models.KeyOperation.UNWRAP_KEY);
+        long foreign = emulator.controls().lastSequence();
+        touch(get(HsmKey.class, "wrapping"));
+        Thread.sleep(1500);
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > foreign && e.isWrite() && e.endpoint().equals(hsm.getSpec().azureName)),
+                "a foreign tag is no drift");
+        HsmKey edited = get(HsmKey.class, "wrapping");
+        assertEquals(List.of(Ownership.TAG, "team"), edited.getStatus().managedTags);
+        edited.getSpec().tags = Map.of("env", "prod");
+        update(edited);
+        await().atMost(WAIT).until(() -> {
+            Map<String, String> t = azureKey(hsm, "wrapping").latest().tags;
+            return "prod".equals(t.get("env")) && !t.containsKey("team");
+        });
+        assertEquals("42", azureKey(hsm, "wrapping").latest().tags.get("costCenter"));
     }
 
     @Test

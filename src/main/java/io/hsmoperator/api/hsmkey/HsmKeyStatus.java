@@ -16,6 +16,10 @@ public class HsmKeyStatus extends HsmRefStatus {
     @JsonPropertyDescription("Current (newest) version.")
     public String currentVersion;
 
+    @JsonPropertyDescription("Keys of the tags the operator wrote on the key (spec.tags and its ownership tag). Tags others add are "
+            + "left alone; a tag removed from spec.tags is removed from Azure only if it is listed here.")
+    public java.util.List<String> managedTags;
+
     @JsonPropertyDescription("The newest versions (at most 20), newest first.")
     public List<KeyVersion> versions = new ArrayList<>();
 
