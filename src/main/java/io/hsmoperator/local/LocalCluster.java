@@ -117,7 +117,8 @@ public final class LocalCluster {
             System.out.println("Could not write .hsm-quickstart/kubeconfig: " + e.getMessage());
         }
         System.out.println("Local mode: no cluster in your kubeconfig answers, so the operator runs against a real Kubernetes API server "
-                + apiServer.version() + " started here (etcd, kube-apiserver, kube-controller-manager; binaries "
+                + apiServer.version() + " started here (etcd, kube-apiserver" + (apiServer.hasControllerManager() ? ", kube-controller-manager"
+                : "; no kube-controller-manager, so nothing is garbage-collected") + "; binaries "
                 + (apiServer.downloaded() ? "downloaded by kube-api-test" : "from " + apiServer.binaries()) + ") at "
                 + apiServer.config().getMasterUrl());
         return null;

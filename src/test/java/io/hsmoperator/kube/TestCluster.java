@@ -45,8 +45,9 @@ public final class TestCluster {
             admin = server.adminClient();
             LocalApiServer.install(admin, committedCrds());
             settle();
-            System.out.printf("Kubernetes %s API server up in %.1fs at %s (kubeconfig %s)%n", server.version(),
-                    (System.nanoTime() - start) / 1e9, server.config().getMasterUrl(), server.kubeconfig());
+            System.out.printf("Kubernetes %s API server up in %.1fs at %s (kubeconfig %s; kube-controller-manager: %s)%n",
+                    server.version(), (System.nanoTime() - start) / 1e9, server.config().getMasterUrl(), server.kubeconfig(),
+                    server.hasControllerManager() ? "running" : "absent, build it with e2e/kube-binaries");
         }
         return server;
     }

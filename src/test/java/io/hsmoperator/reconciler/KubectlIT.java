@@ -78,6 +78,8 @@ class KubectlIT extends OperatorTestBase {
 
     @Test
     void deletingAnHsmKeyGarbageCollectsItsConfigMapButKeepsTheKey() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(TestCluster.server().hasControllerManager(),
+                "garbage collection needs kube-controller-manager, which only e2e/kube-binaries provides");
         readyHsm("hsm");
         apply(hsmKey("gone", "hsm", io.hsmoperator.api.hsmkey.HsmKeySpec.KeyType.EC_HSM));
         HsmKey key = awaitCondition(HsmKey.class, "gone", "Ready", "True", null, Duration.ofSeconds(40));
