@@ -428,7 +428,8 @@ final class Arm {
                     + "protection for a managed HSM is an irreversible action.");
         }
         boolean provisioning = System.currentTimeMillis() < h.provisionedAtMillis;
-        boolean changed = false;
+        // An HSM whose last update failed takes any update as a new attempt, even one that changes nothing.
+        boolean changed = h.updateFailed;
         if (props.has("enablePurgeProtection") && props.get("enablePurgeProtection").asBoolean() != h.enablePurgeProtection) {
             changed = true;
         }
@@ -463,7 +464,14 @@ final class Arm {
         }
         if (changed) {
             h.updateDoneAtMillis = System.currentTimeMillis() + emu.config().updateDelay().toMillis();
+            h.updateFailed = r.failAsync;
+            emu.dirty();
             String op = newOperation(emu.config().updateDelay().toMillis());
+            if (r.failAsync) {
+                State.Operation failed = emu.state().operations.get(op);
+                failed.status = "Failed";
+                failed.error = Json.object().put("code", "InternalError").put("message", "The update of the managed HSM failed. Retry the update.");
+            }
             return Http.Response.empty(202).header("Location", operationUrl(r, h, op)).header("Retry-After", retryAfter());
         }
         // An update answers with the resource as GET shows it (statusMessage, hsmUri with its slash), as recorded.
@@ -555,6 +563,9 @@ final class Arm {
         } else if (nowMillis < h.updateDoneAtMillis) {
             state = "Updating";
             message = "Resource update in progress.";
+        } else if (h.updateFailed) {
+            state = "Failed";
+            message = "The update of the managed HSM failed. Retry the update.";
         } else {
             state = "Succeeded";
             message = "The Managed HSM is provisioned and ready to use.";

@@ -103,7 +103,9 @@ public final class Controls {
         /** Handle (commit) the request, then close the connection without answering. */
         DROP_AFTER_COMMIT,
         /** Close the connection without handling the request. */
-        DROP
+        DROP,
+        /** Accept the request, but let the long-running operation it starts end Failed (provisioningState Failed). */
+        FAIL_ASYNC
     }
 
     /**
@@ -143,6 +145,10 @@ public final class Controls {
 
         public static Fault dropAfterCommit(String method, String endpoint, String pathRegex, int times) {
             return new Fault(method, endpoint, pathRegex, FaultKind.DROP_AFTER_COMMIT, 0, 0, 0, times);
+        }
+
+        public static Fault failAsync(String method, String endpoint, String pathRegex, int times) {
+            return new Fault(method, endpoint, pathRegex, FaultKind.FAIL_ASYNC, 0, 0, 0, times);
         }
 
         public static Fault drop(String method, String endpoint, String pathRegex, int times) {

@@ -390,6 +390,9 @@ public final class Emulator implements AutoCloseable {
             case DROP_AFTER_COMMIT:
                 r.dropAfterCommit = true;
                 return;
+            case FAIL_ASYNC:
+                r.failAsync = true;
+                return;
             default:
         }
     }

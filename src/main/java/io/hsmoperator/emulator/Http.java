@@ -46,6 +46,8 @@ public final class Http {
         public String appId;
         /** Set by an injected fault: commit the change, then drop the connection without answering. */
         public boolean dropAfterCommit;
+        /** Set by an injected fault: the long-running operation this request starts ends Failed. */
+        public boolean failAsync;
         private JsonNode json;
 
         Request(String endpoint, String method, String rawTarget, Headers headers, byte[] body, String host) {

@@ -75,6 +75,8 @@ public final class State {
         public long provisionedAtMillis;
         /** Wall-clock millis when the last accepted update completes (0 when none is running). */
         public long updateDoneAtMillis;
+        /** The last accepted update ended Failed: provisioningState Failed until another update succeeds. */
+        public boolean updateFailed;
         public int port;
         /** The HSM's own secret: protects key backups so they restore only into the same security domain. */
         public String domainKey;

@@ -157,6 +157,24 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void anUpdateAzureReportsFailedIsSentAgainNotLeftStuck() throws Exception {
+        ManagedHsm hsm = readyHsm("flaky");
+        String azureName = hsm.getSpec().azureName;
+        // Azure accepts the next update, then reports it Failed: the HSM stays Failed until an update succeeds.
+        emulator.controls().addFault(io.hsmoperator.emulator.Controls.Fault.failAsync("PATCH", "arm", ".*/managedHSMs/" + azureName, 1));
+        long mark = emulator.controls().lastSequence();
+        hsm.getSpec().publicNetworkAccess = ManagedHsmSpec.PublicNetworkAccess.Disabled;
+        update(hsm);
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "flaky", "Ready", "True", null, Duration.ofSeconds(60));
+        assertEquals("Succeeded", ready.getStatus().provisioningState);
+        assertNull(ready.getStatus().pendingOperation);
+        assertEquals("Disabled", azureHsm(azureName).orElseThrow().publicNetworkAccess);
+        assertEquals(2, emulator.controls().journal(e -> e.seq() > mark && e.method().equals("PATCH") && e.path().contains(azureName)).size(),
+                "the failed update, then one retry");
+        assertTrue(eventReasons().contains("HsmUpdateRetried"));
+    }
+
+    @Test
     void badSecurityDomainInputsAreNamedAndChangeNothing() throws Exception {
         record Case(String name, Secret secret, String reason) {
         }

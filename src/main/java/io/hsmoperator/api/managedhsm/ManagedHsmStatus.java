@@ -61,8 +61,10 @@ public class ManagedHsmStatus extends HsmStatus {
     }
 
     public static class PendingOperation {
-        @JsonPropertyDescription("Create or Update.")
+        @JsonPropertyDescription("Create, or RetryUpdate while the operator resends an update Azure reported Failed.")
         public String type;
+        @JsonPropertyDescription("How many times a Failed update was sent again (RetryUpdate).")
+        public Integer attempts;
         @JsonPropertyDescription("When the operation was started (RFC 3339).")
         public String startedAt;
         @JsonPropertyDescription("Generation of the spec the operation applies.")
