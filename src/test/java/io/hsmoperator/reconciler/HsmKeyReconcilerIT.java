@@ -163,6 +163,35 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void aPolicyChangedToRetainAMomentBeforeDeletionIsTheOneThatCounts() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        int n = 10;
+        for (int i = 0; i < n; i++) {
+            HsmKey k = hsmKey("race-" + i, "hsm", HsmKeySpec.KeyType.EC_HSM);
+            k.getSpec().deletionPolicy = HsmKeySpec.DeletionPolicy.Delete;
+            apply(k);
+        }
+        for (int i = 0; i < n; i++) {
+            awaitCondition(HsmKey.class, "race-" + i, "Ready", "True", null, WAIT);
+        }
+        long mark = emulator.controls().lastSequence();
+        // The operator's cache may still hold deletionPolicy Delete when the deletion arrives: it must decide on the
+        // policy the API server holds (P4), so not one key is deleted.
+        for (int i = 0; i < n; i++) {
+            HsmKey k = get(HsmKey.class, "race-" + i);
+            k.getSpec().deletionPolicy = HsmKeySpec.DeletionPolicy.Retain;
+            update(k);
+            client.resources(HsmKey.class).inNamespace(ns).withName("race-" + i).delete();
+        }
+        await().atMost(WAIT).until(() -> client.resources(HsmKey.class).inNamespace(ns).list().getItems().isEmpty());
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.method().equals("DELETE")
+                && e.endpoint().equals(hsm.getSpec().azureName)), "no key was deleted");
+        for (int i = 0; i < n; i++) {
+            assertTrue(azureKey(hsm, "race-" + i) != null, "race-" + i + " stays in Azure");
+        }
+    }
+
+    @Test
     void everyKeyTypeIsCreatedWithTheSizeOrCurveTheSpecAsks() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         HsmKey rsa = hsmKey("rsa-4096", "hsm", HsmKeySpec.KeyType.RSA_HSM);
