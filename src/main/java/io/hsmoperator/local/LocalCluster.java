@@ -13,11 +13,7 @@ import io.fabric8.mockwebserver.ServerResponse;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.utils.Serialization;
-import io.hsmoperator.api.diagnostics.HsmDiagnostics;
-import io.hsmoperator.api.hsmkey.HsmKey;
-import io.hsmoperator.api.managedhsm.ManagedHsm;
-import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
-import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.hsmoperator.api.Kinds;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -127,8 +123,7 @@ public final class LocalCluster {
     /** The committed CRDs (crds/ travels in the jar), one per kind of the API. */
     private static List<CustomResourceDefinition> crds() {
         List<CustomResourceDefinition> crds = new ArrayList<>();
-        for (Class<? extends HasMetadata> kind : List.of(ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class, HsmDiagnostics.class,
-                PrivateEndpoint.class)) {
+        for (Class<? extends HasMetadata> kind : Kinds.ALL) {
             String file = "crds/" + HasMetadata.getFullResourceName(kind) + "-v1.yml";
             try (InputStream in = LocalCluster.class.getClassLoader().getResourceAsStream(file)) {
                 if (in == null) {

@@ -287,8 +287,7 @@ public abstract class OperatorTestBase {
 
     protected void dump() {
         System.out.println("===== namespace " + ns + " =====");
-        for (Class<? extends HasMetadata> kind : List.of(ManagedHsm.class, HsmKey.class, io.hsmoperator.api.roleassignment.HsmRoleAssignment.class,
-                io.hsmoperator.api.diagnostics.HsmDiagnostics.class, io.hsmoperator.api.privateendpoint.PrivateEndpoint.class)) {
+        for (Class<? extends HasMetadata> kind : io.hsmoperator.api.Kinds.ALL) {
             client.resources(kind).inNamespace(ns).list().getItems().forEach(r -> System.out.println(
                     io.fabric8.kubernetes.client.utils.Serialization.asYaml(r)));
         }
