@@ -64,15 +64,16 @@ public class ArmManagedHsms implements ManagedHsmArm {
     }
 
     /**
-     * A PATCH with only what the operator manages (tags, network access, purge protection): a PUT would reset whatever
-     * else the HSM has that the operator does not model (extra regions, future properties).
+     * A PATCH with only what the operator manages (tags, network access, purge protection), and of those only what is
+     * desired: a PUT would reset whatever else the HSM has that the operator does not model (extra regions, future
+     * properties), and a property the spec leaves to Azure is not sent at all.
      */
     @Override
     public Mutation startUpdate(String subscription, String resourceGroup, String name, Desired d) {
-        ManagedHsmInner body = new ManagedHsmInner().withTags(new LinkedHashMap<>(d.tags()))
-                .withProperties(new ManagedHsmProperties().withEnablePurgeProtection(d.purgeProtection())
-                        .withPublicNetworkAccess(PublicNetworkAccess.fromString(d.publicNetworkAccess()))
-                        .withNetworkAcls(networkAcls(d.networkAcls())));
+        ManagedHsmProperties props = new ManagedHsmProperties().withEnablePurgeProtection(d.purgeProtection())
+                .withPublicNetworkAccess(d.publicNetworkAccess() == null ? null : PublicNetworkAccess.fromString(d.publicNetworkAccess()))
+                .withNetworkAcls(d.networkAcls() == null ? null : networkAcls(d.networkAcls()));
+        ManagedHsmInner body = new ManagedHsmInner().withTags(new LinkedHashMap<>(d.tags())).withProperties(props);
         return AzureError.call(() -> Mutation.started(hsms(subscription).updateWithResponseAsync(resourceGroup, name, body), clients.timeout()));
     }
 

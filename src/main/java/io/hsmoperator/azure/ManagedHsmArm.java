@@ -43,8 +43,11 @@ public interface ManagedHsmArm {
         }
     }
 
-    /** What the operator wants the HSM to be. */
+    /**
+     * What the operator wants the HSM to be. On an update, a null purgeProtection, publicNetworkAccess or networkAcls is
+     * not sent: Azure's value stays (an adopted HSM whose spec does not state it).
+     */
     record Desired(String location, String sku, String tenantId, Map<String, String> tags, List<String> initialAdminObjectIds,
-                   int softDeleteRetentionDays, boolean purgeProtection, String publicNetworkAccess, NetworkRules networkAcls) {
+                   int softDeleteRetentionDays, Boolean purgeProtection, String publicNetworkAccess, NetworkRules networkAcls) {
     }
 }

@@ -112,7 +112,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             if (wait != null) {
                 return wait;
             }
-            HsmKeys.Created created = keys.create(uri, name, newVersion(cr, tags(cr)));
+            HsmKeys.Created created = keys.create(uri, name, newVersion(cr, tags(cr), null, false));
             events.mutation(cr, "KeyCreated", "Created " + kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
             key = created.key();
         } else {
@@ -133,6 +133,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return config.reconcile().resync();
         }
         if (!owner.equals(tagged)) {
+            st.adopted = true;
             events.normal(cr, "Adopted", "Adopting key " + key.id() + (tagged == null ? ", which had no owner" : ", whose owner " + tagged
                     + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
         }
@@ -142,7 +143,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "them back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmKeys.Update update = drift(cr, key, st.managedTags);
+        HsmKeys.Update update = drift(cr, key, st.managedTags, Boolean.TRUE.equals(st.adopted));
         if (update != null) {
             Mutation m = keys.update(uri, name, key.version(), update);
             events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
@@ -240,13 +241,27 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         return null;
     }
 
-    /** The first version or a rotated one: the spec's parameters, expiry counted from now (its creation), the given tags. */
-    private HsmKeys.NewKey newVersion(HsmKey cr, Map<String, String> tags) {
+    /**
+     * The first version (current null) or a rotated one: the spec's parameters, expiry counted from now (its creation),
+     * the given tags; what an adopted key's spec leaves unset follows the current version.
+     */
+    private HsmKeys.NewKey newVersion(HsmKey cr, Map<String, String> tags, HsmKeys.Key current, boolean adopted) {
         HsmKeySpec s = cr.getSpec();
-        return new HsmKeys.NewKey(kty(s), defaultSize(s), curve(s), operations(s), Boolean.TRUE.equals(s.exportable),
+        return new HsmKeys.NewKey(kty(s), defaultSize(s), curve(s), wantOperations(s, current, adopted), Boolean.TRUE.equals(s.exportable),
                 s.releasePolicy == null ? null : new HsmKeys.ReleasePolicy(s.releasePolicy.contentType, s.releasePolicy.data,
                         Boolean.TRUE.equals(s.releasePolicy.immutable)),
-                !Boolean.FALSE.equals(s.enabled), RotationSchedule.expiry(IsoDuration.parse(s.expiresAfter), Instant.now(clock)), tags);
+                wantEnabled(s, current, adopted), RotationSchedule.expiry(IsoDuration.parse(s.expiresAfter), Instant.now(clock)), tags);
+    }
+
+    /** The spec's enabled; unset: enabled on a key this resource created, the key's own state on an adopted key. */
+    private static boolean wantEnabled(HsmKeySpec s, HsmKeys.Key key, boolean adopted) {
+        return s.enabled != null ? s.enabled : !adopted || key == null || key.enabled();
+    }
+
+    /** The spec's operations; unset: every operation of the type on a key this resource created, the key's own on an adopted key. */
+    private static List<String> wantOperations(HsmKeySpec s, HsmKeys.Key key, boolean adopted) {
+        boolean unset = s.operations == null || s.operations.isEmpty();
+        return unset && adopted && key != null ? key.operations() : operations(s);
     }
 
     /**
@@ -335,16 +350,16 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     /** The update that brings the current version to the spec, or null when it already matches. */
-    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key, List<String> managedTags) {
+    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key, List<String> managedTags, boolean adopted) {
         HsmKeySpec s = cr.getSpec();
-        boolean wantEnabled = !Boolean.FALSE.equals(s.enabled);
+        boolean wantEnabled = wantEnabled(s, key, adopted);
         Instant wantExpiry = s.expiresAfter == null || key.created() == null ? null : IsoDuration.parse(s.expiresAfter).addTo(key.created());
         // A minute of tolerance: the operator computes a new version's expiry from its own clock, Azure records its own.
         boolean expiryDiffers = wantExpiry != null && (key.expires() == null
                 || Math.abs(ChronoUnit.SECONDS.between(key.expires(), wantExpiry)) > 60);
-        List<String> wantOps = operations(s);
-        // Empty key_ops in Azure means unrestricted: write the spec's operations explicitly.
-        boolean opsDiffer = key.operations().isEmpty() || !new HashSet<>(wantOps).equals(new HashSet<>(key.operations()));
+        List<String> wantOps = wantOperations(s, key, adopted);
+        // Empty key_ops in Azure means unrestricted: write the wanted operations explicitly, unless they are the key's own.
+        boolean opsDiffer = !new HashSet<>(wantOps).equals(new HashSet<>(key.operations()));
         // Tags others added, and the rotation marker of the version, stay; a tag leaves only if the operator wrote it.
         Map<String, String> wantTags = Ownership.tags(key.tags(), s.tags == null ? Map.of() : s.tags, Ownership.of(config.clusterId(), cr),
                 managedTags);
@@ -428,7 +443,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     "Creating a new version of " + key.name() + " for the " + r.describe() + ".");
             Map<String, String> tags = tags(cr);
             tags.put(r.markerTag(), r.markerValue());
-            HsmKeys.Created created = keys.create(uri, key.name(), newVersion(cr, tags));
+            HsmKeys.Created created = keys.create(uri, key.name(), newVersion(cr, tags, key, Boolean.TRUE.equals(st.adopted)));
             events.mutation(cr, "KeyRotated", "Created version " + created.key().version() + " of key " + key.name() + " ("
                     + r.describe() + ")", created.mutation());
             key = created.key();

@@ -142,9 +142,12 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         st.pendingOperation = null;
         if (!observeOnly) {
+            if (!ours) {
+                st.adopted = true;
+            }
             Map<String, String> specTags = spec.tags == null ? Map.of() : spec.tags;
             ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
-                    Ownership.tags(hsm.tags(), specTags, owner, st.managedTags));
+                    Ownership.tags(hsm.tags(), specTags, owner, st.managedTags), hsm, Boolean.TRUE.equals(st.adopted));
             String drift = drift(desired, hsm);
             if (!ours) {
                 events.normal(cr, "Adopted", "Adopting managed HSM " + hsm.id() + (tagged == null ? ", which had no owner" : ", whose owner "
@@ -189,7 +192,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         ManagedHsmSpec spec = cr.getSpec();
         ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
-                Ownership.tags(hsm.tags(), spec.tags == null ? Map.of() : spec.tags, owner, st.managedTags));
+                Ownership.tags(hsm.tags(), spec.tags == null ? Map.of() : spec.tags, owner, st.managedTags), hsm,
+                Boolean.TRUE.equals(st.adopted));
         Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
         events.mutation(cr, "HsmUpdateRetried", failed + "; sent the update again (attempt " + (attempts + 1) + ")", m);
         ManagedHsmStatus.PendingOperation retry = new ManagedHsmStatus.PendingOperation();
@@ -262,7 +266,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         admins.add(azure.principalId());
         String owner = Ownership.of(config.clusterId(), cr);
         Mutation m = arm.startCreate(spec.subscriptionId, spec.resourceGroup, spec.azureName,
-                desired(cr, tenant, new ArrayList<>(admins), Ownership.tags(Map.of(), spec.tags == null ? Map.of() : spec.tags, owner, null)));
+                desired(cr, tenant, new ArrayList<>(admins), Ownership.tags(Map.of(), spec.tags == null ? Map.of() : spec.tags, owner, null),
+                        null, false));
         events.mutation(cr, "HsmCreateStarted", "Creating managed HSM " + spec.azureName + " in " + spec.resourceGroup + " ("
                 + spec.location + "), with the operator " + azure.principalId() + " among its initial administrators", m);
         ManagedHsmStatus.PendingOperation op = new ManagedHsmStatus.PendingOperation();
@@ -275,14 +280,32 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         return config.reconcile().poll();
     }
 
-    private ManagedHsmArm.Desired desired(ManagedHsm cr, String tenant, List<String> admins, Map<String, String> tags) {
+    /**
+     * The HSM as the spec wants it. A field the spec leaves unset has its default on an HSM this resource created; on an
+     * adopted HSM ({@code adopted}) it is null, so it is neither compared nor sent and Azure's value stays.
+     */
+    private ManagedHsmArm.Desired desired(ManagedHsm cr, String tenant, List<String> admins, Map<String, String> tags,
+                                          ManagedHsmArm.Hsm observed, boolean adopted) {
         ManagedHsmSpec s = cr.getSpec();
-        ManagedHsmSpec.NetworkAcls acl = s.networkAcls == null ? new ManagedHsmSpec.NetworkAcls() : s.networkAcls;
         return new ManagedHsmArm.Desired(s.location, s.sku == null ? "Standard_B1" : s.sku.name(), tenant, tags, admins,
-                s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays, !Boolean.FALSE.equals(s.purgeProtection),
-                s.publicNetworkAccess == null ? "Enabled" : s.publicNetworkAccess.name(),
-                new ManagedHsmArm.NetworkRules(acl.bypass.name(), acl.defaultAction.name(), List.copyOf(acl.ipRules),
-                        List.copyOf(acl.virtualNetworkRules)));
+                s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays,
+                s.purgeProtection != null ? s.purgeProtection : adopted ? null : Boolean.TRUE,
+                s.publicNetworkAccess != null ? s.publicNetworkAccess.name() : adopted ? null : "Enabled",
+                networkRules(s.networkAcls, observed == null ? null : observed.networkAcls(), adopted));
+    }
+
+    /** Spec fields over Azure's (adopted) or over the defaults; null when an adopted HSM's spec states no rule at all. */
+    private static ManagedHsmArm.NetworkRules networkRules(ManagedHsmSpec.NetworkAcls acl, ManagedHsmArm.NetworkRules azure, boolean adopted) {
+        if (adopted && acl == null) {
+            return null;
+        }
+        ManagedHsmSpec.NetworkAcls a = acl == null ? new ManagedHsmSpec.NetworkAcls() : acl;
+        ManagedHsmArm.NetworkRules base = adopted && azure != null ? azure
+                : new ManagedHsmArm.NetworkRules("AzureServices", "Allow", List.of(), List.of());
+        return new ManagedHsmArm.NetworkRules(a.bypass != null ? a.bypass.name() : base.bypass(),
+                a.defaultAction != null ? a.defaultAction.name() : base.defaultAction(),
+                a.ipRules != null ? List.copyOf(a.ipRules) : base.ipRules(),
+                a.virtualNetworkRules != null ? List.copyOf(a.virtualNetworkRules) : base.virtualNetworkRules());
     }
 
     private static List<String> immutableConflicts(ManagedHsmSpec s, ManagedHsmArm.Hsm hsm) {
@@ -313,16 +336,17 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         if (!d.tags().equals(hsm.tags())) {
             what.add("tags");
         }
-        if (!d.publicNetworkAccess().equalsIgnoreCase(hsm.publicNetworkAccess())) {
+        if (d.publicNetworkAccess() != null && !d.publicNetworkAccess().equalsIgnoreCase(hsm.publicNetworkAccess())) {
             what.add("publicNetworkAccess");
         }
-        if (!d.networkAcls().bypass().equalsIgnoreCase(hsm.networkAcls().bypass())
-                || !d.networkAcls().defaultAction().equalsIgnoreCase(hsm.networkAcls().defaultAction())
-                || !new LinkedHashSet<>(d.networkAcls().ipRules()).equals(new LinkedHashSet<>(hsm.networkAcls().ipRules()))
-                || !new LinkedHashSet<>(d.networkAcls().virtualNetworkRules()).equals(new LinkedHashSet<>(hsm.networkAcls().virtualNetworkRules()))) {
+        ManagedHsmArm.NetworkRules n = d.networkAcls();
+        if (n != null && (!n.bypass().equalsIgnoreCase(hsm.networkAcls().bypass())
+                || !n.defaultAction().equalsIgnoreCase(hsm.networkAcls().defaultAction())
+                || !new LinkedHashSet<>(n.ipRules()).equals(new LinkedHashSet<>(hsm.networkAcls().ipRules()))
+                || !new LinkedHashSet<>(n.virtualNetworkRules()).equals(new LinkedHashSet<>(hsm.networkAcls().virtualNetworkRules())))) {
             what.add("networkAcls");
         }
-        if (d.purgeProtection() && !hsm.purgeProtection()) {
+        if (Boolean.TRUE.equals(d.purgeProtection()) && !hsm.purgeProtection()) {
             what.add("purgeProtection");
         }
         return what.isEmpty() ? null : String.join(", ", what);
@@ -581,6 +605,15 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             if (!owner.equals(observed.get().tags().get(Ownership.TAG))) {
                 events.warning(cr, "DeletionRefused", "The HSM " + observed.get().id() + " is not owned by this resource; it was not deleted.");
                 return DeleteControl.defaultDelete();
+            }
+            // An adopted HSM may have purge protection off whatever the spec leaves unset: its soft-deleted copy could then
+            // be purged by anyone allowed to, so the operator does not delete it.
+            if (!observed.get().purgeProtection()) {
+                stalled(st, Reason.DeletionBlocked, "deletionPolicy is Delete, but purge protection is off on " + observed.get().id()
+                        + " in Azure, so its soft-deleted copy could be purged. Turn purge protection on in Azure (az keyvault "
+                        + "update-hsm --enable-purge-protection; irreversible), or set deletionPolicy: Retain.", gen(cr), clock);
+                patchStatus(cr, st);
+                return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
             }
             if (!"Deleting".equalsIgnoreCase(observed.get().provisioningState())) {
                 Mutation m = arm.startDelete(spec.subscriptionId, spec.resourceGroup, spec.azureName);

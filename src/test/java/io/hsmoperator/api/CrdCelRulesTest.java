@@ -83,8 +83,12 @@ class CrdCelRulesTest {
         c.add(new Case(mhsm, "initialAdminObjectIds are immutable", none(),
                 s -> s.withArray("initialAdminObjectIds").add("11111111-2222-3333-4444-555555555555"), "initialAdminObjectIds is immutable"));
         c.add(new Case(mhsm, "retention is immutable", none(), s -> s.put("softDeleteRetentionDays", 30), "softDeleteRetentionDays is immutable"));
-        c.add(new Case(mhsm, "purge protection cannot be turned off", none(), s -> s.put("purgeProtection", false),
+        c.add(new Case(mhsm, "purge protection cannot be turned off", s -> s.put("purgeProtection", true), s -> s.put("purgeProtection", false),
                 "purgeProtection cannot be turned off"));
+        // Unset means Azure's value on an adopted HSM, which CEL cannot know: false may be written out, and the operator
+        // reports ImmutableFieldChanged when purge protection is on in Azure.
+        c.add(new Case(mhsm, "purge protection may be written out as false", s -> s.remove("purgeProtection"), s -> s.put("purgeProtection", false),
+                null));
         c.add(new Case(mhsm, "purge protection can be turned on", s -> s.put("purgeProtection", false), s -> s.put("purgeProtection", true),
                 null));
         c.add(new Case(mhsm, "Delete needs a confirmation", null, s -> s.put("deletionPolicy", "Delete"), "confirmDeletionOf"));

@@ -271,6 +271,35 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void adoptingAKeyNeitherReEnablesItNorWidensItsOperations() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        KeyClient keys = adminKeys(hsm);
+        // A key someone disabled on purpose, restricted to signing.
+        keys.createRsaKey(new com.azure.security.keyvault.keys.models.CreateRsaKeyOptions("frozen").setHardwareProtected(true)
+                .setEnabled(false).setTags(Map.of("app", "legacy"))
+                .setKeyOperations(com.azure.security.keyvault.keys.models.KeyOperation.SIGN,
+                        com.azure.security.keyvault.keys.models.KeyOperation.VERIFY));
+        HsmKey cr = hsmKey("frozen", "hsm", HsmKeySpec.KeyType.RSA_HSM);
+        cr.getSpec().adoptExisting = true;
+        apply(cr);
+        HsmKey adopted = await().atMost(WAIT).until(() -> get(HsmKey.class, "frozen"),
+                k -> k.getStatus() != null && Boolean.TRUE.equals(k.getStatus().adopted) && k.getStatus().keyId != null);
+        await().atMost(WAIT).until(() -> azureKey(hsm, "frozen").latest().tags.containsKey(Ownership.TAG));
+        State.KeyVersion v = azureKey(hsm, "frozen").latest();
+        assertFalse(v.enabled, "unset enabled does not re-enable an adopted key");
+        assertEquals(List.of("sign", "verify"), v.keyOps, "unset operations do not widen an adopted key's");
+        assertEquals("legacy", v.tags.get("app"));
+        assertEquals(1, azureKey(hsm, "frozen").versions.size(), "no new version");
+
+        // What the spec states is applied.
+        adopted = get(HsmKey.class, "frozen");
+        adopted.getSpec().enabled = true;
+        update(adopted);
+        await().atMost(WAIT).until(() -> azureKey(hsm, "frozen").latest().enabled);
+        assertEquals(List.of("sign", "verify"), azureKey(hsm, "frozen").latest().keyOps);
+    }
+
+    @Test
     void aSoftDeletedNameIsReportedAndRecoveredOnlyWhenAllowed() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         KeyClient keys = adminKeys(hsm);

@@ -307,6 +307,64 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void adoptingAnHsmWritesOnlyWhatTheSpecStates() throws Exception {
+        String azureName = uniqueHsmName("locked");
+        var arm = azureAs(emulator.builtInPrincipal());
+        // Someone else's HSM, locked down: no public access, deny by default, one trusted range, no purge protection.
+        var body = HsmFixtures.hsmBody(emulator, "westeurope", emulator.builtInPrincipal().objectId())
+                .withTags(Map.of("costcenter", "42"));
+        body.properties().withPublicNetworkAccess(com.azure.resourcemanager.keyvault.models.PublicNetworkAccess.DISABLED)
+                .withNetworkAcls(new com.azure.resourcemanager.keyvault.models.MhsmNetworkRuleSet()
+                        .withBypass(com.azure.resourcemanager.keyvault.models.NetworkRuleBypassOptions.NONE)
+                        .withDefaultAction(com.azure.resourcemanager.keyvault.models.NetworkRuleAction.DENY)
+                        .withIpRules(List.of(new com.azure.resourcemanager.keyvault.models.MhsmipRule().withValue("203.0.113.0/24"))));
+        arm.keyVault().serviceClient().getManagedHsms().beginCreateOrUpdate("rg-" + ns, azureName, body).getFinalResult();
+        ManagedHsm cr = managedHsm("locked", azureName);
+        cr.getSpec().securityDomain = null;
+        cr.getSpec().adoptExisting = true;
+        cr.getSpec().tags = Map.of("team", "payments");
+        apply(cr);
+        ManagedHsm r = awaitCondition(ManagedHsm.class, "locked", "Ready", "False", "SecurityDomainNotConfigured", Duration.ofSeconds(60));
+        assertEquals(Boolean.TRUE, r.getStatus().adopted);
+
+        State.Hsm hsm = azureHsm(azureName).orElseThrow();
+        assertEquals(Map.of("costcenter", "42", "team", "payments", Ownership.TAG, "test-cluster/" + ns + "/locked"), hsm.tags,
+                "the tags the spec states and the ownership tag are added; the others stay");
+        assertFalse(hsm.enablePurgeProtection, "unset purgeProtection is not a write on an adopted HSM");
+        assertEquals("Disabled", hsm.publicNetworkAccess, "unset publicNetworkAccess is not a write on an adopted HSM");
+        assertEquals("Deny", hsm.networkAcls.path("defaultAction").asText());
+        assertEquals("None", hsm.networkAcls.path("bypass").asText());
+        assertEquals("203.0.113.0/24", hsm.networkAcls.path("ipRules").path(0).path("value").asText(), "the IP rules stay");
+
+        // A spec that states a field is applied, and only that field.
+        r.getSpec().networkAcls = new ManagedHsmSpec.NetworkAcls();
+        r.getSpec().networkAcls.ipRules = List.of("198.51.100.7");
+        update(r);
+        await().atMost(Duration.ofSeconds(60)).until(() -> azureHsm(azureName).orElseThrow().networkAcls.path("ipRules").path(0)
+                .path("value").asText().startsWith("198.51.100.7"));
+        hsm = azureHsm(azureName).orElseThrow();
+        assertEquals("Deny", hsm.networkAcls.path("defaultAction").asText(), "the default action the spec leaves unset stays");
+        assertEquals("None", hsm.networkAcls.path("bypass").asText());
+        assertEquals("Disabled", hsm.publicNetworkAccess);
+        assertFalse(hsm.enablePurgeProtection);
+
+        // Deleting with Delete needs purge protection on in Azure, whatever the spec leaves unset.
+        r = get(ManagedHsm.class, "locked");
+        r.getSpec().deletionPolicy = ManagedHsmSpec.DeletionPolicy.Delete;
+        r.getSpec().confirmDeletionOf = azureName;
+        update(r);
+        client.resource(get(ManagedHsm.class, "locked")).delete();
+        ManagedHsm blocked = awaitCondition(ManagedHsm.class, "locked", "Stalled", "True", "DeletionBlocked", Duration.ofSeconds(30));
+        assertTrue(condition(blocked, "Stalled").getMessage().contains("purge protection is off"), condition(blocked, "Stalled").getMessage());
+        assertTrue(azureHsm(azureName).isPresent(), "an HSM without purge protection is not deleted");
+        assertTrue(journalSinceMark(e -> e.method().equals("DELETE")).isEmpty());
+        blocked.getSpec().deletionPolicy = ManagedHsmSpec.DeletionPolicy.Retain;
+        update(blocked);
+        await().atMost(Duration.ofSeconds(30)).until(() -> get(ManagedHsm.class, "locked") == null);
+        assertTrue(azureHsm(azureName).isPresent());
+    }
+
+    @Test
     void observeOnlyNeverWrites() throws Exception {
         String azureName = uniqueHsmName("observed");
         HsmFixtures.createHsm(azureAs(emulator.builtInPrincipal()), "rg-" + ns, azureName);

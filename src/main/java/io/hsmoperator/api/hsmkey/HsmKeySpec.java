@@ -94,7 +94,8 @@ public class HsmKeySpec {
     public Curve curve;
 
     @Size(max = 7)
-    @JsonPropertyDescription("Permitted operations; defaults to every operation the key type supports.")
+    @JsonPropertyDescription("Permitted operations. Unset: a key the operator creates gets every operation its type supports; an "
+            + "adopted key keeps the operations it has.")
     public List<Operation> operations;
 
     @Default("false")
@@ -104,9 +105,9 @@ public class HsmKeySpec {
     @JsonPropertyDescription("Secure key release policy of an exportable key. Immutable.")
     public ReleasePolicy releasePolicy;
 
-    @Default("true")
-    @JsonPropertyDescription("Whether the current version may be used. Disabling refuses every cryptographic operation.")
-    public Boolean enabled = Boolean.TRUE;
+    @JsonPropertyDescription("Whether the current version may be used. Disabling refuses every cryptographic operation. Unset: a "
+            + "key the operator creates is enabled; an adopted key keeps its state.")
+    public Boolean enabled;
 
     @Pattern(DURATION)
     @JsonPropertyDescription("ISO-8601 duration after which each version expires, counted from that version's creation (for "

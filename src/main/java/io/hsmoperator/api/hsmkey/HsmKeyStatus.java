@@ -20,6 +20,10 @@ public class HsmKeyStatus extends HsmRefStatus {
             + "left alone; a tag removed from spec.tags is removed from Azure only if it is listed here.")
     public java.util.List<String> managedTags;
 
+    @JsonPropertyDescription("True when the key existed before this resource and was adopted (spec.adoptExisting): the operator "
+            + "then writes only what the spec states (enabled, operations), never a default.")
+    public Boolean adopted;
+
     @JsonPropertyDescription("The newest versions (at most 20), newest first.")
     public List<KeyVersion> versions = new ArrayList<>();
 

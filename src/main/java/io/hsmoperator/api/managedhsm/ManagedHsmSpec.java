@@ -25,8 +25,8 @@ import java.util.Map;
         message = "initialAdminObjectIds is immutable: administrators are only set when the HSM is created; grant roles with HsmRoleAssignment instead")
 @ValidationRule(value = "(has(self.softDeleteRetentionDays) ? self.softDeleteRetentionDays : 90) == (has(oldSelf.softDeleteRetentionDays) ? oldSelf.softDeleteRetentionDays : 90)",
         message = "softDeleteRetentionDays is immutable: Azure cannot change the retention of an existing HSM")
-@ValidationRule(value = "(has(oldSelf.purgeProtection) && !oldSelf.purgeProtection) || !has(self.purgeProtection) || self.purgeProtection",
-        message = "purgeProtection cannot be turned off once it is on (Azure makes it irreversible)")
+@ValidationRule(value = "!has(oldSelf.purgeProtection) || !oldSelf.purgeProtection || !has(self.purgeProtection) || self.purgeProtection",
+        message = "purgeProtection cannot be turned off once it is on (Azure makes it irreversible; unset means Azure's value, which the operator checks)")
 @ValidationRule(value = "!has(self.deletionPolicy) || self.deletionPolicy != 'Delete' || (has(self.confirmDeletionOf) && self.confirmDeletionOf == self.azureName)",
         message = "deletionPolicy Delete also needs confirmDeletionOf set to the azureName: deleting the CR then soft-deletes the HSM in Azure")
 @ValidationRule(value = "!has(self.deletionPolicy) || self.deletionPolicy != 'Delete' || !has(self.purgeProtection) || self.purgeProtection",
@@ -92,16 +92,16 @@ public class ManagedHsmSpec {
     @JsonPropertyDescription("Days a deleted HSM, and a deleted key, can be recovered before Azure purges it. 7 to 90. Immutable.")
     public Integer softDeleteRetentionDays = 90;
 
-    @Default("true")
     @JsonPropertyDescription("Purge protection: deleted keys and the deleted HSM cannot be purged before their retention ends. May "
-            + "only go from false to true.")
-    public Boolean purgeProtection = Boolean.TRUE;
+            + "only go from false to true. Unset: on for an HSM the operator creates; an adopted HSM keeps Azure's setting.")
+    public Boolean purgeProtection;
 
-    @Default("Enabled")
-    @JsonPropertyDescription("Whether the HSM accepts traffic from public networks. Use Disabled with a PrivateEndpoint.")
-    public PublicNetworkAccess publicNetworkAccess = PublicNetworkAccess.Enabled;
+    @JsonPropertyDescription("Whether the HSM accepts traffic from public networks. Use Disabled with a PrivateEndpoint. Unset: "
+            + "Enabled for an HSM the operator creates; an adopted HSM keeps Azure's setting.")
+    public PublicNetworkAccess publicNetworkAccess;
 
-    @JsonPropertyDescription("Network rules of the HSM.")
+    @JsonPropertyDescription("Network rules of the HSM. A field left unset keeps Azure's value on an adopted HSM, and has its "
+            + "documented default on an HSM the operator creates.")
     public NetworkAcls networkAcls;
 
     @JsonPropertyDescription("Azure tags. The operator adds its ownership tag (hsmoperator.io-owner).")
@@ -121,7 +121,7 @@ public class ManagedHsmSpec {
 
     @Default("Retain")
     @JsonPropertyDescription("What deleting this resource does in Azure. Retain (default): nothing. Delete: soft-delete the HSM "
-            + "(never purge); needs purgeProtection and confirmDeletionOf. Waits while HsmKeys still reference the HSM.")
+            + "(never purge); needs purgeProtection on (in the spec and in Azure) and confirmDeletionOf. Waits while HsmKeys still reference the HSM.")
     public DeletionPolicy deletionPolicy = DeletionPolicy.Retain;
 
     @JsonPropertyDescription("Must equal azureName for deletionPolicy Delete to be accepted: a deliberate second signature.")
@@ -141,21 +141,19 @@ public class ManagedHsmSpec {
             Allow, Deny
         }
 
-        @Default("AzureServices")
-        @JsonPropertyDescription("Whether trusted Azure services bypass the network rules.")
-        public Bypass bypass = Bypass.AzureServices;
+        @JsonPropertyDescription("Whether trusted Azure services bypass the network rules (default AzureServices).")
+        public Bypass bypass;
 
-        @Default("Allow")
-        @JsonPropertyDescription("What happens to traffic that no rule matches.")
-        public DefaultAction defaultAction = DefaultAction.Allow;
+        @JsonPropertyDescription("What happens to traffic that no rule matches (default Allow).")
+        public DefaultAction defaultAction;
 
         @Size(max = 100)
-        @JsonPropertyDescription("IPv4 addresses or CIDR ranges allowed through.")
-        public List<@Pattern("^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$") String> ipRules = new ArrayList<>();
+        @JsonPropertyDescription("IPv4 addresses or CIDR ranges allowed through (default none).")
+        public List<@Pattern("^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?$") String> ipRules;
 
         @Size(max = 100)
-        @JsonPropertyDescription("Resource IDs of virtual network subnets allowed through.")
-        public List<@Pattern("^/subscriptions/[^/]+/resource[Gg]roups/[^/]+/providers/[Mm]icrosoft\\.[Nn]etwork/virtual[Nn]etworks/[^/]+/subnets/[^/]+$") String> virtualNetworkRules = new ArrayList<>();
+        @JsonPropertyDescription("Resource IDs of virtual network subnets allowed through (default none).")
+        public List<@Pattern("^/subscriptions/[^/]+/resource[Gg]roups/[^/]+/providers/[Mm]icrosoft\\.[Nn]etwork/virtual[Nn]etworks/[^/]+/subnets/[^/]+$") String> virtualNetworkRules;
     }
 
     public static class SecurityDomain {

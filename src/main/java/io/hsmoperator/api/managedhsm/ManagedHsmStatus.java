@@ -26,6 +26,10 @@ public class ManagedHsmStatus extends HsmStatus {
             + "alone; a tag removed from spec.tags is removed from Azure only if it is listed here.")
     public List<String> managedTags;
 
+    @JsonPropertyDescription("True when the HSM existed before this resource and was adopted (spec.adoptExisting, or ObserveOnly "
+            + "turned Managed): the operator then writes only what the spec states, never a default.")
+    public Boolean adopted;
+
     @JsonPropertyDescription("Object ID the operator authenticates as.")
     public String operatorPrincipalId;
 
