@@ -24,6 +24,39 @@ public interface OperatorConfig {
 
     Local local();
 
+    LeaderElection leaderElection();
+
+    /**
+     * Leader election on a Lease: of all replicas only the holder reconciles, so two never mutate Azure at once. A
+     * replica that stops renewing (killed, partitioned) loses the lease after leaseDuration and another takes over.
+     */
+    interface LeaderElection {
+        /** Off only for a single instance that no other can ever join (the quick start's in-process mock API). */
+        @WithDefault("true")
+        boolean enabled();
+
+        @WithDefault("hsm-operator-leader")
+        String leaseName();
+
+        /** Namespace of the Lease; defaults to the operator's namespace (see tenancy.operator-namespace). */
+        Optional<String> namespace();
+
+        /** This replica's name in the Lease and in its Events; defaults to the pod name plus a random suffix. */
+        Optional<String> identity();
+
+        /** How long a lease the holder stops renewing stays valid: the longest a handover takes. */
+        @WithDefault("PT15S")
+        Duration leaseDuration();
+
+        /** The holder steps down when it could not renew for this long (less than leaseDuration). */
+        @WithDefault("PT10S")
+        Duration renewDeadline();
+
+        /** How often replicas try to acquire or renew. */
+        @WithDefault("PT2S")
+        Duration retryPeriod();
+    }
+
     interface Azure {
         /** azure (default): real Azure. emulator: start the embedded emulator and point every client at it. */
         @WithDefault("azure")

@@ -73,6 +73,8 @@ public final class LocalCluster {
             System.out.println("Local mode: no Kubernetes API server could be started (" + why + "); falling back to an in-process"
                     + " mock. Run e2e/kube-binaries once to build the real one.");
         }
+        // The mock answers no SelfSubjectRulesReview, and no second instance can ever join it: no leader election.
+        defaultTo("hsm.leader-election.enabled", "HSM_LEADER_ELECTION_ENABLED", "false");
         // Expectations (the discovery documents) and the CRUD store share one dispatcher: expectations answer first.
         Map<ServerRequest, Queue<ServerResponse>> expectations = new HashMap<>();
         server = new KubernetesMockServer(new Context(), new MockWebServer(), expectations,

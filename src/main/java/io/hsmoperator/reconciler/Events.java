@@ -21,9 +21,11 @@ import java.util.UUID;
 public class Events {
     private static final Logger LOG = Logger.getLogger(Events.class);
     private final KubernetesClient client;
+    private final String instance;
 
-    public Events(KubernetesClient client) {
+    public Events(KubernetesClient client, OperatorInstance instance) {
         this.client = client;
+        this.instance = instance.identity();
     }
 
     /** An Azure mutation: reason, what it changed, Azure's request ID. */
@@ -52,6 +54,7 @@ public class Events {
                             .withResourceVersion(on.getMetadata().getResourceVersion()).build())
                     .withType(type).withReason(reason).withMessage(message).withFirstTimestamp(now).withLastTimestamp(now).withCount(1)
                     .withNewSource().withComponent("hsm-operator").endSource().withReportingComponent("hsmoperator.io/hsm-operator")
+                    .withReportingInstance(instance)
                     .build()).create();
         } catch (KubernetesClientException e) {
             LOG.warnf("Could not record event %s on %s/%s: %s", reason, ns, on.getMetadata().getName(), e.getMessage());

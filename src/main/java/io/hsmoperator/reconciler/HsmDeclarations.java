@@ -1,6 +1,5 @@
 package io.hsmoperator.reconciler;
 
-import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.azure.OperatorConfig;
 import jakarta.inject.Singleton;
 
@@ -30,9 +29,8 @@ public class HsmDeclarations {
 
     private final List<Entry> entries;
 
-    public HsmDeclarations(OperatorConfig config, KubernetesClient kubernetes) {
-        String own = config.tenancy().operatorNamespace().or(() -> Optional.ofNullable(System.getenv("POD_NAMESPACE")))
-                .orElseGet(() -> kubernetes.getNamespace() == null ? "default" : kubernetes.getNamespace());
+    public HsmDeclarations(OperatorConfig config, OperatorInstance instance) {
+        String own = instance.namespace();
         this.entries = config.tenancy().managedHsmNamespaces().stream().map(e -> parse(e.replace(OPERATOR_NAMESPACE, own))).toList();
     }
 

@@ -1,0 +1,87 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
+import io.hsmoperator.azure.OperatorConfig;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import jakarta.enterprise.context.Dependent;
+import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Singleton;
+import org.jboss.logging.Logger;
+
+import java.util.Optional;
+import java.util.UUID;
+
+/**
+ * This replica of the operator: the namespace it runs in, the name it goes by (in the leader Lease and in the Events it
+ * reports), and the leader election that lets only one replica reconcile at a time.
+ */
+@Singleton
+public class OperatorInstance {
+    private static final Logger LOG = Logger.getLogger(OperatorInstance.class);
+    private final String namespace;
+    private final String identity;
+    private final OperatorConfig.LeaderElection election;
+
+    public OperatorInstance(OperatorConfig config, KubernetesClient kubernetes) {
+        this.namespace = config.tenancy().operatorNamespace().or(() -> Optional.ofNullable(System.getenv("POD_NAMESPACE")))
+                .orElseGet(() -> kubernetes.getNamespace() == null ? "default" : kubernetes.getNamespace());
+        // A restarted process is a new contender: with the pod name alone it could take over its predecessor's lease at
+        // once, while that predecessor may still be finishing a write.
+        String host = Optional.ofNullable(System.getenv("HOSTNAME")).filter(h -> !h.isBlank()).orElse("hsm-operator");
+        this.identity = config.leaderElection().identity().orElseGet(() -> host + "-" + UUID.randomUUID().toString().substring(0, 8));
+        this.election = config.leaderElection();
+    }
+
+    /** The namespace the operator runs in (its configuration's, else POD_NAMESPACE, else its client's). */
+    public String namespace() {
+        return namespace;
+    }
+
+    public String identity() {
+        return identity;
+    }
+
+    /** Read by the operator SDK at start-up; null turns leader election off. */
+    @Produces
+    @Dependent
+    LeaderElectionConfiguration leaderElection() {
+        if (!election.enabled()) {
+            LOG.warn("Leader election is off (hsm.leader-election.enabled=false): never run a second replica like this");
+            return null;
+        }
+        String leaseNamespace = election.namespace().orElse(namespace);
+        LOG.infof("Leader election on Lease %s/%s as %s: this replica reconciles only while it holds the lease",
+                leaseNamespace, election.leaseName(), identity);
+        LeaderCallbacks callbacks = new LeaderCallbacks(() -> LOG.infof("%s leads: reconciling", identity), this::stoppedLeading,
+                leader -> LOG.infof("The leader is %s", leader));
+        // Not the SDK's exit-on-stop: it calls System.exit from the shutdown hook too, which hangs a rolling update.
+        return new LeaderElectionConfiguration(election.leaseName(), leaseNamespace, election.leaseDuration(),
+                election.renewDeadline(), election.retryPeriod(), identity, callbacks, false);
+    }
+
+    /**
+     * Losing the lease outside a shutdown means another replica may lead now: this one must not send another write,
+     * so it halts at once (no graceful shutdown that would let running reconciles go on); Kubernetes restarts it.
+     */
+    private void stoppedLeading() {
+        if (shuttingDown()) {
+            LOG.infof("%s stopped leading: shutting down", identity);
+            return;
+        }
+        LOG.errorf("%s lost the leader lease (it could not renew it within %s): halting so that no two replicas act", identity,
+                election.renewDeadline());
+        Runtime.getRuntime().halt(1);
+    }
+
+    private static boolean shuttingDown() {
+        Thread probe = new Thread(() -> { });
+        try {
+            Runtime.getRuntime().addShutdownHook(probe);
+            Runtime.getRuntime().removeShutdownHook(probe);
+            return false;
+        } catch (IllegalStateException e) {
+            return true;
+        }
+    }
+}

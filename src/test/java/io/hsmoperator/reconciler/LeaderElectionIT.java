@@ -1,0 +1,188 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.hsmoperator.api.common.Conditions;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.hsmkey.HsmKeySpec;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.emulator.State;
+import io.hsmoperator.kube.TestCluster;
+import io.hsmoperator.rotation.RotationSchedule;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.QuarkusTestProfile;
+import io.quarkus.test.junit.TestProfile;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Two replicas of the packaged operator (separate processes, as two pods would be) against one API server and one
+ * emulator: only the holder of the Lease acts, a killed leader is replaced within the lease duration, and a rotation
+ * the killed leader started is finished by the next one exactly once. The operator inside this test JVM only hosts
+ * the emulator; it watches a namespace nobody uses.
+ */
+@QuarkusTest
+@TestProfile(LeaderElectionIT.Elsewhere.class)
+class LeaderElectionIT extends OperatorTestBase {
+    private static final Duration LEASE = Duration.ofSeconds(6);
+    private static final Duration WAIT = Duration.ofSeconds(90);
+    private static final String LEASE_NAME = "hsm-operator-leader";
+    private final List<Process> replicas = new ArrayList<>();
+
+    public static class Elsewhere implements QuarkusTestProfile {
+        @Override
+        public Map<String, String> getConfigOverrides() {
+            return Map.of("quarkus.operator-sdk.namespaces", "leader-election-elsewhere");
+        }
+    }
+
+    @AfterEach
+    void stopReplicas() {
+        replicas.forEach(Process::destroyForcibly);
+    }
+
+    @Test
+    void onlyTheLeaderActsAndAKilledLeaderIsReplacedWithoutASecondRotation() throws Exception {
+        client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName("azure-credentials").endMetadata()
+                .addToStringData("clientSecret", emulator.builtInPrincipal().clientSecret()).build()).create();
+        Map<String, Process> byName = new LinkedHashMap<>();
+        byName.put("replica-a", replica("replica-a"));
+        byName.put("replica-b", replica("replica-b"));
+        String leader = await().atMost(WAIT).until(this::holder, h -> h != null && byName.containsKey(h));
+        String standby = byName.keySet().stream().filter(n -> !n.equals(leader)).findFirst().orElseThrow();
+
+        ManagedHsm hsm = readyHsm("hsm");
+        HsmKey key = hsmKey("signing", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        apply(key);
+        awaitCondition(HsmKey.class, "signing", "Ready", "True", null, WAIT);
+        assertEquals(Set.of(leader), reporters(), "every event was reported by the leader; the standby did nothing");
+
+        // The leader creates the new version, then cannot record it (the API server refuses the key's status), and dies.
+        String probe = "{}";
+        try (AdmissionRefusal refused = admissionRefuses(ns + "-handover", "hsmoperator.io", "hsmkeys/status", "UPDATE",
+                "object.metadata.name != 'signing'", () -> client.resources(HsmKey.class).inNamespace(ns).withName("signing")
+                        .subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE), probe))) {
+            HsmKey k = get(HsmKey.class, "signing");
+            k.getMetadata().setAnnotations(Map.of(Conditions.ROTATE_NOW_ANNOTATION, "handover"));
+            update(k);
+            await().atMost(WAIT).until(() -> versions(hsm).size() == 2);
+            byName.get(leader).destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        }
+        long killed = System.nanoTime();
+        await().atMost(LEASE.multipliedBy(3)).pollInterval(Duration.ofMillis(100)).until(() -> standby.equals(holder()));
+        Duration handover = Duration.ofNanos(System.nanoTime() - killed);
+        System.out.printf("leader election: %s took over %d ms after %s was killed (lease duration %d s)%n", standby,
+                handover.toMillis(), leader, LEASE.toSeconds());
+        assertTrue(handover.compareTo(LEASE.plusSeconds(3)) < 0, "handed over within the lease duration (and a retry): " + handover);
+
+        await().atMost(WAIT).until(() -> get(HsmKey.class, "signing"), x -> x.getStatus() != null
+                && "handover".equals(x.getStatus().lastRotateNowToken) && Integer.valueOf(2).equals(x.getStatus().versionCount));
+        Thread.sleep(LEASE.toMillis());
+        List<State.KeyVersion> versions = versions(hsm);
+        assertEquals(2, versions.size(), "the version the dead leader made was found by its marker, not made again");
+        assertEquals("handover", versions.get(1).tags.get(RotationSchedule.ROTATE_NOW_TAG));
+        // The leader may die between Azure's answer and its event: the event can be lost, the version cannot be doubled.
+        assertTrue(events().stream().filter(e -> e.getReason().equals("KeyRotated")).count() <= 1, "one rotation at most reported");
+        assertEquals(2, journalSinceMark(e -> e.method().equals("POST") && e.path().startsWith("/keys/signing/create")
+                && e.status() < 300).size(), "one create for the key and one for the rotation, none after the handover");
+        HsmKey edited = get(HsmKey.class, "signing");
+        edited.getSpec().tags = Map.of("after", "handover");
+        update(edited);
+        await().atMost(WAIT).until(() -> "handover".equals(versions(hsm).get(1).tags.get("after")));
+        await().atMost(WAIT).until(() -> events().stream().anyMatch(e -> e.getReason().equals("KeyUpdated")));
+        assertEquals(Set.of(standby), events().stream().filter(e -> e.getReason().equals("KeyUpdated")).map(Event::getReportingInstance)
+                .collect(java.util.stream.Collectors.toSet()), "the new leader acts, and says so");
+
+        // A leader that can no longer renew its lease (cut off from the API server) stops acting before another takes
+        // over: it halts, and a third replica leads.
+        Process third = replica("replica-c");
+        Process cutOff = byName.get(standby);
+        try (AdmissionRefusal noRenewal = admissionRefuses(ns + "-renewal", "coordination.k8s.io", "leases", "UPDATE",
+                "object.spec.holderIdentity != '" + standby + "'", () -> client.leases().inNamespace(ns).withName(LEASE_NAME).dryRun()
+                        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"holderIdentity\":\"" + standby + "\"}}"))) {
+            assertTrue(cutOff.waitFor(30, TimeUnit.SECONDS), "a leader that cannot renew its lease exits");
+            assertEquals(1, cutOff.exitValue());
+            await().atMost(WAIT).until(() -> "replica-c".equals(holder()));
+        }
+
+        // A replica told to stop (a rolling update) exits promptly instead of hanging in its shutdown.
+        third.destroy();
+        assertTrue(third.waitFor(30, TimeUnit.SECONDS), "the replica exits within 30 s of SIGTERM");
+    }
+
+    private String holder() {
+        Lease lease = client.leases().inNamespace(ns).withName(LEASE_NAME).get();
+        return lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
+    }
+
+    private Set<String> reporters() {
+        Set<String> out = new java.util.TreeSet<>();
+        for (Event e : events()) {
+            out.add(String.valueOf(e.getReportingInstance()));
+        }
+        return out;
+    }
+
+    private List<State.KeyVersion> versions(ManagedHsm hsm) {
+        return emulator.inspect(s -> {
+            State.Key k = s.hsms.get(hsm.getSpec().azureName).keys.get("signing");
+            return k == null ? List.<State.KeyVersion>of() : new ArrayList<>(k.versions);
+        });
+    }
+
+    /** The packaged operator as another pod would run it: real-Azure mode against this JVM's emulator, as a custom cloud. */
+    private Process replica(String identity) throws IOException {
+        Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
+        assertTrue(Files.exists(jar), "the packaged operator (mvn package) is needed: " + jar.toAbsolutePath());
+        Map<String, String> props = new LinkedHashMap<>(TestCluster.server().quarkusClientProperties());
+        props.put("quarkus.http.port", "0");
+        props.put("hsm.azure.mode", "azure");
+        props.put("hsm.azure.cloud", "custom");
+        props.put("hsm.azure.arm-endpoint", emulator.armEndpoint());
+        props.put("hsm.azure.authority-host", emulator.authorityHost());
+        props.put("hsm.azure.ca-bundle", emulator.caCertificatePath().toAbsolutePath().toString());
+        props.put("hsm.azure.tenant-id", emulator.tenantId());
+        props.put("hsm.azure.client-id", emulator.builtInPrincipal().clientId());
+        props.put("hsm.azure.credential", "client-secret");
+        props.put("hsm.azure.client-secret-ref", ns + "/azure-credentials");
+        props.put("hsm.cluster-id", "test-cluster");
+        props.put("hsm.tenancy.managed-hsm-namespaces", "t*=" + SUBSCRIPTION + "/rg-*");
+        props.put("hsm.reconcile.poll", "PT0.3S");
+        props.put("hsm.reconcile.resync", "PT3S");
+        props.put("hsm.reconcile.max-backoff", "PT5S");
+        props.put("hsm.leader-election.namespace", ns);
+        props.put("hsm.leader-election.identity", identity);
+        props.put("hsm.leader-election.lease-duration", "PT" + LEASE.toSeconds() + "S");
+        props.put("hsm.leader-election.renew-deadline", "PT4S");
+        props.put("hsm.leader-election.retry-period", "PT1S");
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("-Xmx256m");
+        props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+        cmd.add("-jar");
+        cmd.add(jar.toString());
+        Path log = Path.of("target", "leader-election", ns + "-" + identity + ".log");
+        Files.createDirectories(log.getParent());
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        replicas.add(p);
+        return p;
+    }
+}
