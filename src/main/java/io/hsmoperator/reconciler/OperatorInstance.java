@@ -4,7 +4,10 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.hsmoperator.azure.OperatorConfig;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.quarkus.runtime.ShutdownEvent;
+import jakarta.annotation.Priority;
 import jakarta.enterprise.context.Dependent;
+import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import org.jboss.logging.Logger;
@@ -22,6 +25,7 @@ public class OperatorInstance {
     private final String namespace;
     private final String identity;
     private final OperatorConfig.LeaderElection election;
+    private volatile boolean stopping;
 
     public OperatorInstance(OperatorConfig config, KubernetesClient kubernetes) {
         this.namespace = config.tenancy().operatorNamespace().or(() -> Optional.ofNullable(System.getenv("POD_NAMESPACE")))
@@ -60,12 +64,17 @@ public class OperatorInstance {
                 election.renewDeadline(), election.retryPeriod(), identity, callbacks, false);
     }
 
+    /** Before the operator SDK stops (its observer has priority 3123), so that the lease it then gives up is no surprise. */
+    void onShutdown(@Observes @Priority(1) ShutdownEvent event) {
+        stopping = true;
+    }
+
     /**
      * Losing the lease outside a shutdown means another replica may lead now: this one must not send another write,
      * so it halts at once (no graceful shutdown that would let running reconciles go on); Kubernetes restarts it.
      */
     private void stoppedLeading() {
-        if (shuttingDown()) {
+        if (stopping || jvmShuttingDown()) {
             LOG.infof("%s stopped leading: shutting down", identity);
             return;
         }
@@ -74,7 +83,7 @@ public class OperatorInstance {
         Runtime.getRuntime().halt(1);
     }
 
-    private static boolean shuttingDown() {
+    private static boolean jvmShuttingDown() {
         Thread probe = new Thread(() -> { });
         try {
             Runtime.getRuntime().addShutdownHook(probe);
