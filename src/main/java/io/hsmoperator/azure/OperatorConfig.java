@@ -168,6 +168,12 @@ public interface OperatorConfig {
         @WithDefault("PT3S")
         Duration provisioningDelay();
 
+        /**
+         * An ARM role definition file (az role definition format, e.g. config/azure/hsm-operator-arm-role.json) the
+         * operator's principal holds in the embedded emulator instead of Owner, so that a call outside it is refused.
+         */
+        Optional<String> armRole();
+
         /** Turn the emulator's test controls on (faults, clock, journal). */
         @WithDefault("false")
         boolean testControls();

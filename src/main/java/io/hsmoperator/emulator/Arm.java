@@ -52,6 +52,9 @@ final class Arm {
         }
         r.principal = claims.path("oid").asText();
         r.appId = claims.path("appid").asText();
+        if (r.is(0, "subscriptions") && r.size() >= 2) {
+            require(r, ArmAuthorization.action(r.method, r.segments), r.path);
+        }
         emu.applyFault(r);
         return route(r);
     }
@@ -85,7 +88,6 @@ final class Arm {
             String rg = r.seg(3);
             if (r.is(4, "providers") && r.is(5, "Microsoft.KeyVault") && r.is(6, "managedHSMs")) {
                 if (r.size() == 7) {
-                    require(r, "Microsoft.KeyVault/managedHSMs/read");
                     return listHsms(r, sub, rg);
                 }
                 return hsm(r, sub, rg, r.seg(7));
@@ -97,11 +99,9 @@ final class Arm {
         }
         if (r.is(2, "providers") && r.is(3, "Microsoft.KeyVault")) {
             if (r.size() == 5 && r.is(4, "managedHSMs") && r.method.equals("GET")) {
-                require(r, "Microsoft.KeyVault/managedHSMs/read");
                 return listHsms(r, sub, null);
             }
             if (r.size() == 5 && r.is(4, "deletedManagedHSMs") && r.method.equals("GET")) {
-                require(r, "Microsoft.KeyVault/deletedManagedHSMs/read");
                 return listDeleted(r, sub);
             }
             if (r.size() == 5 && r.is(4, "checkMhsmNameAvailability") && r.method.equals("POST")) {
@@ -121,12 +121,28 @@ final class Arm {
         throw ApiException.notFound("The requested resource path is not supported by the emulator: " + r.path);
     }
 
-    private void require(Http.Request r, String action) {
-        State.Principal p = emu.read(() -> emu.state().principals.get(r.principal));
-        if (p != null && p.deniedArmActions.stream().anyMatch(a -> a.equalsIgnoreCase(action))) {
-            throw new ApiException(403, "AuthorizationFailed", "The client '" + r.principal + "' with object id '" + r.principal
-                    + "' does not have authorization to perform action '" + action + "' over scope '" + r.path
+    /** 403 AuthorizationFailed, as ARM answers, unless the caller's role assignments permit the action at the scope. */
+    private void require(Http.Request r, String action, String scope) {
+        boolean allowed = emu.read(() -> {
+            State.Principal p = emu.state().principals.get(r.principal);
+            boolean denied = p != null && p.deniedArmActions.stream().anyMatch(a -> a.equalsIgnoreCase(action));
+            return !denied && ArmAuthorization.permits(emu.state(), r.principal, action, scope);
+        });
+        if (!allowed) {
+            throw new ApiException(403, "AuthorizationFailed", "The client '" + r.appId + "' with object id '" + r.principal
+                    + "' does not have authorization to perform action '" + action + "' over scope '" + scope
                     + "' or the scope is invalid. If access was recently granted, please refresh your credentials.");
+        }
+    }
+
+    /** A linked resource (a subnet to join, a DNS zone to register in) needs its own permission: 403 LinkedAuthorizationFailed. */
+    private void requireLinked(Http.Request r, String primaryAction, String linkedAction, String linkedScope) {
+        boolean allowed = emu.read(() -> ArmAuthorization.permits(emu.state(), r.principal, linkedAction, linkedScope));
+        if (!allowed) {
+            throw new ApiException(403, "LinkedAuthorizationFailed", "The client '" + r.appId + "' with object id '" + r.principal
+                    + "' has permission to perform action '" + primaryAction + "' on scope '" + r.path + "'; however, it does not "
+                    + "have permission to perform action(s) '" + linkedAction + "' on the linked scope(s) '" + linkedScope
+                    + "' (respectively) or the linked scope(s) are invalid.");
         }
     }
 
@@ -159,7 +175,6 @@ final class Arm {
                     return r.method.equals("HEAD") ? Http.Response.empty(204) : Http.Response.json(200, rgView(g));
                 });
             case "PUT": {
-                require(r, "Microsoft.Resources/subscriptions/resourceGroups/write");
                 String location = Json.text(r.json(), "location");
                 if (location == null) {
                     throw new ApiException(400, "LocationRequired", "The location property is required for this definition.");
@@ -230,16 +245,12 @@ final class Arm {
         if (r.size() == 8) {
             switch (r.method) {
                 case "GET":
-                    require(r, "Microsoft.KeyVault/managedHSMs/read");
                     return pollHint(emu.read(() -> hsmView(r, find(sub, rg, name), true)));
                 case "PUT":
-                    require(r, "Microsoft.KeyVault/managedHSMs/write");
                     return putHsm(r, sub, rg, name, false);
                 case "PATCH":
-                    require(r, "Microsoft.KeyVault/managedHSMs/write");
                     return putHsm(r, sub, rg, name, true);
                 case "DELETE":
-                    require(r, "Microsoft.KeyVault/managedHSMs/delete");
                     return deleteHsm(r, sub, rg, name);
                 default:
                     throw new ApiException(405, "MethodNotAllowed", "Method " + r.method + " is not allowed.");
@@ -652,11 +663,9 @@ final class Arm {
 
     private Http.Response deleted(Http.Request r, String sub, String location, String name) {
         if (r.size() == 8 && r.method.equals("GET")) {
-            require(r, "Microsoft.KeyVault/deletedManagedHSMs/read");
             return Http.Response.json(200, emu.read(() -> deletedView(findDeleted(sub, location, name))));
         }
         if (r.size() == 9 && r.is(8, "purge") && r.method.equals("POST")) {
-            require(r, "Microsoft.KeyVault/locations/deletedManagedHSMs/purge/action");
             return emu.write(() -> {
                 State.Hsm h = findDeleted(sub, location, name);
                 if (h.enablePurgeProtection && emu.controls().now().isBefore(Instant.parse(h.scheduledPurgeDate))) {
@@ -710,7 +719,6 @@ final class Arm {
 
     private Http.Response pecs(Http.Request r, String sub, String rg, String name) {
         if (r.size() == 9 && r.method.equals("GET")) {
-            require(r, "Microsoft.KeyVault/managedHSMs/privateEndpointConnections/read");
             return Http.Response.json(200, emu.read(() -> {
                 State.Hsm h = find(sub, rg, name);
                 ArrayNode value = Json.array();
@@ -723,13 +731,11 @@ final class Arm {
         String pecName = r.seg(9);
         switch (r.method) {
             case "GET":
-                require(r, "Microsoft.KeyVault/managedHSMs/privateEndpointConnections/read");
                 return Http.Response.json(200, emu.read(() -> {
                     State.Hsm h = find(sub, rg, name);
                     return pecView(h, pec(h, pecName));
                 }));
             case "PUT": {
-                require(r, "Microsoft.KeyVault/managedHSMs/privateEndpointConnections/write");
                 JsonNode state = r.json().path("properties").path("privateLinkServiceConnectionState");
                 String status = state.path("status").asText("");
                 if (!List.of("Approved", "Rejected", "Pending", "Disconnected").contains(status)) {
@@ -750,7 +756,6 @@ final class Arm {
                 })).header("Retry-After", "0");
             }
             case "DELETE":
-                require(r, "Microsoft.KeyVault/managedHSMs/privateEndpointConnections/delete");
                 return emu.write(() -> {
                     State.Hsm h = find(sub, rg, name);
                     State.Pec pec = h.privateEndpointConnections.remove(pecName.toLowerCase(Locale.ROOT));
@@ -789,7 +794,6 @@ final class Arm {
 
     private Http.Response privateEndpoints(Http.Request r, String sub, String rg) {
         if (r.size() == 7 && r.method.equals("GET")) {
-            require(r, "Microsoft.Network/privateEndpoints/read");
             return Http.Response.json(200, emu.read(() -> {
                 ArrayNode value = Json.array();
                 for (State.PrivateEndpoint pe : emu.state().privateEndpoints.values()) {
@@ -809,13 +813,10 @@ final class Arm {
         }
         switch (r.method) {
             case "GET":
-                require(r, "Microsoft.Network/privateEndpoints/read");
                 return Http.Response.json(200, emu.read(() -> peView(pe(id))));
             case "PUT":
-                require(r, "Microsoft.Network/privateEndpoints/write");
                 return putPrivateEndpoint(r, sub, rg, name, id);
             case "DELETE":
-                require(r, "Microsoft.Network/privateEndpoints/delete");
                 return emu.write(() -> {
                     State.PrivateEndpoint pe = emu.state().privateEndpoints.remove(id.toLowerCase(Locale.ROOT));
                     if (pe == null) {
@@ -854,6 +855,9 @@ final class Arm {
         props.path("privateLinkServiceConnections").forEach(conns::add);
         int automatic = conns.size();
         props.path("manualPrivateLinkServiceConnections").forEach(conns::add);
+        if (subnet != null) {
+            requireLinked(r, "Microsoft.Network/privateEndpoints/write", "Microsoft.Network/virtualNetworks/subnets/join/action", subnet);
+        }
         return emu.write(() -> {
             State.PrivateEndpoint existing = emu.state().privateEndpoints.get(id.toLowerCase(Locale.ROOT));
             if (existing != null) {
@@ -1011,8 +1015,14 @@ final class Arm {
                     return g;
                 }));
             case "PUT": {
-                require(r, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups/write");
                 JsonNode configs = r.json().path("properties").path("privateDnsZoneConfigs");
+                for (JsonNode c : configs) {
+                    String zoneId = c.path("properties").path("privateDnsZoneId").asText("");
+                    if (!zoneId.isEmpty()) {
+                        requireLinked(r, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups/write",
+                                "Microsoft.Network/privateDnsZones/join/action", zoneId);
+                    }
+                }
                 return emu.write(() -> {
                     State.PrivateEndpoint pe = pe(peId);
                     String hsmName = pe.targetId.substring(pe.targetId.lastIndexOf('/') + 1).toLowerCase(Locale.ROOT);
@@ -1049,7 +1059,6 @@ final class Arm {
                 });
             }
             case "DELETE":
-                require(r, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups/delete");
                 return emu.write(() -> {
                     State.PrivateEndpoint pe = pe(peId);
                     ObjectNode g = pe.dnsZoneGroups.remove(name.toLowerCase(Locale.ROOT));
@@ -1093,7 +1102,6 @@ final class Arm {
         String key = lowerUri + "|" + (name == null ? "" : name.toLowerCase(Locale.ROOT));
         switch (r.method) {
             case "GET":
-                require(r, "Microsoft.Insights/diagnosticSettings/read");
                 if (name == null) {
                     return Http.Response.json(200, emu.read(() -> {
                         ArrayNode value = Json.array();
@@ -1116,7 +1124,6 @@ final class Arm {
                     return diagView(s, h.location);
                 }));
             case "PUT": {
-                require(r, "Microsoft.Insights/diagnosticSettings/write");
                 ObjectNode setting = validateDiagnostic(r.json(), lowerUri, name);
                 return Http.Response.json(200, emu.write(() -> {
                     long count = emu.state().diagnosticSettings.keySet().stream().filter(k -> k.startsWith(lowerUri + "|")).count();
@@ -1130,7 +1137,6 @@ final class Arm {
                 }));
             }
             case "DELETE":
-                require(r, "Microsoft.Insights/diagnosticSettings/delete");
                 return emu.write(() -> {
                     ObjectNode removed = emu.state().diagnosticSettings.remove(key);
                     emu.dirty();

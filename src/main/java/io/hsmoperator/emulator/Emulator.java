@@ -212,6 +212,42 @@ public final class Emulator implements AutoCloseable {
         return entra.federatedToken(subject, 3600);
     }
 
+    /**
+     * Assigns an ARM role to a principal at a scope ("/" for everything, or a subscription, resource group or resource
+     * ID). The role is a built-in one (Owner, Contributor, Reader) or one defined with {@link #defineArmRole}. A principal
+     * registered here starts with no ARM role, as a new service principal does; the built-in principal is Owner at "/".
+     */
+    public void assignArmRole(String objectId, String role, String scope) {
+        write(() -> {
+            if (ArmAuthorization.definition(state, role) == null) {
+                throw new IllegalArgumentException("No ARM role named " + role);
+            }
+            ArmAuthorization.assignments(state).add(ArmAuthorization.assignment(objectId, role, scope));
+            dirty();
+            return null;
+        });
+    }
+
+    /** Removes every ARM role assignment of a principal. */
+    public void revokeArmRoles(String objectId) {
+        write(() -> {
+            ArmAuthorization.assignments(state).removeIf(a -> a.principalId.equalsIgnoreCase(objectId));
+            dirty();
+            return null;
+        });
+    }
+
+    /** Defines a custom ARM role from a file in {@code az role definition create} format; returns its name. */
+    public String defineArmRole(Path azCliRoleDefinition) {
+        State.ArmRole role = ArmAuthorization.fromAzCliFile(azCliRoleDefinition);
+        write(() -> {
+            state.armRoleDefinitions.put(role.name.toLowerCase(java.util.Locale.ROOT), role);
+            dirty();
+            return null;
+        });
+        return role.name;
+    }
+
     /** Refuses an ARM action (e.g. "Microsoft.KeyVault/managedHSMs/write") to a principal with 403 AuthorizationFailed. */
     public void denyArmAction(String objectId, String action) {
         write(() -> {
@@ -519,6 +555,7 @@ public final class Emulator implements AutoCloseable {
         s.tenantId = config.tenantId() != null ? config.tenantId() : UUID.randomUUID().toString();
         State.Principal p = newPrincipal("hsm-operator (emulator built-in principal)");
         s.principals.put(p.objectId, p);
+        ArmAuthorization.assignments(s);
         dirty.set(true);
         return s;
     }

@@ -30,6 +30,10 @@ public final class State {
     public Map<String, ObjectNode> diagnosticSettings = new LinkedHashMap<>();
     /** ARM asynchronous operations (managedHsmOperationResults, network operations). */
     public Map<String, Operation> operations = new LinkedHashMap<>();
+    /** Custom ARM role definitions, by lower-case name (built-in roles: {@link ArmAuthorization#BUILT_IN}). */
+    public Map<String, ArmRole> armRoleDefinitions = new LinkedHashMap<>();
+    /** ARM role assignments; null in state files written before ARM RBAC was enforced. */
+    public List<ArmRoleAssignment> armRoleAssignments;
     /** Full-backup folders written by HSM backups, keyed by folder URL (the emulator's stand-in for blob storage). */
     public Map<String, String> backupFolders = new LinkedHashMap<>();
 
@@ -42,6 +46,18 @@ public final class State {
         public List<Map<String, String>> federatedCredentials = new ArrayList<>();
         /** ARM actions refused to this principal with 403 AuthorizationFailed (to test permission errors). */
         public List<String> deniedArmActions = new ArrayList<>();
+    }
+
+    public static final class ArmRole {
+        public String name;
+        public List<String> actions = new ArrayList<>();
+        public List<String> notActions = new ArrayList<>();
+    }
+
+    public static final class ArmRoleAssignment {
+        public String principalId;
+        public String role;
+        public String scope;
     }
 
     public static final class ResourceGroup {

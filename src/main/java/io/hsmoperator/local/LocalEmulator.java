@@ -45,6 +45,13 @@ public class LocalEmulator implements LocalAzure {
                     .withPort(local.port()).withTestControls(local.testControls())
                     .withDelays(local.provisioningDelay(), Duration.ofSeconds(1), Duration.ofMillis(500), Duration.ofSeconds(1));
             emulator = Emulator.start(ec);
+            local.armRole().ifPresent(file -> {
+                String role = emulator.defineArmRole(Path.of(file));
+                String operator = emulator.builtInPrincipal().objectId();
+                emulator.revokeArmRoles(operator);
+                emulator.assignArmRole(operator, role, "/");
+                LOG.infof("Local mode: the operator holds exactly the ARM role '%s' (%s)", role, file);
+            });
             LOG.infof("Local mode: the Azure emulator listens on %s (tenant %s, state %s)", emulator.baseUrl(), emulator.tenantId(),
                     local.stateDir().orElse("in memory"));
         }

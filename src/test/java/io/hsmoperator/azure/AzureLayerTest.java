@@ -72,6 +72,7 @@ class AzureLayerTest {
     @Test
     void workloadIdentityFindsItsOwnObjectId() throws Exception {
         Emulator.Principal operator = emulator.registerPrincipal("hsm-operator");
+        emulator.assignArmRole(operator.objectId(), "Reader", "/");
         emulator.addFederatedCredential(operator.clientId(), "system:serviceaccount:hsm-system:hsm-operator");
         Path token = Files.createTempFile("sa-token", "");
         Files.writeString(token, emulator.federatedToken("system:serviceaccount:hsm-system:hsm-operator"));

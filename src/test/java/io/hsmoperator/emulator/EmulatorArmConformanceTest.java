@@ -38,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.StreamSupport;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -267,10 +268,94 @@ class EmulatorArmConformanceTest extends EmulatorTestBase {
         assertTrue(noToken.body().contains("AuthenticationFailed"));
 
         Emulator.Principal reader = emulator.registerPrincipal("reader");
+        emulator.assignArmRole(reader.objectId(), "Owner", "/");
         emulator.denyArmAction(reader.objectId(), "Microsoft.KeyVault/managedHSMs/write");
         ManagementException denied = assertThrows(ManagementException.class, () -> HsmFixtures.createHsm(as(reader), RG, hsmName("denied")));
         assertEquals(403, denied.getResponse().getStatusCode());
         assertEquals("AuthorizationFailed", denied.getValue().getCode());
+    }
+
+    @Test
+    void armAuthorizesByRoleAssignmentsActionsNotActionsAndLinkedScopes() throws Exception {
+        java.nio.file.Path shipped = java.nio.file.Path.of("config/azure/hsm-operator-arm-role.json");
+        String role = emulator.defineArmRole(shipped);
+        Emulator.Principal operator = emulator.registerPrincipal("operator");
+        ManagedHsmsClient asOperator = as(operator).keyVault().serviceClient().getManagedHsms();
+        String name = hsmName("arm-role");
+        ManagementException none = assertThrows(ManagementException.class, () -> asOperator.getByResourceGroup(RG, name));
+        assertEquals(403, none.getResponse().getStatusCode(), "a new principal holds no ARM role");
+        assertEquals("AuthorizationFailed", none.getValue().getCode());
+        assertTrue(none.getValue().getMessage().contains("'Microsoft.KeyVault/managedHSMs/read' over scope '/subscriptions/"),
+                none.getValue().getMessage());
+
+        emulator.assignArmRole(operator.objectId(), role, "/subscriptions/" + admin.subscriptionId);
+        // What the operator does: the first answer of a create, reads, an update, the deleted-HSM check, a delete.
+        assertEquals(200, asOperator.createOrUpdateWithResponseAsync(RG, name, HsmFixtures.hsmBody(emulator, "westeurope",
+                operator.objectId())).block().getStatusCode());
+        Thread.sleep(emulator.config().provisioningDelay().toMillis() + 50);
+        asOperator.getByResourceGroup(RG, name);
+        asOperator.updateWithResponseAsync(RG, name, new ManagedHsmInner().withTags(java.util.Map.of("a", "b"))).block();
+        ManagementException notDeleted = assertThrows(ManagementException.class, () -> asOperator.getDeleted(name, "westeurope"));
+        assertEquals(404, notDeleted.getResponse().getStatusCode(), "allowed, and not found");
+        // Outside the assignment's scope: another subscription.
+        ManagementException elsewhere = assertThrows(ManagementException.class, () -> new EmulatorClients(emulator, operator,
+                "11111111-2222-3333-4444-555555555555").keyVault().serviceClient().getManagedHsms().getByResourceGroup(RG, name));
+        assertEquals(403, elsewhere.getResponse().getStatusCode());
+        // The shipped role names purge in notActions: refused even though the operator may delete.
+        asOperator.deleteWithResponseAsync(RG, name).block();
+        await().atMost(java.time.Duration.ofSeconds(10)).until(() -> emulator.inspect(st -> st.deletedHsms.containsKey(name.toLowerCase())));
+        ManagementException purge = assertThrows(ManagementException.class, () -> asOperator.beginPurgeDeleted(name, "westeurope").getFinalResult());
+        assertEquals(403, purge.getResponse().getStatusCode());
+        assertTrue(purge.getValue().getMessage().contains("'Microsoft.KeyVault/locations/deletedManagedHSMs/purge/action'"));
+        // Reader reads and writes nothing.
+        Emulator.Principal reader = emulator.registerPrincipal("reader-role");
+        emulator.assignArmRole(reader.objectId(), "Reader", "/");
+        as(reader).keyVault().serviceClient().getManagedHsms().listByResourceGroup(RG).stream().count();
+        ManagementException readOnly = assertThrows(ManagementException.class, () -> as(reader).keyVault().serviceClient().getManagedHsms()
+                .createOrUpdateWithResponseAsync(RG, hsmName("reader"), HsmFixtures.hsmBody(emulator, "westeurope", reader.objectId())).block());
+        assertEquals(403, readOnly.getResponse().getStatusCode());
+
+        // A private endpoint needs to join its subnet: without subnets/join/action ARM refuses the linked scope.
+        java.nio.file.Path noJoin = java.nio.file.Files.createTempFile("role", ".json");
+        java.nio.file.Files.writeString(noJoin, java.nio.file.Files.readString(shipped).replace("\"Name\": \"hsm-operator\"", "\"Name\": \"no-join\"")
+                .replace("\"Microsoft.Network/virtualNetworks/subnets/join/action\",", ""));
+        Emulator.Principal partial = emulator.registerPrincipal("no-join");
+        emulator.assignArmRole(partial.objectId(), emulator.defineArmRole(noJoin), "/");
+        ManagedHsmInner target = HsmFixtures.createHsm(admin, RG, hsmName("arm-link"));
+        String subnet = "/subscriptions/" + admin.subscriptionId + "/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/pe";
+        PrivateEndpointInner pe = new PrivateEndpointInner().withLocation("westeurope").withSubnet(new SubnetInner().withId(subnet))
+                .withManualPrivateLinkServiceConnections(List.of(new PrivateLinkServiceConnection().withName("conn")
+                        .withPrivateLinkServiceId(target.id()).withGroupIds(List.of("managedhsm"))));
+        ManagementException linked = assertThrows(ManagementException.class, () -> as(partial).network().serviceClient().getPrivateEndpoints()
+                .createOrUpdate("rg-net", "pe-no-join", pe));
+        assertEquals(403, linked.getResponse().getStatusCode());
+        assertEquals("LinkedAuthorizationFailed", linked.getValue().getCode());
+        assertTrue(linked.getValue().getMessage().contains("'Microsoft.Network/virtualNetworks/subnets/join/action' on the linked scope(s) '"
+                + subnet + "'"), linked.getValue().getMessage());
+        emulator.assignArmRole(operator.objectId(), role, "/");
+        // The operator reads the first answer only and looks again later: it never polls operation results.
+        assertEquals(201, as(operator).network().serviceClient().getPrivateEndpoints().createOrUpdateWithResponseAsync("rg-net", "pe-joined", pe)
+                .block().getStatusCode(), "the shipped role joins the subnet");
+    }
+
+    @Test
+    void armDerivesTheActionFromTheResourceTypeAndMethod() {
+        List<String> hsm = List.of("subscriptions", "s", "resourceGroups", "rg", "providers", "Microsoft.KeyVault", "managedHSMs", "h");
+        assertEquals("Microsoft.KeyVault/managedHSMs/read", ArmAuthorization.action("GET", hsm));
+        assertEquals("Microsoft.KeyVault/managedHSMs/write", ArmAuthorization.action("PATCH", hsm));
+        assertEquals("Microsoft.KeyVault/managedHSMs/delete", ArmAuthorization.action("DELETE", hsm));
+        assertEquals("Microsoft.KeyVault/locations/deletedManagedHSMs/purge/action", ArmAuthorization.action("POST",
+                List.of("subscriptions", "s", "providers", "Microsoft.KeyVault", "locations", "westeurope", "deletedManagedHSMs", "h", "purge")));
+        assertEquals("Microsoft.KeyVault/checkMhsmNameAvailability/action", ArmAuthorization.action("POST",
+                List.of("subscriptions", "s", "providers", "Microsoft.KeyVault", "checkMhsmNameAvailability")));
+        List<String> setting = new java.util.ArrayList<>(hsm);
+        setting.addAll(List.of("providers", "Microsoft.Insights", "diagnosticSettings", "audit"));
+        assertEquals("Microsoft.Insights/diagnosticSettings/write", ArmAuthorization.action("PUT", setting));
+        assertEquals("Microsoft.Resources/subscriptions/resourceGroups/write", ArmAuthorization.action("PUT",
+                List.of("subscriptions", "s", "resourceGroups", "rg")));
+        assertTrue(ArmAuthorization.matches("*/read", "Microsoft.KeyVault/managedHSMs/read"));
+        assertTrue(ArmAuthorization.matches("Microsoft.Authorization/*/Write", "microsoft.authorization/roleAssignments/write"));
+        assertFalse(ArmAuthorization.matches("Microsoft.KeyVault/managedHSMs/read", "Microsoft.KeyVault/managedHSMs/write"));
     }
 
     private javax.net.ssl.SSLContext trustEmulator() throws Exception {

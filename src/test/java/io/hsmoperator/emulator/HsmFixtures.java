@@ -75,8 +75,12 @@ public final class HsmFixtures {
     }
 
     public static ManagedHsmInner createHsm(EmulatorClients c, String rg, String name) {
+        return createHsm(c, rg, name, c.principal.objectId());
+    }
+
+    public static ManagedHsmInner createHsm(EmulatorClients c, String rg, String name, String... admins) {
         return c.keyVault().serviceClient().getManagedHsms()
-                .beginCreateOrUpdate(rg, name, hsmBody(c.emulator, "westeurope", c.principal.objectId())).getFinalResult();
+                .beginCreateOrUpdate(rg, name, hsmBody(c.emulator, "westeurope", admins)).getFinalResult();
     }
 
     public static ObjectNode certificateInfo(List<X509Certificate> certs, int required) throws Exception {

@@ -42,7 +42,7 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
     }
 
     private DiagnosticSettingsOperationsClient azure() {
-        return azureAs(emulator.builtInPrincipal()).monitor().serviceClient().getDiagnosticSettingsOperations();
+        return owner().monitor().serviceClient().getDiagnosticSettingsOperations();
     }
 
     private long writesTo(String setting) {

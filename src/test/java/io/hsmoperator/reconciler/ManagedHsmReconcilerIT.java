@@ -107,7 +107,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         ManagedHsm hsm = readyHsm("mutable");
         String azureName = hsm.getSpec().azureName;
         // Someone replicated the HSM to a second region: a property the operator does not model, which its updates keep.
-        var hsms = azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getManagedHsms();
+        var hsms = owner().keyVault().serviceClient().getManagedHsms();
         var replicated = hsms.getByResourceGroup(hsm.getSpec().resourceGroup, azureName);
         replicated.properties().withRegions(List.of(new com.azure.resourcemanager.keyvault.fluent.models.MhsmGeoReplicatedRegionInner()
                 .withName("northeurope")));
@@ -125,7 +125,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         assertEquals("northeurope", azureHsm(azureName).orElseThrow().regions.get(0).path("name").asText(),
                 "the update kept the region it does not manage");
 
-        var arm = azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getManagedHsms();
+        var arm = owner().keyVault().serviceClient().getManagedHsms();
         var inner = arm.getByResourceGroup(hsm.getSpec().resourceGroup, azureName);
         java.util.Map<String, String> edited = new java.util.HashMap<>(inner.tags());
         edited.put("owner", "someone-else");
@@ -291,8 +291,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     @Test
     void anHsmThisResourceDidNotCreateIsNotTouchedUnlessAdopted() throws Exception {
         String azureName = uniqueHsmName("foreign");
-        var arm = azureAs(emulator.builtInPrincipal());
-        HsmFixtures.createHsm(arm, "rg-" + ns, azureName);
+        HsmFixtures.createHsm(owner(), "rg-" + ns, azureName, emulator.builtInPrincipal().objectId());
         journalMark = emulator.controls().lastSequence();
         apply(officersSecret("foreign-officers", 3, "2"));
         apply(managedHsm("foreign", azureName));
@@ -309,7 +308,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     @Test
     void adoptingAnHsmWritesOnlyWhatTheSpecStates() throws Exception {
         String azureName = uniqueHsmName("locked");
-        var arm = azureAs(emulator.builtInPrincipal());
+        var arm = owner();
         // Someone else's HSM, locked down: no public access, deny by default, one trusted range, no purge protection.
         var body = HsmFixtures.hsmBody(emulator, "westeurope", emulator.builtInPrincipal().objectId())
                 .withTags(Map.of("costcenter", "42"));
@@ -367,7 +366,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     @Test
     void observeOnlyNeverWrites() throws Exception {
         String azureName = uniqueHsmName("observed");
-        HsmFixtures.createHsm(azureAs(emulator.builtInPrincipal()), "rg-" + ns, azureName);
+        HsmFixtures.createHsm(owner(), "rg-" + ns, azureName, emulator.builtInPrincipal().objectId());
         ManagedHsm cr = managedHsm("observed", azureName);
         cr.getSpec().management = ManagedHsmSpec.Management.ObserveOnly;
         cr.getSpec().tags = Map.of("would", "change");

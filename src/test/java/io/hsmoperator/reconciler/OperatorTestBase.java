@@ -48,6 +48,7 @@ import static org.awaitility.Awaitility.await;
 public abstract class OperatorTestBase {
     private static final AtomicInteger N = new AtomicInteger();
     public static final String SUBSCRIPTION = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
+    private static final String OWNER = "0a0e0000-0000-4000-8000-00000000000a";
 
     @Inject
     protected KubernetesClient client;
@@ -72,6 +73,20 @@ public abstract class OperatorTestBase {
         String other = "t" + N.incrementAndGet() + "-" + UUID.randomUUID().toString().substring(0, 6);
         client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(other).endMetadata().build()).create();
         return other;
+    }
+
+    /**
+     * Someone with Owner on the emulated subscriptions, for what a test does in Azure behind the operator's back: the
+     * operator's own principal holds only the role in config/azure, as it would in Azure.
+     */
+    protected EmulatorClients owner() {
+        Emulator.Principal p = emulator.registerPrincipal("subscription owner (tests)", OWNER);
+        boolean assigned = emulator.inspect(s -> s.armRoleAssignments != null
+                && s.armRoleAssignments.stream().anyMatch(a -> a.principalId.equals(OWNER)));
+        if (!assigned) {
+            emulator.assignArmRole(OWNER, "Owner", "/");
+        }
+        return azureAs(p);
     }
 
     protected EmulatorClients azureAs(Emulator.Principal p) {
@@ -122,6 +137,24 @@ public abstract class OperatorTestBase {
         s.keyType = type;
         k.setSpec(s);
         return k;
+    }
+
+    /** A role assignment of {@code role} to {@code principal}, on {@code keyRef} (a key of its namespace) or at {@code scope}. */
+    protected io.hsmoperator.api.roleassignment.HsmRoleAssignment roleAssignment(String namespace, String name, HsmReference hsmRef,
+            String role, String principal, String keyRef, io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec.Scope scope) {
+        var a = new io.hsmoperator.api.roleassignment.HsmRoleAssignment();
+        a.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec();
+        s.hsmRef = hsmRef;
+        s.role = role;
+        s.principalId = principal;
+        s.scope = scope;
+        if (keyRef != null) {
+            s.keyRef = new io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec.KeyReference();
+            s.keyRef.name = keyRef;
+        }
+        a.setSpec(s);
+        return a;
     }
 
     protected <T extends HasMetadata> T apply(T resource) {

@@ -53,7 +53,7 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
     }
 
     private NetworkManagementClient network() {
-        return azureAs(emulator.builtInPrincipal()).network().serviceClient();
+        return owner().network().serviceClient();
     }
 
     private PrivateEndpointInner inAzure(PrivateEndpoint p) {
@@ -61,7 +61,7 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
     }
 
     private List<MhsmPrivateEndpointConnectionInner> connections(ManagedHsm hsm) {
-        return StreamSupport.stream(azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getMhsmPrivateEndpointConnections()
+        return StreamSupport.stream(owner().keyVault().serviceClient().getMhsmPrivateEndpointConnections()
                 .listByResource(hsm.getSpec().resourceGroup, hsm.getSpec().azureName).spliterator(), false).toList();
     }
 
@@ -69,7 +69,7 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
         MhsmPrivateEndpointConnectionInner pec = connections(hsm).get(0);
         pec.withPrivateLinkServiceConnectionState(new MhsmPrivateLinkServiceConnectionState()
                 .withStatus(PrivateEndpointServiceConnectionStatus.fromString(status)).withDescription(description));
-        azureAs(emulator.builtInPrincipal()).keyVault().serviceClient().getMhsmPrivateEndpointConnections()
+        owner().keyVault().serviceClient().getMhsmPrivateEndpointConnections()
                 .put(hsm.getSpec().resourceGroup, hsm.getSpec().azureName, pec.name(), pec);
     }
 
