@@ -44,6 +44,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @QuarkusTest
 class HsmKeyReconcilerIT extends OperatorTestBase {
+    @jakarta.inject.Inject
+    HsmKeyReconciler keyReconciler;
+
     private static final Duration WAIT = Duration.ofSeconds(40);
 
     private State.Key azureKey(ManagedHsm hsm, String name) {
@@ -297,6 +300,36 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         update(adopted);
         await().atMost(WAIT).until(() -> azureKey(hsm, "frozen").latest().enabled);
         assertEquals(List.of("sign", "verify"), azureKey(hsm, "frozen").latest().keyOps);
+    }
+
+    @Test
+    void cleanupDecidesOnWhatTheApiServerHoldsNotOnAStaleCopy() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        HsmKey k = hsmKey("stale", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        k.getSpec().deletionPolicy = HsmKeySpec.DeletionPolicy.Delete;
+        apply(k);
+        HsmKey stale = awaitCondition(HsmKey.class, "stale", "Ready", "True", null, WAIT);
+        // The API server now holds Retain, and a deletion that a finalizer of the test keeps open.
+        client.resources(HsmKey.class).inNamespace(ns).withName("stale").edit(x -> {
+            x.getSpec().deletionPolicy = HsmKeySpec.DeletionPolicy.Retain;
+            x.getMetadata().getFinalizers().add("test.hsmoperator.io/hold");
+            return x;
+        });
+        client.resources(HsmKey.class).inNamespace(ns).withName("stale").delete();
+        await().atMost(WAIT).until(() -> get(HsmKey.class, "stale").getMetadata().getDeletionTimestamp() != null);
+        long mark = emulator.controls().lastSequence();
+        // An informer cache or a context that still serves the old copy (Delete), marked for deletion (P4).
+        stale.getMetadata().setDeletionTimestamp(java.time.Instant.now().toString());
+        keyReconciler.cleanup(stale, null);
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite()
+                && e.endpoint().equals(hsm.getSpec().azureName)), "nothing deleted or disabled on the word of a stale copy");
+        assertTrue(azureKey(hsm, "stale").latest().enabled);
+        client.resources(HsmKey.class).inNamespace(ns).withName("stale").edit(x -> {
+            x.getMetadata().getFinalizers().remove("test.hsmoperator.io/hold");
+            return x;
+        });
+        await().atMost(WAIT).until(() -> get(HsmKey.class, "stale") == null);
+        assertTrue(azureKey(hsm, "stale") != null, "Retain kept the key");
     }
 
     @Test

@@ -8,7 +8,6 @@ import com.azure.security.keyvault.administration.models.KeyVaultRoleDefinition;
 import com.azure.security.keyvault.administration.models.KeyVaultRoleScope;
 import com.azure.security.keyvault.administration.models.SetRoleDefinitionOptions;
 import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
@@ -36,19 +35,7 @@ class HsmRoleAssignmentReconcilerIT extends OperatorTestBase {
     private static final String CRYPTO_USER = "Managed HSM Crypto User";
 
     private HsmRoleAssignment assignment(String name, String role, String principal, String keyRef, HsmRoleAssignmentSpec.Scope scope) {
-        HsmRoleAssignment a = new HsmRoleAssignment();
-        a.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
-        HsmRoleAssignmentSpec s = new HsmRoleAssignmentSpec();
-        s.hsmRef = new HsmReference("hsm", null);
-        s.role = role;
-        s.principalId = principal;
-        s.scope = scope;
-        if (keyRef != null) {
-            s.keyRef = new HsmRoleAssignmentSpec.KeyReference();
-            s.keyRef.name = keyRef;
-        }
-        a.setSpec(s);
-        return a;
+        return roleAssignment(ns, name, new HsmReference("hsm", null), role, principal, keyRef, scope);
     }
 
     private HsmKey readyKey(String name) {

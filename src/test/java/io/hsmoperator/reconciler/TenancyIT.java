@@ -250,18 +250,7 @@ class TenancyIT extends OperatorTestBase {
     }
 
     private HsmRoleAssignment roleAssignment(String namespace, String name, String keyRef, HsmRoleAssignmentSpec.Scope scope, String hsmNs) {
-        HsmRoleAssignment a = new HsmRoleAssignment();
-        a.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
-        HsmRoleAssignmentSpec s = new HsmRoleAssignmentSpec();
-        s.hsmRef = new HsmReference("hsm", hsmNs);
-        s.role = "Managed HSM Crypto User";
-        s.principalId = UUID.randomUUID().toString();
-        s.scope = scope;
-        if (keyRef != null) {
-            s.keyRef = new HsmRoleAssignmentSpec.KeyReference();
-            s.keyRef.name = keyRef;
-        }
-        a.setSpec(s);
-        return a;
+        return roleAssignment(namespace, name, new HsmReference("hsm", hsmNs), "Managed HSM Crypto User", UUID.randomUUID().toString(),
+                keyRef, scope);
     }
 }
