@@ -25,6 +25,22 @@ public interface ManagedHsmArm {
     Mutation setConnectionState(String subscription, String resourceGroup, String name, String connection, String status, String description);
 
     record NetworkRules(String bypass, String defaultAction, List<String> ipRules, List<String> virtualNetworkRules) {
+        /**
+         * Whether Azure holds the same rules: it answers a single address as a /32 range, and resource IDs in whatever
+         * case it likes, so those compare equal and no update is sent (or sent again) for them.
+         */
+        public boolean sameAs(NetworkRules azure) {
+            return bypass.equalsIgnoreCase(azure.bypass) && defaultAction.equalsIgnoreCase(azure.defaultAction)
+                    && normalised(ipRules).equals(normalised(azure.ipRules))
+                    && normalised(virtualNetworkRules).equals(normalised(azure.virtualNetworkRules));
+        }
+
+        /** Lower case, and a single address (no slash) as the /32 range Azure makes of it. */
+        private static java.util.Set<String> normalised(List<String> values) {
+            java.util.Set<String> out = new java.util.HashSet<>();
+            values.forEach(v -> out.add((v.contains("/") ? v : v + "/32").toLowerCase(java.util.Locale.ROOT)));
+            return out;
+        }
     }
 
     record Connection(String name, String privateEndpointId, String status, String description) {

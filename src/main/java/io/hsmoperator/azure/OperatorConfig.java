@@ -139,6 +139,13 @@ public interface OperatorConfig {
 
         @WithDefault("false")
         boolean allowRootScope();
+
+        /**
+         * How long Azure takes to make a new role assignment effective. The operator cannot act as the principal it
+         * granted, so it cannot observe the grant working: an HsmRoleAssignment is Ready this long after the grant.
+         */
+        @WithDefault("PT5M")
+        Duration propagation();
     }
 
     /** Who may declare what on a cluster shared by many teams (see the README's security model). */
@@ -173,6 +180,14 @@ public interface OperatorConfig {
          * operator's principal holds in the embedded emulator instead of Owner, so that a call outside it is refused.
          */
         Optional<String> armRole();
+
+        /** How long a new role assignment in the embedded emulator takes to become effective (and a revoked one to stop). */
+        @WithDefault("PT5S")
+        Duration rbacPropagation();
+
+        /** Enforce Azure's per-HSM rate limits in the embedded emulator (1 key creation, 5 RBAC operations per second). */
+        @WithDefault("true")
+        boolean serviceLimits();
 
         /** Turn the emulator's test controls on (faults, clock, journal). */
         @WithDefault("false")

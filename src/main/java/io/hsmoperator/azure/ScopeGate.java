@@ -47,6 +47,31 @@ public class ScopeGate {
         return "hsm:" + url.getHost() + (url.getPort() > 0 ? ":" + url.getPort() : "");
     }
 
+    /**
+     * Managed HSM creates at most one key (or key version) per second per HSM: such requests leave one per slot, a
+     * little over a second apart, since two sent a second apart may arrive closer.
+     */
+    static final Duration KEY_CREATION_INTERVAL = Duration.ofMillis(1200);
+    private static final Pattern KEY_CREATION = Pattern.compile("^/keys/[^/]+/(create|rotate)$", Pattern.CASE_INSENSITIVE);
+    private final Map<String, Instant> nextKeyCreation = new ConcurrentHashMap<>();
+
+    /**
+     * How long this request must wait for its slot: zero but for key creations, which are paced per HSM so that many
+     * HsmKeys on one HSM meet Azure's limit instead of drawing a 429 each.
+     */
+    Duration slot(String scope, String method, URL url) {
+        if (!scope.startsWith("hsm:") || !method.equals("POST") || !KEY_CREATION.matcher(url.getPath()).matches()) {
+            return Duration.ZERO;
+        }
+        Instant now = clock.instant();
+        Instant[] mine = new Instant[1];
+        nextKeyCreation.compute(scope, (k, next) -> {
+            mine[0] = next == null || next.isBefore(now) ? now : next;
+            return mine[0].plus(KEY_CREATION_INTERVAL);
+        });
+        return Duration.between(now, mine[0]);
+    }
+
     public void throttled(String scope, Duration retryAfter) {
         Instant until = clock.instant().plus(retryAfter == null ? DEFAULT_BACKOFF : retryAfter);
         notBefore.merge(scope, until, (a, b) -> a.isAfter(b) ? a : b);
@@ -77,7 +102,9 @@ public class ScopeGate {
                     return Mono.error(new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
                             + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null));
                 }
-                return next.process().doOnNext(r -> observe(scope, r));
+                Duration slot = slot(scope, context.getHttpRequest().getHttpMethod().name(), context.getHttpRequest().getUrl());
+                Mono<HttpResponse> send = next.process().doOnNext(r -> observe(scope, r));
+                return slot.isZero() ? send : Mono.delay(slot).then(send);
             }
 
             @Override
@@ -87,6 +114,15 @@ public class ScopeGate {
                 if (wait.isPresent()) {
                     throw new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
                             + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null);
+                }
+                Duration slot = slot(scope, context.getHttpRequest().getHttpMethod().name(), context.getHttpRequest().getUrl());
+                if (!slot.isZero()) {
+                    try {
+                        Thread.sleep(slot.toMillis());
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new AzureError(AzureError.Kind.TRANSIENT, 0, "Interrupted", "Interrupted while pacing key creation", null, e);
+                    }
                 }
                 HttpResponse r = next.processSync();
                 observe(scope, r);

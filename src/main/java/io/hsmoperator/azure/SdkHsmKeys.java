@@ -165,7 +165,8 @@ public class SdkHsmKeys implements HsmKeys {
             String before = null;
             if (p.getLifetimeActions() != null) {
                 for (KeyRotationLifetimeAction a : p.getLifetimeActions()) {
-                    if (a.getAction() == KeyRotationPolicyAction.ROTATE) {
+                    // Azure answers "rotate" where the SDK's constant is "Rotate": compare the names, not the instances.
+                    if (a.getAction() != null && KeyRotationPolicyAction.ROTATE.toString().equalsIgnoreCase(a.getAction().toString())) {
                         after = a.getTimeAfterCreate();
                         before = a.getTimeBeforeExpiry();
                     }

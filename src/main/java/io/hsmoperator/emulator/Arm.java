@@ -56,7 +56,33 @@ final class Arm {
             require(r, ArmAuthorization.action(r.method, r.segments), r.path);
         }
         emu.applyFault(r);
-        return route(r);
+        return rateLimitHeaders(r, route(r));
+    }
+
+    /** Per subscription and hour, as ARM's classic limits count them. */
+    private static final int READS_PER_HOUR = 12000;
+    private static final int WRITES_PER_HOUR = 1200;
+    private final Map<String, long[]> budgets = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** ARM tells every caller how much of its subscription's hourly budget is left. */
+    private Http.Response rateLimitHeaders(Http.Request r, Http.Response response) {
+        if (!r.is(0, "subscriptions") || r.size() < 2) {
+            return response;
+        }
+        boolean read = r.method.equals("GET") || r.method.equals("HEAD");
+        long[] b = budgets.computeIfAbsent(r.seg(1).toLowerCase(Locale.ROOT), k -> new long[3]);
+        long left;
+        synchronized (b) {
+            long now = System.currentTimeMillis();
+            if (now - b[0] >= 3_600_000L) {
+                b[0] = now;
+                b[1] = 0;
+                b[2] = 0;
+            }
+            left = read ? READS_PER_HOUR - ++b[1] : WRITES_PER_HOUR - ++b[2];
+        }
+        return response.header(read ? "x-ms-ratelimit-remaining-subscription-reads" : "x-ms-ratelimit-remaining-subscription-writes",
+                String.valueOf(Math.max(0, left)));
     }
 
     private Http.Response route(Http.Request r) {
@@ -391,6 +417,7 @@ final class Arm {
         h.skuFamily = body.path("sku").path("family").asText(skuName.contains("_C") ? "C" : "B");
         h.tenantId = tenant;
         h.tags = stringMap(body.get("tags"));
+        h.tags.putAll(emu.controls().policyTags());
         h.initialAdminObjectIds = admins;
         h.softDeleteRetentionInDays = retention;
         h.enablePurgeProtection = props.path("enablePurgeProtection").asBoolean(true);
@@ -458,6 +485,8 @@ final class Arm {
             changed = true;
         }
         Map<String, String> tags = body.has("tags") ? stringMap(body.get("tags")) : (patch ? h.tags : new LinkedHashMap<>());
+        tags = new LinkedHashMap<>(tags);
+        tags.putAll(emu.controls().policyTags());
         boolean tagsChanged = !tags.equals(h.tags);
         if (provisioning && (changed || tagsChanged)) {
             throw new ApiException(409, "Conflict", "The managed HSM '" + h.name + "' is being provisioned. Retry the update when "
@@ -633,7 +662,11 @@ final class Arm {
         ArrayNode ip = Json.array();
         ArrayNode vnet = Json.array();
         if (acls != null) {
-            acls.path("ipRules").forEach(rule -> ip.add(Json.object().put("value", rule.path("value").asText())));
+            // Azure stores a single address as a /32 range and answers with that.
+            acls.path("ipRules").forEach(rule -> {
+                String v = rule.path("value").asText();
+                ip.add(Json.object().put("value", v.contains("/") ? v : v + "/32"));
+            });
             acls.path("virtualNetworkRules").forEach(rule -> vnet.add(Json.object().put("id", rule.path("id").asText())));
         }
         o.set("ipRules", ip);
@@ -1131,6 +1164,11 @@ final class Arm {
                         throw new ApiException(400, "BadRequest", "A resource can have at most 5 diagnostic settings.",
                                 ApiException.Envelope.BARE);
                     }
+                    emu.state().diagnosticSettings.forEach((k, other) -> {
+                        if (k.startsWith(lowerUri + "|") && !k.equals(key)) {
+                            refuseSharedSink(setting, other);
+                        }
+                    });
                     emu.state().diagnosticSettings.put(key, setting);
                     emu.dirty();
                     return diagView(setting, null);
@@ -1209,6 +1247,12 @@ final class Arm {
             throw new ApiException(400, "BadRequest", "Diagnostic setting does not support mix of log category and log category group.",
                     ApiException.Envelope.BARE);
         }
+        for (JsonNode entry : concat(p.path("logs"), p.path("metrics"))) {
+            if (entry.path("retentionPolicy").path("enabled").asBoolean(false)) {
+                throw new ApiException(400, "BadRequest", "Diagnostic settings does not support retention for new diagnostic settings.",
+                        ApiException.Envelope.BARE);
+            }
+        }
         for (JsonNode m : p.path("metrics")) {
             String cat = nullable(m, "category");
             if (cat != null && !cat.equalsIgnoreCase("AllMetrics")) {
@@ -1250,6 +1294,41 @@ final class Arm {
         props.put("logAnalyticsDestinationType", dest == null ? "AzureDiagnostics" : dest);
         s.set("properties", props);
         return s;
+    }
+
+    private static List<JsonNode> concat(JsonNode a, JsonNode b) {
+        List<JsonNode> out = new ArrayList<>();
+        a.forEach(out::add);
+        b.forEach(out::add);
+        return out;
+    }
+
+    /** Azure lets one destination receive a category of a resource through one of its settings only: 409 otherwise. */
+    private static void refuseSharedSink(ObjectNode setting, ObjectNode other) {
+        JsonNode mine = setting.path("properties");
+        JsonNode theirs = other.path("properties");
+        for (String sink : List.of("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId")) {
+            String id = nullable(mine, sink);
+            if (id == null || !id.equalsIgnoreCase(nullable(theirs, sink))) {
+                continue;
+            }
+            String category = anyEnabled(mine.path("logs")) && anyEnabled(theirs.path("logs")) ? "AuditEvent"
+                    : anyEnabled(mine.path("metrics")) && anyEnabled(theirs.path("metrics")) ? "AllMetrics" : null;
+            if (category != null) {
+                throw new ApiException(409, "Conflict", "Data sink '" + id + "' is already used in diagnostic setting '"
+                        + other.path("name").asText() + "' for category '" + category + "'. Data sinks can't be reused in different "
+                        + "settings on the same category for the same resource.", ApiException.Envelope.BARE);
+            }
+        }
+    }
+
+    private static boolean anyEnabled(JsonNode entries) {
+        for (JsonNode e : entries) {
+            if (e.path("enabled").asBoolean(false)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean groupEnabled(ArrayNode logs, String group) {

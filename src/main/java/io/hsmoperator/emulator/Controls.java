@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -16,6 +17,7 @@ public final class Controls {
     private final AtomicLong clockOffset = new AtomicLong();
     private final List<JournalEntry> journal = new CopyOnWriteArrayList<>();
     private final List<Fault> faults = new CopyOnWriteArrayList<>();
+    private volatile Map<String, String> policyTags = Map.of();
     private final AtomicLong sequence = new AtomicLong();
     private volatile Runnable onClockAdvance = () -> { };
 
@@ -182,6 +184,18 @@ public final class Controls {
                 }
             }
         }
+    }
+
+    /**
+     * Tags an Azure Policy with the {@code modify} effect adds (or overwrites) on every create and update of a managed
+     * HSM; empty turns it off.
+     */
+    public void setPolicyTags(Map<String, String> tags) {
+        policyTags = Map.copyOf(tags);
+    }
+
+    Map<String, String> policyTags() {
+        return policyTags;
     }
 
     public Fault addFault(Fault fault) {

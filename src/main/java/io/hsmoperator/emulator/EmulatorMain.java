@@ -20,6 +20,7 @@ public final class EmulatorMain {
         String advertise = "127.0.0.1";
         List<String> names = new ArrayList<>();
         Duration provisioning = Duration.ofSeconds(3);
+        Duration propagation = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--state-dir": dir = Path.of(args[++i]); break;
@@ -30,6 +31,7 @@ public final class EmulatorMain {
                 case "--advertise": advertise = args[++i]; names.add(advertise); break;
                 case "--host-name": names.add(args[++i]); break;
                 case "--provisioning-seconds": provisioning = Duration.ofSeconds(Long.parseLong(args[++i])); break;
+                case "--rbac-propagation-seconds": propagation = Duration.ofSeconds(Long.parseLong(args[++i])); break;
                 case "-h": case "--help":
                     usage();
                     return;
@@ -42,7 +44,8 @@ public final class EmulatorMain {
         EmulatorConfig base = EmulatorConfig.standalone(dir);
         EmulatorConfig config = base.withStateDir(dir, persistent).withPort(port).withTestControls(testControls)
                 .withNetwork(bind, advertise, names)
-                .withDelays(provisioning, base.activationDelay(), base.updateDelay(), base.jobDuration());
+                .withDelays(provisioning, base.activationDelay(), base.updateDelay(), base.jobDuration())
+                .withRbacPropagation(propagation != null ? propagation : base.rbacPropagation());
         Emulator emulator = Emulator.start(config);
         Runtime.getRuntime().addShutdownHook(new Thread(emulator::close));
         System.out.println("hsm-operator Azure emulator listening on " + emulator.baseUrl());
@@ -60,6 +63,7 @@ public final class EmulatorMain {
     private static void usage() {
         System.out.println("Usage: bin/hsm-emulator [--state-dir DIR] [--in-memory] [--port N] [--test-controls]\n"
                 + "                       [--bind ADDRESS] [--advertise HOST] [--host-name NAME] [--provisioning-seconds N]\n"
+                + "                       [--rbac-propagation-seconds N]  (default 5: a new role assignment works after N seconds)\n"
                 + "Serves ARM, Entra ID and one Managed HSM data plane per emulated HSM over HTTPS (default port 8443).");
     }
 }

@@ -40,6 +40,8 @@ final class HsmDataPlane {
         this.emu = emu;
     }
 
+    private final ServiceLimits limits = new ServiceLimits();
+
     Http.Response handle(Http.Request r) {
         String auth = r.header("Authorization");
         if (auth == null) {
@@ -70,9 +72,16 @@ final class HsmDataPlane {
         }
         int providers = indexOf(r, "providers");
         if (providers >= 0 && r.is(providers + 1, "Microsoft.Authorization")) {
+            if (emu.config().serviceLimits()) {
+                limits.admit(hsm.name, "RBAC", ServiceLimits.RBAC_OPERATIONS_PER_SECOND);
+            }
             return rbac(r, hsm, providers);
         }
         if (r.is(0, "keys")) {
+            boolean creates = r.method.equals("POST") && r.size() == 3 && (r.is(2, "create") || r.is(2, "rotate"));
+            if (creates && emu.config().serviceLimits()) {
+                limits.admit(hsm.name, "key creation", ServiceLimits.KEY_CREATES_PER_SECOND);
+            }
             return keys(r, hsm);
         }
         if (r.is(0, "deletedkeys")) {
@@ -172,7 +181,8 @@ final class HsmDataPlane {
                         return getPolicy(r, hsm, name);
                     }
                     if (m.equals("PUT")) {
-                        check(r, hsm, "keys/rotate/action", scope);
+                        // "Setting a rotation policy requires the Key Write permission" (Learn, Configure key auto-rotation).
+                        check(r, hsm, "keys/write/action", scope);
                         return putPolicy(r, hsm, name);
                     }
                     break;
@@ -291,7 +301,7 @@ final class HsmDataPlane {
         }
         if (kty.equals("EC-HSM")) {
             for (String op : out) {
-                if (!List.of("sign", "verify", "import", "export").contains(op)) {
+                if (!List.of("sign", "verify", "deriveKey", "import", "export").contains(op)) {
                     throw ApiException.badParameter("Key operation '" + op + "' is not valid for EC keys." + activity());
                 }
             }
@@ -622,7 +632,8 @@ final class HsmDataPlane {
             }
             ObjectNode action = Json.object();
             action.set("trigger", t);
-            action.set("action", Json.object().put("type", "Rotate"));
+            // Azure answers with the action in lower case, whatever case it was sent in.
+            action.set("action", Json.object().put("type", "rotate"));
             actions.add(action);
         }
         ObjectNode out = Json.object();
@@ -999,7 +1010,10 @@ final class HsmDataPlane {
                     if (!hsm.customRoles.containsKey(name.toLowerCase(Locale.ROOT)) && hsm.customRoles.size() >= 50) {
                         throw ApiException.badParameter("The HSM holds the maximum of 50 custom role definitions." + activity());
                     }
-                    hsm.customRoles.put(name.toLowerCase(Locale.ROOT), def);
+                    if (hsm.customRoles.put(name.toLowerCase(Locale.ROOT), def) == null) {
+                        hsm.customRoleEffectiveAtMillis.put(name.toLowerCase(Locale.ROOT),
+                                System.currentTimeMillis() + emu.config().rbacPropagation().toMillis());
+                    }
                     emu.dirty();
                     return def;
                 }));
@@ -1010,6 +1024,12 @@ final class HsmDataPlane {
                     ObjectNode def = roleDefinition(hsm, name);
                     if (Rbac.BUILT_IN.containsKey(name.toLowerCase(Locale.ROOT))) {
                         throw ApiException.badParameter("Built-in role definitions cannot be deleted." + activity());
+                    }
+                    boolean used = hsm.roleAssignments.values().stream().anyMatch(a -> a.roleDefinitionId != null
+                            && a.roleDefinitionId.toLowerCase(Locale.ROOT).endsWith("/" + name.toLowerCase(Locale.ROOT)));
+                    if (used) {
+                        throw new ApiException(409, "Conflict", "The role definition is in use by one or more role assignments and cannot "
+                                + "be deleted. Delete the role assignments first." + activity());
                     }
                     hsm.customRoles.remove(name.toLowerCase(Locale.ROOT));
                     emu.dirty();
@@ -1074,8 +1094,12 @@ final class HsmDataPlane {
                     if (Rbac.role(hsm, guid) == null) {
                         throw new ApiException(404, "RoleDefinitionNotFound", "Requested role definition not found" + activity());
                     }
+                    // A custom role is not known to assignments until its definition has propagated (Azure's spelling).
+                    if (hsm.customRoleEffectiveAtMillis.getOrDefault(guid.toLowerCase(Locale.ROOT), 0L) > System.currentTimeMillis()) {
+                        throw ApiException.badParameter("Unkown role definition " + guid + activity());
+                    }
                     if (hsm.roleAssignments.containsKey(name.toLowerCase(Locale.ROOT))) {
-                        throw ApiException.badParameter("The role assignment already exists." + activity());
+                        throw new ApiException(400, "RoleAssignmentExists", "The role assignment already exists." + activity());
                     }
                     int atScope = 0;
                     for (State.RoleAssignment ra : hsm.roleAssignments.values()) {
@@ -1096,6 +1120,7 @@ final class HsmDataPlane {
                     ra.scope = fixedScope;
                     ra.principalId = principal;
                     ra.roleDefinitionId = Rbac.ROLE_ID_PREFIX + guid;
+                    ra.effectiveAtMillis = System.currentTimeMillis() + emu.config().rbacPropagation().toMillis();
                     hsm.roleAssignments.put(ra.name, ra);
                     emu.dirty();
                     return assignment(ra);
@@ -1106,6 +1131,12 @@ final class HsmDataPlane {
                 return Http.Response.json(200, emu.write(() -> {
                     State.RoleAssignment ra = assignmentNamed(hsm, name);
                     hsm.roleAssignments.remove(ra.name);
+                    long now = System.currentTimeMillis();
+                    hsm.revokedAssignments.removeIf(old -> old.revokedAtMillis <= now);
+                    ra.revokedAtMillis = now + emu.config().rbacPropagation().toMillis();
+                    if (ra.revokedAtMillis > now) {
+                        hsm.revokedAssignments.add(ra);
+                    }
                     emu.dirty();
                     return assignment(ra);
                 }));

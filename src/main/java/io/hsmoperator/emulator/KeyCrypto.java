@@ -44,7 +44,8 @@ public final class KeyCrypto {
     private static final Provider BC = new BouncyCastleProvider();
 
     public static final List<String> RSA_OPS = List.of("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey");
-    public static final List<String> EC_OPS = List.of("sign", "verify");
+    /** What an EC-HSM key gets without key_ops, and all it accepts (recorded: [sign, verify, deriveKey] in any order). */
+    public static final List<String> EC_OPS = List.of("sign", "verify", "deriveKey");
     public static final List<String> OCT_OPS = List.of("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "deriveKey");
     public static final List<String> ALL_OPS = List.of("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "import",
             "export", "deriveKey", "deriveBits");

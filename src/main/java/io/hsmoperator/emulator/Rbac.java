@@ -148,7 +148,12 @@ public final class Rbac {
     /** Throws 403 ForbiddenByRbac unless one of the principal's assignments grants the action at the scope. */
     static void check(State.Hsm hsm, String principal, String appId, String dataAction, String scope) {
         String action = PREFIX + dataAction;
-        for (State.RoleAssignment ra : hsm.roleAssignments.values()) {
+        long now = System.currentTimeMillis();
+        // What grants now: assignments whose creation has propagated, and revoked ones whose revocation has not.
+        List<State.RoleAssignment> effective = new java.util.ArrayList<>();
+        hsm.roleAssignments.values().stream().filter(ra -> ra.effectiveAtMillis <= now).forEach(effective::add);
+        hsm.revokedAssignments.stream().filter(ra -> ra.revokedAtMillis > now).forEach(effective::add);
+        for (State.RoleAssignment ra : effective) {
             if (ra.principalId.equalsIgnoreCase(principal) && covers(ra.scope, scope)) {
                 ObjectNode role = role(hsm, roleGuid(ra.roleDefinitionId));
                 if (role != null && allows(role, action)) {

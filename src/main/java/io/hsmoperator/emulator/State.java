@@ -101,6 +101,10 @@ public final class State {
         public Map<String, Key> deletedKeys = new LinkedHashMap<>();
         public Map<String, ObjectNode> customRoles = new LinkedHashMap<>();
         public Map<String, RoleAssignment> roleAssignments = new LinkedHashMap<>();
+        /** Revoked assignments that still grant until their revocation has propagated. */
+        public List<RoleAssignment> revokedAssignments = new ArrayList<>();
+        /** When each custom role definition (by lower-case name) becomes known to role assignments. */
+        public Map<String, Long> customRoleEffectiveAtMillis = new LinkedHashMap<>();
         public Map<String, String> settings = new LinkedHashMap<>();
         public Map<String, Pec> privateEndpointConnections = new LinkedHashMap<>();
         public Map<String, Job> jobs = new LinkedHashMap<>();
@@ -176,6 +180,10 @@ public final class State {
         public String scope;
         public String roleDefinitionId;
         public String principalId;
+        /** When it starts to grant (Azure propagates assignments for minutes); 0: at once. */
+        public long effectiveAtMillis;
+        /** For a revoked assignment that still grants while the revocation propagates: until when. */
+        public long revokedAtMillis;
     }
 
     public static final class Pec {

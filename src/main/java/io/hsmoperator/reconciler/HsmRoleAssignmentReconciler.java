@@ -22,6 +22,7 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
@@ -151,6 +152,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                 events.mutation(cr, "RoleAssigned", (regrant ? "Granted again, after it was removed outside the operator: " : "Granted ")
                         + "role '" + roleName + "' to " + spec.principalId + " at " + scope + " in " + uri, m);
                 st.adopted = null;
+                st.grantedAt = Instant.now(clock).toString();
             }
         }
 
@@ -159,6 +161,14 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         st.roleDefinitionId = HsmRoles.definitionId(guid.get());
         st.roleName = roleName;
         st.scope = scope;
+        // The operator cannot act as the principal it granted, so it cannot see the grant work: it waits as long as
+        // Azure documents role assignments take to propagate.
+        Instant effective = st.grantedAt == null ? Instant.MIN : Instant.parse(st.grantedAt).plus(config.roleAssignments().propagation());
+        if (Instant.now(clock).isBefore(effective)) {
+            progressing(st, Reason.WaitingForAccess, "Role '" + roleName + "' was granted to " + spec.principalId + " at " + scope + " at "
+                    + st.grantedAt + "; Azure takes up to " + config.roleAssignments().propagation() + " to make it effective.", gen(cr), clock);
+            return Duration.between(Instant.now(clock), effective);
+        }
         ready(st, Reason.Ready, "Role '" + roleName + "' is granted to " + spec.principalId + " at " + scope + ".", gen(cr), clock);
         return config.reconcile().resync();
     }

@@ -17,6 +17,7 @@ import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.azure.AzureClients;
 import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.HsmAccessControl;
+import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.ManagedHsmArm;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
@@ -63,10 +64,12 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private final Events events;
     private final Clock clock;
     private final HsmDeclarations declarations;
+    private final HsmKeys keys;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
                                 OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
-                                HsmDeclarations declarations) {
+                                HsmDeclarations declarations, HsmKeys keys) {
+        this.keys = keys;
         this.clock = clock;
         this.declarations = declarations;
         this.arm = arm;
@@ -340,10 +343,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             what.add("publicNetworkAccess");
         }
         ManagedHsmArm.NetworkRules n = d.networkAcls();
-        if (n != null && (!n.bypass().equalsIgnoreCase(hsm.networkAcls().bypass())
-                || !n.defaultAction().equalsIgnoreCase(hsm.networkAcls().defaultAction())
-                || !new LinkedHashSet<>(n.ipRules()).equals(new LinkedHashSet<>(hsm.networkAcls().ipRules()))
-                || !new LinkedHashSet<>(n.virtualNetworkRules()).equals(new LinkedHashSet<>(hsm.networkAcls().virtualNetworkRules())))) {
+        if (n != null && !n.sameAs(hsm.networkAcls())) {
             what.add("networkAcls");
         }
         if (Boolean.TRUE.equals(d.purgeProtection()) && !hsm.purgeProtection()) {
@@ -532,12 +532,16 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     // ---- the operator's own access -------------------------------------------------------------
 
-    /** Ensures the operator holds its key-management role at /keys; the read doubles as the data-plane check. */
+    /**
+     * Ensures the operator holds its key-management role at /keys, and that Azure already honours it: null when it does,
+     * otherwise the wait before the next look. The reads double as the data-plane check.
+     */
     private Duration operatorAccess(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st) {
         String me = azure.principalId();
         String assignment = OperatorRole.assignmentName(me);
+        boolean observeOnly = cr.getSpec().management == ManagedHsmSpec.Management.ObserveOnly;
         if (access.assignment(hsm.hsmUri(), OperatorRole.SCOPE, assignment).isEmpty()) {
-            if (cr.getSpec().management == ManagedHsmSpec.Management.ObserveOnly) {
+            if (observeOnly) {
                 return null;
             }
             boolean defined = access.roleDefinitions(hsm.hsmUri()).stream().anyMatch(d -> d.name().equalsIgnoreCase(OperatorRole.DEFINITION_NAME));
@@ -546,9 +550,18 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                         + "rotate, delete and recover keys; no purge, export, release or cryptographic use", OperatorRole.DATA_ACTIONS);
                 events.mutation(cr, "RoleDefined", "Defined role '" + OperatorRole.NAME + "' in " + hsm.hsmUri(), m);
             }
-            Mutation m = access.assign(hsm.hsmUri(), OperatorRole.SCOPE, assignment, OperatorRole.definitionId(), me);
-            events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
-                    + OperatorRole.SCOPE + " in " + hsm.hsmUri(), m);
+            try {
+                Mutation m = access.assign(hsm.hsmUri(), OperatorRole.SCOPE, assignment, OperatorRole.definitionId(), me);
+                events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
+                        + OperatorRole.SCOPE + " in " + hsm.hsmUri(), m);
+            } catch (AzureError e) {
+                // Assigning a role definition that exists is refused (400) until the definition has propagated.
+                if (!e.is(AzureError.Kind.BAD_REQUEST)) {
+                    throw e;
+                }
+                return waitingForAccess(cr, st, "The operator defined its role '" + OperatorRole.NAME + "'; Azure does not accept "
+                        + "assignments of a new role until its definition has propagated.");
+            }
         }
         ManagedHsmStatus.OperatorAccess a = new ManagedHsmStatus.OperatorAccess();
         a.roleDefinitionId = OperatorRole.definitionId();
@@ -556,7 +569,30 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         a.scope = OperatorRole.SCOPE;
         a.assignmentName = assignment;
         st.operatorAccess = a;
-        return null;
+        if (observeOnly) {
+            return null;
+        }
+        try {
+            // Only the operator's role lets it read keys (administrators cannot): reading a key answers 200 or 404 once
+            // the grant works, 403 before.
+            keys.get(hsm.hsmUri(), ACCESS_PROBE);
+            return null;
+        } catch (AzureError e) {
+            if (!e.is(AzureError.Kind.FORBIDDEN)) {
+                throw e;
+            }
+            return waitingForAccess(cr, st, "The operator granted itself role '" + OperatorRole.NAME + "' at " + OperatorRole.SCOPE
+                    + "; Azure does not honour it yet.");
+        }
+    }
+
+    /** The key the access check reads; it need not exist (and is never created). */
+    static final String ACCESS_PROBE = "hsm-operator-access-probe";
+
+    private Duration waitingForAccess(ManagedHsm cr, ManagedHsmStatus st, String why) {
+        progressing(st, Reason.WaitingForAccess, why + " Role assignments take up to several minutes to propagate; the operator looks "
+                + "again shortly (hsm.reconcile.poll) and is never Stalled by it.", gen(cr), clock);
+        return config.reconcile().poll();
     }
 
     // ---- deletion ------------------------------------------------------------------------------

@@ -104,6 +104,25 @@ class AzureLayerTest {
     }
 
     @Test
+    void keyCreationsArePacedPerHsmAndNothingElseIs() throws Exception {
+        MutableClock clock = new MutableClock();
+        ScopeGate gate = new ScopeGate(clock);
+        java.net.URL create = new java.net.URL("https://payments.managedhsm.azure.net/keys/a/create?api-version=7.6");
+        java.net.URL rotate = new java.net.URL("https://payments.managedhsm.azure.net/keys/b/rotate?api-version=7.6");
+        java.net.URL get = new java.net.URL("https://payments.managedhsm.azure.net/keys/a?api-version=7.6");
+        java.net.URL elsewhere = new java.net.URL("https://audit.managedhsm.azure.net/keys/a/create?api-version=7.6");
+        String scope = ScopeGate.scopeOf(create);
+        assertEquals(Duration.ZERO, gate.slot(scope, "POST", create));
+        assertEquals(ScopeGate.KEY_CREATION_INTERVAL, gate.slot(scope, "POST", rotate), "a new version is a creation too: the next slot");
+        assertEquals(ScopeGate.KEY_CREATION_INTERVAL.multipliedBy(2), gate.slot(scope, "POST", create));
+        assertTrue(ScopeGate.KEY_CREATION_INTERVAL.compareTo(Duration.ofSeconds(1)) > 0, "never faster than Azure's one per second");
+        assertEquals(Duration.ZERO, gate.slot(scope, "GET", get), "reads are not paced");
+        assertEquals(Duration.ZERO, gate.slot(ScopeGate.scopeOf(elsewhere), "POST", elsewhere), "another HSM has its own slots");
+        clock.advance(Duration.ofSeconds(10));
+        assertEquals(Duration.ZERO, gate.slot(scope, "POST", create), "idle slots are not saved up");
+    }
+
+    @Test
     void aThrottledScopeWaitsForRetryAfterAndSlowsOnlyItself() {
         MutableClock clock = new MutableClock();
         AzureSettings settings = emulatorCloud();

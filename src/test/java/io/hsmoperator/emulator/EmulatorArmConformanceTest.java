@@ -252,6 +252,18 @@ class EmulatorArmConformanceTest extends EmulatorTestBase {
         DiagnosticSettingsResourceInner badId = new DiagnosticSettingsResourceInner().withWorkspaceId("law-by-name")
                 .withLogs(List.of(new LogSettings().withCategoryGroup("audit").withEnabled(true)));
         assertThrows(ManagementException.class, () -> ops.createOrUpdate(hsm.id(), "x", badId));
+        DiagnosticSettingsResourceInner retained = new DiagnosticSettingsResourceInner().withWorkspaceId(ws)
+                .withLogs(List.of(new LogSettings().withCategoryGroup("audit").withEnabled(true)
+                        .withRetentionPolicy(new com.azure.resourcemanager.monitor.models.RetentionPolicy().withEnabled(true).withDays(30))));
+        ManagementException retention = assertThrows(ManagementException.class, () -> ops.createOrUpdate(hsm.id(), "x", retained));
+        assertEquals(400, retention.getResponse().getStatusCode());
+        assertTrue(retention.getMessage().contains("does not support retention for new diagnostic settings"));
+        DiagnosticSettingsResourceInner sameSink = new DiagnosticSettingsResourceInner().withWorkspaceId(ws)
+                .withLogs(List.of(new LogSettings().withCategory("AuditEvent").withEnabled(true)));
+        ManagementException reused = assertThrows(ManagementException.class, () -> ops.createOrUpdate(hsm.id(), "second", sameSink));
+        assertEquals(409, reused.getResponse().getStatusCode());
+        assertTrue(reused.getMessage().contains("Data sink '" + ws + "' is already used in diagnostic setting 'audit'"), reused.getMessage());
+        ops.createOrUpdate(hsm.id(), "audit", setting);
         ops.delete(hsm.id(), "audit");
         assertEquals(0, ops.list(hsm.id()).stream().count());
         ManagementException missing = assertThrows(ManagementException.class, () -> ops.getWithResponse(hsm.id(), "audit", Context.NONE));
@@ -293,7 +305,8 @@ class EmulatorArmConformanceTest extends EmulatorTestBase {
         assertEquals(200, asOperator.createOrUpdateWithResponseAsync(RG, name, HsmFixtures.hsmBody(emulator, "westeurope",
                 operator.objectId())).block().getStatusCode());
         Thread.sleep(emulator.config().provisioningDelay().toMillis() + 50);
-        asOperator.getByResourceGroup(RG, name);
+        var read = asOperator.getByResourceGroupWithResponse(RG, name, Context.NONE);
+        assertNotNull(read.getHeaders().getValue("x-ms-ratelimit-remaining-subscription-reads"), "ARM reports the budget left");
         asOperator.updateWithResponseAsync(RG, name, new ManagedHsmInner().withTags(java.util.Map.of("a", "b"))).block();
         ManagementException notDeleted = assertThrows(ManagementException.class, () -> asOperator.getDeleted(name, "westeurope"));
         assertEquals(404, notDeleted.getResponse().getStatusCode(), "allowed, and not found");

@@ -91,6 +91,8 @@ class EmulatorKeysConformanceTest extends EmulatorTestBase {
                     .setCurveName(crv).setHardwareProtected(true));
             assertEquals(KeyType.EC_HSM, k.getKeyType());
             assertEquals(crv, k.getKey().getCurveName());
+            assertEquals(java.util.Set.of(KeyOperation.SIGN, KeyOperation.VERIFY, KeyOperation.fromString("deriveKey")),
+                    new java.util.HashSet<>(k.getKeyOperations()), "as recorded: an EC key without key_ops can also derive");
         }
         for (int size : new int[]{128, 192, 256}) {
             KeyVaultKey k = keys.createOctKey(new CreateOctKeyOptions("aes-" + size).setKeySize(size).setHardwareProtected(true));
@@ -102,6 +104,28 @@ class EmulatorKeysConformanceTest extends EmulatorTestBase {
         assertEquals(400, bad.getResponse().getStatusCode());
         assertTrue(bad.getMessage().contains("Invalid key size: '64'"));
         assertThrows(HttpResponseException.class, () -> keys.createRsaKey(new CreateRsaKeyOptions("bad_name")));
+    }
+
+    @Test
+    void keyCreationIsLimitedToOnePerSecondPerHsm() throws Exception {
+        Emulator limited = Emulator.start(EmulatorConfig.inMemory().withServiceLimits(true));
+        try {
+            EmulatorClients c = new EmulatorClients(limited, limited.builtInPrincipal());
+            String uri = HsmFixtures.readyHsm(c, "rg-limits", hsmName("limits"), HsmFixtures.CRYPTO_USER);
+            KeyClient noRetries = new com.azure.security.keyvault.keys.KeyClientBuilder().vaultUrl(uri).credential(c.credential)
+                    .httpClient(c.http).disableChallengeResourceVerification()
+                    .retryPolicy(new com.azure.core.http.policy.RetryPolicy(new com.azure.core.http.policy.FixedDelay(0, java.time.Duration.ZERO)))
+                    .buildClient();
+            noRetries.createEcKey(new CreateEcKeyOptions("first"));
+            HttpResponseException second = assertThrows(HttpResponseException.class, () -> noRetries.createEcKey(new CreateEcKeyOptions("second")));
+            assertEquals(429, second.getResponse().getStatusCode());
+            assertEquals("1", second.getResponse().getHeaderValue("Retry-After"));
+            assertNotNull(noRetries.getKey("first"), "reads are not limited like creations");
+            Thread.sleep(1100);
+            noRetries.createEcKey(new CreateEcKeyOptions("second"));
+        } finally {
+            limited.close();
+        }
     }
 
     @Test

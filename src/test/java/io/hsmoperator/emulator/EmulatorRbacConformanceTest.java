@@ -85,7 +85,10 @@ class EmulatorRbacConformanceTest extends EmulatorTestBase {
         KeyVaultAdministrationException exists = assertThrows(KeyVaultAdministrationException.class,
                 () -> rbac.createRoleAssignment(KeyVaultRoleScope.GLOBAL, HsmFixtures.CRYPTO_USER, UUID.randomUUID().toString(), fixedName));
         assertEquals(400, exists.getResponse().getStatusCode());
-        assertTrue(exists.getMessage().contains("RoleAssignmentExists") || exists.getMessage().contains("already exists"));
+        assertTrue(exists.getMessage().contains("RoleAssignmentExists"), exists.getMessage());
+        KeyVaultAdministrationException inUse = assertThrows(KeyVaultAdministrationException.class,
+                () -> rbac.deleteRoleDefinition(KeyVaultRoleScope.GLOBAL, roleName));
+        assertEquals(409, inUse.getResponse().getStatusCode(), "a role definition an assignment uses cannot be deleted");
         rbac.deleteRoleAssignment(KeyVaultRoleScope.fromString("/keys/k1"), atKey.getName());
         assertThrows(KeyVaultAdministrationException.class, () -> rbac.getRoleAssignment(KeyVaultRoleScope.GLOBAL, atKey.getName()));
         rbac.deleteRoleAssignment(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString());
@@ -115,6 +118,21 @@ class EmulatorRbacConformanceTest extends EmulatorTestBase {
         HttpResponseException noAdmin = assertThrows(HttpResponseException.class,
                 () -> w.rbac(hsmUri).createRoleAssignment(KeyVaultRoleScope.GLOBAL, HsmFixtures.CRYPTO_USER, workload.objectId()));
         assertEquals(403, noAdmin.getResponse().getStatusCode());
+
+        // Setting a rotation policy needs the key write permission, not rotate (Learn, "Configure key auto-rotation").
+        KeyVaultRoleDefinition rotateOnly = rbac.setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(KeyVaultRoleScope.GLOBAL,
+                UUID.randomUUID().toString()).setRoleName("rotate only").setPermissions(List.of(new KeyVaultPermission(null, null,
+                List.of(KeyVaultDataAction.READ_HSM_KEY, KeyVaultDataAction.fromString("Microsoft.KeyVault/managedHsm/keys/rotate/action")), null))), com.azure.core.util.Context.NONE)
+                .getValue();
+        Emulator.Principal rotator = emulator.registerPrincipal("rotator");
+        rbac.createRoleAssignment(KeyVaultRoleScope.KEYS, rotateOnly.getId(), rotator.objectId());
+        com.azure.security.keyvault.keys.models.KeyRotationPolicy policy = new com.azure.security.keyvault.keys.models.KeyRotationPolicy()
+                .setExpiresIn("P90D").setLifetimeActions(List.of(new com.azure.security.keyvault.keys.models.KeyRotationLifetimeAction(
+                        com.azure.security.keyvault.keys.models.KeyRotationPolicyAction.ROTATE).setTimeAfterCreate("P30D")));
+        HttpResponseException noWrite = assertThrows(HttpResponseException.class,
+                () -> as(rotator).keys(hsmUri).updateKeyRotationPolicy("rbac-k2", policy));
+        assertEquals(403, noWrite.getResponse().getStatusCode());
+        admin.keys(hsmUri).updateKeyRotationPolicy("rbac-k2", policy);
 
         rbac.deleteRoleAssignment(KeyVaultRoleScope.fromString("/keys/rbac-k1"), grant.getName());
         HttpResponseException after = assertThrows(HttpResponseException.class, () -> w.crypto(k1.getId()).sign(SignatureAlgorithm.ES256, digest));

@@ -57,8 +57,12 @@ class EmulatorStandaloneIT {
             new KeyVaultAccessControlClientBuilder().vaultUrl(uri).credential(c.credential).httpClient(c.http)
                     .disableChallengeResourceVerification().buildClient()
                     .createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, conn.get("objectId").asText());
-            KeyVaultKey key = new KeyClientBuilder().vaultUrl(uri).credential(c.credential).httpClient(c.http)
-                    .disableChallengeResourceVerification().buildClient().createEcKey(new CreateEcKeyOptions("persisted"));
+            var keyClient = new KeyClientBuilder().vaultUrl(uri).credential(c.credential).httpClient(c.http)
+                    .disableChallengeResourceVerification().buildClient();
+            // As in Azure, the new role assignment works only once it has propagated (5 s by default here).
+            KeyVaultKey key = org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30))
+                    .pollInterval(java.time.Duration.ofMillis(500)).ignoreExceptions()
+                    .until(() -> keyClient.createEcKey(new CreateEcKeyOptions("persisted")), java.util.Objects::nonNull);
             kid = key.getId();
             CryptographyClient crypto = c.crypto(kid);
             assertTrue(crypto.verify(SignatureAlgorithm.ES256, digest, crypto.sign(SignatureAlgorithm.ES256, digest).getSignature()).isValid());

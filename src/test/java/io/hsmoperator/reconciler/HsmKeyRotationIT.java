@@ -309,6 +309,7 @@ class HsmKeyRotationIT extends OperatorTestBase {
         Emulator.Principal issuer = emulator.registerPrincipal("token-issuer");
         azureAs(emulator.builtInPrincipal()).rbac(hsm.getStatus().hsmUri).createRoleAssignment(KeyVaultRoleScope.fromString("/keys/tokens"),
                 HsmFixtures.CRYPTO_USER, issuer.objectId());
+        awaitRbacPropagation();
         byte[] payload = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0".getBytes();
         byte[] signature = azureAs(issuer).crypto(oldKid).sign(SignatureAlgorithm.ES256, MessageDigest.getInstance("SHA-256").digest(payload))
                 .getSignature();
@@ -428,6 +429,7 @@ class HsmKeyRotationIT extends OperatorTestBase {
         try {
             admin.rbac(hsm.getStatus().hsmUri).createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER,
                     emulator.builtInPrincipal().objectId());
+            awaitRbacPropagation();
         } catch (RuntimeException alreadyThere) {
             // granted by an earlier call
         }

@@ -89,6 +89,15 @@ public abstract class OperatorTestBase {
         return azureAs(p);
     }
 
+    /** Waits as long as the emulator takes to make a role assignment made just now effective (Azure takes minutes). */
+    protected void awaitRbacPropagation() {
+        try {
+            Thread.sleep(emulator.config().rbacPropagation().toMillis() + 200);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     protected EmulatorClients azureAs(Emulator.Principal p) {
         return new EmulatorClients(emulator, p, SUBSCRIPTION);
     }
