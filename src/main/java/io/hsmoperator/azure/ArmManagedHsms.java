@@ -150,7 +150,8 @@ public class ArmManagedHsms implements ManagedHsmArm {
                 p.publicNetworkAccess() == null ? "Enabled" : p.publicNetworkAccess().toString(), rules, p.hsmUri(),
                 p.provisioningState() == null ? null : p.provisioningState().toString(), p.statusMessage(),
                 p.securityDomainProperties() == null || p.securityDomainProperties().activationStatus() == null ? "Unknown"
-                        : p.securityDomainProperties().activationStatus().toString(), connections);
+                        : p.securityDomainProperties().activationStatus().toString(), connections,
+                h.systemData() == null || h.systemData().lastModifiedAt() == null ? null : h.systemData().lastModifiedAt().toString());
     }
 
     static boolean notFound(ManagementException e) {

@@ -35,7 +35,8 @@ public interface HsmKeys {
 
     /** A version with its public key ({@code jwk}: kty, n/e or crv/x/y, base64url) and attributes. */
     record Key(String id, String name, String version, String kty, Integer keySize, String curve, List<String> operations,
-               boolean enabled, Instant created, Instant expires, Map<String, String> tags, boolean exportable, Map<String, String> jwk) {
+               boolean enabled, Instant created, Instant expires, Map<String, String> tags, boolean exportable, Map<String, String> jwk,
+               Instant updated) {
     }
 
     record Version(String id, String version, boolean enabled, Instant created, Instant expires, Map<String, String> tags) {

@@ -49,7 +49,7 @@ public interface ManagedHsmArm {
     record Hsm(String id, String name, String location, String sku, String tenantId, Map<String, String> tags,
                List<String> initialAdminObjectIds, int softDeleteRetentionDays, boolean purgeProtection, String publicNetworkAccess,
                NetworkRules networkAcls, String hsmUri, String provisioningState, String statusMessage, String activationStatus,
-               List<Connection> connections) {
+               List<Connection> connections, String lastModified) {
         public boolean provisioned() {
             return "Succeeded".equalsIgnoreCase(provisioningState);
         }

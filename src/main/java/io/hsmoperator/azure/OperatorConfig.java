@@ -182,8 +182,12 @@ public interface OperatorConfig {
         Optional<String> armRole();
 
         /** How long a new role assignment in the embedded emulator takes to become effective (and a revoked one to stop). */
-        @WithDefault("PT5S")
+        @WithDefault("PT2S")
         Duration rbacPropagation();
+
+        /** How long after an update the embedded emulator's reads may still answer the old value (Azure's reads lag). */
+        @WithDefault("PT2S")
+        Duration staleReads();
 
         /** Enforce Azure's per-HSM rate limits in the embedded emulator (1 key creation, 5 RBAC operations per second). */
         @WithDefault("true")

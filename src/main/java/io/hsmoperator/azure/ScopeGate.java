@@ -53,21 +53,34 @@ public class ScopeGate {
      */
     static final Duration KEY_CREATION_INTERVAL = Duration.ofMillis(1200);
     private static final Pattern KEY_CREATION = Pattern.compile("^/keys/[^/]+/(create|rotate)$", Pattern.CASE_INSENSITIVE);
-    private final Map<String, Instant> nextKeyCreation = new ConcurrentHashMap<>();
+    private final Map<String, Instant> nextSlot = new ConcurrentHashMap<>();
 
     /**
-     * How long this request must wait for its slot: zero but for key creations, which are paced per HSM so that many
-     * HsmKeys on one HSM meet Azure's limit instead of drawing a 429 each.
+     * How long this request must wait for its slot: zero but for key creations and RBAC operations, which are paced
+     * per HSM so that many HsmKeys or grants on one HSM meet Azure's limits instead of drawing a 429 each.
      */
     Duration slot(String scope, String method, URL url) {
-        if (!scope.startsWith("hsm:") || !method.equals("POST") || !KEY_CREATION.matcher(url.getPath()).matches()) {
+        if (!scope.startsWith("hsm:")) {
             return Duration.ZERO;
         }
+        if (method.equals("POST") && KEY_CREATION.matcher(url.getPath()).matches()) {
+            return take(scope + "|create", KEY_CREATION_INTERVAL);
+        }
+        if (url.getPath().contains("/providers/Microsoft.Authorization/")) {
+            return take(scope + "|rbac", RBAC_INTERVAL);
+        }
+        return Duration.ZERO;
+    }
+
+    /** Managed HSM allows five RBAC operations per second per HSM: a slot every quarter second keeps below that. */
+    static final Duration RBAC_INTERVAL = Duration.ofMillis(250);
+
+    private Duration take(String queue, Duration interval) {
         Instant now = clock.instant();
         Instant[] mine = new Instant[1];
-        nextKeyCreation.compute(scope, (k, next) -> {
+        nextSlot.compute(queue, (k, next) -> {
             mine[0] = next == null || next.isBefore(now) ? now : next;
-            return mine[0].plus(KEY_CREATION_INTERVAL);
+            return mine[0].plus(interval);
         });
         return Duration.between(now, mine[0]);
     }

@@ -226,7 +226,8 @@ public class SdkHsmKeys implements HsmKeys {
         }
         return new Key(p.getId(), p.getName(), p.getVersion(), kty, size, jwk.getCurveName() == null ? null : jwk.getCurveName().toString(),
                 operations, Boolean.TRUE.equals(p.isEnabled()), instant(p.getCreatedOn()), instant(p.getExpiresOn()),
-                p.getTags() == null ? Map.of() : new LinkedHashMap<>(p.getTags()), Boolean.TRUE.equals(p.isExportable()), pub);
+                p.getTags() == null ? Map.of() : new LinkedHashMap<>(p.getTags()), Boolean.TRUE.equals(p.isExportable()), pub,
+                instant(p.getUpdatedOn()));
     }
 
     private static String b64u(byte[] b) {

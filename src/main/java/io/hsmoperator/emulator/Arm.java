@@ -270,8 +270,10 @@ final class Arm {
     private Http.Response hsm(Http.Request r, String sub, String rg, String name) {
         if (r.size() == 8) {
             switch (r.method) {
-                case "GET":
-                    return pollHint(emu.read(() -> hsmView(r, find(sub, rg, name), true)));
+                case "GET": {
+                    ObjectNode current = emu.read(() -> hsmView(r, find(sub, rg, name), true));
+                    return pollHint(emu.staleReads().read("arm|" + name.toLowerCase(Locale.ROOT)).orElse(current));
+                }
                 case "PUT":
                     return putHsm(r, sub, rg, name, false);
                 case "PATCH":
@@ -492,6 +494,11 @@ final class Arm {
             throw new ApiException(409, "Conflict", "The managed HSM '" + h.name + "' is being provisioned. Retry the update when "
                     + "provisioning has completed.");
         }
+        emu.staleReads().beforeUpdate("arm|" + h.name.toLowerCase(Locale.ROOT), hsmView(r, h, true));
+        // Every accepted update is a modification, even one that changes nothing (systemData.lastModifiedAt).
+        h.lastModifiedAt = iso(emu.controls().now());
+        h.lastModifiedBy = r.appId;
+        emu.dirty();
         if (changed || tagsChanged) {
             h.enablePurgeProtection = props.path("enablePurgeProtection").asBoolean(h.enablePurgeProtection);
             h.publicNetworkAccess = pna;

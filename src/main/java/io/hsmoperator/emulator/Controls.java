@@ -198,6 +198,21 @@ public final class Controls {
         return policyTags;
     }
 
+    private volatile boolean serviceLimitsSuspended;
+
+    /**
+     * Lifts the service limits until closed: for a test that prepares, say, a hundred key versions, which Azure's one
+     * creation per second would make a hundred-second wait.
+     */
+    public AutoCloseable suspendServiceLimits() {
+        serviceLimitsSuspended = true;
+        return () -> serviceLimitsSuspended = false;
+    }
+
+    boolean serviceLimitsSuspended() {
+        return serviceLimitsSuspended;
+    }
+
     public Fault addFault(Fault fault) {
         faults.add(fault);
         return fault;

@@ -58,6 +58,7 @@ public final class Emulator implements AutoCloseable {
     private final State state;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final Controls controls = new Controls();
+    private StaleReads staleReads;
     private final Tls tls;
     private final Entra entra;
     private final Arm arm;
@@ -73,6 +74,7 @@ public final class Emulator implements AutoCloseable {
 
     private Emulator(EmulatorConfig config) throws IOException {
         this.config = config;
+        this.staleReads = new StaleReads(config.staleReads());
         this.stateDir = config.stateDir() != null ? config.stateDir() : Files.createTempDirectory("hsm-emulator");
         Files.createDirectories(stateDir);
         this.state = loadState();
@@ -116,6 +118,10 @@ public final class Emulator implements AutoCloseable {
 
     public EmulatorConfig config() {
         return config;
+    }
+
+    StaleReads staleReads() {
+        return staleReads;
     }
 
     public Controls controls() {

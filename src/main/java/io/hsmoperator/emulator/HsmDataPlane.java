@@ -42,6 +42,10 @@ final class HsmDataPlane {
 
     private final ServiceLimits limits = new ServiceLimits();
 
+    private boolean limited() {
+        return emu.config().serviceLimits() && !emu.controls().serviceLimitsSuspended();
+    }
+
     Http.Response handle(Http.Request r) {
         String auth = r.header("Authorization");
         if (auth == null) {
@@ -72,14 +76,14 @@ final class HsmDataPlane {
         }
         int providers = indexOf(r, "providers");
         if (providers >= 0 && r.is(providers + 1, "Microsoft.Authorization")) {
-            if (emu.config().serviceLimits()) {
+            if (limited()) {
                 limits.admit(hsm.name, "RBAC", ServiceLimits.RBAC_OPERATIONS_PER_SECOND);
             }
             return rbac(r, hsm, providers);
         }
         if (r.is(0, "keys")) {
             boolean creates = r.method.equals("POST") && r.size() == 3 && (r.is(2, "create") || r.is(2, "rotate"));
-            if (creates && emu.config().serviceLimits()) {
+            if (creates && limited()) {
                 limits.admit(hsm.name, "key creation", ServiceLimits.KEY_CREATES_PER_SECOND);
             }
             return keys(r, hsm);
@@ -370,8 +374,13 @@ final class HsmDataPlane {
     private Http.Response getKey(Http.Request r, State.Hsm hsm, String name, String version) {
         return Http.Response.json(200, emu.read(() -> {
             State.Key key = key(hsm, name, r);
-            return bundle(r, hsm, key, version(key, version));
+            State.KeyVersion v = version(key, version);
+            return emu.staleReads().read(staleKey(hsm, name, v.version)).orElseGet(() -> bundle(r, hsm, key, v));
         }));
+    }
+
+    private static String staleKey(State.Hsm hsm, String name, String version) {
+        return "key|" + hsm.name.toLowerCase(Locale.ROOT) + "|" + name.toLowerCase(Locale.ROOT) + "|" + version;
     }
 
     private Http.Response updateKey(Http.Request r, State.Hsm hsm, String name, String version) {
@@ -379,6 +388,7 @@ final class HsmDataPlane {
         return Http.Response.json(200, emu.write(() -> {
             State.Key key = key(hsm, name, r);
             State.KeyVersion v = version(key, version);
+            emu.staleReads().beforeUpdate(staleKey(hsm, name, v.version), bundle(r, hsm, key, v));
             JsonNode attrs = body.path("attributes");
             if (attrs.has("exportable") && attrs.get("exportable").asBoolean() != v.exportable) {
                 throw ApiException.badParameter("The exportable attribute cannot be changed." + activity());
@@ -555,6 +565,10 @@ final class HsmDataPlane {
     private Http.Response getPolicy(Http.Request r, State.Hsm hsm, String name) {
         return Http.Response.json(200, emu.read(() -> {
             State.Key k = key(hsm, name, r);
+            java.util.Optional<ObjectNode> stale = emu.staleReads().read(stalePolicy(hsm, name));
+            if (stale.isPresent()) {
+                return stale.get();
+            }
             if (k.rotationPolicy == null) {
                 ObjectNode attrs = Json.object().put("created", 0).put("expiryTime", "").put("updated", 0);
                 ObjectNode empty = Json.object();
@@ -564,6 +578,10 @@ final class HsmDataPlane {
             }
             return policyView(r, k);
         }));
+    }
+
+    private static String stalePolicy(State.Hsm hsm, String name) {
+        return "policy|" + hsm.name.toLowerCase(Locale.ROOT) + "|" + name.toLowerCase(Locale.ROOT);
     }
 
     private ObjectNode policyView(Http.Request r, State.Key k) {
@@ -581,6 +599,9 @@ final class HsmDataPlane {
             ObjectNode attrs = (ObjectNode) policy.get("attributes");
             attrs.put("created", k.rotationPolicy == null ? now : k.rotationPolicy.path("attributes").path("created").asLong(now));
             attrs.put("updated", now);
+            if (k.rotationPolicy != null) {
+                emu.staleReads().beforeUpdate(stalePolicy(hsm, name), policyView(r, k));
+            }
             k.rotationPolicy = policy;
             emu.dirty();
             return policyView(r, k);

@@ -47,8 +47,8 @@ public final class LocalCluster {
         }
         // The emulator provisions in seconds, not Azure's minutes: look again sooner. The health port must not collide.
         defaultTo("hsm.reconcile.poll", "HSM_RECONCILE_POLL", "PT1S");
-        // The emulator makes role assignments effective after hsm.local.rbac-propagation (5 s), not Azure's minutes.
-        defaultTo("hsm.role-assignments.propagation", "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT5S");
+        // The embedded emulator makes role assignments effective after hsm.local.rbac-propagation (2 s), not minutes.
+        defaultTo("hsm.role-assignments.propagation", "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S");
         defaultTo("quarkus.http.port", "QUARKUS_HTTP_PORT", "0");
         String choice = setting("hsm.local.cluster", "HSM_LOCAL_CLUSTER");
         choice = choice == null ? "auto" : choice.toLowerCase(Locale.ROOT);

@@ -44,7 +44,8 @@ public class LocalEmulator implements LocalAzure {
             EmulatorConfig ec = local.stateDir().map(d -> base.withStateDir(Path.of(d), true)).orElse(base)
                     .withPort(local.port()).withTestControls(local.testControls())
                     .withDelays(local.provisioningDelay(), Duration.ofSeconds(1), Duration.ofMillis(500), Duration.ofSeconds(1))
-                    .withRbacPropagation(local.rbacPropagation()).withServiceLimits(local.serviceLimits());
+                    .withRbacPropagation(local.rbacPropagation()).withServiceLimits(local.serviceLimits())
+                    .withStaleReads(local.staleReads());
             emulator = Emulator.start(ec);
             local.armRole().ifPresent(file -> {
                 String role = emulator.defineArmRole(Path.of(file));

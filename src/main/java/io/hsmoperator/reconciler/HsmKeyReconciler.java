@@ -145,9 +145,27 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         HsmKeys.Update update = drift(cr, key, st.managedTags, Boolean.TRUE.equals(st.adopted));
         if (update != null) {
-            Mutation m = keys.update(uri, name, key.version(), update);
-            events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
-            key = keys.get(uri, name).orElse(key);
+            // Per version: a new version (someone else's, say) with the same drift is a new update, not a repeat.
+            String fields = fields(update, key) + " of version " + key.version();
+            String updated = String.valueOf(key.updated());
+            switch (DriftGuard.verdict(st.lastUpdate, fields, updated, gen(cr), Instant.now(clock))) {
+                case WAIT_FOR_READ:
+                    progressing(st, Reason.Updating, "Azure is applying the change to " + fields + " of key " + key.name() + "; its reads "
+                            + "do not show it yet.", gen(cr), clock);
+                    return config.reconcile().poll();
+                case NOT_CONVERGING:
+                    stalled(st, Reason.DriftNotConverging, "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of " + fields + " of key "
+                            + key.name() + " and still reports a different value, so the operator stopped sending them: something changes "
+                            + "it back, or Azure normalises it. Change the spec to try again.", gen(cr), clock);
+                    return config.reconcile().resync();
+                default:
+                    Mutation m = keys.update(uri, name, key.version(), update);
+                    st.lastUpdate = DriftGuard.sent(st.lastUpdate, fields, updated, gen(cr), Instant.now(clock));
+                    events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
+                    key = keys.get(uri, name).orElse(key);
+            }
+        } else {
+            st.lastUpdate = null;
         }
         st.managedTags = Ownership.managedKeys(cr.getSpec().tags == null ? Map.of() : cr.getSpec().tags);
         Rotated rotated = rotate(cr, st, uri, key, versions);
@@ -370,6 +388,24 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         // Operations always go explicitly: the SDK would send key_ops [] otherwise, clearing them.
         return new HsmKeys.Update(key.enabled() != wantEnabled ? wantEnabled : null, expiryDiffers ? wantExpiry : null, wantOps,
                 tagsDiffer ? wantTags : null);
+    }
+
+    /** The properties an update changes, for the drift guard: operations only when they differ from Azure's. */
+    private static String fields(HsmKeys.Update u, HsmKeys.Key key) {
+        List<String> what = new ArrayList<>();
+        if (u.enabled() != null) {
+            what.add("enabled");
+        }
+        if (u.expires() != null) {
+            what.add("expiry");
+        }
+        if (u.tags() != null) {
+            what.add("tags");
+        }
+        if (!new HashSet<>(u.operations()).equals(new HashSet<>(key.operations()))) {
+            what.add("operations");
+        }
+        return String.join(", ", what);
     }
 
     private static String describe(HsmKeys.Update u) {

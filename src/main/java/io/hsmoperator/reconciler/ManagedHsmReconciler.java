@@ -157,11 +157,27 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                         + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
             }
             if (drift != null) {
+                switch (DriftGuard.verdict(st.lastUpdate, drift, hsm.lastModified(), gen(cr), Instant.now(clock))) {
+                    case WAIT_FOR_READ:
+                        progressing(st, Reason.Updating, "Azure is applying the change to " + drift + "; its reads do not show it "
+                                + "yet.", gen(cr), clock);
+                        return config.reconcile().poll();
+                    case NOT_CONVERGING:
+                        stalled(st, Reason.DriftNotConverging, "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of " + drift
+                                + " and still reports a different value, so the operator stopped sending them: something changes it "
+                                + "back (an Azure Policy with the modify effect?) or Azure normalises it. Change the spec to try "
+                                + "again.", gen(cr), clock);
+                        return config.reconcile().resync();
+                    default:
+                        break;
+                }
                 Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
+                st.lastUpdate = DriftGuard.sent(st.lastUpdate, drift, hsm.lastModified(), gen(cr), Instant.now(clock));
                 events.mutation(cr, "HsmUpdated", "Updated " + drift + " of managed HSM " + hsm.id(), m);
                 progressing(st, Reason.Updating, "Azure is applying the change to " + drift + ".", gen(cr), clock);
                 return config.reconcile().poll();
             }
+            st.lastUpdate = null;
             st.managedTags = Ownership.managedKeys(specTags);
         }
         Duration activation = activation(cr, hsm, st);

@@ -17,5 +17,5 @@ public enum Reason {
     SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
     SecurityDomainNotStored, ActivationFailed, OperatorNotAdministrator, ObserveOnly, DeletionBlocked, KeyMissing,
     VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted,
-    PublishConflict, KubernetesWriteFailed
+    PublishConflict, KubernetesWriteFailed, DriftNotConverging
 }

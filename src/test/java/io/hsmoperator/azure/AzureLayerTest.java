@@ -118,6 +118,10 @@ class AzureLayerTest {
         assertTrue(ScopeGate.KEY_CREATION_INTERVAL.compareTo(Duration.ofSeconds(1)) > 0, "never faster than Azure's one per second");
         assertEquals(Duration.ZERO, gate.slot(scope, "GET", get), "reads are not paced");
         assertEquals(Duration.ZERO, gate.slot(ScopeGate.scopeOf(elsewhere), "POST", elsewhere), "another HSM has its own slots");
+        java.net.URL grant = new java.net.URL("https://payments.managedhsm.azure.net/keys/providers/Microsoft.Authorization/roleAssignments/x?api-version=7.6");
+        assertEquals(Duration.ZERO, gate.slot(scope, "PUT", grant), "RBAC operations have their own slots");
+        assertEquals(ScopeGate.RBAC_INTERVAL, gate.slot(scope, "GET", grant));
+        assertTrue(ScopeGate.RBAC_INTERVAL.multipliedBy(5).compareTo(Duration.ofSeconds(1)) >= 0, "never more than five a second");
         clock.advance(Duration.ofSeconds(10));
         assertEquals(Duration.ZERO, gate.slot(scope, "POST", create), "idle slots are not saved up");
     }

@@ -41,6 +41,7 @@ import java.util.stream.StreamSupport;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -349,6 +350,26 @@ class EmulatorArmConformanceTest extends EmulatorTestBase {
         // The operator reads the first answer only and looks again later: it never polls operation results.
         assertEquals(201, as(operator).network().serviceClient().getPrivateEndpoints().createOrUpdateWithResponseAsync("rg-net", "pe-joined", pe)
                 .block().getStatusCode(), "the shipped role joins the subnet");
+    }
+
+    @Test
+    void readsLagUpdatesForTheStaleReadWindow() throws Exception {
+        Emulator lagging = Emulator.start(EmulatorConfig.inMemory().withStaleReads(java.time.Duration.ofSeconds(2)));
+        try {
+            EmulatorClients c = new EmulatorClients(lagging, lagging.builtInPrincipal());
+            String name = hsmName("stale");
+            ManagedHsmsClient hsms = c.keyVault().serviceClient().getManagedHsms();
+            ManagedHsmInner created = HsmFixtures.createHsm(c, RG, name);
+            assertEquals(name, hsms.getByResourceGroup(RG, name).name(), "a new HSM reads at once");
+            hsms.update(RG, name, new ManagedHsmInner().withTags(java.util.Map.of("env", "prod")));
+            ManagedHsmInner stale = hsms.getByResourceGroup(RG, name);
+            assertTrue(stale.tags() == null || !stale.tags().containsKey("env"), "right after the update a read still answers the old HSM");
+            assertEquals(created.systemData().lastModifiedAt(), stale.systemData().lastModifiedAt(), "and says when it was last modified");
+            await().atMost(java.time.Duration.ofSeconds(5)).until(() -> "prod".equals(hsms.getByResourceGroup(RG, name).tags().get("env")));
+            assertNotEquals(created.systemData().lastModifiedAt(), hsms.getByResourceGroup(RG, name).systemData().lastModifiedAt());
+        } finally {
+            lagging.close();
+        }
     }
 
     @Test

@@ -129,6 +129,23 @@ class EmulatorKeysConformanceTest extends EmulatorTestBase {
     }
 
     @Test
+    void keyReadsLagUpdatesForTheStaleReadWindow() throws Exception {
+        Emulator lagging = Emulator.start(EmulatorConfig.inMemory().withStaleReads(java.time.Duration.ofSeconds(2)));
+        try {
+            EmulatorClients c = new EmulatorClients(lagging, lagging.builtInPrincipal());
+            String uri = HsmFixtures.readyHsm(c, "rg-stale", hsmName("stale-keys"), HsmFixtures.CRYPTO_USER);
+            KeyClient k = c.keys(uri);
+            KeyVaultKey key = k.createEcKey(new CreateEcKeyOptions("lagging"));
+            assertTrue(k.getKey("lagging").getProperties().isEnabled(), "a new key reads at once");
+            k.updateKeyProperties(key.getProperties().setEnabled(false));
+            assertTrue(k.getKey("lagging").getProperties().isEnabled(), "right after the update a read still answers the old key");
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() -> !k.getKey("lagging").getProperties().isEnabled());
+        } finally {
+            lagging.close();
+        }
+    }
+
+    @Test
     void versionsListingPagingAndUpdates() {
         KeyVaultKey v1 = keys.createEcKey(new CreateEcKeyOptions("versioned").setTags(Map.of("a", "1")));
         KeyVaultKey v2 = keys.createEcKey(new CreateEcKeyOptions("versioned").setTags(Map.of("a", "2")));

@@ -391,6 +391,27 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void aValueAzureKeepsChangingBackStopsAfterTwoUpdatesAndSaysWhich() throws Exception {
+        ManagedHsm hsm = readyHsm("contested");
+        String azureName = hsm.getSpec().azureName;
+        // An Azure Policy (modify effect) sets the tag the spec also sets, on every write.
+        emulator.controls().setPolicyTags(Map.of("owner", "policy"));
+        try {
+            long mark = emulator.controls().lastSequence();
+            hsm = get(ManagedHsm.class, "contested");
+            hsm.getSpec().tags = Map.of("owner", "platform");
+            update(hsm);
+            ManagedHsm stalled = awaitCondition(ManagedHsm.class, "contested", "Stalled", "True", "DriftNotConverging", Duration.ofSeconds(60));
+            assertTrue(condition(stalled, "Stalled").getMessage().contains("tags"), condition(stalled, "Stalled").getMessage());
+            Thread.sleep(4000);
+            assertEquals(2, emulator.controls().journal(e -> e.seq() > mark && e.method().equals("PATCH") && e.path().contains(azureName)).size(),
+                    "two updates, then none: not one per look, and none for a read that lagged the update");
+        } finally {
+            emulator.controls().setPolicyTags(Map.of());
+        }
+    }
+
+    @Test
     void observeOnlyNeverWrites() throws Exception {
         String azureName = uniqueHsmName("observed");
         HsmFixtures.createHsm(owner(), "rg-" + ns, azureName, emulator.builtInPrincipal().objectId());

@@ -24,6 +24,9 @@ public class HsmKeyStatus extends HsmRefStatus {
             + "then writes only what the spec states (enabled, operations), never a default.")
     public Boolean adopted;
 
+    @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
+    public io.hsmoperator.api.common.LastUpdate lastUpdate;
+
     @JsonPropertyDescription("The newest versions (at most 20), newest first.")
     public List<KeyVersion> versions = new ArrayList<>();
 

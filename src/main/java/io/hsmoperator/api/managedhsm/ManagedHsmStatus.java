@@ -30,6 +30,9 @@ public class ManagedHsmStatus extends HsmStatus {
             + "turned Managed): the operator then writes only what the spec states, never a default.")
     public Boolean adopted;
 
+    @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
+    public io.hsmoperator.api.common.LastUpdate lastUpdate;
+
     @JsonPropertyDescription("Object ID the operator authenticates as.")
     public String operatorPrincipalId;
 

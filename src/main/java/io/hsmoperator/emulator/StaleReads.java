@@ -1,0 +1,44 @@
+package io.hsmoperator.emulator;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Azure's reads lag its writes: for a while after an update, a GET may answer what was there before. The emulator keeps
+ * the view of an object as it was before its last update, and answers reads with it until the window has passed.
+ */
+final class StaleReads {
+    private record Before(ObjectNode view, long untilMillis) {
+    }
+
+    private final Map<String, Before> before = new ConcurrentHashMap<>();
+    private final Duration window;
+
+    StaleReads(Duration window) {
+        this.window = window;
+    }
+
+    /** Remembers how {@code what} read before the update about to be applied (null when it did not exist). */
+    void beforeUpdate(String what, ObjectNode view) {
+        if (!window.isZero() && view != null) {
+            before.put(what, new Before(view.deepCopy(), System.currentTimeMillis() + window.toMillis()));
+        }
+    }
+
+    /** The view a read of {@code what} answers while its last update is not yet visible. */
+    Optional<ObjectNode> read(String what) {
+        Before b = before.get(what);
+        if (b == null) {
+            return Optional.empty();
+        }
+        if (b.untilMillis() <= System.currentTimeMillis()) {
+            before.remove(what, b);
+            return Optional.empty();
+        }
+        return Optional.of(b.view().deepCopy());
+    }
+}
