@@ -133,9 +133,11 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return config.reconcile().resync();
         }
         if (!owner.equals(tagged)) {
+            if (!Boolean.TRUE.equals(st.adopted)) {
+                events.normal(cr, "Adopted", "Adopting key " + key.id() + (tagged == null ? ", which had no owner" : ", whose owner "
+                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
+            }
             st.adopted = true;
-            events.normal(cr, "Adopted", "Adopting key " + key.id() + (tagged == null ? ", which had no owner" : ", whose owner " + tagged
-                    + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
         }
         String immutable = immutableConflicts(cr.getSpec(), key);
         if (immutable != null) {

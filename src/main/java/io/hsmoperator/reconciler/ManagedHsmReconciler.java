@@ -145,6 +145,11 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         st.pendingOperation = null;
         if (!observeOnly) {
+            // Said once: until Azure's reads show the ownership tag, later looks still see the HSM as not ours.
+            if (!ours && !Boolean.TRUE.equals(st.adopted)) {
+                events.normal(cr, "Adopted", "Adopting managed HSM " + hsm.id() + (tagged == null ? ", which had no owner" : ", whose owner "
+                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
+            }
             if (!ours) {
                 st.adopted = true;
             }
@@ -152,10 +157,6 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
                     Ownership.tags(hsm.tags(), specTags, owner, st.managedTags), hsm, Boolean.TRUE.equals(st.adopted));
             String drift = drift(desired, hsm);
-            if (!ours) {
-                events.normal(cr, "Adopted", "Adopting managed HSM " + hsm.id() + (tagged == null ? ", which had no owner" : ", whose owner "
-                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
-            }
             if (drift != null) {
                 switch (DriftGuard.verdict(st.lastUpdate, drift, hsm.lastModified(), gen(cr), Instant.now(clock))) {
                     case WAIT_FOR_READ:
