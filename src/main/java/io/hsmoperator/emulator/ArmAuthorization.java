@@ -85,27 +85,28 @@ final class ArmAuthorization {
 
     /** Whether the principal holds the action at the scope (a resource ID, or a prefix of one). */
     static boolean permits(State state, String principal, String action, String scope) {
-        List<State.ArmRoleAssignment> assignments = assignments(state);
-        for (State.ArmRoleAssignment a : assignments) {
+        for (State.ArmRoleAssignment a : state.armRoleAssignments) {
             if (!a.principalId.equalsIgnoreCase(principal) || !within(scope, a.scope)) {
                 continue;
             }
             State.ArmRole role = definition(state, a.role);
-            if (role != null && role.actions.stream().anyMatch(p -> matches(p, action))
-                    && role.notActions.stream().noneMatch(p -> matches(p, action))) {
+            if (role != null && role.actions.stream().anyMatch(p -> Rbac.matches(p, action))
+                    && role.notActions.stream().noneMatch(p -> Rbac.matches(p, action))) {
                 return true;
             }
         }
         return false;
     }
 
-    /** State files written before the emulator enforced ARM RBAC: their built-in principal owns everything, as it did. */
-    static List<State.ArmRoleAssignment> assignments(State state) {
+    /**
+     * Done once when state is created or loaded: state files written before ARM RBAC was enforced keep their built-in
+     * principal the Owner of everything it could reach before.
+     */
+    static void migrate(State state) {
         if (state.armRoleAssignments == null) {
             state.armRoleAssignments = new ArrayList<>();
             state.armRoleAssignments.add(assignment(state.principals.keySet().iterator().next(), "Owner", "/"));
         }
-        return state.armRoleAssignments;
     }
 
     static State.ArmRoleAssignment assignment(String principal, String role, String scope) {
@@ -125,10 +126,5 @@ final class ArmAuthorization {
         String s = scope.toLowerCase(Locale.ROOT);
         String a = assigned.toLowerCase(Locale.ROOT).replaceAll("/+$", "");
         return a.isEmpty() || s.equals(a) || s.startsWith(a + "/");
-    }
-
-    static boolean matches(String pattern, String action) {
-        String regex = ("\\Q" + pattern.toLowerCase(Locale.ROOT) + "\\E").replace("*", "\\E.*\\Q");
-        return action.toLowerCase(Locale.ROOT).matches(regex);
     }
 }

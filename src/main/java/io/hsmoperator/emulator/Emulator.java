@@ -228,7 +228,7 @@ public final class Emulator implements AutoCloseable {
             if (ArmAuthorization.definition(state, role) == null) {
                 throw new IllegalArgumentException("No ARM role named " + role);
             }
-            ArmAuthorization.assignments(state).add(ArmAuthorization.assignment(objectId, role, scope));
+            state.armRoleAssignments.add(ArmAuthorization.assignment(objectId, role, scope));
             dirty();
             return null;
         });
@@ -237,7 +237,7 @@ public final class Emulator implements AutoCloseable {
     /** Removes every ARM role assignment of a principal. */
     public void revokeArmRoles(String objectId) {
         write(() -> {
-            ArmAuthorization.assignments(state).removeIf(a -> a.principalId.equalsIgnoreCase(objectId));
+            state.armRoleAssignments.removeIf(a -> a.principalId.equalsIgnoreCase(objectId));
             dirty();
             return null;
         });
@@ -555,13 +555,14 @@ public final class Emulator implements AutoCloseable {
             if (config.tenantId() != null && !config.tenantId().equals(s.tenantId)) {
                 throw new IllegalStateException("The state directory belongs to tenant " + s.tenantId + ", not " + config.tenantId());
             }
+            ArmAuthorization.migrate(s);
             return s;
         }
         State s = new State();
         s.tenantId = config.tenantId() != null ? config.tenantId() : UUID.randomUUID().toString();
         State.Principal p = newPrincipal("hsm-operator (emulator built-in principal)");
         s.principals.put(p.objectId, p);
-        ArmAuthorization.assignments(s);
+        ArmAuthorization.migrate(s);
         dirty.set(true);
         return s;
     }

@@ -137,7 +137,8 @@ public final class Rbac {
         return false;
     }
 
-    private static boolean matches(String pattern, String action) {
+    /** An action pattern with * wildcards, compared case-insensitively (data actions and ARM actions alike). */
+    static boolean matches(String pattern, String action) {
         if (!pattern.contains("*")) {
             return pattern.equalsIgnoreCase(action);
         }

@@ -557,7 +557,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         String me = azure.principalId();
         String assignment = OperatorRole.assignmentName(me);
         boolean observeOnly = cr.getSpec().management == ManagedHsmSpec.Management.ObserveOnly;
-        if (access.assignment(hsm.hsmUri(), OperatorRole.SCOPE, assignment).isEmpty()) {
+        boolean granted = access.assignment(hsm.hsmUri(), OperatorRole.SCOPE, assignment).isPresent();
+        if (!granted) {
             if (observeOnly) {
                 return null;
             }
@@ -586,7 +587,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         a.scope = OperatorRole.SCOPE;
         a.assignmentName = assignment;
         st.operatorAccess = a;
-        if (observeOnly) {
+        // Once Azure honoured the grant (the HSM was Ready), the assignment read above is check enough on later looks.
+        if (observeOnly || (granted && io.hsmoperator.reconciler.Conditions.isTrue(cr.getStatus(), Conditions.READY))) {
             return null;
         }
         try {

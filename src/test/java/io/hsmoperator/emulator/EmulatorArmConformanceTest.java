@@ -387,9 +387,9 @@ class EmulatorArmConformanceTest extends EmulatorTestBase {
         assertEquals("Microsoft.Insights/diagnosticSettings/write", ArmAuthorization.action("PUT", setting));
         assertEquals("Microsoft.Resources/subscriptions/resourceGroups/write", ArmAuthorization.action("PUT",
                 List.of("subscriptions", "s", "resourceGroups", "rg")));
-        assertTrue(ArmAuthorization.matches("*/read", "Microsoft.KeyVault/managedHSMs/read"));
-        assertTrue(ArmAuthorization.matches("Microsoft.Authorization/*/Write", "microsoft.authorization/roleAssignments/write"));
-        assertFalse(ArmAuthorization.matches("Microsoft.KeyVault/managedHSMs/read", "Microsoft.KeyVault/managedHSMs/write"));
+        assertTrue(Rbac.matches("*/read", "Microsoft.KeyVault/managedHSMs/read"));
+        assertTrue(Rbac.matches("Microsoft.Authorization/*/Write", "microsoft.authorization/roleAssignments/write"));
+        assertFalse(Rbac.matches("Microsoft.KeyVault/managedHSMs/read", "Microsoft.KeyVault/managedHSMs/write"));
     }
 
     private javax.net.ssl.SSLContext trustEmulator() throws Exception {

@@ -81,8 +81,7 @@ public abstract class OperatorTestBase {
      */
     protected EmulatorClients owner() {
         Emulator.Principal p = emulator.registerPrincipal("subscription owner (tests)", OWNER);
-        boolean assigned = emulator.inspect(s -> s.armRoleAssignments != null
-                && s.armRoleAssignments.stream().anyMatch(a -> a.principalId.equals(OWNER)));
+        boolean assigned = emulator.inspect(s -> s.armRoleAssignments.stream().anyMatch(a -> a.principalId.equals(OWNER)));
         if (!assigned) {
             emulator.assignArmRole(OWNER, "Owner", "/");
         }
