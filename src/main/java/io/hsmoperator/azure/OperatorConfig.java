@@ -171,7 +171,10 @@ public interface OperatorConfig {
         @WithDefault("0")
         int port();
 
-        /** Provisioning time of an emulated HSM. */
+        /**
+         * Provisioning time of an emulated HSM. The emulator's other long-running work is in proportion: activation
+         * (the security domain download) and backup jobs take a third of it, an HSM update a sixth.
+         */
         @WithDefault("PT3S")
         Duration provisioningDelay();
 

@@ -53,7 +53,14 @@ public class ScopeGate {
      */
     static final Duration KEY_CREATION_INTERVAL = Duration.ofMillis(1200);
     private static final Pattern KEY_CREATION = Pattern.compile("^/keys/[^/]+/(create|rotate)$", Pattern.CASE_INSENSITIVE);
-    private final Map<String, Instant> nextSlot = new ConcurrentHashMap<>();
+    /**
+     * Managed HSM allows five RBAC operations per second per HSM. Four in any window of 1.1 s keeps below that with
+     * room for requests that arrive closer than they left, and lets a short burst (a grant's read, role list and write)
+     * go at once.
+     */
+    static final int RBAC_PER_WINDOW = 4;
+    static final Duration RBAC_WINDOW = Duration.ofMillis(1100);
+    private final Map<String, Window> windows = new ConcurrentHashMap<>();
 
     /**
      * How long this request must wait for its slot: zero but for key creations and RBAC operations, which are paced
@@ -64,25 +71,35 @@ public class ScopeGate {
             return Duration.ZERO;
         }
         if (method.equals("POST") && KEY_CREATION.matcher(url.getPath()).matches()) {
-            return take(scope + "|create", KEY_CREATION_INTERVAL);
+            return take(scope + "|create", 1, KEY_CREATION_INTERVAL);
         }
         if (url.getPath().contains("/providers/Microsoft.Authorization/")) {
-            return take(scope + "|rbac", RBAC_INTERVAL);
+            return take(scope + "|rbac", RBAC_PER_WINDOW, RBAC_WINDOW);
         }
         return Duration.ZERO;
     }
 
-    /** Managed HSM allows five RBAC operations per second per HSM: a slot every quarter second keeps below that. */
-    static final Duration RBAC_INTERVAL = Duration.ofMillis(250);
+    /** The send times granted last in a queue: a request leaves once the oldest of the last {@code n} is a window old. */
+    private static final class Window {
+        final Instant[] sent;
+        int oldest;
 
-    private Duration take(String queue, Duration interval) {
+        Window(int n) {
+            sent = new Instant[n];
+        }
+    }
+
+    private Duration take(String queue, int n, Duration window) {
         Instant now = clock.instant();
-        Instant[] mine = new Instant[1];
-        nextSlot.compute(queue, (k, next) -> {
-            mine[0] = next == null || next.isBefore(now) ? now : next;
-            return mine[0].plus(interval);
-        });
-        return Duration.between(now, mine[0]);
+        Window w = windows.computeIfAbsent(queue, k -> new Window(n));
+        Instant mine;
+        synchronized (w) {
+            Instant free = w.sent[w.oldest] == null ? now : w.sent[w.oldest].plus(window);
+            mine = free.isBefore(now) ? now : free;
+            w.sent[w.oldest] = mine;
+            w.oldest = (w.oldest + 1) % n;
+        }
+        return Duration.between(now, mine);
     }
 
     public void throttled(String scope, Duration retryAfter) {

@@ -14,7 +14,6 @@ import org.jboss.logging.Logger;
 
 import java.nio.file.Path;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
@@ -43,7 +42,8 @@ public class LocalEmulator implements LocalAzure {
             EmulatorConfig base = EmulatorConfig.inMemory();
             EmulatorConfig ec = local.stateDir().map(d -> base.withStateDir(Path.of(d), true)).orElse(base)
                     .withPort(local.port()).withTestControls(local.testControls())
-                    .withDelays(local.provisioningDelay(), Duration.ofSeconds(1), Duration.ofMillis(500), Duration.ofSeconds(1))
+                    .withDelays(local.provisioningDelay(), local.provisioningDelay().dividedBy(3), local.provisioningDelay().dividedBy(6),
+                            local.provisioningDelay().dividedBy(3))
                     .withRbacPropagation(local.rbacPropagation()).withServiceLimits(local.serviceLimits())
                     .withStaleReads(local.staleReads());
             emulator = Emulator.start(ec);
