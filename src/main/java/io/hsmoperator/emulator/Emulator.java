@@ -273,7 +273,7 @@ public final class Emulator implements AutoCloseable {
             long now = controls.nowEpochSeconds();
             Instant nowInstant = controls.now();
             for (State.Hsm h : state.hsms.values()) {
-                if (isActive(h) && dataPlane.rotateDue(h, now) > 0) {
+                if (isActive(h) && dataPlane.keys().rotateDue(h, now) > 0) {
                     dirty();
                 }
                 if (h.deletedKeys.values().removeIf(k -> k.scheduledPurgeDate != null && k.scheduledPurgeDate <= now)) {

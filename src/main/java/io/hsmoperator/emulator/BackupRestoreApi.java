@@ -1,0 +1,216 @@
+package io.hsmoperator.emulator;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+import static io.hsmoperator.emulator.HsmDataPlane.activity;
+import static io.hsmoperator.emulator.HsmDataPlane.randomBytes;
+
+/**
+ * The Managed HSM full backup and restore REST API: full backup, full restore, selective key restore, their
+ * pre-checks (pre-backup, pre-restore) and the status of their jobs.
+ */
+final class BackupRestoreApi {
+    private final Emulator emu;
+    private final HsmDataPlane dataPlane;
+
+    BackupRestoreApi(Emulator emu, HsmDataPlane dataPlane) {
+        this.emu = emu;
+        this.dataPlane = dataPlane;
+    }
+
+    Http.Response fullBackup(Http.Request r, State.Hsm hsm) {
+        String first = r.seg(0).toLowerCase(Locale.ROOT);
+        boolean pending = r.size() == 3 && r.is(2, "pending");
+        if (pending) {
+            dataPlane.check(r, hsm, first.equals("backup") ? "backup/status/action" : "restore/status/action", "/");
+            return Http.Response.json(200, emu.read(() -> {
+                State.Job job = hsm.jobs.get(r.seg(1).toLowerCase(Locale.ROOT));
+                if (job == null) {
+                    throw new ApiException(404, "NotFound", "No backup or restore job with ID " + r.seg(1) + "." + activity());
+                }
+                return jobView(job);
+            }));
+        }
+        if (r.size() != 1) {
+            throw new ApiException(404, "NotFound", "The requested path was not found: " + r.path + activity());
+        }
+        JsonNode body = r.json();
+        switch (first) {
+            case "backup": case "prebackup": {
+                if (!r.method.equals("POST")) {
+                    break;
+                }
+                dataPlane.check(r, hsm, "backup/start/action", "/");
+                String container = Json.text(body, "storageResourceUri");
+                if (container == null || !container.startsWith("https://")) {
+                    throw ApiException.badParameter("storageResourceUri must be an https blob container URL." + activity());
+                }
+                boolean pre = first.equals("prebackup");
+                State.Job job = startJob(hsm, pre ? "prebackup" : "backup", pre ? 0 : emu.config().jobDuration().toMillis());
+                if (!pre) {
+                    String folder = "mhsm-" + hsm.name + "-" + DateTimeFormatter.ofPattern("yyyyMMddHHmmssSS")
+                            .format(emu.controls().now().atZone(ZoneOffset.UTC));
+                    job.folderUri = container.replaceAll("/+$", "") + "/" + folder;
+                    emu.write(() -> {
+                        emu.state().backupFolders.put(job.folderUri.toLowerCase(Locale.ROOT), snapshot(hsm));
+                        emu.dirty();
+                        return null;
+                    });
+                }
+                return jobStarted(job, r.baseUrl() + "/backup/" + job.jobId + "/pending");
+            }
+            case "restore": case "prerestore": {
+                if (!r.method.equals("PUT")) {
+                    break;
+                }
+                dataPlane.check(r, hsm, "restore/start/action", "/");
+                JsonNode sas = body.path("sasTokenParameters");
+                String folder = sas.path("storageResourceUri").asText("").replaceAll("/+$", "") + "/" + body.path("folderToRestore").asText("");
+                boolean pre = first.equals("prerestore");
+                State.Job job = startJob(hsm, first, pre ? 0 : emu.config().jobDuration().toMillis());
+                String content = emu.read(() -> emu.state().backupFolders.get(folder.toLowerCase(Locale.ROOT)));
+                if (content == null) {
+                    job.error = Json.object().put("code", "InvalidBackupFolder").put("message",
+                            "The backup folder " + folder + " was not found or is not readable.");
+                } else if (!pre) {
+                    emu.write(() -> {
+                        Map<String, State.Key> keys = restoreSnapshot(hsm, content);
+                        hsm.keys.clear();
+                        hsm.keys.putAll(keys);
+                        emu.dirty();
+                        return null;
+                    });
+                }
+                return jobStarted(job, r.baseUrl() + "/restore/" + job.jobId + "/pending");
+            }
+            default:
+                break;
+        }
+        throw new ApiException(405, "MethodNotAllowed", "The requested method is not allowed on " + r.path + activity());
+    }
+
+    Http.Response selectiveRestore(Http.Request r, State.Hsm hsm, String name) {
+        JsonNode body = r.json();
+        JsonNode sas = body.path("sasTokenParameters");
+        String folder = sas.path("storageResourceUri").asText("").replaceAll("/+$", "") + "/" + body.path("folder").asText("");
+        State.Job job = startJob(hsm, "restore", emu.config().jobDuration().toMillis());
+        String content = emu.read(() -> emu.state().backupFolders.get(folder.toLowerCase(Locale.ROOT)));
+        if (content == null) {
+            job.error = Json.object().put("code", "InvalidBackupFolder").put("message", "The backup folder " + folder + " was not found.");
+        } else {
+            emu.write(() -> {
+                State.Key source = restoreSnapshot(hsm, content).get(name.toLowerCase(Locale.ROOT));
+                int restored = 0;
+                int skipped = 0;
+                if (source == null) {
+                    job.error = Json.object().put("code", "KeyNotFound").put("message", "Key " + name + " is not in the backup.");
+                } else {
+                    State.Key target = hsm.keys.computeIfAbsent(name.toLowerCase(Locale.ROOT), k -> {
+                        State.Key nk = new State.Key();
+                        nk.name = source.name;
+                        return nk;
+                    });
+                    for (State.KeyVersion v : source.versions) {
+                        if (target.version(v.version) != null) {
+                            skipped++;
+                        } else {
+                            target.versions.add(v);
+                            restored++;
+                        }
+                    }
+                    job.statusDetails = "Number of successful key versions restored: " + restored
+                            + ", Number of key versions could not overwrite: " + skipped;
+                }
+                emu.dirty();
+                return null;
+            });
+        }
+        return jobStarted(job, r.baseUrl() + "/restore/" + job.jobId + "/pending");
+    }
+
+    private State.Job startJob(State.Hsm hsm, String kind, long durationMillis) {
+        return emu.write(() -> {
+            long now = System.currentTimeMillis();
+            for (State.Job j : hsm.jobs.values()) {
+                if (j.doneAtMillis > now && !j.kind.startsWith("pre")) {
+                    throw new ApiException(409, "Conflict", "Another backup or restore operation is in progress on this HSM." + activity());
+                }
+            }
+            State.Job job = new State.Job();
+            job.jobId = HexFormat.of().formatHex(randomBytes(16));
+            job.kind = kind;
+            job.startTime = emu.controls().nowEpochSeconds();
+            job.doneAtMillis = now + durationMillis;
+            hsm.jobs.put(job.jobId, job);
+            emu.dirty();
+            return job;
+        });
+    }
+
+    /** The answer that starts a job: always in progress, however quickly the job finishes (as recorded). */
+    private Http.Response jobStarted(State.Job job, String url) {
+        return Http.Response.json(202, jobView(job, false)).header("azure-asyncoperation", url)
+                .header("Retry-After", String.valueOf(emu.config().retryAfterSeconds()));
+    }
+
+    private ObjectNode jobView(State.Job job) {
+        return jobView(job, System.currentTimeMillis() >= job.doneAtMillis);
+    }
+
+    private ObjectNode jobView(State.Job job, boolean done) {
+        String status = !done ? "InProgress" : job.error != null ? "Failed" : "Succeeded";
+        ObjectNode o = Json.object();
+        if (job.kind.contains("backup")) {
+            if (done && job.error == null && job.folderUri != null) {
+                o.put("azureStorageBlobContainerUri", job.folderUri);
+            } else {
+                o.putNull("azureStorageBlobContainerUri");
+            }
+        }
+        if (done) {
+            o.put("endTime", job.startTime + (job.kind.startsWith("pre") ? 0 : emu.config().jobDuration().toSeconds()));
+        } else {
+            o.putNull("endTime");
+        }
+        if (done && job.error != null) {
+            o.set("error", job.error);
+        } else {
+            o.putNull("error");
+        }
+        o.put("jobId", job.jobId).put("startTime", job.startTime).put("status", status);
+        if (done && job.statusDetails != null) {
+            o.put("statusDetails", job.statusDetails);
+        } else {
+            o.putNull("statusDetails");
+        }
+        return o;
+    }
+
+    private String snapshot(State.Hsm hsm) {
+        return Jwe.encryptDirect(Json.bytes(hsm.keys), backupKey(hsm), "backup-protection-key");
+    }
+
+    private Map<String, State.Key> restoreSnapshot(State.Hsm hsm, String content) {
+        try {
+            byte[] plain = Jwe.decryptDirect(content, backupKey(hsm));
+            return Json.MAPPER.readValue(plain, new com.fasterxml.jackson.core.type.TypeReference<LinkedHashMap<String, State.Key>>() {
+            });
+        } catch (Exception e) {
+            throw ApiException.badParameter("The backup was made in another security domain and cannot be restored here." + activity());
+        }
+    }
+
+    /** The key that protects backups, of a single key and of the whole HSM alike: derived from the HSM's domain key. */
+    static byte[] backupKey(State.Hsm hsm) {
+        return SecurityDomainBlob.kdf(Base64.getDecoder().decode(hsm.domainKey), "backup-protection-key");
+    }
+}
