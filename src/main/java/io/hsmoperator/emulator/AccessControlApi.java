@@ -15,7 +15,6 @@ import static io.hsmoperator.emulator.HsmDataPlane.activity;
  * update, delete) and role assignments (list, get, create, delete).
  */
 final class AccessControlApi {
-    private static final Pattern GUID = Pattern.compile("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 
     private final Emulator emu;
     private final HsmDataPlane dataPlane;
@@ -70,7 +69,7 @@ final class AccessControlApi {
                 if (Rbac.BUILT_IN.containsKey(name.toLowerCase(Locale.ROOT))) {
                     throw ApiException.badParameter("Built-in role definitions cannot be changed." + activity());
                 }
-                if (!GUID.matcher(name).matches()) {
+                if (!Rbac.GUID.matcher(name).matches()) {
                     throw ApiException.badParameter("The role definition name must be a GUID." + activity());
                 }
                 JsonNode p = r.json().path("properties");
@@ -165,10 +164,10 @@ final class AccessControlApi {
                 if (roleId == null || principal == null) {
                     throw ApiException.badParameter("roleDefinitionId and principalId are required." + activity());
                 }
-                if (!GUID.matcher(principal).matches()) {
+                if (!Rbac.GUID.matcher(principal).matches()) {
                     throw ApiException.badParameter("The principal ID '" + principal + "' is not a valid object ID." + activity());
                 }
-                if (!GUID.matcher(name).matches()) {
+                if (!Rbac.GUID.matcher(name).matches()) {
                     throw ApiException.badParameter("The role assignment name must be a GUID." + activity());
                 }
                 String fixedScope = scope;

@@ -18,7 +18,6 @@ import java.util.regex.Pattern;
  * {@link ManagedHsmsArmApi}, {@link NetworkArmApi} and {@link InsightsArmApi}.
  */
 final class Arm {
-    static final Pattern GUID = Pattern.compile("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
     static final Pattern RESOURCE_ID = Pattern.compile(
             "^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\\w._()]+/providers/[\\w.]+/[\\w.]+/[^/]+(/[\\w.]+/[^/]+)*$",
             Pattern.CASE_INSENSITIVE);
@@ -94,7 +93,7 @@ final class Arm {
             throw ApiException.notFound("The requested resource path is not supported by the emulator: " + r.path);
         }
         String sub = r.seg(1);
-        if (!GUID.matcher(sub).matches()) {
+        if (!Rbac.GUID.matcher(sub).matches()) {
             throw new ApiException(400, "InvalidSubscriptionId", "The provided subscription identifier '" + sub + "' is malformed or invalid.");
         }
         int insightsAt = InsightsArmApi.insightsIndex(r);

@@ -33,8 +33,8 @@ final class CryptographyApi {
         if (alg == null) {
             throw ApiException.badParameter("The parameter 'alg' is required." + activity());
         }
-        State.KeyVersion v = emu.read(() -> KeysApi.version(KeysApi.key(hsm, name, r), version));
-        String kid = r.baseUrl() + "/keys/" + emu.read(() -> KeysApi.key(hsm, name, r).name) + "/" + v.version;
+        State.KeyVersion v = emu.read(() -> KeysApi.version(KeysApi.key(hsm, name), version));
+        String kid = r.baseUrl() + "/keys/" + emu.read(() -> KeysApi.key(hsm, name).name) + "/" + v.version;
         String opName = OP_NAME.get(op);
         // An empty key_ops (what the SDK sends when updating without operations) restricts nothing, as in JWK.
         List<String> permitted = v.keyOps.isEmpty() ? KeyCrypto.defaultOps(v.kty) : v.keyOps;

@@ -139,6 +139,10 @@ final class KeysApi {
                     + "cannot be reused; in this state, the key can only be recovered or purged." + activity());
         }
         State.Key key = hsm.keys.get(name.toLowerCase(Locale.ROOT));
+        if (key != null && key.recovering()) {
+            throw new ApiException(409, "Conflict", "Key " + name + " is currently being recovered, and its name cannot be used until the "
+                    + "recovery completes." + activity());
+        }
         if (key == null) {
             if (hsm.keys.size() >= MAX_KEYS) {
                 throw ApiException.badParameter("The HSM holds the maximum of " + MAX_KEYS + " keys." + activity());
@@ -160,9 +164,9 @@ final class KeysApi {
         }
     }
 
-    static State.Key key(State.Hsm hsm, String name, Http.Request r) {
+    static State.Key key(State.Hsm hsm, String name) {
         State.Key key = hsm.keys.get(name.toLowerCase(Locale.ROOT));
-        if (key == null) {
+        if (key == null || key.recovering()) {
             throw new ApiException(404, "KeyNotFound", "Key not found: " + name + activity());
         }
         return key;
@@ -181,7 +185,7 @@ final class KeysApi {
 
     Http.Response getKey(Http.Request r, State.Hsm hsm, String name, String version) {
         return Http.Response.json(200, emu.read(() -> {
-            State.Key key = key(hsm, name, r);
+            State.Key key = key(hsm, name);
             State.KeyVersion v = version(key, version);
             return emu.staleReads().read(staleKey(hsm, name, v.version)).orElseGet(() -> bundle(r, hsm, key, v));
         }));
@@ -194,7 +198,7 @@ final class KeysApi {
     Http.Response updateKey(Http.Request r, State.Hsm hsm, String name, String version) {
         JsonNode body = r.json();
         return Http.Response.json(200, emu.write(() -> {
-            State.Key key = key(hsm, name, r);
+            State.Key key = key(hsm, name);
             State.KeyVersion v = version(key, version);
             emu.staleReads().beforeUpdate(staleKey(hsm, name, v.version), bundle(r, hsm, key, v));
             JsonNode attrs = body.path("attributes");
@@ -232,7 +236,7 @@ final class KeysApi {
 
     Http.Response deleteKey(Http.Request r, State.Hsm hsm, String name) {
         return Http.Response.json(200, emu.write(() -> {
-            State.Key key = key(hsm, name, r);
+            State.Key key = key(hsm, name);
             long now = emu.controls().nowEpochSeconds();
             key.deletedDate = now;
             key.scheduledPurgeDate = now + hsm.softDeleteRetentionInDays * 86400L;
@@ -247,6 +251,9 @@ final class KeysApi {
         return page(r, "/keys", emu.read(() -> {
             List<ObjectNode> items = new ArrayList<>();
             for (State.Key k : hsm.keys.values()) {
+                if (k.recovering()) {
+                    continue;
+                }
                 items.add(item(r, hsm, k, k.latest(), false));
             }
             return items;
@@ -255,7 +262,7 @@ final class KeysApi {
 
     Http.Response listVersions(Http.Request r, State.Hsm hsm, String name) {
         return page(r, "/keys/" + name + "/versions", emu.read(() -> {
-            State.Key k = key(hsm, name, r);
+            State.Key k = key(hsm, name);
             List<ObjectNode> items = new ArrayList<>();
             for (State.KeyVersion v : k.versions) {
                 items.add(item(r, hsm, k, v, true));
@@ -302,7 +309,7 @@ final class KeysApi {
 
     Http.Response backupKey(Http.Request r, State.Hsm hsm, String name) {
         String blob = emu.read(() -> {
-            State.Key k = key(hsm, name, r);
+            State.Key k = key(hsm, name);
             byte[] plain = Json.bytes(k);
             return Jwe.encryptDirect(plain, BackupRestoreApi.backupKey(hsm), "backup-protection-key");
         });
@@ -333,7 +340,7 @@ final class KeysApi {
 
     Http.Response rotate(Http.Request r, State.Hsm hsm, String name) {
         State.KeyVersion template = emu.read(() -> {
-            State.Key k = key(hsm, name, r);
+            State.Key k = key(hsm, name);
             if (k.rotationPolicy == null) {
                 throw ApiException.badParameter("Key " + name + " has no rotation policy; set one before rotating on demand." + activity());
             }
@@ -368,7 +375,7 @@ final class KeysApi {
 
     Http.Response getPolicy(Http.Request r, State.Hsm hsm, String name) {
         return Http.Response.json(200, emu.read(() -> {
-            State.Key k = key(hsm, name, r);
+            State.Key k = key(hsm, name);
             java.util.Optional<ObjectNode> stale = emu.staleReads().read(stalePolicy(hsm, name));
             if (stale.isPresent()) {
                 return stale.get();
@@ -398,7 +405,7 @@ final class KeysApi {
         JsonNode body = r.json();
         ObjectNode policy = validatePolicy(body);
         return Http.Response.json(200, emu.write(() -> {
-            State.Key k = key(hsm, name, r);
+            State.Key k = key(hsm, name);
             long now = emu.controls().nowEpochSeconds();
             ObjectNode attrs = (ObjectNode) policy.get("attributes");
             attrs.put("created", k.rotationPolicy == null ? now : k.rotationPolicy.path("attributes").path("created").asLong(now));
@@ -475,7 +482,7 @@ final class KeysApi {
     int rotateDue(State.Hsm hsm, long now) {
         int created = 0;
         for (State.Key k : hsm.keys.values()) {
-            if (k.rotationPolicy == null) {
+            if (k.rotationPolicy == null || k.recovering()) {
                 continue;
             }
             for (int guard = 0; guard < MAX_VERSIONS && k.versions.size() < MAX_VERSIONS; guard++) {
@@ -548,6 +555,8 @@ final class KeysApi {
                 hsm.deletedKeys.remove(lower);
                 k.deletedDate = null;
                 k.scheduledPurgeDate = null;
+                // Recovery completes in the background: the key answers 404 for a while, as the SDK's poller expects.
+                k.recoveringUntil = emu.staleReads().visibleAtMillis();
                 hsm.keys.put(lower, k);
                 emu.dirty();
                 return bundle(r, hsm, k, k.latest());

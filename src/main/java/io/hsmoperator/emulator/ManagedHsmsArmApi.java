@@ -20,7 +20,7 @@ import java.util.regex.Pattern;
  * availability, and the HSM side of private endpoint connections.
  */
 final class ManagedHsmsArmApi {
-    static final Pattern HSM_NAME = Pattern.compile("^[A-Za-z]([A-Za-z0-9]|-[A-Za-z0-9])+$");
+    private static final Pattern HSM_NAME = Pattern.compile("^[A-Za-z]([A-Za-z0-9]|-[A-Za-z0-9])+$");
     private static final List<String> SKUS = List.of("Standard_B1", "Custom_B32", "Custom_B6", "Custom_C42", "Custom_C10");
 
     private final Emulator emu;
@@ -179,7 +179,7 @@ final class ManagedHsmsArmApi {
             throw new ApiException(400, "BadRequest", "At least one initial administrator (initialAdminObjectIds) is required.");
         }
         for (String a : admins) {
-            if (!Arm.GUID.matcher(a).matches()) {
+            if (!Rbac.GUID.matcher(a).matches()) {
                 throw new ApiException(400, "BadRequest", "The initial administrator '" + a + "' is not a valid object ID.");
             }
         }
@@ -395,9 +395,6 @@ final class ManagedHsmsArmApi {
             p.put("statusMessage", message);
         }
         p.set("networkAcls", h.networkAcls.deepCopy());
-        if (h.regions != null && !h.regions.isEmpty()) {
-            p.set("regions", h.regions.deepCopy());
-        }
         if (!h.privateEndpointConnections.isEmpty()) {
             ArrayNode pecs = Json.array();
             for (State.Pec pec : h.privateEndpointConnections.values()) {
@@ -408,7 +405,7 @@ final class ManagedHsmsArmApi {
             p.set("privateEndpointConnections", pecs);
         }
         p.put("publicNetworkAccess", h.publicNetworkAccess);
-        p.set("regions", Json.array());
+        p.set("regions", h.regions == null ? Json.array() : h.regions.deepCopy());
         if (newerThan(r.apiVersion(), "2023-07-01")) {
             boolean active = emu.isActive(h);
             p.set("securityDomainProperties", Json.object().put("activationStatus", active ? "Active" : "NotActivated")

@@ -11,6 +11,9 @@ import java.util.regex.Pattern;
 
 /** Managed HSM local RBAC: the built-in roles with their fixed IDs and data actions, and the check applied to every call. */
 public final class Rbac {
+    /** Object IDs, role definition and assignment names, subscription IDs: Azure accepts GUIDs only. */
+    static final Pattern GUID = Pattern.compile("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+
     public static final String PREFIX = "Microsoft.KeyVault/managedHsm/";
     public static final String ROLE_ID_PREFIX = "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/";
     public static final String ADMINISTRATOR = "a290e904-7015-4bba-90c8-60543313cdb4";

@@ -29,6 +29,14 @@ final class StaleReads {
         }
     }
 
+    /**
+     * When an operation Azure completes in the background (recovering a deleted key), started now, becomes visible to
+     * reads: until then they answer 404.
+     */
+    long visibleAtMillis() {
+        return System.currentTimeMillis() + window.toMillis();
+    }
+
     /** The view a read of {@code what} answers while its last update is not yet visible. */
     Optional<ObjectNode> read(String what) {
         Before b = before.get(what);

@@ -135,6 +135,13 @@ public final class State {
         public ObjectNode rotationPolicy;
         public Long deletedDate;
         public Long scheduledPurgeDate;
+        /** While a recover runs (epoch millis it completes): the key is neither deleted nor yet readable. */
+        public Long recoveringUntil;
+
+        @JsonIgnore
+        public boolean recovering() {
+            return recoveringUntil != null && recoveringUntil > System.currentTimeMillis();
+        }
 
         @JsonIgnore
         public KeyVersion latest() {

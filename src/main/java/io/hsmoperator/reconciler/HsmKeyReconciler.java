@@ -49,6 +49,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
         informer = @Informer(onUpdateFilter = RotateNowFilter.class))
 public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     static final int STATUS_VERSIONS = 20;
+    /** Recovering a key is a background operation in Azure, usually seconds; past this the operator reports it instead of waiting. */
+    static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(10);
     /** Tags the operator writes on versions; spec.tags may not use them. */
     private static final List<String> RESERVED_TAGS = List.of(Ownership.TAG, RotationSchedule.SCHEDULE_TAG, RotationSchedule.ROTATE_NOW_TAG);
     /** Azure's 15 tags per key, less the ownership tag and one rotation marker. */
@@ -117,6 +119,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             key = created.key();
         } else {
             key = observed.get();
+            st.recoveryStartedAt = null;
         }
         List<HsmKeys.Version> versions = oldestFirst(keys.versions(uri, name), key.version());
         String owner = Ownership.of(config.clusterId(), cr);
@@ -238,11 +241,19 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */
     private Duration absent(HsmKey cr, HsmKeyStatus st, String uri, String name) {
         var deleted = keys.getDeleted(uri, name);
+        Instant recovering = st.recoveryStartedAt == null ? null : Instant.parse(st.recoveryStartedAt);
+        if (recovering != null && Instant.now(clock).isBefore(recovering.plus(RECOVERY_TIMEOUT))) {
+            // Recovery runs in the background: the key answers 404 (and may still be listed as deleted) until it is done.
+            progressing(st, Reason.Recovering, "Azure is recovering the soft-deleted key " + name + " (asked at " + st.recoveryStartedAt
+                    + "); it answers 404 until the recovery completes.", gen(cr), clock);
+            return config.reconcile().poll();
+        }
         if (deleted.isPresent()) {
             if (Boolean.TRUE.equals(cr.getSpec().recoverDeleted)) {
                 Mutation m = keys.recover(uri, name);
-                events.mutation(cr, "KeyRecovered", "Recovered the soft-deleted key " + name + " in " + uri, m);
-                progressing(st, Reason.Reconciling, "Recovering the soft-deleted key " + name + ".", gen(cr), clock);
+                st.recoveryStartedAt = Instant.now(clock).truncatedTo(ChronoUnit.SECONDS).toString();
+                events.mutation(cr, "KeyRecovered", "Started recovering the soft-deleted key " + name + " in " + uri, m);
+                progressing(st, Reason.Recovering, "Recovering the soft-deleted key " + name + ".", gen(cr), clock);
                 return config.reconcile().poll();
             }
             boolean ours = st.keyId != null;
@@ -250,6 +261,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "operator and is soft-deleted" : "A soft-deleted key holds the name " + name) + " until " + deleted.get().scheduledPurge()
                     + ". Set spec.recoverDeleted: true to recover it" + (ours ? "" : ", or choose another keyName")
                     + ". The operator never purges and never replaces it with a new key.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (recovering != null) {
+            stalled(st, Reason.KeyMissing, "Azure was asked at " + st.recoveryStartedAt + " to recover the soft-deleted key " + name
+                    + ", but after " + RECOVERY_TIMEOUT.toMinutes() + " minutes the key is neither back nor soft-deleted. The operator "
+                    + "creates no new key in its place; find out in Azure what happened to it.", gen(cr), clock);
             return config.reconcile().resync();
         }
         if (st.keyId != null) {

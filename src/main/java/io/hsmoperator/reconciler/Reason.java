@@ -3,7 +3,7 @@ package io.hsmoperator.reconciler;
 /** Every condition reason the operator writes: CamelCase, documented in the README, stable for alerting. */
 public enum Reason {
     // progress
-    Reconciling, Creating, Provisioning, Updating, Activating, WaitingForHsm, WaitingForAccess, Deleting,
+    Reconciling, Creating, Recovering, Provisioning, Updating, Activating, WaitingForHsm, WaitingForAccess, Deleting,
     // done
     Ready, Active, Retained,
     // rotation (condition RotationDue)

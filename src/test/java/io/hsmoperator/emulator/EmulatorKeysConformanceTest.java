@@ -146,6 +146,34 @@ class EmulatorKeysConformanceTest extends EmulatorTestBase {
     }
 
     @Test
+    void aRecoveredKeyAnswers404UntilItsRecoveryCompletesAndItsNameCannotBeTaken() throws Exception {
+        Emulator lagging = Emulator.start(EmulatorConfig.inMemory().withStaleReads(java.time.Duration.ofSeconds(2)));
+        try {
+            EmulatorClients c = new EmulatorClients(lagging, lagging.builtInPrincipal());
+            String uri = HsmFixtures.readyHsm(c, "rg-recover", hsmName("recovering"), HsmFixtures.CRYPTO_USER);
+            c.rbac(uri).createRoleAssignment(com.azure.security.keyvault.administration.models.KeyVaultRoleScope.KEYS,
+                    HsmFixtures.CRYPTO_OFFICER, c.principal.objectId());
+            KeyClient k = c.keys(uri);
+            KeyVaultKey key = k.createEcKey(new CreateEcKeyOptions("phoenix"));
+            k.beginDeleteKey("phoenix").waitForCompletion();
+            var poller = k.beginRecoverDeletedKey("phoenix");
+            com.azure.core.exception.ResourceNotFoundException absent = org.junit.jupiter.api.Assertions.assertThrows(
+                    com.azure.core.exception.ResourceNotFoundException.class, () -> k.getKey("phoenix"));
+            assertEquals(404, absent.getResponse().getStatusCode(), "right after the recover started the key is not readable yet");
+            org.junit.jupiter.api.Assertions.assertThrows(com.azure.core.exception.ResourceNotFoundException.class,
+                    () -> k.getDeletedKey("phoenix"), "nor is it listed as deleted");
+            com.azure.core.exception.HttpResponseException taken = org.junit.jupiter.api.Assertions.assertThrows(
+                    com.azure.core.exception.HttpResponseException.class, () -> k.createEcKey(new CreateEcKeyOptions("phoenix")));
+            assertEquals(409, taken.getResponse().getStatusCode(), "its name cannot be taken by a new key meanwhile");
+            assertEquals(com.azure.core.util.polling.LongRunningOperationStatus.SUCCESSFULLY_COMPLETED,
+                    poller.waitForCompletion(java.time.Duration.ofSeconds(10)).getStatus(), "the SDK's poller waits until the key answers");
+            assertEquals(key.getId(), k.getKey("phoenix").getId(), "the same key came back");
+        } finally {
+            lagging.close();
+        }
+    }
+
+    @Test
     void versionsListingPagingAndUpdates() {
         KeyVaultKey v1 = keys.createEcKey(new CreateEcKeyOptions("versioned").setTags(Map.of("a", "1")));
         KeyVaultKey v2 = keys.createEcKey(new CreateEcKeyOptions("versioned").setTags(Map.of("a", "2")));

@@ -40,6 +40,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 @QuarkusTest
@@ -369,12 +370,21 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")),
                 "nothing is created over a soft-deleted key, nothing is purged");
 
+        long recoverMark = emulator.controls().lastSequence();
         held.getSpec().recoverDeleted = true;
         held.getSpec().adoptExisting = true;
         update(held);
         HsmKey ready = awaitCondition(HsmKey.class, "legacy", "Ready", "True", null, WAIT);
+        recoveredOnceNothingCreated(recoverMark, "legacy");
         assertEquals(1, azureKey(hsm, "legacy").versions.size(), "the old key came back; no new one was made");
         assertTrue(ready.getStatus().keyId.contains("/keys/legacy/"));
+    }
+
+    /** Azure recovers in the background and the key answers 404 meanwhile: that is no reason to create or recover again. */
+    private void recoveredOnceNothingCreated(long mark, String name) {
+        List<String> writes = emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")).stream()
+                .map(e -> e.method() + " " + e.path()).filter(w -> w.contains("/recover") || w.contains("/create")).toList();
+        assertEquals(List.of("POST /deletedkeys/" + name + "/recover"), writes, "one recover, no create");
     }
 
     @Test
@@ -387,11 +397,22 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         touch(key);
         HsmKey reported = awaitCondition(HsmKey.class, "victim", "Ready", "False", "DeletedOutOfBand", WAIT);
         assertTrue(azureKey(hsm, "victim") == null, "no new, different key was created in its place");
+        long mark = emulator.controls().lastSequence();
         reported.getSpec().recoverDeleted = true;
         update(reported);
+        java.util.Set<String> seen = new java.util.LinkedHashSet<>();
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() -> {
+            var c = condition(get(HsmKey.class, "victim"), "Ready");
+            seen.add(c.getReason());
+            return "True".equals(c.getStatus());
+        });
+        assertTrue(seen.contains("Recovering") && !seen.contains("KeyMissing"), "while Azure recovers the key it is Recovering, never "
+                + "reported missing: " + seen);
         HsmKey back = awaitCondition(HsmKey.class, "victim", "Ready", "True", null, WAIT);
         assertEquals(kid, back.getStatus().keyId, "the same key, recovered");
+        assertNull(back.getStatus().recoveryStartedAt);
         assertTrue(eventReasons().contains("KeyRecovered"));
+        recoveredOnceNothingCreated(mark, "victim");
     }
 
     @Test

@@ -24,6 +24,10 @@ public class HsmKeyStatus extends HsmRefStatus {
             + "then writes only what the spec states (enabled, operations), never a default.")
     public Boolean adopted;
 
+    @JsonPropertyDescription("When the operator asked Azure to recover the soft-deleted key (spec.recoverDeleted); cleared once "
+            + "the key answers. Azure recovers in the background and answers 404 meanwhile: no second key is created.")
+    public String recoveryStartedAt;
+
     @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
     public io.hsmoperator.api.common.LastUpdate lastUpdate;
 
