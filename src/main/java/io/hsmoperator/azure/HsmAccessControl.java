@@ -5,6 +5,12 @@ import java.util.Optional;
 
 /** Managed HSM local RBAC: role definitions and role assignments at /, /keys or /keys/{name}. */
 public interface HsmAccessControl {
+    /**
+     * The error code (400) of {@link #assign} when the name, or the same role for the same principal at the scope, is
+     * already assigned: after a write whose answer was lost, or while Azure's reads do not show the assignment yet.
+     */
+    String ASSIGNMENT_EXISTS = "RoleAssignmentExists";
+
     List<RoleDefinition> roleDefinitions(String hsmUri);
 
     Mutation defineRole(String hsmUri, String name, String description, List<String> dataActions);

@@ -145,6 +145,9 @@ final class AccessControlApi {
                         }
                         ArrayNode value = Json.array();
                         for (State.RoleAssignment ra : hsm.roleAssignments.values()) {
+                            if (emu.staleReads().unseen(staleAssignment(hsm, ra.name))) {
+                                continue;
+                            }
                             boolean inScope = atScope ? ra.scope.equalsIgnoreCase(scope) : Rbac.covers(scope, ra.scope);
                             if (inScope && (principal == null || principal.equalsIgnoreCase(ra.principalId))) {
                                 value.add(assignment(ra));
@@ -155,7 +158,13 @@ final class AccessControlApi {
                         return out;
                     }));
                 }
-                return Http.Response.json(200, emu.read(() -> assignment(assignmentNamed(hsm, name))));
+                return Http.Response.json(200, emu.read(() -> {
+                    // Azure's role assignment reads lag its writes: a new assignment is not found at once (its PUT again: RoleAssignmentExists).
+                    if (emu.staleReads().unseen(staleAssignment(hsm, name))) {
+                        throw notFound();
+                    }
+                    return assignment(assignmentNamed(hsm, name));
+                }));
             case "PUT": {
                 dataPlane.check(r, hsm, "roleAssignments/write/action", scope);
                 JsonNode p = r.json().path("properties");
@@ -204,6 +213,7 @@ final class AccessControlApi {
                     ra.roleDefinitionId = Rbac.ROLE_ID_PREFIX + guid;
                     ra.effectiveAtMillis = System.currentTimeMillis() + emu.config().rbacPropagation().toMillis();
                     hsm.roleAssignments.put(ra.name, ra);
+                    emu.staleReads().created(staleAssignment(hsm, ra.name));
                     emu.dirty();
                     return assignment(ra);
                 }));
@@ -230,9 +240,17 @@ final class AccessControlApi {
     private static State.RoleAssignment assignmentNamed(State.Hsm hsm, String name) {
         State.RoleAssignment ra = hsm.roleAssignments.get(name.toLowerCase(Locale.ROOT));
         if (ra == null) {
-            throw new ApiException(404, "RoleAssignmentNotFound", "Requested role assignment not found" + activity());
+            throw notFound();
         }
         return ra;
+    }
+
+    private static ApiException notFound() {
+        return new ApiException(404, "RoleAssignmentNotFound", "Requested role assignment not found" + activity());
+    }
+
+    private static String staleAssignment(State.Hsm hsm, String name) {
+        return "assignment|" + hsm.name.toLowerCase(Locale.ROOT) + "|" + name.toLowerCase(Locale.ROOT);
     }
 
     static ObjectNode assignment(State.RoleAssignment ra) {

@@ -16,6 +16,7 @@ final class StaleReads {
     }
 
     private final Map<String, Before> before = new ConcurrentHashMap<>();
+    private final Map<String, Long> unseenUntil = new ConcurrentHashMap<>();
     private final Duration window;
 
     StaleReads(Duration window) {
@@ -27,6 +28,26 @@ final class StaleReads {
         if (!window.isZero() && view != null) {
             before.put(what, new Before(view.deepCopy(), System.currentTimeMillis() + window.toMillis()));
         }
+    }
+
+    /** Marks {@code what} as created just now: a read of it answers 404, a list leaves it out, until the window has passed. */
+    void created(String what) {
+        if (!window.isZero()) {
+            unseenUntil.put(what, System.currentTimeMillis() + window.toMillis());
+        }
+    }
+
+    /** Whether reads do not show {@code what} yet (see {@link #created}). */
+    boolean unseen(String what) {
+        Long until = unseenUntil.get(what);
+        if (until == null) {
+            return false;
+        }
+        if (until <= System.currentTimeMillis()) {
+            unseenUntil.remove(what, until);
+            return false;
+        }
+        return true;
     }
 
     /**

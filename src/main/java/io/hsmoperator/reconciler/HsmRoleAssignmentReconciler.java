@@ -131,6 +131,10 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     + current.get().roleDefinitionId() + " to " + current.get().principalId() + "). Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+        if (current.isPresent() && st.assignmentName == null) {
+            // Our name, never reported: our own grant whose answer was lost. Count it from now, so Ready still waits.
+            st.grantedAt = Instant.now(clock).toString();
+        }
         if (current.isEmpty()) {
             Optional<HsmAccessControl.Assignment> equal = access.assignments(uri, scope).stream()
                     .filter(a -> matches(a, spec.principalId, guid.get()) && scope.equalsIgnoreCase(a.scope())).findFirst();
@@ -148,7 +152,20 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                         + " at " + scope + " (assignment " + name + "); this resource now reports it and will not revoke it.");
             } else {
                 boolean regrant = st.assignmentName != null;
-                Mutation m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
+                Mutation m;
+                try {
+                    m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
+                } catch (AzureError e) {
+                    if (!HsmAccessControl.ASSIGNMENT_EXISTS.equals(e.code())) {
+                        throw e;
+                    }
+                    // Our earlier grant (its answer lost) or an equal one: Azure's reads lag its writes. Look again once they
+                    // show it; until then it counts as granted now, so Ready still waits for propagation.
+                    st.grantedAt = st.grantedAt == null ? Instant.now(clock).toString() : st.grantedAt;
+                    progressing(st, Reason.WaitingForAccess, "Azure says role '" + roleName + "' is already granted to " + spec.principalId
+                            + " at " + scope + ", but its reads do not show the assignment yet; looking again shortly.", gen(cr), clock);
+                    return config.reconcile().poll();
+                }
                 events.mutation(cr, "RoleAssigned", (regrant ? "Granted again, after it was removed outside the operator: " : "Granted ")
                         + "role '" + roleName + "' to " + spec.principalId + " at " + scope + " in " + uri, m);
                 st.adopted = null;

@@ -573,6 +573,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                 events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
                         + OperatorRole.SCOPE + " in " + hsm.hsmUri(), m);
             } catch (AzureError e) {
+                if (HsmAccessControl.ASSIGNMENT_EXISTS.equals(e.code())) {
+                    return waitingForAccess(cr, st, "Azure says the operator's role assignment exists, but its reads do not show it "
+                            + "yet (they lag its writes).");
+                }
                 // Assigning a role definition that exists is refused (400) until the definition has propagated.
                 if (!e.is(AzureError.Kind.BAD_REQUEST)) {
                     throw e;

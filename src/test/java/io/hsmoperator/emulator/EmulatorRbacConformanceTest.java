@@ -98,6 +98,32 @@ class EmulatorRbacConformanceTest extends EmulatorTestBase {
     }
 
     @Test
+    void aNewAssignmentIsNotReadableAtOnceAndItsNameIsTaken() throws Exception {
+        Emulator lagging = Emulator.start(EmulatorConfig.inMemory().withStaleReads(java.time.Duration.ofSeconds(2)));
+        try {
+            EmulatorClients c = new EmulatorClients(lagging, lagging.builtInPrincipal());
+            String uri = HsmFixtures.readyHsm(c, "rg-rbac-stale", hsmName("rbac-stale"), null);
+            var admin = c.rbac(uri);
+            String name = UUID.randomUUID().toString();
+            String principal = UUID.randomUUID().toString();
+            admin.createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, principal, name);
+            KeyVaultAdministrationException absent = assertThrows(KeyVaultAdministrationException.class,
+                    () -> admin.getRoleAssignment(KeyVaultRoleScope.KEYS, name));
+            assertEquals(404, absent.getResponse().getStatusCode(), "right after the write a read does not find it");
+            assertTrue(admin.listRoleAssignments(KeyVaultRoleScope.KEYS).stream().noneMatch(a -> a.getName().equals(name)),
+                    "nor does a list");
+            KeyVaultAdministrationException exists = assertThrows(KeyVaultAdministrationException.class,
+                    () -> admin.createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, principal, name));
+            assertEquals(400, exists.getResponse().getStatusCode());
+            assertTrue(exists.getMessage().contains("RoleAssignmentExists"), "yet writing it again is refused: " + exists.getMessage());
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).ignoreExceptions()
+                    .until(() -> admin.getRoleAssignment(KeyVaultRoleScope.KEYS, name).getProperties().getPrincipalId().equals(principal));
+        } finally {
+            lagging.close();
+        }
+    }
+
+    @Test
     void everyDataPlaneCallIsAuthorizedByRole() throws Exception {
         KeyVaultKey k1 = admin.keys(hsmUri).createEcKey(new CreateEcKeyOptions("rbac-k1"));
         KeyVaultKey k2 = admin.keys(hsmUri).createEcKey(new CreateEcKeyOptions("rbac-k2"));

@@ -26,6 +26,7 @@ import java.util.UUID;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -102,6 +103,7 @@ class HsmRoleAssignmentReconcilerIT extends OperatorTestBase {
         HsmRoleAssignment ready = awaitCondition(HsmRoleAssignment.class, "signer", "Ready", "True", "Ready", WAIT);
         assertEquals(1, fault.hits(), "the answer to the grant was lost");
         assertEquals(1, grantsTo(hsm, "/keys/signing", workload.objectId()).size(), "granted exactly once");
+        assertNotNull(ready.getStatus().grantedAt, "a grant whose answer was lost still waited for propagation before Ready");
 
         rbac(hsm).deleteRoleAssignment(KeyVaultRoleScope.fromString("/keys/signing"), ready.getStatus().assignmentName);
         assertTrue(grantsTo(hsm, "/keys/signing", workload.objectId()).isEmpty());
