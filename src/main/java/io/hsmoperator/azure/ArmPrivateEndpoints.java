@@ -107,6 +107,6 @@ public class ArmPrivateEndpoints implements PrivateEndpoints {
         Map<String, String> tags = p.tags() == null ? Map.of() : new LinkedHashMap<>(p.tags());
         return new Endpoint(p.id(), p.provisioningState() == null ? null : p.provisioningState().toString(),
                 p.subnet() == null ? null : p.subnet().id(), c == null ? null : c.privateLinkServiceId(), manual,
-                c == null ? null : c.name(), state == null ? null : state.status(), state == null ? null : state.description(), ips, fqdns, tags);
+                c == null ? null : c.name(), state == null ? null : state.status(), state == null ? null : state.description(), ips, fqdns, tags, p.etag());
     }
 }

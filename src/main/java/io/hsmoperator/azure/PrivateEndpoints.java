@@ -28,6 +28,7 @@ public interface PrivateEndpoints {
 
     /** The endpoint and its one connection to the HSM (manual or automatic). */
     record Endpoint(String id, String provisioningState, String subnetId, String targetId, boolean manualApproval, String connectionName,
-                    String connectionState, String connectionDescription, List<String> privateIps, List<String> fqdns, Map<String, String> tags) {
+                    String connectionState, String connectionDescription, List<String> privateIps, List<String> fqdns, Map<String, String> tags,
+                    String etag) {
     }
 }

@@ -213,6 +213,21 @@ public final class Controls {
         return serviceLimitsSuspended;
     }
 
+    private volatile Duration staleReads;
+
+    /**
+     * Makes reads lag writes made until closed by {@code window} instead of the configured time: for a test that must
+     * look again while a read is still stale.
+     */
+    public AutoCloseable lagReads(Duration window) {
+        staleReads = window;
+        return () -> staleReads = null;
+    }
+
+    java.util.Optional<Duration> staleReadsOverride() {
+        return java.util.Optional.ofNullable(staleReads);
+    }
+
     public Fault addFault(Fault fault) {
         faults.add(fault);
         return fault;

@@ -74,7 +74,7 @@ public final class Emulator implements AutoCloseable {
 
     private Emulator(EmulatorConfig config) throws IOException {
         this.config = config;
-        this.staleReads = new StaleReads(config.staleReads());
+        this.staleReads = new StaleReads(() -> controls.staleReadsOverride().orElse(config.staleReads()));
         this.stateDir = config.stateDir() != null ? config.stateDir() : Files.createTempDirectory("hsm-emulator");
         Files.createDirectories(stateDir);
         this.state = loadState();

@@ -50,7 +50,7 @@ final class InsightsArmApi {
                     return Http.Response.json(200, emu.read(() -> {
                         ArrayNode value = Json.array();
                         emu.state().diagnosticSettings.forEach((k, v) -> {
-                            if (k.startsWith(lowerUri + "|")) {
+                            if (k.startsWith(lowerUri + "|") && !emu.staleReads().unseen("diag|" + k)) {
                                 value.add(diagView(v, h.location));
                             }
                         });
@@ -61,11 +61,11 @@ final class InsightsArmApi {
                 }
                 return Http.Response.json(200, emu.read(() -> {
                     ObjectNode s = emu.state().diagnosticSettings.get(key);
-                    if (s == null) {
+                    if (s == null || emu.staleReads().unseen("diag|" + key)) {
                         throw new ApiException(404, "ResourceNotFound", "The diagnostic setting '" + name + "' doesn't exist.",
                                 ApiException.Envelope.BARE);
                     }
-                    return diagView(s, h.location);
+                    return emu.staleReads().read("diag|" + key).orElseGet(() -> diagView(s, h.location));
                 }));
             case "PUT": {
                 ObjectNode setting = validateDiagnostic(r.json(), lowerUri, name);
@@ -80,6 +80,12 @@ final class InsightsArmApi {
                             refuseSharedSink(setting, other);
                         }
                     });
+                    ObjectNode before = emu.state().diagnosticSettings.get(key);
+                    if (before == null) {
+                        emu.staleReads().created("diag|" + key);
+                    } else {
+                        emu.staleReads().beforeUpdate("diag|" + key, diagView(before, h.location));
+                    }
                     emu.state().diagnosticSettings.put(key, setting);
                     emu.dirty();
                     return diagView(setting, null);

@@ -48,7 +48,10 @@ final class NetworkArmApi {
         }
         switch (r.method) {
             case "GET":
-                return Http.Response.json(200, emu.read(() -> peView(pe(id))));
+                return Http.Response.json(200, emu.read(() -> {
+                    State.PrivateEndpoint pe = pe(id);
+                    return emu.staleReads().read(stale(id)).orElseGet(() -> peView(pe));
+                }));
             case "PUT":
                 return putPrivateEndpoint(r, sub, rg, name, id);
             case "DELETE":
@@ -69,6 +72,14 @@ final class NetworkArmApi {
             default:
                 throw new ApiException(405, "MethodNotAllowed", "Method " + r.method + " is not allowed.");
         }
+    }
+
+    private static String stale(String id) {
+        return "pe|" + id.toLowerCase(Locale.ROOT);
+    }
+
+    private static String newEtag() {
+        return "W/\"" + UUID.randomUUID() + "\"";
     }
 
     private State.PrivateEndpoint pe(String id) {
@@ -100,7 +111,9 @@ final class NetworkArmApi {
                     throw new ApiException(400, "CannotChangeSubnetOfPrivateEndpoint", "The subnet of private endpoint " + id
                             + " cannot be changed.");
                 }
+                emu.staleReads().beforeUpdate(stale(id), peView(existing));
                 existing.tags = body.has("tags") ? Arm.stringMap(body.get("tags")) : existing.tags;
+                existing.etag = newEtag();
                 emu.dirty();
                 return Http.Response.json(200, peView(existing));
             }
@@ -141,6 +154,7 @@ final class NetworkArmApi {
             pe.location = location;
             pe.subnetId = subnet;
             pe.tags = Arm.stringMap(body.get("tags"));
+            pe.etag = newEtag();
             pe.manual = automatic == 0;
             pe.connectionName = c.path("name").asText(name);
             pe.requestMessage = c.path("properties").path("requestMessage").asText(null);
@@ -219,7 +233,8 @@ final class NetworkArmApi {
         ObjectNode dns = Json.object().put("fqdn", hsmName.toLowerCase(Locale.ROOT) + ".managedhsm.azure.net");
         dns.set("ipAddresses", Json.array(List.of(pe.privateIp)));
         props.set("customDnsConfigs", Json.array().add(dns));
-        ObjectNode o = Json.object().put("name", pe.name).put("id", pe.id).put("etag", "W/\"" + Integer.toHexString(pe.id.hashCode()) + "\"")
+        ObjectNode o = Json.object().put("name", pe.name).put("id", pe.id)
+                .put("etag", pe.etag != null ? pe.etag : "W/\"" + Integer.toHexString(pe.id.hashCode()) + "\"")
                 .put("type", "Microsoft.Network/privateEndpoints").put("location", pe.location);
         if (!pe.tags.isEmpty()) {
             o.set("tags", Json.object(pe.tags));

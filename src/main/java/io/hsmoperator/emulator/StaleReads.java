@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 
 /**
  * Azure's reads lag its writes: for a while after an update, a GET may answer what was there before. The emulator keeps
@@ -17,14 +18,16 @@ final class StaleReads {
 
     private final Map<String, Before> before = new ConcurrentHashMap<>();
     private final Map<String, Long> unseenUntil = new ConcurrentHashMap<>();
-    private final Duration window;
+    private final Supplier<Duration> windows;
 
-    StaleReads(Duration window) {
-        this.window = window;
+    /** {@code window} says how long reads lag at the moment of each write (a test may lengthen it, see Controls). */
+    StaleReads(Supplier<Duration> window) {
+        this.windows = window;
     }
 
     /** Remembers how {@code what} read before the update about to be applied (null when it did not exist). */
     void beforeUpdate(String what, ObjectNode view) {
+        Duration window = windows.get();
         if (!window.isZero() && view != null) {
             before.put(what, new Before(view.deepCopy(), System.currentTimeMillis() + window.toMillis()));
         }
@@ -32,6 +35,7 @@ final class StaleReads {
 
     /** Marks {@code what} as created just now: a read of it answers 404, a list leaves it out, until the window has passed. */
     void created(String what) {
+        Duration window = windows.get();
         if (!window.isZero()) {
             unseenUntil.put(what, System.currentTimeMillis() + window.toMillis());
         }
@@ -55,7 +59,7 @@ final class StaleReads {
      * reads: until then they answer 404.
      */
     long visibleAtMillis() {
-        return System.currentTimeMillis() + window.toMillis();
+        return System.currentTimeMillis() + windows.get().toMillis();
     }
 
     /** The view a read of {@code what} answers while its last update is not yet visible. */

@@ -216,6 +216,8 @@ public final class State {
     public static final class PrivateEndpoint {
         public String id;
         public String name;
+        /** Changes on every write, as Azure's does. */
+        public String etag;
         public String subscriptionId;
         public String resourceGroup;
         public String location;

@@ -1,6 +1,10 @@
 package io.hsmoperator.reconciler;
 
+import io.hsmoperator.api.common.HsmStatus;
 import io.hsmoperator.api.common.LastUpdate;
+import io.hsmoperator.azure.OperatorConfig;
+
+import java.time.Clock;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -33,6 +37,27 @@ final class DriftGuard {
             return Verdict.WAIT_FOR_READ;
         }
         return last.attempts != null && last.attempts >= MAX_ATTEMPTS ? Verdict.NOT_CONVERGING : Verdict.WRITE;
+    }
+
+    /**
+     * Holds back an update of {@code fields} of {@code what} unless the verdict is to send it: sets the condition that says
+     * why and returns when to look again; null when the update should go.
+     */
+    static Duration hold(HsmStatus st, LastUpdate last, String fields, String what, String modifiedNow, Long generation, Clock clock,
+                         OperatorConfig.Reconcile reconcile) {
+        switch (verdict(last, fields, modifiedNow, generation, Instant.now(clock))) {
+            case WAIT_FOR_READ:
+                Conditions.progressing(st, Reason.Updating, "Azure is applying the change to " + fields + " of " + what + "; its reads do "
+                        + "not show it yet.", generation, clock);
+                return reconcile.poll();
+            case NOT_CONVERGING:
+                Conditions.stalled(st, Reason.DriftNotConverging, "Azure took " + MAX_ATTEMPTS + " updates of " + fields + " of " + what
+                        + " and still reports a different value, so the operator stopped sending them: something changes it back (an "
+                        + "Azure Policy with the modify effect?) or Azure normalises it. Change the spec to try again.", generation, clock);
+                return reconcile.resync();
+            default:
+                return null;
+        }
     }
 
     /** What to remember of an update just sent. */

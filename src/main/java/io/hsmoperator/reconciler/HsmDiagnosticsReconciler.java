@@ -20,6 +20,7 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -99,13 +100,27 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
             events.normal(cr, "DiagnosticSettingAdopted", "Adopted diagnostic setting " + name + " on " + resourceId + " (spec.adoptExisting); "
                     + "deleting this resource will leave it in place.");
         }
-        if (observed.isEmpty() || !same(observed.get(), want)) {
+        String drift = observed.isEmpty() ? "the whole setting" : drift(observed.get(), want);
+        if (drift != null) {
+            // A diagnostic setting carries no last-modified time: the guard cannot tell a lagging read from a value changed
+            // back, so after a write it waits a while for reads to show it before writing again.
+            Duration held = DriftGuard.hold(st, st.lastUpdate, drift, "diagnostic setting " + name, null, gen(cr), clock, config.reconcile());
+            if (held != null) {
+                return held;
+            }
             Mutation m = settings.put(resourceId, name, want);
+            st.lastUpdate = DriftGuard.sent(st.lastUpdate, drift, null, gen(cr), Instant.now(clock));
             events.mutation(cr, observed.isEmpty() ? "DiagnosticSettingCreated" : "DiagnosticSettingUpdated", (observed.isEmpty()
                     ? "Created" : "Corrected") + " diagnostic setting " + name + " on " + resourceId + ": " + describe(want), m);
-            observed = settings.get(resourceId, name);
+            // Ours from now on (deletion cleans it up), though Ready is what a read shows and Azure's reads lag its writes.
+            st.settingId = resourceId + "/providers/Microsoft.Insights/diagnosticSettings/" + name;
+            st.settingName = name;
+            progressing(st, Reason.Updating, "Azure is applying diagnostic setting " + name + ": " + describe(want) + ".", gen(cr), clock);
+            return config.reconcile().poll();
+        } else {
+            st.lastUpdate = null;
         }
-        DiagnosticSettings.Setting in = observed.orElse(want);
+        DiagnosticSettings.Setting in = observed.get();
         st.settingId = in.id();
         st.settingName = name;
         st.destinations = destinations(in);
@@ -155,11 +170,21 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
                 categories, groups, !Boolean.FALSE.equals(s.metrics));
     }
 
-    private static boolean same(DiagnosticSettings.Setting a, DiagnosticSettings.Setting b) {
-        return eq(a.workspaceId(), b.workspaceId()) && (b.workspaceId() == null || eq(a.destinationType(), b.destinationType()))
-                && eq(a.storageAccountId(), b.storageAccountId()) && eq(a.eventHubAuthorizationRuleId(), b.eventHubAuthorizationRuleId())
-                && Objects.equals(a.eventHubName(), b.eventHubName()) && lower(a.categories()).equals(lower(b.categories()))
-                && lower(a.categoryGroups()).equals(lower(b.categoryGroups())) && a.metrics() == b.metrics();
+    /** The properties of {@code have} that differ from {@code want} (IDs compared as Azure normalises them), or null. */
+    private static String drift(DiagnosticSettings.Setting have, DiagnosticSettings.Setting want) {
+        List<String> fields = new ArrayList<>();
+        if (!eq(have.workspaceId(), want.workspaceId()) || (want.workspaceId() != null && !eq(have.destinationType(), want.destinationType()))
+                || !eq(have.storageAccountId(), want.storageAccountId()) || !eq(have.eventHubAuthorizationRuleId(), want.eventHubAuthorizationRuleId())
+                || !Objects.equals(have.eventHubName(), want.eventHubName())) {
+            fields.add("destinations");
+        }
+        if (!lower(have.categories()).equals(lower(want.categories())) || !lower(have.categoryGroups()).equals(lower(want.categoryGroups()))) {
+            fields.add("logs");
+        }
+        if (have.metrics() != want.metrics()) {
+            fields.add("metrics");
+        }
+        return fields.isEmpty() ? null : String.join(", ", fields);
     }
 
     private static boolean eq(String a, String b) {

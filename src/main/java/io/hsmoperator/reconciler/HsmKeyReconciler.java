@@ -153,22 +153,14 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             // Per version: a new version (someone else's, say) with the same drift is a new update, not a repeat.
             String fields = fields(update, key) + " of version " + key.version();
             String updated = String.valueOf(key.updated());
-            switch (DriftGuard.verdict(st.lastUpdate, fields, updated, gen(cr), Instant.now(clock))) {
-                case WAIT_FOR_READ:
-                    progressing(st, Reason.Updating, "Azure is applying the change to " + fields + " of key " + key.name() + "; its reads "
-                            + "do not show it yet.", gen(cr), clock);
-                    return config.reconcile().poll();
-                case NOT_CONVERGING:
-                    stalled(st, Reason.DriftNotConverging, "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of " + fields + " of key "
-                            + key.name() + " and still reports a different value, so the operator stopped sending them: something changes "
-                            + "it back, or Azure normalises it. Change the spec to try again.", gen(cr), clock);
-                    return config.reconcile().resync();
-                default:
-                    Mutation m = keys.update(uri, name, key.version(), update);
-                    st.lastUpdate = DriftGuard.sent(st.lastUpdate, fields, updated, gen(cr), Instant.now(clock));
-                    events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
-                    key = keys.get(uri, name).orElse(key);
+            Duration held = DriftGuard.hold(st, st.lastUpdate, fields, "key " + key.name(), updated, gen(cr), clock, config.reconcile());
+            if (held != null) {
+                return held;
             }
+            Mutation m = keys.update(uri, name, key.version(), update);
+            st.lastUpdate = DriftGuard.sent(st.lastUpdate, fields, updated, gen(cr), Instant.now(clock));
+            events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
+            key = keys.get(uri, name).orElse(key);
         } else {
             st.lastUpdate = null;
         }

@@ -158,19 +158,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                     Ownership.tags(hsm.tags(), specTags, owner, st.managedTags), hsm, Boolean.TRUE.equals(st.adopted));
             String drift = drift(desired, hsm);
             if (drift != null) {
-                switch (DriftGuard.verdict(st.lastUpdate, drift, hsm.lastModified(), gen(cr), Instant.now(clock))) {
-                    case WAIT_FOR_READ:
-                        progressing(st, Reason.Updating, "Azure is applying the change to " + drift + "; its reads do not show it "
-                                + "yet.", gen(cr), clock);
-                        return config.reconcile().poll();
-                    case NOT_CONVERGING:
-                        stalled(st, Reason.DriftNotConverging, "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of " + drift
-                                + " and still reports a different value, so the operator stopped sending them: something changes it "
-                                + "back (an Azure Policy with the modify effect?) or Azure normalises it. Change the spec to try "
-                                + "again.", gen(cr), clock);
-                        return config.reconcile().resync();
-                    default:
-                        break;
+                Duration held = DriftGuard.hold(st, st.lastUpdate, drift, "managed HSM " + spec.azureName, hsm.lastModified(), gen(cr),
+                        clock, config.reconcile());
+                if (held != null) {
+                    return held;
                 }
                 Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
                 st.lastUpdate = DriftGuard.sent(st.lastUpdate, drift, hsm.lastModified(), gen(cr), Instant.now(clock));

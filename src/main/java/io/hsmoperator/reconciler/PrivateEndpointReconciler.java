@@ -22,6 +22,7 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -128,8 +129,16 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
 
         // act: tags, DNS zone group, approval
         if (!want.tags().equals(pe.tags())) {
+            Duration held = DriftGuard.hold(st, st.lastUpdate, "tags", "private endpoint " + spec.azureName, pe.etag(), gen(cr), clock,
+                    config.reconcile());
+            if (held != null) {
+                return held;
+            }
             Mutation m = endpoints.startPut(subscription, spec.resourceGroup, spec.azureName, want);
+            st.lastUpdate = DriftGuard.sent(st.lastUpdate, "tags", pe.etag(), gen(cr), Instant.now(clock));
             events.mutation(cr, "PrivateEndpointUpdated", "Updated the tags of private endpoint " + pe.id(), m);
+        } else {
+            st.lastUpdate = null;
         }
         List<String> zones = spec.privateDnsZoneIds == null ? List.of() : spec.privateDnsZoneIds;
         if (!zones.isEmpty() && !lower(endpoints.dnsZones(subscription, spec.resourceGroup, spec.azureName)).equals(lower(zones))) {

@@ -68,9 +68,17 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
         assertEquals(List.of("audit"), ready.getStatus().logs);
         assertTrue(eventReasons().contains("DiagnosticSettingCreated"));
 
-        // someone points the audit log elsewhere in the portal
+        // someone points the audit log elsewhere in the portal; the operator puts it back once, though Azure's reads still
+        // show the wrong workspace for a while
         inAzure.withWorkspaceId(workspace("law-elsewhere"));
-        azure().createOrUpdate(id, "audit", inAzure);
+        try (AutoCloseable lagging = emulator.controls().lagReads(Duration.ofSeconds(3))) {
+            azure().createOrUpdate(id, "audit", inAzure);
+            long mark = emulator.controls().lastSequence();
+            await().atMost(WAIT).until(() -> !operatorWrites(mark, "/diagnosticSettings/audit").isEmpty());
+            touch(HsmDiagnostics.class, "audit");
+            Thread.sleep(1000);
+            assertEquals(1, operatorWrites(mark, "/diagnosticSettings/audit").size(), "one correction, not one per stale read");
+        }
         await().atMost(WAIT).until(() -> workspace("law-security").equals(azure().get(id, "audit").workspaceId()));
         assertTrue(eventReasons().contains("DiagnosticSettingUpdated"));
 
@@ -90,6 +98,7 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
         String id = hsm.getStatus().resourceId;
         azure().createOrUpdate(id, "theirs", new DiagnosticSettingsResourceInner().withWorkspaceId(workspace("law-theirs"))
                 .withLogs(List.of(new LogSettings().withCategory("AuditEvent").withEnabled(true))));
+        awaitReadable(id, "theirs");
         journalMark = emulator.controls().lastSequence();
         apply(diagnostics("theirs"));
         HsmDiagnostics conflict = awaitCondition(HsmDiagnostics.class, "theirs", "Ready", "False", "OwnershipConflict", WAIT);
@@ -104,6 +113,7 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
         // A setting with exactly our content is not ours either: it is adopted only when asked, and then never deleted.
         azure().createOrUpdate(id, "same", new DiagnosticSettingsResourceInner().withWorkspaceId(workspace("law-security"))
                 .withLogs(List.of(new LogSettings().withCategoryGroup("audit").withEnabled(true))));
+        awaitReadable(id, "same");
         apply(diagnostics("same"));
         HsmDiagnostics same = awaitCondition(HsmDiagnostics.class, "same", "Ready", "False", "OwnershipConflict", WAIT);
         same.getSpec().adoptExisting = true;
@@ -157,5 +167,10 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
         await().atMost(WAIT).until(() -> get(HsmDiagnostics.class, "kept") == null);
         assertEquals(workspace("law-security"), azure().get(hsm.getStatus().resourceId, "kept").workspaceId());
         assertFalse(eventReasons().contains("DiagnosticSettingDeleted"));
+    }
+
+    /** A setting someone else made existed long before the resource: wait until Azure's reads (which lag) show it. */
+    private void awaitReadable(String resourceId, String name) {
+        await().atMost(WAIT).ignoreExceptions().until(() -> azure().get(resourceId, name) != null);
     }
 }

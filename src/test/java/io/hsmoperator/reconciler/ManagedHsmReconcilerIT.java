@@ -131,7 +131,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         edited.put("owner", "someone-else");
         inner.withTags(edited);
         arm.createOrUpdate(hsm.getSpec().resourceGroup, azureName, inner);
-        touch("mutable");
+        touch(ManagedHsm.class, "mutable");
         await().atMost(Duration.ofSeconds(30)).until(() -> "platform".equals(azureHsm(azureName).orElseThrow().tags.get("owner")));
 
         // Tags others add (an Azure Policy "modify", a person) are theirs: never written over, never removed.
@@ -140,7 +140,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         edited.put("costCenter", "42");
         arm.createOrUpdate(hsm.getSpec().resourceGroup, azureName, inner.withTags(edited));
         long mark = emulator.controls().lastSequence();
-        touch("mutable");
+        touch(ManagedHsm.class, "mutable");
         Thread.sleep(2000);
         assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains(azureName)),
                 "a foreign tag is no drift");
@@ -450,11 +450,5 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         boolean softDeleted = emulator.inspect(s -> s.deletedHsms.containsKey(name));
         assertTrue(softDeleted, "soft-deleted, recoverable");
         assertTrue(journalSinceMark(e -> e.path().contains("/purge")).isEmpty(), "never purged");
-    }
-
-    private void touch(String name) {
-        ManagedHsm cr = get(ManagedHsm.class, name);
-        cr.getMetadata().setAnnotations(Map.of("touched", String.valueOf(System.nanoTime())));
-        update(cr);
     }
 }

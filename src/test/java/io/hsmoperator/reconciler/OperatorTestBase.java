@@ -271,6 +271,19 @@ public abstract class OperatorTestBase {
         }
     }
 
+    /** Changes an annotation, so the operator looks at the resource (and Azure) again without a change of spec. */
+    protected <S, T extends CustomResource<S, ? extends HsmStatus>> void touch(Class<T> type, String name) {
+        T r = get(type, name);
+        r.getMetadata().setAnnotations(Map.of("touched", String.valueOf(System.nanoTime())));
+        update(r);
+    }
+
+    /** Writes the operator sent since {@code mark} whose path contains {@code pathPart}. */
+    protected List<Controls.JournalEntry> operatorWrites(long mark, String pathPart) {
+        String operator = emulator.builtInPrincipal().objectId();
+        return emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && operator.equals(e.principal()) && e.path().contains(pathPart));
+    }
+
     /** A ready ManagedHsm (and its officers' Secret) in this test's namespace. */
     protected ManagedHsm readyHsm(String name) throws Exception {
         apply(officersSecret(name + "-officers", 3, "2"));

@@ -22,4 +22,7 @@ public class HsmDiagnosticsStatus extends HsmRefStatus {
 
     @JsonPropertyDescription("Log categories or category groups in effect.")
     public List<String> logs = new ArrayList<>();
+
+    @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
+    public io.hsmoperator.api.common.LastUpdate lastUpdate;
 }

@@ -27,4 +27,7 @@ public class PrivateEndpointStatus extends HsmRefStatus {
 
     @JsonPropertyDescription("FQDNs that resolve to the private IP addresses.")
     public List<String> fqdns = new ArrayList<>();
+
+    @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
+    public io.hsmoperator.api.common.LastUpdate lastUpdate;
 }
