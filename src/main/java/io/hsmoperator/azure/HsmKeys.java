@@ -59,7 +59,12 @@ public interface HsmKeys {
     }
 
     /** Azure's rotation policy: one Rotate action by timeAfterCreate or timeBeforeExpiry, and the new versions' expiry. */
-    record RotationPolicy(String timeAfterCreate, String timeBeforeExpiry, String expiryTime) {
+    /** {@code updated}: when Azure last changed the policy, as it reports it (null in a policy to set). */
+    record RotationPolicy(String timeAfterCreate, String timeBeforeExpiry, String expiryTime, String updated) {
+        public RotationPolicy(String timeAfterCreate, String timeBeforeExpiry, String expiryTime) {
+            this(timeAfterCreate, timeBeforeExpiry, expiryTime, null);
+        }
+
         public boolean isEmpty() {
             return timeAfterCreate == null && timeBeforeExpiry == null && expiryTime == null;
         }

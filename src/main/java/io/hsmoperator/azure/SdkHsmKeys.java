@@ -173,7 +173,7 @@ public class SdkHsmKeys implements HsmKeys {
                 }
             }
             String expiry = p.getExpiresIn() == null || p.getExpiresIn().isEmpty() ? null : p.getExpiresIn();
-            RotationPolicy policy = new RotationPolicy(after, before, expiry);
+            RotationPolicy policy = new RotationPolicy(after, before, expiry, p.getUpdatedOn() == null ? null : p.getUpdatedOn().toString());
             return policy.isEmpty() ? Optional.empty() : Optional.of(policy);
         } catch (RuntimeException e) {
             throw AzureError.of(e);

@@ -11,6 +11,7 @@ import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.azure.ResourceIds;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
@@ -37,7 +38,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * Event Hub. Destinations are checked before anything is sent; drift is corrected; a setting of the same name that this
  * resource did not write and that says something else is left alone.
  */
-@ControllerConfiguration(name = "hsmdiagnostics")
+@ControllerConfiguration(name = "hsmdiagnostics", generationAwareEventProcessing = false,
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
 public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cleaner<HsmDiagnostics> {
     private static final String WORKSPACE = "Microsoft.OperationalInsights/workspaces";
     private static final String STORAGE = "Microsoft.Storage/storageAccounts";

@@ -46,11 +46,12 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * operator is reported and recovered only when allowed, never replaced by a new, different key; nothing is purged.
  */
 @ControllerConfiguration(name = "hsmkey", generationAwareEventProcessing = false,
-        informer = @Informer(onUpdateFilter = RotateNowFilter.class))
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
 public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     static final int STATUS_VERSIONS = 20;
     /** Recovering a key is a background operation in Azure, usually seconds; past this the operator reports it instead of waiting. */
     static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(10);
+    private static final String POLICY = "rotation policy";
     /** Tags the operator writes on versions; spec.tags may not use them. */
     private static final List<String> RESERVED_TAGS = List.of(Ownership.TAG, RotationSchedule.SCHEDULE_TAG, RotationSchedule.ROTATE_NOW_TAG);
     /** Azure's 15 tags per key, less the ownership tag and one rotation marker. */
@@ -467,7 +468,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
      */
     private Rotated rotate(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
         HsmKeySpec.Rotation spec = cr.getSpec().rotation;
-        String token = RotateNowFilter.token(cr);
+        String token = UpdateTriggers.token(cr);
         if (spec == null && token == null) {
             Conditions.remove(st, io.hsmoperator.api.common.Conditions.ROTATION);
             st.nextRotationTime = null;
@@ -567,14 +568,29 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return;
         }
         HsmKeys.RotationPolicy have = keys.rotationPolicy(uri, name).orElse(new HsmKeys.RotationPolicy(null, null, null));
-        if (!same(have.timeAfterCreate(), want.timeAfterCreate()) || !same(have.timeBeforeExpiry(), want.timeBeforeExpiry())
-                || !same(have.expiryTime(), want.expiryTime())) {
-            Mutation m = keys.setRotationPolicy(uri, name, want);
-            events.mutation(cr, "RotationPolicySet", want.isEmpty() ? "Cleared the Azure rotation policy of key " + name
-                    + " (the operator rotates it now)" : "Set the Azure rotation policy of key " + name + " to rotate "
-                    + (want.timeAfterCreate() != null ? want.timeAfterCreate() + " after creation" : want.timeBeforeExpiry() + " before expiry")
-                    + (want.expiryTime() == null ? "" : ", versions expiring after " + want.expiryTime()), m);
+        if (same(have.timeAfterCreate(), want.timeAfterCreate()) && same(have.timeBeforeExpiry(), want.timeBeforeExpiry())
+                && same(have.expiryTime(), want.expiryTime())) {
+            st.lastPolicyUpdate = null;
+            return;
         }
+        // A read of the policy may predate the operator's last PUT of it: the drift guard tells by Azure's updated time.
+        switch (DriftGuard.verdict(st.lastPolicyUpdate, POLICY, have.updated(), gen(cr), Instant.now(clock))) {
+            case WAIT_FOR_READ:
+                return;
+            case NOT_CONVERGING:
+                events.warning(cr, Reason.DriftNotConverging.name(), "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of the rotation "
+                        + "policy of key " + name + " and still reports a different one; the operator stopped sending it. Change the spec "
+                        + "to try again.");
+                return;
+            default:
+                break;
+        }
+        Mutation m = keys.setRotationPolicy(uri, name, want);
+        st.lastPolicyUpdate = DriftGuard.sent(st.lastPolicyUpdate, POLICY, have.updated(), gen(cr), Instant.now(clock));
+        events.mutation(cr, "RotationPolicySet", want.isEmpty() ? "Cleared the Azure rotation policy of key " + name
+                + " (the operator rotates it now)" : "Set the Azure rotation policy of key " + name + " to rotate "
+                + (want.timeAfterCreate() != null ? want.timeAfterCreate() + " after creation" : want.timeBeforeExpiry() + " before expiry")
+                + (want.expiryTime() == null ? "" : ", versions expiring after " + want.expiryTime()), m);
     }
 
     private static boolean same(String a, String b) {

@@ -12,6 +12,7 @@ import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
@@ -37,7 +38,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * from the resource's UID, so retries never grant twice; an equal assignment that already exists is adopted. An
  * assignment removed outside the operator is granted again; deleting the resource revokes it (deletionPolicy Delete).
  */
-@ControllerConfiguration(name = "hsmroleassignment")
+@ControllerConfiguration(name = "hsmroleassignment", generationAwareEventProcessing = false,
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
 public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment>, Cleaner<HsmRoleAssignment> {
     private final HsmAccessControl access;
     private final OperatorConfig config;

@@ -25,6 +25,7 @@ import io.hsmoperator.azure.OperatorRole;
 import io.hsmoperator.azure.SecurityDomain;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -51,7 +52,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * mutable properties, download the security domain once, grant the operator its key-management role), report status.
  * Long-running operations are started and polled on later passes, never waited for.
  */
-@ControllerConfiguration(name = "managedhsm")
+@ControllerConfiguration(name = "managedhsm", generationAwareEventProcessing = false,
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
 public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<ManagedHsm> {
     static final String BLOB_KEY = "security-domain.json";
     static final String MANAGEDHSM_LABEL = "hsmoperator.io/managedhsm";

@@ -13,6 +13,7 @@ import io.hsmoperator.azure.PrivateEndpoints;
 import io.hsmoperator.azure.ResourceIds;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
@@ -40,7 +41,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * privatelink.managedhsm.azure.net. Ready only when the connection is Approved; a pending manual connection is approved on
  * the HSM side when the spec asks for it. Long-running operations are started and observed, never waited for.
  */
-@ControllerConfiguration(name = "privateendpoint")
+@ControllerConfiguration(name = "privateendpoint", generationAwareEventProcessing = false,
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
 public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, Cleaner<PrivateEndpoint> {
     static final String DNS_ZONE = "privatelink.managedhsm.azure.net";
     private static final Duration AWAITING_APPROVAL = Duration.ofMinutes(1);

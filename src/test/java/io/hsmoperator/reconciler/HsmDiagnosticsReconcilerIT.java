@@ -71,9 +71,10 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
         // someone points the audit log elsewhere in the portal; the operator puts it back once, though Azure's reads still
         // show the wrong workspace for a while
         inAzure.withWorkspaceId(workspace("law-elsewhere"));
+        azure().createOrUpdate(id, "audit", inAzure);
         try (AutoCloseable lagging = emulator.controls().lagReads(Duration.ofSeconds(3))) {
-            azure().createOrUpdate(id, "audit", inAzure);
             long mark = emulator.controls().lastSequence();
+            touch(HsmDiagnostics.class, "audit");
             await().atMost(WAIT).until(() -> !operatorWrites(mark, "/diagnosticSettings/audit").isEmpty());
             touch(HsmDiagnostics.class, "audit");
             Thread.sleep(1000);

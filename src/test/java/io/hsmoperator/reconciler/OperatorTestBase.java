@@ -271,10 +271,13 @@ public abstract class OperatorTestBase {
         }
     }
 
-    /** Changes an annotation, so the operator looks at the resource (and Azure) again without a change of spec. */
+    /** Asks for a reconcile as a user would (hsmoperator.io/reconcile-requested-at): the operator looks at Azure now. */
     protected <S, T extends CustomResource<S, ? extends HsmStatus>> void touch(Class<T> type, String name) {
         T r = get(type, name);
-        r.getMetadata().setAnnotations(Map.of("touched", String.valueOf(System.nanoTime())));
+        Map<String, String> annotations = new java.util.HashMap<>(r.getMetadata().getAnnotations() == null ? Map.of()
+                : r.getMetadata().getAnnotations());
+        annotations.put(io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION, java.time.Instant.now() + "/" + System.nanoTime());
+        r.getMetadata().setAnnotations(annotations);
         update(r);
     }
 

@@ -99,8 +99,8 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
         // tags changed in the portal are put back, once, though Azure's reads still show the old tags for a while
         Map<String, String> tags = new HashMap<>(pe.tags());
         tags.put("team", "someone-else");
+        network().getPrivateEndpoints().createOrUpdate(p.getSpec().resourceGroup, p.getSpec().azureName, pe.withTags(tags));
         try (AutoCloseable lagging = emulator.controls().lagReads(Duration.ofSeconds(3))) {
-            network().getPrivateEndpoints().createOrUpdate(p.getSpec().resourceGroup, p.getSpec().azureName, pe.withTags(tags));
             long mark = emulator.controls().lastSequence();
             touch(PrivateEndpoint.class, "auto");
             await().atMost(WAIT).until(() -> !operatorWrites(mark, "/privateEndpoints/" + p.getSpec().azureName).isEmpty());

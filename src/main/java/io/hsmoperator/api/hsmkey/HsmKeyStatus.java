@@ -31,6 +31,10 @@ public class HsmKeyStatus extends HsmRefStatus {
     @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
     public io.hsmoperator.api.common.LastUpdate lastUpdate;
 
+    @JsonPropertyDescription("The last change of the key's Azure rotation policy the operator sent (spec.rotation.azurePolicy), "
+            + "cleared once Azure reports the spec's policy.")
+    public io.hsmoperator.api.common.LastUpdate lastPolicyUpdate;
+
     @JsonPropertyDescription("The newest versions (at most 20), newest first.")
     public List<KeyVersion> versions = new ArrayList<>();
 

@@ -1,0 +1,35 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.hsmoperator.api.common.Conditions;
+import io.javaoperatorsdk.operator.processing.event.source.filter.OnUpdateFilter;
+
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The updates of a resource that need a reconcile: spec changes (generation), deletion, finalizer changes, and two
+ * annotations that are metadata and so would be ignored by generation-aware processing: a new
+ * hsmoperator.io/rotate-now token (HsmKey) and a new hsmoperator.io/reconcile-requested-at value (every kind: look at
+ * Azure now rather than at the next resync). Status writes and other metadata changes are not reconciled again.
+ */
+public class UpdateTriggers implements OnUpdateFilter<HasMetadata> {
+    @Override
+    public boolean accept(HasMetadata updated, HasMetadata old) {
+        return !Objects.equals(updated.getMetadata().getGeneration(), old.getMetadata().getGeneration())
+                || updated.getMetadata().getDeletionTimestamp() != null
+                || !Objects.equals(updated.getMetadata().getFinalizers(), old.getMetadata().getFinalizers())
+                || !Objects.equals(token(updated), token(old))
+                || !Objects.equals(annotation(updated, Conditions.RECONCILE_REQUEST_ANNOTATION), annotation(old, Conditions.RECONCILE_REQUEST_ANNOTATION));
+    }
+
+    static String token(HasMetadata r) {
+        String t = annotation(r, Conditions.ROTATE_NOW_ANNOTATION);
+        return t == null || t.isBlank() ? null : t.trim();
+    }
+
+    private static String annotation(HasMetadata r, String name) {
+        Map<String, String> a = r.getMetadata().getAnnotations();
+        return a == null ? null : a.get(name);
+    }
+}
