@@ -137,6 +137,14 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             // Our name, never reported: our own grant whose answer was lost. Count it from now, so Ready still waits.
             st.grantedAt = Instant.now(clock).toString();
         }
+        Instant now = Instant.now(clock);
+        if (current.isEmpty() && name.equals(st.assignmentName) && st.grantedAt != null
+                && now.isBefore(Instant.parse(st.grantedAt).plus(config.roleAssignments().propagation()))) {
+            // Granted moments ago: Azure's reads lag its writes, so not finding it yet is no reason to grant it again.
+            progressing(st, Reason.WaitingForAccess, "Role '" + roleName + "' was granted to " + spec.principalId + " at " + scope + " at "
+                    + st.grantedAt + "; Azure's reads do not show the assignment yet.", gen(cr), clock);
+            return config.reconcile().poll();
+        }
         if (current.isEmpty()) {
             Optional<HsmAccessControl.Assignment> equal = access.assignments(uri, scope).stream()
                     .filter(a -> matches(a, spec.principalId, guid.get()) && scope.equalsIgnoreCase(a.scope())).findFirst();

@@ -32,6 +32,18 @@ public final class Reports {
         S current = freshest(cr, type);
         S status = copy(current, type);
         Conditions.unknown(status, cr.getMetadata().getGeneration(), clock);
+        java.util.List<String> unreadable = SpecReading.unreadable(cr);
+        if (!unreadable.isEmpty()) {
+            Conditions.stalled(status, Reason.InvalidSpec, "The operator cannot read the spec: " + String.join("; ", unreadable)
+                    + ". Nothing was sent to Azure; correct the spec.", cr.getMetadata().getGeneration(), clock);
+            return report(kubernetes, cr, current, status, maxBackoff);
+        }
+        java.util.List<String> broken = io.hsmoperator.api.SpecRules.violations(cr.getSpec());
+        if (!broken.isEmpty()) {
+            Conditions.stalled(status, Reason.InvalidSpec, "The spec breaks the rules of its CRD (this API server did not enforce them): "
+                    + String.join("; ", broken) + ". Nothing was sent to Azure; correct the spec.", cr.getMetadata().getGeneration(), clock);
+            return report(kubernetes, cr, current, status, maxBackoff);
+        }
         Duration next;
         try {
             next = converge.apply(cr, status);
@@ -109,30 +121,48 @@ public final class Reports {
             io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S updated) {
         com.fasterxml.jackson.databind.node.ArrayNode patch = JSON.createArrayNode();
         patch.addObject().put("op", "add").put("path", "/status").set("value", JSON.valueToTree(updated));
-        kubernetes.resources(cr.getClass()).inNamespace(cr.getMetadata().getNamespace()).withName(cr.getMetadata().getName())
+        var result = kubernetes.resources(cr.getClass()).inNamespace(cr.getMetadata().getNamespace()).withName(cr.getMetadata().getName())
                 .subresource("status").patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
                         io.fabric8.kubernetes.client.dsl.base.PatchType.JSON), patch.toString());
-        WRITTEN.put(key(cr), new Written(cr.getMetadata().getResourceVersion(), JSON.valueToTree(updated)));
+        WRITTEN.put(key(cr), new Written(cr.getMetadata().getResourceVersion(), result == null ? null : result.getMetadata().getResourceVersion(),
+                JSON.valueToTree(updated)));
         cr.setStatus(updated);
     }
 
-    /** The last status this process wrote for a resource, and the resource version it was written over. */
-    private record Written(String over, com.fasterxml.jackson.databind.JsonNode status) {
+    /** The last status this process wrote for a resource, the resource version it was written over and the one it made. */
+    private record Written(String over, String made, com.fasterxml.jackson.databind.JsonNode status) {
     }
 
     private static final Map<String, Written> WRITTEN = new ConcurrentHashMap<>();
 
     /**
      * The status to start from. The informer's copy can lag behind the status this process just wrote; while it still
-     * shows the version that write replaced, start from what was written, or a reconcile would write an older status
-     * back over a newer one (a whole-status patch erases what it lacks).
+     * shows the version that write replaced, or any version older than the one the write made (a user's edit that
+     * landed just before it), start from what was written: a reconcile must not decide on a status that lacks its own
+     * last record (an update it sent, say), nor write an older status back over a newer one.
      */
     private static <R extends CustomResource<?, S>, S extends HsmStatus> S freshest(R cr, Class<S> type) {
         Written w = WRITTEN.get(key(cr));
-        if (w != null && w.over() != null && w.over().equals(cr.getMetadata().getResourceVersion())) {
+        String seen = cr.getMetadata().getResourceVersion();
+        if (w != null && seen != null && (seen.equals(w.over()) || olderThan(seen, w.made()))) {
             return JSON.convertValue(w.status(), type);
         }
         return cr.getStatus();
+    }
+
+    /**
+     * Whether resource version {@code a} predates {@code b}. Versions are opaque to clients, but every API server in use
+     * writes etcd revisions, which grow; anything else compares as not older, which keeps the informer's copy.
+     */
+    static boolean olderThan(String a, String b) {
+        if (b == null) {
+            return false;
+        }
+        try {
+            return Long.parseLong(a) < Long.parseLong(b);
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
     /**

@@ -239,6 +239,26 @@ class CrdCelRulesTest {
                     "the API server must reject this with a message containing '" + c.reject() + "'; violations were " + messages);
             violated.forEach(s -> RULES_THAT_REJECTED.add(c.kind() + " " + s.path() + " " + s.rule()));
         }
+        if (old == null) {
+            // The operator enforces the same rules before any Azure call (an API server may not have): same verdict, same words.
+            List<String> operator = SpecRules.violations(operatorView(c.kind(), updated));
+            if (c.reject() == null) {
+                assertEquals(List.of(), operator, "the operator must accept what the API server accepts");
+            } else {
+                assertTrue(operator.stream().anyMatch(m -> m.contains(c.reject())), "the operator must refuse this too, saying '"
+                        + c.reject() + "'; it said " + operator);
+            }
+        }
+    }
+
+    /** The spec as the operator reads it. */
+    private static Object operatorView(String kind, ObjectNode spec) throws Exception {
+        Class<?> type = Kinds.ALL.stream().filter(k -> k.getSimpleName().equals(kind)).findFirst().orElseThrow();
+        io.fabric8.kubernetes.client.CustomResource<?, ?> r = (io.fabric8.kubernetes.client.CustomResource<?, ?>)
+                new com.fasterxml.jackson.databind.ObjectMapper().configure(
+                        com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+                        .treeToValue(object(kind, spec), type);
+        return r.getSpec();
     }
 
     /** The role names the immutability rule understands are exactly the built-in roles the operator knows. */

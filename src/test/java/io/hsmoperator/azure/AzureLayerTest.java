@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -195,6 +196,35 @@ class AzureLayerTest {
         assertEquals(AzureError.Kind.FORBIDDEN, forbidden.kind());
         assertEquals("AuthorizationFailed", forbidden.code());
         assertTrue(!forbidden.isTransient());
+    }
+
+    /** Managed HSM, Key Vault and the CLI word a refusal differently: the status decides, never the message. */
+    @Test
+    void aRefusalIsForbiddenWhateverItsWording() {
+        for (String body : List.of(
+                "{\"error\":{\"code\":\"Forbidden\",\"message\":\"Caller is not authorized to perform action on resource.\","
+                        + "\"innererror\":{\"code\":\"ForbiddenByRbac\"}}}",
+                "{\"error\":{\"code\":\"AccessDenied\",\"message\":\"Not authorized to access the key payments.\"}}",
+                "{\"error\":{\"code\":\"Forbidden\",\"message\":\"The user, group or application does not have keys get permission.\"}}")) {
+            com.azure.core.http.HttpRequest request = new com.azure.core.http.HttpRequest(com.azure.core.http.HttpMethod.GET,
+                    "https://payments.managedhsm.azure.net/keys/payments?api-version=7.6");
+            com.azure.core.http.HttpResponse response = new com.azure.core.http.HttpResponse(request) {
+                @Override public int getStatusCode() { return 403; }
+                @Override @Deprecated public String getHeaderValue(String name) { return null; }
+                @Override public com.azure.core.http.HttpHeaders getHeaders() { return new com.azure.core.http.HttpHeaders(); }
+                @Override public reactor.core.publisher.Flux<java.nio.ByteBuffer> getBody() {
+                    return reactor.core.publisher.Flux.just(java.nio.ByteBuffer.wrap(body.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+                }
+                @Override public reactor.core.publisher.Mono<byte[]> getBodyAsByteArray() {
+                    return reactor.core.publisher.Mono.just(body.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                }
+                @Override public reactor.core.publisher.Mono<String> getBodyAsString() { return reactor.core.publisher.Mono.just(body); }
+                @Override public reactor.core.publisher.Mono<String> getBodyAsString(java.nio.charset.Charset charset) { return getBodyAsString(); }
+            };
+            AzureError e = AzureError.of(new com.azure.core.exception.HttpResponseException("Status code 403, " + body, response));
+            assertEquals(AzureError.Kind.FORBIDDEN, e.kind(), body);
+            assertEquals(403, e.status(), body);
+        }
     }
 
     /** As the API server stores it (the mock server does not turn stringData into data). */

@@ -16,4 +16,12 @@ class ReportsTest {
         assertEquals(Reports.stable("409 Conflict (Activity ID: 11111111-2222-3333-4444-555555555555)"),
                 Reports.stable("409 Conflict (Activity ID: 99999999-2222-3333-4444-555555555555)"));
     }
+
+    @Test
+    void aCachedCopyOlderThanTheOperatorsOwnStatusWriteIsRecognised() {
+        org.junit.jupiter.api.Assertions.assertTrue(Reports.olderThan("41", "42"), "a user's edit just before the status write");
+        org.junit.jupiter.api.Assertions.assertFalse(Reports.olderThan("43", "42"), "the cache caught up");
+        org.junit.jupiter.api.Assertions.assertFalse(Reports.olderThan("42", null));
+        org.junit.jupiter.api.Assertions.assertFalse(Reports.olderThan("opaque", "42"), "non-numeric versions keep the informer's copy");
+    }
 }
