@@ -87,7 +87,7 @@ public final class SpecRules {
 
     private static void checkValue(Object v, AnnotatedType annotated, String at, List<String> out) {
         Pattern pattern = annotated.getAnnotation(Pattern.class);
-        if (pattern != null && v instanceof String s && !java.util.regex.Pattern.compile(pattern.value()).matcher(s).find()) {
+        if (pattern != null && v instanceof String s && !regex(pattern.value()).matcher(s).find()) {
             out.add(at + ": '" + s + "' should match '" + pattern.value() + "'");
         }
         Min min = annotated.getAnnotation(Min.class);
@@ -119,6 +119,17 @@ public final class SpecRules {
         } else if (isApiObject(v)) {
             check(v, at, out);
         }
+    }
+
+    private static final Map<String, java.util.regex.Pattern> REGEXES = new ConcurrentHashMap<>();
+
+    /**
+     * A schema pattern as the API server reads it (Go's RE2, unanchored search): there a final {@code $} matches only at
+     * the end of the text, where Java's would also match before a trailing newline.
+     */
+    private static java.util.regex.Pattern regex(String pattern) {
+        return REGEXES.computeIfAbsent(pattern, p -> java.util.regex.Pattern.compile(
+                p.endsWith("$") && !p.endsWith("\\$") ? p.substring(0, p.length() - 1) + "\\z" : p));
     }
 
     private static boolean holds(String expression, Object self) {

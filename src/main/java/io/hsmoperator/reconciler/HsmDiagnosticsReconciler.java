@@ -133,12 +133,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
 
     /** Resource IDs must name the right kind of resource: a malformed one is refused here, not by Azure. */
     static String validate(HsmDiagnosticsSpec s) {
-        if (s == null || s.hsmRef == null) {
-            return "spec.hsmRef is required.";
-        }
-        if (s.logAnalyticsWorkspaceId == null && s.storageAccountId == null && s.eventHub == null) {
-            return "Set at least one destination: logAnalyticsWorkspaceId, storageAccountId or eventHub.";
-        }
+        // Required fields, at least one destination, categories or groups: the CRD's rules, checked by SpecRules before this.
         if (s.logAnalyticsWorkspaceId != null && !ResourceIds.isOfType(s.logAnalyticsWorkspaceId, WORKSPACE)) {
             return "logAnalyticsWorkspaceId '" + s.logAnalyticsWorkspaceId + "' is not the resource ID of a Log Analytics workspace "
                     + "(/subscriptions/…/resourceGroups/…/providers/" + WORKSPACE + "/{name}).";
@@ -149,9 +144,6 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         if (s.eventHub != null && !ResourceIds.isOfType(s.eventHub.authorizationRuleId, EVENT_HUB_RULE)) {
             return "eventHub.authorizationRuleId '" + s.eventHub.authorizationRuleId + "' is not the resource ID of an Event Hubs namespace "
                     + "authorization rule (…/providers/Microsoft.EventHub/namespaces/{namespace}/authorizationRules/{rule}).";
-        }
-        if (s.categories != null && !s.categories.isEmpty() && s.categoryGroups != null && !s.categoryGroups.isEmpty()) {
-            return "Set categories or categoryGroups, not both: Azure does not mix them.";
         }
         return null;
     }

@@ -54,8 +54,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private static final String POLICY = "rotation policy";
     /** Tags the operator writes on versions; spec.tags may not use them. */
     private static final List<String> RESERVED_TAGS = List.of(Ownership.TAG, RotationSchedule.SCHEDULE_TAG, RotationSchedule.ROTATE_NOW_TAG);
-    /** Azure's 15 tags per key, less the ownership tag and one rotation marker. */
-    static final int MAX_SPEC_TAGS = 13;
     private final HsmKeys keys;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
@@ -185,36 +183,18 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     private String validate(HsmKey cr) {
+        // The CRD's own rules (required fields, sizes, combinations) were checked by SpecRules before this.
         HsmKeySpec s = cr.getSpec();
-        if (s == null || s.hsmRef == null || s.keyType == null) {
-            return "spec needs hsmRef and keyType.";
-        }
-        if (s.keySize != null && s.keyType == HsmKeySpec.KeyType.EC_HSM) {
-            return "keySize applies to RSA-HSM and oct-HSM keys; EC-HSM keys take curve.";
-        }
-        if (s.curve != null && s.keyType != HsmKeySpec.KeyType.EC_HSM) {
-            return "curve applies to EC-HSM keys only.";
-        }
         for (String reserved : RESERVED_TAGS) {
             if (s.tags != null && s.tags.containsKey(reserved)) {
                 return "The tag " + reserved + " is reserved for the operator's own records; remove it from spec.tags.";
             }
-        }
-        if (s.tags != null && s.tags.size() > MAX_SPEC_TAGS) {
-            return "A key may have at most 15 tags, two of which are the operator's (ownership and rotation marker): spec.tags has "
-                    + s.tags.size() + ", at most " + MAX_SPEC_TAGS + " are allowed.";
         }
         if (s.expiresAfter != null && IsoDuration.parse(s.expiresAfter) == null) {
             return "expiresAfter '" + s.expiresAfter + "' is not an ISO-8601 duration (for example P1Y or P90D).";
         }
         HsmKeySpec.Rotation r = s.rotation;
         if (r != null) {
-            if (r.every != null && r.azurePolicy != null) {
-                return "rotation.every (operator-driven) and rotation.azurePolicy (Azure-driven) cannot be combined: choose one.";
-            }
-            if (r.every == null && r.azurePolicy == null) {
-                return "rotation needs either every or azurePolicy.";
-            }
             String invalid = r.every != null ? RotationSchedule.validateEvery(r.every, r.gracePeriod, s.expiresAfter)
                     : RotationSchedule.validateAzurePolicy(r.azurePolicy.timeAfterCreate, r.azurePolicy.timeBeforeExpiry,
                     r.azurePolicy.expiryTime, s.expiresAfter);
@@ -224,9 +204,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             if (invalid != null) {
                 return invalid;
             }
-        }
-        if (Boolean.TRUE.equals(s.exportable) && s.releasePolicy == null) {
-            return "an exportable key needs a releasePolicy.";
         }
         return null;
     }

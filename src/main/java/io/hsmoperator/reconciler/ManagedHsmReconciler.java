@@ -221,15 +221,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     /** Checks what the CRD cannot (or what an API server without CEL would let through). */
     private String validate(ManagedHsm cr) {
+        // Required fields and the CRD's other rules were checked by SpecRules before this.
         ManagedHsmSpec s = cr.getSpec();
-        if (s == null || s.azureName == null || s.subscriptionId == null || s.resourceGroup == null || s.location == null) {
-            return "spec needs azureName, subscriptionId, resourceGroup and location.";
-        }
         if (s.tags != null && s.tags.containsKey(Ownership.TAG)) {
             return "The tag " + Ownership.TAG + " is reserved for the operator's ownership record; remove it from spec.tags.";
-        }
-        if (s.deletionPolicy == ManagedHsmSpec.DeletionPolicy.Delete && !s.azureName.equals(s.confirmDeletionOf)) {
-            return "deletionPolicy Delete needs confirmDeletionOf: " + s.azureName + ".";
         }
         return null;
     }

@@ -3,6 +3,7 @@ package io.hsmoperator.reconciler;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.hsmoperator.azure.OperatorConfig;
+import io.javaoperatorsdk.operator.api.config.InformerStoppedHandler;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.annotation.Priority;
@@ -62,6 +63,26 @@ public class OperatorInstance {
         // Not the SDK's exit-on-stop: it calls System.exit from the shutdown hook too, which hangs a rolling update.
         return new LeaderElectionConfiguration(election.leaseName(), leaseNamespace, election.leaseDuration(),
                 election.renewDeadline(), election.retryPeriod(), identity, callbacks, false);
+    }
+
+    /**
+     * An informer that stops with an error (a watch the API server refuses for good) leaves the operator deaf to that
+     * kind while it looks healthy. It exits instead, saying why, so that Kubernetes restarts it and the watch starts
+     * afresh. The operator SDK does this by default, but its Quarkus extension installs no handler unless one is produced.
+     */
+    @Produces
+    @Singleton
+    InformerStoppedHandler informerStopped() {
+        return (informer, error) -> {
+            String kind = informer.getApiTypeClass().getSimpleName();
+            if (error == null || stopping || jvmShuttingDown()) {
+                LOG.debugf("The watch of %s stopped", kind);
+                return;
+            }
+            LOG.errorf("The watch of %s stopped for good (%s): the operator can no longer see changes to them; exiting so that "
+                    + "Kubernetes restarts it", kind, error.toString());
+            io.quarkus.runtime.Quarkus.asyncExit(1);
+        };
     }
 
     /** Before the operator SDK stops (its observer has priority 3123), so that the lease it then gives up is no surprise. */

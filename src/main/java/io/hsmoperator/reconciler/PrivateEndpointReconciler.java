@@ -200,19 +200,11 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
     }
 
     static String validate(PrivateEndpointSpec s) {
-        if (s == null || s.hsmRef == null || s.azureName == null || s.resourceGroup == null || s.location == null || s.subnetId == null) {
-            return "spec needs hsmRef, azureName, resourceGroup, location and subnetId.";
-        }
-        if (!ResourceIds.isOfType(s.subnetId, "Microsoft.Network/virtualNetworks/subnets")) {
-            return "subnetId '" + s.subnetId + "' is not the resource ID of a subnet (…/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}).";
-        }
+        // Required fields and the subnet's form are the CRD's rules, checked by SpecRules before this.
         for (String z : s.privateDnsZoneIds == null ? List.<String>of() : s.privateDnsZoneIds) {
             if (!ResourceIds.isOfType(z, "Microsoft.Network/privateDnsZones") || !ResourceIds.name(z).toLowerCase(Locale.ROOT).startsWith("privatelink.")) {
                 return "privateDnsZoneIds entry '" + z + "' is not the resource ID of a private DNS zone such as " + DNS_ZONE + ".";
             }
-        }
-        if (s.requestMessage != null && !Boolean.TRUE.equals(s.manualApproval)) {
-            return "requestMessage applies to manualApproval connections only.";
         }
         return null;
     }

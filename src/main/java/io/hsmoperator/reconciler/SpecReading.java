@@ -2,32 +2,43 @@ package io.hsmoperator.reconciler;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonStreamContext;
-import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.BeanDescription;
+import com.fasterxml.jackson.databind.DeserializationConfig;
 import com.fasterxml.jackson.databind.DeserializationContext;
-import com.fasterxml.jackson.databind.JavaType;
+import com.fasterxml.jackson.databind.JsonDeserializer;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.deser.DeserializationProblemHandler;
-import com.fasterxml.jackson.databind.deser.ValueInstantiator;
+import com.fasterxml.jackson.databind.deser.BeanDeserializerModifier;
+import com.fasterxml.jackson.databind.deser.ResolvableDeserializer;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.quarkus.kubernetes.client.KubernetesClientObjectMapperCustomizer;
 import jakarta.inject.Singleton;
 
 import java.io.IOException;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Reads the operator's resources leniently. A value the model does not know (an enum constant such as curve P-999, a
- * number written as text, a string where an object belongs) used to throw inside the informer's watch, which stops that
- * watch for good: the operator kept running, deaf to every resource of the kind. Admission cannot be relied on to keep
- * such objects out (objects stored before a CRD tightened a rule, an older operator beside a newer CRD). Now the value
- * is read as unset and remembered against the object's version, and the shared reconcile reports the object
- * {@code InvalidSpec}, naming the field, before anything is sent to Azure.
+ * Reads the operator's resources leniently. A value the model cannot hold (an enum constant such as curve P-999, a
+ * number written as text, a number too large, a string where an object belongs) used to throw inside the informer's
+ * watch, which stops that watch for good: the operator kept running, deaf to every resource of the kind. Admission
+ * cannot be relied on to keep such objects out (objects stored before a CRD tightened a rule, an older operator beside a
+ * newer CRD). Each of our kinds is now read as a tree first; every spec value that does not have exactly the type the
+ * model declares (no coercion: 1 is not true, true is not "true") is dropped and remembered against the object's
+ * version, and the shared reconcile reports the object {@code InvalidSpec}, naming the field, before anything is sent
+ * to Azure.
  */
 @Singleton
 public class SpecReading implements KubernetesClientObjectMapperCustomizer {
@@ -43,7 +54,13 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
 
     /** Makes {@code mapper} read the operator's kinds leniently (the Kubernetes client's mapper in the operator). */
     public static ObjectMapper lenient(ObjectMapper mapper) {
-        return mapper.addHandler(new Handler());
+        return mapper.registerModule(new SimpleModule("hsm-operator-lenient-specs").setDeserializerModifier(new BeanDeserializerModifier() {
+            @Override
+            public JsonDeserializer<?> modifyDeserializer(DeserializationConfig config, BeanDescription bean, JsonDeserializer<?> deserializer) {
+                Class<?> type = bean.getBeanClass();
+                return CustomResource.class.isAssignableFrom(type) && ours(type) ? new Lenient(deserializer, type) : deserializer;
+            }
+        }));
     }
 
     /** What could not be read in this version of the resource's spec, as "spec.field: why"; empty when all of it was read. */
@@ -60,84 +77,150 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
         return u.fields();
     }
 
-    private static final class Handler extends DeserializationProblemHandler {
-        @Override
-        public Object handleWeirdStringValue(DeserializationContext ctxt, Class<?> targetType, String value, String failureMsg) {
-            return remember(ctxt.getParser(), "'" + value + "' is not " + expected(targetType)) ? null : NOT_HANDLED;
+    /** Reads the object as a tree, drops what the spec's model cannot hold, then lets the usual deserializer read the rest. */
+    private static final class Lenient extends JsonDeserializer<Object> implements ResolvableDeserializer {
+        private final JsonDeserializer<?> delegate;
+        private final Type specType;
+
+        Lenient(JsonDeserializer<?> delegate, Class<?> kind) {
+            this.delegate = delegate;
+            this.specType = ((ParameterizedType) kind.getGenericSuperclass()).getActualTypeArguments()[0];
         }
 
         @Override
-        public Object handleWeirdNumberValue(DeserializationContext ctxt, Class<?> targetType, Number value, String failureMsg) {
-            return remember(ctxt.getParser(), value + " is not " + expected(targetType)) ? null : NOT_HANDLED;
-        }
-
-        @Override
-        public Object handleUnexpectedToken(DeserializationContext ctxt, JavaType targetType, JsonToken t, JsonParser p,
-                                            String failureMsg) throws IOException {
-            if (!remember(p, describe(t) + " where " + expected(targetType.getRawClass()) + " belongs")) {
-                return NOT_HANDLED;
+        public void resolve(DeserializationContext ctxt) throws com.fasterxml.jackson.databind.JsonMappingException {
+            if (delegate instanceof ResolvableDeserializer r) {
+                r.resolve(ctxt);
             }
-            p.skipChildren();
-            return null;
         }
 
         @Override
-        public Object handleMissingInstantiator(DeserializationContext ctxt, Class<?> instClass, ValueInstantiator valueInsta,
-                                                JsonParser p, String msg) throws IOException {
-            if (!remember(p, describe(p.currentToken()) + " where " + expected(instClass) + " belongs")) {
-                return NOT_HANDLED;
+        public Object deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+            JsonNode tree = ctxt.readTree(p);
+            if (tree instanceof ObjectNode object && object.get("spec") != null) {
+                List<String> problems = new ArrayList<>();
+                if (!fits(object.get("spec"), specType, "spec", problems)) {
+                    object.remove("spec");
+                }
+                JsonNode meta = object.path("metadata");
+                if (!problems.isEmpty() && meta.hasNonNull("uid")) {
+                    BY_UID.put(meta.get("uid").asText(), new Unreadable(meta.path("resourceVersion").asText(""), List.copyOf(problems)));
+                }
             }
-            p.skipChildren();
-            return null;
+            JsonParser tp = tree.traverse(p.getCodec());
+            tp.nextToken();
+            return delegate.deserialize(tp, ctxt);
         }
     }
 
-    /** Records a problem at the parser's position if it lies in the spec of one of our resources; false otherwise. */
-    private static boolean remember(JsonParser p, String why) {
-        JsonStreamContext at = p.getParsingContext();
-        CustomResource<?, ?> owner = null;
-        for (JsonStreamContext c = at; c != null; c = c.getParent()) {
-            if (c.getCurrentValue() instanceof CustomResource<?, ?> cr && cr.getClass().getPackageName().startsWith("io.hsmoperator.api")) {
-                owner = cr;
-                break;
-            }
+    /**
+     * Whether {@code node} holds exactly what {@code type} declares; inside objects, fields that do not are removed (and
+     * named in {@code problems}), so that the rest can be read.
+     */
+    private static boolean fits(JsonNode node, Type type, String path, List<String> problems) {
+        if (node.isNull()) {
+            return true;
         }
-        String path = at.pathAsPointer().toString();
-        int spec = path.indexOf("/spec");
-        if (owner == null || spec < 0 || owner.getMetadata() == null || owner.getMetadata().getUid() == null) {
-            return false;
-        }
-        String field = path.substring(spec + 1).replace('/', '.');
-        String uid = owner.getMetadata().getUid();
-        String version = String.valueOf(owner.getMetadata().getResourceVersion());
-        BY_UID.compute(uid, (k, u) -> {
-            List<String> fields = new ArrayList<>(u == null || !u.resourceVersion().equals(version) ? List.of() : u.fields());
-            String entry = field + ": " + why;
-            if (!fields.contains(entry)) {
-                fields.add(entry);
+        if (type instanceof ParameterizedType pt && pt.getRawType() instanceof Class<?> raw) {
+            if (List.class.isAssignableFrom(raw)) {
+                if (!node.isArray()) {
+                    return refuse(problems, path, describe(node) + " where a list belongs");
+                }
+                boolean all = true;
+                for (int i = 0; i < node.size(); i++) {
+                    all &= fits(node.get(i), pt.getActualTypeArguments()[0], path + "[" + i + "]", problems);
+                }
+                return all;
             }
-            return new Unreadable(version, List.copyOf(fields));
-        });
-        return true;
+            if (Map.class.isAssignableFrom(raw)) {
+                if (!node.isObject()) {
+                    return refuse(problems, path, describe(node) + " where an object belongs");
+                }
+                boolean all = true;
+                for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+                    Map.Entry<String, JsonNode> e = it.next();
+                    all &= fits(e.getValue(), pt.getActualTypeArguments()[1], path + "." + e.getKey(), problems);
+                }
+                return all;
+            }
+            return fits(node, raw, path, problems);
+        }
+        if (!(type instanceof Class<?> c)) {
+            return true;
+        }
+        if (c == String.class) {
+            return node.isTextual() || refuse(problems, path, describe(node) + " where a string belongs");
+        }
+        if (c == Boolean.class || c == boolean.class) {
+            return node.isBoolean() || refuse(problems, path, describe(node) + " where true or false belongs");
+        }
+        if (c == Integer.class || c == int.class || c == Long.class || c == long.class) {
+            if (node.isTextual()) {
+                return refuse(problems, path, "'" + node.asText() + "' is not a number");
+            }
+            if (!node.isIntegralNumber()) {
+                return refuse(problems, path, describe(node) + " where a whole number belongs");
+            }
+            boolean fitsInt = node.canConvertToInt();
+            return fitsInt || c == Long.class || c == long.class || refuse(problems, path, node.asText() + " is too large");
+        }
+        if (c.isEnum()) {
+            List<String> names = Arrays.stream(c.getEnumConstants()).map(k -> wireName(c, (Enum<?>) k)).toList();
+            if (!node.isTextual()) {
+                return refuse(problems, path, describe(node) + " where one of " + names + " belongs");
+            }
+            return names.contains(node.asText()) || refuse(problems, path, "'" + node.asText() + "' is not one of " + names);
+        }
+        if (ours(c)) {
+            if (!node.isObject()) {
+                return refuse(problems, path, describe(node) + " where an object belongs");
+            }
+            ObjectNode object = (ObjectNode) node;
+            for (Field f : fields(c)) {
+                String name = wireName(f);
+                JsonNode child = object.get(name);
+                if (child != null && !fits(child, f.getGenericType(), path + "." + name, problems)) {
+                    object.remove(name);
+                }
+            }
+            return true;
+        }
+        // A type from the Kubernetes model (a label selector): it must read on its own.
+        try {
+            JSON.treeToValue(node, c);
+            return true;
+        } catch (Exception e) {
+            return refuse(problems, path, "not a valid " + c.getSimpleName());
+        }
     }
 
-    private static String expected(Class<?> type) {
-        if (type.isEnum()) {
-            return "one of " + Arrays.stream(type.getEnumConstants()).map(c -> wireName(type, (Enum<?>) c)).toList();
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .configure(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    private static boolean refuse(List<String> problems, String path, String why) {
+        problems.add(path + ": " + why);
+        return false;
+    }
+
+    private static boolean ours(Class<?> c) {
+        return c.getPackageName().startsWith("io.hsmoperator.api");
+    }
+
+    private static List<Field> fields(Class<?> type) {
+        List<Field> out = new ArrayList<>();
+        for (Class<?> c = type; c != null && c != Object.class; c = c.getSuperclass()) {
+            for (Field f : c.getDeclaredFields()) {
+                if (!Modifier.isStatic(f.getModifiers()) && Modifier.isPublic(f.getModifiers())) {
+                    out.add(f);
+                }
+            }
         }
-        if (Number.class.isAssignableFrom(type) || type.isPrimitive()) {
-            return "a number";
-        }
-        if (type == Boolean.class) {
-            return "true or false";
-        }
-        if (type == String.class) {
-            return "a string";
-        }
-        if (List.class.isAssignableFrom(type)) {
-            return "a list";
-        }
-        return "an object";
+        return out;
+    }
+
+    private static String wireName(Field f) {
+        JsonProperty p = f.getAnnotation(JsonProperty.class);
+        return p != null && !p.value().isEmpty() ? p.value() : f.getName();
     }
 
     private static String wireName(Class<?> type, Enum<?> constant) {
@@ -149,18 +232,22 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
         }
     }
 
-    private static String describe(JsonToken t) {
-        if (t == null) {
-            return "nothing";
+    private static String describe(JsonNode node) {
+        if (node.isObject()) {
+            return "an object";
         }
-        return switch (t) {
-            case START_OBJECT -> "an object";
-            case START_ARRAY -> "a list";
-            case VALUE_STRING -> "a string";
-            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> "a number";
-            case VALUE_TRUE, VALUE_FALSE -> "true or false";
-            case VALUE_NULL -> "null";
-            default -> t.asString() == null ? t.name() : t.asString();
-        };
+        if (node.isArray()) {
+            return "a list";
+        }
+        if (node.isTextual()) {
+            return "a string";
+        }
+        if (node.isBoolean()) {
+            return node.asText();
+        }
+        if (node.isNumber()) {
+            return "the number " + node.asText();
+        }
+        return node.getNodeType().name().toLowerCase(java.util.Locale.ROOT);
     }
 }

@@ -39,7 +39,7 @@ class SpecReadingTest {
         assertTrue(unreadable.contains("spec.curve: 'P-999' is not one of [P-256, P-384, P-521, P-256K]"), unreadable.toString());
         assertTrue(unreadable.contains("spec.keySize: 'big' is not a number"), unreadable.toString());
         assertTrue(unreadable.stream().anyMatch(u -> u.startsWith("spec.operations: a string where a list belongs")), unreadable.toString());
-        assertTrue(unreadable.stream().anyMatch(u -> u.startsWith("spec.rotation.keepEnabledVersions: an object where a number belongs")),
+        assertTrue(unreadable.stream().anyMatch(u -> u.startsWith("spec.rotation.keepEnabledVersions: an object where a whole number belongs")),
                 unreadable.toString());
         assertTrue(unreadable.stream().anyMatch(u -> u.startsWith("spec.deletionPolicy: 'Dlete'")), unreadable.toString());
 
