@@ -148,13 +148,18 @@ public final class SpecRules {
         }
     }
 
-    /** JSON as CEL sees it: integers are 64-bit. */
+    /** Property names the API server escapes in CEL (as __name__) because they are CEL keywords. */
+    private static final java.util.Set<String> CEL_KEYWORDS = java.util.Set.of("as", "break", "const", "continue", "else", "false", "for",
+            "function", "if", "import", "in", "let", "loop", "package", "namespace", "null", "return", "true", "var", "void", "while");
+
+    /** JSON as the API server's CEL sees it: integers are 64-bit, keyword property names escaped. */
     private static Object cel(Object json) {
         if (json instanceof Map<?, ?> m) {
             Map<String, Object> out = new java.util.LinkedHashMap<>();
             m.forEach((k, v) -> {
                 if (v != null) {
-                    out.put(String.valueOf(k), cel(v));
+                    String key = String.valueOf(k);
+                    out.put(CEL_KEYWORDS.contains(key) ? "__" + key + "__" : key, cel(v));
                 }
             });
             return out;

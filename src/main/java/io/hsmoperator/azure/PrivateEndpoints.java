@@ -24,6 +24,9 @@ public interface PrivateEndpoints {
     Mutation putDnsZones(String subscription, String resourceGroup, String endpoint, List<String> zoneIds);
 
     record Desired(String location, String subnetId, String targetId, boolean manualApproval, String requestMessage, Map<String, String> tags) {
+        public Desired withTags(Map<String, String> t) {
+            return new Desired(location, subnetId, targetId, manualApproval, requestMessage, t);
+        }
     }
 
     /** The endpoint and its one connection to the HSM (manual or automatic). */

@@ -221,6 +221,10 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         if (Reports.abandoned(events, cr)) {
             return DeleteControl.defaultDelete();
         }
+        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, HsmDiagnosticsStatus.class, clock, config.reconcile().poll());
+        if (unreadable != null) {
+            return unreadable;
+        }
         HsmDiagnosticsStatus st = Reports.copy(cr.getStatus(), HsmDiagnosticsStatus.class);
         if (cr.getSpec().deletionPolicy == HsmDiagnosticsSpec.DeletionPolicy.Retain) {
             events.normal(cr, "Retained", "Deleted the HsmDiagnostics resource; diagnostic setting " + settingName(cr)

@@ -555,9 +555,13 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             case WAIT_FOR_READ:
                 return;
             case NOT_CONVERGING:
-                events.warning(cr, Reason.DriftNotConverging.name(), "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of the rotation "
-                        + "policy of key " + name + " and still reports a different one; the operator stopped sending it. Change the spec "
-                        + "to try again.");
+                // Said once: the record's attempts go one past the limit when the warning has been given.
+                if (st.lastPolicyUpdate.attempts <= DriftGuard.MAX_ATTEMPTS) {
+                    events.warning(cr, Reason.DriftNotConverging.name(), "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of the "
+                            + "rotation policy of key " + name + " and still reports a different one; the operator stopped sending it. "
+                            + "Change the spec to try again.");
+                    st.lastPolicyUpdate.attempts = DriftGuard.MAX_ATTEMPTS + 1;
+                }
                 return;
             default:
                 break;
@@ -684,6 +688,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         if (Reports.abandoned(events, cr)) {
             return DeleteControl.defaultDelete();
         }
+        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, HsmKeyStatus.class, clock, config.reconcile().poll());
+        if (unreadable != null) {
+            return unreadable;
+        }
         HsmKeySpec.DeletionPolicy policy = cr.getSpec().deletionPolicy == null ? HsmKeySpec.DeletionPolicy.Retain : cr.getSpec().deletionPolicy;
         if (policy == HsmKeySpec.DeletionPolicy.Retain) {
             events.normal(cr, "Retained", "Deleted the HsmKey resource; the key " + keyName(cr) + " stays in Azure (deletionPolicy Retain).");
@@ -709,6 +717,14 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         String name = keyName(cr);
         try {
             var key = keys.get(uri, name);
+            if (key.isEmpty() && st.recoveryStartedAt != null
+                    && Instant.now(clock).isBefore(Instant.parse(st.recoveryStartedAt).plus(RECOVERY_TIMEOUT))) {
+                // Azure is still recovering it: the key answers 404 now, but comes back, and the policy applies to it.
+                progressing(st, Reason.Deleting, "Deleting waits until Azure has recovered the key " + name + " (deletionPolicy "
+                        + policy + " applies to it).", gen(cr), clock);
+                Reports.patchStatusIfChanged(kubernetes, cr, st);
+                return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
+            }
             if (key.isEmpty()) {
                 return DeleteControl.defaultDelete();
             }

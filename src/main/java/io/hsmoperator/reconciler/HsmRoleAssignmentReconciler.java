@@ -172,6 +172,8 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     // Our earlier grant (its answer lost) or an equal one: Azure's reads lag its writes. Look again once they
                     // show it; until then it counts as granted now, so Ready still waits for propagation.
                     st.grantedAt = st.grantedAt == null ? Instant.now(clock).toString() : st.grantedAt;
+                    // Recorded, so that the next looks wait for reads to show it instead of writing it again.
+                    st.assignmentName = name;
                     progressing(st, Reason.WaitingForAccess, "Azure says role '" + roleName + "' is already granted to " + spec.principalId
                             + " at " + scope + ", but its reads do not show the assignment yet; looking again shortly.", gen(cr), clock);
                     return config.reconcile().poll();
@@ -241,6 +243,10 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         HsmRoleAssignment cr = Reports.latest(kubernetes, cached);
         if (Reports.abandoned(events, cr)) {
             return DeleteControl.defaultDelete();
+        }
+        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, HsmRoleAssignmentStatus.class, clock, config.reconcile().poll());
+        if (unreadable != null) {
+            return unreadable;
         }
         HsmRoleAssignmentSpec spec = cr.getSpec();
         HsmRoleAssignmentStatus st = Reports.copy(cr.getStatus(), HsmRoleAssignmentStatus.class);

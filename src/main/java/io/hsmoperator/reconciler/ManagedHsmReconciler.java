@@ -561,16 +561,24 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                 events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
                         + OperatorRole.SCOPE + " in " + hsm.hsmUri(), m);
             } catch (AzureError e) {
-                if (HsmAccessControl.ASSIGNMENT_EXISTS.equals(e.code())) {
+                if (!HsmAccessControl.ASSIGNMENT_EXISTS.equals(e.code())) {
+                    // Assigning a role definition that exists is refused (400) until the definition has propagated.
+                    if (!e.is(AzureError.Kind.BAD_REQUEST)) {
+                        throw e;
+                    }
+                    return waitingForAccess(cr, st, "The operator defined its role '" + OperatorRole.NAME + "'; Azure does not accept "
+                            + "assignments of a new role until its definition has propagated.");
+                }
+                // The same grant under another name (an administrator made it) serves as well; our own name not found yet
+                // means Azure's reads lag the write.
+                Optional<HsmAccessControl.Assignment> equal = access.assignments(hsm.hsmUri(), OperatorRole.SCOPE).stream()
+                        .filter(x -> x.principalId().equalsIgnoreCase(me) && x.roleGuid().equalsIgnoreCase(OperatorRole.DEFINITION_NAME))
+                        .findFirst();
+                if (equal.isEmpty()) {
                     return waitingForAccess(cr, st, "Azure says the operator's role assignment exists, but its reads do not show it "
                             + "yet (they lag its writes).");
                 }
-                // Assigning a role definition that exists is refused (400) until the definition has propagated.
-                if (!e.is(AzureError.Kind.BAD_REQUEST)) {
-                    throw e;
-                }
-                return waitingForAccess(cr, st, "The operator defined its role '" + OperatorRole.NAME + "'; Azure does not accept "
-                        + "assignments of a new role until its definition has propagated.");
+                assignment = equal.get().name();
             }
         }
         ManagedHsmStatus.OperatorAccess a = new ManagedHsmStatus.OperatorAccess();
@@ -613,6 +621,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         ManagedHsm cr = Reports.latest(kubernetes, stale);
         if (Reports.abandoned(events, cr)) {
             return DeleteControl.defaultDelete();
+        }
+        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, ManagedHsmStatus.class, clock, config.reconcile().poll());
+        if (unreadable != null) {
+            return unreadable;
         }
         ManagedHsmSpec spec = cr.getSpec();
         // Whatever the policy, the HSM stays known while anything still references it: their own deletion needs it to

@@ -75,7 +75,8 @@ public class OperatorInstance {
     InformerStoppedHandler informerStopped() {
         return (informer, error) -> {
             String kind = informer.getApiTypeClass().getSimpleName();
-            if (error == null || stopping || jvmShuttingDown()) {
+            // Before the first sync the operator SDK's start-up handling applies (stop-on-informer-error-during-startup).
+            if (error == null || !informer.hasSynced() || stopping || jvmShuttingDown()) {
                 LOG.debugf("The watch of %s stopped", kind);
                 return;
             }

@@ -130,15 +130,17 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         }
 
         // act: tags, DNS zone group, approval
-        if (!want.tags().equals(pe.tags())) {
-            Duration held = DriftGuard.hold(st, st.lastUpdate, "tags", "private endpoint " + spec.azureName, pe.etag(), gen(cr), clock,
-                    config.reconcile());
-            if (held != null) {
-                return held;
+        // Tags others add (an Azure Policy with the modify effect) are theirs: only the operator's own must be there.
+        if (!pe.tags().entrySet().containsAll(want.tags().entrySet())) {
+            // A read that predates the last update, or an update Azure keeps undoing, is no reason to send it again; the
+            // endpoint's DNS registration and approval go on regardless.
+            if (DriftGuard.verdict(st.lastUpdate, "tags", pe.etag(), gen(cr), Instant.now(clock)) == DriftGuard.Verdict.WRITE) {
+                Map<String, String> merged = new java.util.LinkedHashMap<>(pe.tags());
+                merged.putAll(want.tags());
+                Mutation m = endpoints.startPut(subscription, spec.resourceGroup, spec.azureName, want.withTags(merged));
+                st.lastUpdate = DriftGuard.sent(st.lastUpdate, "tags", pe.etag(), gen(cr), Instant.now(clock));
+                events.mutation(cr, "PrivateEndpointUpdated", "Updated the tags of private endpoint " + pe.id(), m);
             }
-            Mutation m = endpoints.startPut(subscription, spec.resourceGroup, spec.azureName, want);
-            st.lastUpdate = DriftGuard.sent(st.lastUpdate, "tags", pe.etag(), gen(cr), Instant.now(clock));
-            events.mutation(cr, "PrivateEndpointUpdated", "Updated the tags of private endpoint " + pe.id(), m);
         } else {
             st.lastUpdate = null;
         }
@@ -257,6 +259,10 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         PrivateEndpoint cr = Reports.latest(kubernetes, cached);
         if (Reports.abandoned(events, cr)) {
             return DeleteControl.defaultDelete();
+        }
+        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, PrivateEndpointStatus.class, clock, config.reconcile().poll());
+        if (unreadable != null) {
+            return unreadable;
         }
         PrivateEndpointSpec spec = cr.getSpec();
         PrivateEndpointStatus st = Reports.copy(cr.getStatus(), PrivateEndpointStatus.class);

@@ -63,10 +63,30 @@ public final class Reports {
         return report(kubernetes, cr, current, status, next);
     }
 
+    /**
+     * A deletion decided on a spec the operator could not read in full could act on a default instead of what was
+     * written (a deletionPolicy it could not read is not Delete, nor Retain): it waits, touching nothing in Azure, until
+     * the spec is corrected or the resource is abandoned. Null when the spec was read in full.
+     */
+    public static <R extends CustomResource<?, S>, S extends HsmStatus> io.javaoperatorsdk.operator.api.reconciler.DeleteControl deletionOfUnreadable(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration poll) {
+        java.util.List<String> unreadable = cr.getSpec() == null ? java.util.List.of("spec: missing") : SpecReading.unreadable(cr);
+        if (unreadable.isEmpty()) {
+            return null;
+        }
+        S st = copy(cr.getStatus(), type);
+        Conditions.stalled(st, Reason.DeletionBlocked, "Deleting waits: the operator cannot read the spec in full (" + String.join("; ",
+                unreadable) + "), so it cannot tell what the deletion policy asks. Correct the spec, or set the annotation "
+                + io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION + ": \"true\" to let the resource go without touching Azure.",
+                cr.getMetadata().getGeneration(), clock);
+        patchStatusIfChanged(kubernetes, cr, st);
+        return io.javaoperatorsdk.operator.api.reconciler.DeleteControl.noFinalizerRemoval().rescheduleAfter(poll);
+    }
+
     /** A deletion Azure did not complete: say so in status and try again (after Retry-After when throttled). */
     public static <R extends CustomResource<?, S>, S extends HsmStatus> io.javaoperatorsdk.operator.api.reconciler.DeleteControl deletionWaits(
             io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S st, AzureError e, Clock clock, Duration poll) {
-        Conditions.stalled(st, Reason.DeletionBlocked, "Deleting waits until Azure answers: " + e.describe(), cr.getMetadata().getGeneration(), clock);
+        Conditions.stalled(st, Reason.DeletionBlocked, "Deleting waits until Azure answers: " + stable(e.describe()), cr.getMetadata().getGeneration(), clock);
         patchStatusIfChanged(kubernetes, cr, st);
         return io.javaoperatorsdk.operator.api.reconciler.DeleteControl.noFinalizerRemoval()
                 .rescheduleAfter(e.retryAfter() != null ? e.retryAfter() : poll);

@@ -28,7 +28,6 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Reads the operator's resources leniently. A value the model cannot hold (an enum constant such as curve P-999, a
@@ -42,10 +41,18 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 @Singleton
 public class SpecReading implements KubernetesClientObjectMapperCustomizer {
-    private record Unreadable(String resourceVersion, List<String> fields) {
-    }
-
-    private static final Map<String, Unreadable> BY_UID = new ConcurrentHashMap<>();
+    /**
+     * Problems by object version ("uid@resourceVersion"): a reconcile may hold an older version than the one read last,
+     * and must see that version's problems. Bounded: the oldest versions are forgotten first.
+     */
+    private static final int REMEMBERED = 10_000;
+    private static final Map<String, List<String>> BY_VERSION = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, List<String>> eldest) {
+                    return size() > REMEMBERED;
+                }
+            });
 
     @Override
     public void customize(ObjectMapper mapper) {
@@ -65,26 +72,24 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
 
     /** What could not be read in this version of the resource's spec, as "spec.field: why"; empty when all of it was read. */
     public static List<String> unreadable(HasMetadata r) {
-        String uid = r.getMetadata() == null ? null : r.getMetadata().getUid();
-        Unreadable u = uid == null ? null : BY_UID.get(uid);
-        if (u == null) {
+        if (r.getMetadata() == null || r.getMetadata().getUid() == null) {
             return List.of();
         }
-        if (!u.resourceVersion().equals(r.getMetadata().getResourceVersion())) {
-            BY_UID.remove(uid, u);
-            return List.of();
-        }
-        return u.fields();
+        List<String> fields = BY_VERSION.get(r.getMetadata().getUid() + "@" + r.getMetadata().getResourceVersion());
+        return fields == null ? List.of() : fields;
     }
 
     /** Reads the object as a tree, drops what the spec's model cannot hold, then lets the usual deserializer read the rest. */
     private static final class Lenient extends JsonDeserializer<Object> implements ResolvableDeserializer {
         private final JsonDeserializer<?> delegate;
         private final Type specType;
+        private final Type statusType;
 
         Lenient(JsonDeserializer<?> delegate, Class<?> kind) {
             this.delegate = delegate;
-            this.specType = ((ParameterizedType) kind.getGenericSuperclass()).getActualTypeArguments()[0];
+            Type[] types = ((ParameterizedType) kind.getGenericSuperclass()).getActualTypeArguments();
+            this.specType = types[0];
+            this.statusType = types[1];
         }
 
         @Override
@@ -104,8 +109,14 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
                 }
                 JsonNode meta = object.path("metadata");
                 if (!problems.isEmpty() && meta.hasNonNull("uid")) {
-                    BY_UID.put(meta.get("uid").asText(), new Unreadable(meta.path("resourceVersion").asText(""), List.copyOf(problems)));
+                    BY_VERSION.put(meta.get("uid").asText() + "@" + meta.path("resourceVersion").asText(""), List.copyOf(problems));
                 }
+            }
+            // The status is the operator's own record: a value it cannot hold (written by someone else) is dropped, and the
+            // next status write replaces it; it must not stop the watch either.
+            if (tree instanceof ObjectNode object && object.get("status") != null && !fits(object.get("status"), statusType, "status",
+                    new ArrayList<>())) {
+                object.remove("status");
             }
             JsonParser tp = tree.traverse(p.getCodec());
             tp.nextToken();

@@ -37,7 +37,8 @@ class InvalidSpecIT extends OperatorTestBase {
                 "unknown-curve", Map.of("hsmRef", Map.of("name", "hsm"), "keyType", "EC-HSM", "curve", "P-999"),
                 "small-rsa", Map.of("hsmRef", Map.of("name", "hsm"), "keyType", "RSA-HSM", "keySize", 1024),
                 "size-as-text", Map.of("hsmRef", Map.of("name", "hsm"), "keyType", "oct-HSM", "keySize", "big"),
-                "ec-encrypts", Map.of("hsmRef", Map.of("name", "hsm"), "keyType", "EC-HSM", "operations", List.of("encrypt")));
+                "ec-encrypts", Map.of("hsmRef", Map.of("name", "hsm"), "keyType", "EC-HSM", "operations", List.of("encrypt")),
+                "policy-typo", Map.of("hsmRef", Map.of("name", "hsm"), "keyType", "EC-HSM", "deletionPolicy", "Dlete"));
         CustomResourceDefinition today = client.apiextensions().v1().customResourceDefinitions().withName(HSM_KEYS).get();
         loosen(today);
         try {
@@ -50,7 +51,8 @@ class InvalidSpecIT extends OperatorTestBase {
         Map<String, String> named = Map.of("unknown-curve", "spec.curve: 'P-999' is not one of [P-256, P-384, P-521, P-256K]",
                 "small-rsa", "RSA-HSM keySize must be 2048, 3072 or 4096",
                 "size-as-text", "spec.keySize: 'big' is not a number",
-                "ec-encrypts", "EC-HSM keys support only the sign and verify operations");
+                "ec-encrypts", "EC-HSM keys support only the sign and verify operations",
+                "policy-typo", "spec.deletionPolicy: 'Dlete' is not one of [Retain, Disable, Delete]");
         named.forEach((name, why) -> {
             HsmKey k = awaitCondition(HsmKey.class, name, "Ready", "False", "InvalidSpec", WAIT);
             String message = condition(k, "Ready").getMessage();
@@ -63,6 +65,17 @@ class InvalidSpecIT extends OperatorTestBase {
         assertEquals(List.of(), journalSinceMark(e -> e.isWrite() && bad.keySet().stream().anyMatch(n -> e.path().contains("/keys/" + n + "/"))),
                 "nothing was written to Azure for an invalid spec");
         assertTrue(!CapturedLogs.all().contains("will stop"), "no watch stopped");
+
+        // Deleting one whose deletion policy could not be read waits, touching nothing, until it is abandoned (or corrected).
+        client.resources(HsmKey.class).inNamespace(ns).withName("policy-typo").delete();
+        HsmKey blocked = awaitCondition(HsmKey.class, "policy-typo", "Ready", "False", "DeletionBlocked", WAIT);
+        assertTrue(condition(blocked, "Ready").getMessage().contains("cannot tell what the deletion policy asks"),
+                condition(blocked, "Ready").getMessage());
+        client.resources(HsmKey.class).inNamespace(ns).withName("policy-typo").edit(k -> {
+            k.getMetadata().setAnnotations(Map.of(io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION, "true"));
+            return k;
+        });
+        await().atMost(WAIT).until(() -> get(HsmKey.class, "policy-typo") == null);
 
         // Corrected (a mutable field; the others are immutable: delete and re-create), an object converges like any other.
         HsmKey fixed = get(HsmKey.class, "ec-encrypts");
