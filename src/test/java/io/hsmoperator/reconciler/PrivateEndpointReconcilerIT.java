@@ -110,6 +110,18 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
         }
         await().atMost(WAIT).until(() -> "payments".equals(inAzure(p).tags().get("team")));
 
+        // A tag someone else adds (an Azure Policy with the modify effect) is theirs: no drift, no write.
+        Map<String, String> withPolicyTag = new HashMap<>(inAzure(p).tags());
+        withPolicyTag.put("costCenter", "42");
+        network().getPrivateEndpoints().createOrUpdate(p.getSpec().resourceGroup, p.getSpec().azureName, inAzure(p).withTags(withPolicyTag));
+        await().atMost(WAIT).until(() -> "42".equals(inAzure(p).tags().get("costCenter")));
+        long foreign = emulator.controls().lastSequence();
+        touch(PrivateEndpoint.class, "auto");
+        awaitCondition(PrivateEndpoint.class, "auto", "Ready", "True", null, WAIT);
+        Thread.sleep(1000);
+        assertEquals(List.of(), operatorWrites(foreign, "/privateEndpoints/" + p.getSpec().azureName), "a foreign tag is no drift");
+        assertEquals("42", inAzure(p).tags().get("costCenter"));
+
         client.resource(get(PrivateEndpoint.class, "auto")).delete();
         await().atMost(WAIT).until(() -> get(PrivateEndpoint.class, "auto") == null);
         ManagementException gone = assertThrows(ManagementException.class, () -> network().getPrivateEndpoints()
