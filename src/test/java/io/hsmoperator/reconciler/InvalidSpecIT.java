@@ -29,6 +29,9 @@ class InvalidSpecIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(40);
     private static final String HSM_KEYS = "hsmkeys.hsmoperator.io";
 
+    @org.eclipse.microprofile.config.inject.ConfigProperty(name = "quarkus.http.test-port", defaultValue = "8081")
+    int readinessPort;
+
     @Test
     void objectsStoredUnderALooserCrdAreReportedAndTheWatchGoesOn() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
@@ -65,6 +68,12 @@ class InvalidSpecIT extends OperatorTestBase {
         assertEquals(List.of(), journalSinceMark(e -> e.isWrite() && bad.keySet().stream().anyMatch(n -> e.path().contains("/keys/" + n + "/"))),
                 "nothing was written to Azure for an invalid spec");
         assertTrue(!CapturedLogs.all().contains("will stop"), "no watch stopped");
+        // The operator SDK's readiness check reports its informers: all of them still watch.
+        java.net.http.HttpResponse<String> ready = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + readinessPort + "/q/health/ready")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, ready.statusCode(), ready.body());
+        assertTrue(ready.body().contains("\"status\": \"UP\"") && ready.body().contains("hsmkey"), ready.body());
 
         // Deleting one whose deletion policy could not be read waits, touching nothing, until it is abandoned (or corrected).
         client.resources(HsmKey.class).inNamespace(ns).withName("policy-typo").delete();
