@@ -1,6 +1,5 @@
 package io.hsmoperator.api;
 
-import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cel.bundle.Cel;
 import dev.cel.bundle.CelFactory;
@@ -20,7 +19,6 @@ import io.fabric8.generator.annotation.ValidationRule;
 import java.lang.reflect.AnnotatedParameterizedType;
 import java.lang.reflect.AnnotatedType;
 import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -58,14 +56,14 @@ public final class SpecRules {
 
     private static void check(Object value, String path, List<String> out) {
         Class<?> type = value.getClass();
-        for (Field f : fields(type)) {
+        for (Field f : ApiFields.of(type)) {
             Object v;
             try {
                 v = f.get(value);
             } catch (IllegalAccessException e) {
                 throw new IllegalStateException(e);
             }
-            String at = path + "." + name(f);
+            String at = path + "." + ApiFields.wireName(f);
             if (v == null) {
                 if (f.isAnnotationPresent(Required.class)) {
                     out.add(at + ": Required value");
@@ -116,7 +114,7 @@ public final class SpecRules {
                     checkValue(list.get(i), element, at + "[" + i + "]", out);
                 }
             }
-        } else if (isApiObject(v)) {
+        } else if (ApiFields.isApiType(v.getClass()) && !v.getClass().isEnum()) {
             check(v, at, out);
         }
     }
@@ -149,7 +147,7 @@ public final class SpecRules {
     }
 
     /** Property names the API server escapes in CEL (as __name__) because they are CEL keywords. */
-    private static final java.util.Set<String> CEL_KEYWORDS = java.util.Set.of("as", "break", "const", "continue", "else", "false", "for",
+    static final java.util.Set<String> CEL_KEYWORDS = java.util.Set.of("as", "break", "const", "continue", "else", "false", "for",
             "function", "if", "import", "in", "let", "loop", "package", "namespace", "null", "return", "true", "var", "void", "while");
 
     /** JSON as the API server's CEL sees it: integers are 64-bit, keyword property names escaped. */
@@ -171,27 +169,6 @@ public final class SpecRules {
             return ((Number) json).longValue();
         }
         return json;
-    }
-
-    private static List<Field> fields(Class<?> type) {
-        List<Field> out = new ArrayList<>();
-        for (Class<?> c = type; c != null && c != Object.class; c = c.getSuperclass()) {
-            for (Field f : c.getDeclaredFields()) {
-                if (!Modifier.isStatic(f.getModifiers()) && Modifier.isPublic(f.getModifiers())) {
-                    out.add(f);
-                }
-            }
-        }
-        return out;
-    }
-
-    private static String name(Field f) {
-        JsonProperty p = f.getAnnotation(JsonProperty.class);
-        return p != null && !p.value().isEmpty() ? p.value() : f.getName();
-    }
-
-    private static boolean isApiObject(Object v) {
-        return v.getClass().getPackageName().startsWith(SpecRules.class.getPackageName()) && !v.getClass().isEnum();
     }
 
     private static String format(double d) {

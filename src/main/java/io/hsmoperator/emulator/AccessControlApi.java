@@ -58,9 +58,7 @@ final class AccessControlApi {
                             });
                             value = filtered;
                         }
-                        ObjectNode out = Json.object();
-                        out.set("value", value);
-                        return out;
+                        return Json.list(value);
                     }));
                 }
                 return Http.Response.json(200, emu.read(() -> roleDefinition(hsm, name)));
@@ -153,9 +151,7 @@ final class AccessControlApi {
                                 value.add(assignment(ra));
                             }
                         }
-                        ObjectNode out = Json.object();
-                        out.set("value", value);
-                        return out;
+                        return Json.list(value);
                     }));
                 }
                 return Http.Response.json(200, emu.read(() -> {

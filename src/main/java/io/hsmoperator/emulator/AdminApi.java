@@ -70,9 +70,7 @@ final class AdminApi {
                     .put("displayName", p.displayName)));
             return null;
         });
-        ObjectNode out = Json.object();
-        out.set("value", list);
-        return Http.Response.json(200, out);
+        return Http.Response.json(200, Json.list(list));
     }
 
     private Http.Response faults(Http.Request r) {

@@ -54,9 +54,7 @@ final class InsightsArmApi {
                                 value.add(diagView(v, h.location));
                             }
                         });
-                        ObjectNode out = Json.object();
-                        out.set("value", value);
-                        return out;
+                        return Json.list(value);
                     }));
                 }
                 return Http.Response.json(200, emu.read(() -> {
@@ -125,9 +123,7 @@ final class InsightsArmApi {
         }
         value.add(audit);
         value.add(metrics);
-        ObjectNode out = Json.object();
-        out.set("value", value);
-        return out;
+        return Json.list(value);
     }
 
     private static ObjectNode validateDiagnostic(JsonNode body, String lowerUri, String name) {

@@ -37,7 +37,14 @@ public final class Json {
         return a;
     }
 
-    public static ObjectNode object(Map<String, String> values) {
+    /** A list as Azure answers one: {"value": [...]}. */
+    public static ObjectNode list(ArrayNode items) {
+        ObjectNode out = object();
+        out.set("value", items);
+        return out;
+    }
+
+        public static ObjectNode object(Map<String, String> values) {
         ObjectNode o = object();
         values.forEach(o::put);
         return o;

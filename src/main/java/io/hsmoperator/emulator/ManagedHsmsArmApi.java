@@ -47,9 +47,7 @@ final class ManagedHsmsArmApi {
                     value.add(hsmView(r, h, true));
                 }
             }
-            ObjectNode out = Json.object();
-            out.set("value", value);
-            return out;
+            return Json.list(value);
         }));
     }
 
@@ -83,18 +81,14 @@ final class ManagedHsmsArmApi {
                 ObjectNode plr = Json.object().put("id", h.resourceId() + "/privateLinkResources/managedhsm").put("name", "managedhsm")
                         .put("type", "Microsoft.KeyVault/managedHSMs/privateLinkResources");
                 plr.set("properties", props);
-                ObjectNode out = Json.object();
-                out.set("value", Json.array().add(plr));
-                return out;
+                return Json.list(Json.array().add(plr));
             }));
         }
         if ("regions".equalsIgnoreCase(child) && r.method.equals("GET")) {
             return Http.Response.json(200, emu.read(() -> {
                 State.Hsm h = find(sub, rg, name);
-                ObjectNode out = Json.object();
-                out.set("value", Json.array().add(Json.object().put("name", h.location).put("isPrimary", true)
+                return Json.list(Json.array().add(Json.object().put("name", h.location).put("isPrimary", true)
                         .put("provisioningState", "Succeeded")));
-                return out;
             }));
         }
         throw ApiException.notFound("The requested resource path is not supported by the emulator: " + r.path);
@@ -457,9 +451,7 @@ final class ManagedHsmsArmApi {
         return Http.Response.json(200, emu.read(() -> {
             ArrayNode value = Json.array();
             emu.state().deletedHsms.values().stream().filter(h -> h.subscriptionId.equalsIgnoreCase(sub)).forEach(h -> value.add(deletedView(h)));
-            ObjectNode out = Json.object();
-            out.set("value", value);
-            return out;
+            return Json.list(value);
         }));
     }
 
@@ -525,9 +517,7 @@ final class ManagedHsmsArmApi {
                 State.Hsm h = find(sub, rg, name);
                 ArrayNode value = Json.array();
                 h.privateEndpointConnections.values().forEach(pec -> value.add(pecView(h, pec)));
-                ObjectNode out = Json.object();
-                out.set("value", value);
-                return out;
+                return Json.list(value);
             }));
         }
         String pecName = r.seg(9);

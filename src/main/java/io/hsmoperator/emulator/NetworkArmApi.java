@@ -36,9 +36,7 @@ final class NetworkArmApi {
                         value.add(peView(pe));
                     }
                 }
-                ObjectNode out = Json.object();
-                out.set("value", value);
-                return out;
+                return Json.list(value);
             }));
         }
         String name = r.seg(7);
@@ -249,9 +247,7 @@ final class NetworkArmApi {
                 State.PrivateEndpoint pe = pe(peId);
                 ArrayNode value = Json.array();
                 pe.dnsZoneGroups.values().forEach(value::add);
-                ObjectNode out = Json.object();
-                out.set("value", value);
-                return out;
+                return Json.list(value);
             }));
         }
         String name = r.seg(9);

@@ -35,9 +35,7 @@ final class ResourcesArmApi {
                 ArrayNode value = Json.array();
                 emu.state().resourceGroups.values().stream().filter(g -> g.subscriptionId.equalsIgnoreCase(sub))
                         .forEach(g -> value.add(rgView(g)));
-                ObjectNode out = Json.object();
-                out.set("value", value);
-                return out;
+                return Json.list(value);
             }));
         }
         String rg = r.seg(3);

@@ -115,7 +115,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
             events.mutation(cr, observed.isEmpty() ? "DiagnosticSettingCreated" : "DiagnosticSettingUpdated", (observed.isEmpty()
                     ? "Created" : "Corrected") + " diagnostic setting " + name + " on " + resourceId + ": " + describe(want), m);
             // Ours from now on (deletion cleans it up), though Ready is what a read shows and Azure's reads lag its writes.
-            st.settingId = resourceId + "/providers/Microsoft.Insights/diagnosticSettings/" + name;
+            st.settingId = DiagnosticSettings.settingId(resourceId, name);
             st.settingName = name;
             progressing(st, Reason.Updating, "Azure is applying diagnostic setting " + name + ": " + describe(want) + ".", gen(cr), clock);
             return config.reconcile().poll();
@@ -239,7 +239,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
                     + "not made by it, and stays on the HSM.");
             return DeleteControl.defaultDelete();
         }
-        String resourceId = st.settingId.substring(0, st.settingId.toLowerCase(Locale.ROOT).indexOf("/providers/microsoft.insights/"));
+        String resourceId = DiagnosticSettings.resourceOf(st.settingId);
         try {
             if (settings.get(resourceId, settingName(cr)).isPresent()) {
                 Mutation m = settings.delete(resourceId, settingName(cr));

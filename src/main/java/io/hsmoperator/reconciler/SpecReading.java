@@ -1,6 +1,5 @@
 package io.hsmoperator.reconciler;
 
-import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.BeanDescription;
 import com.fasterxml.jackson.databind.DeserializationConfig;
@@ -15,12 +14,12 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.CustomResource;
+import io.hsmoperator.api.ApiFields;
 import io.quarkus.kubernetes.client.KubernetesClientObjectMapperCustomizer;
 import jakarta.inject.Singleton;
 
 import java.io.IOException;
 import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
 import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
 import java.util.ArrayList;
@@ -65,7 +64,7 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
             @Override
             public JsonDeserializer<?> modifyDeserializer(DeserializationConfig config, BeanDescription bean, JsonDeserializer<?> deserializer) {
                 Class<?> type = bean.getBeanClass();
-                return CustomResource.class.isAssignableFrom(type) && ours(type) ? new Lenient(deserializer, type) : deserializer;
+                return CustomResource.class.isAssignableFrom(type) && ApiFields.isApiType(type) ? new Lenient(deserializer, type) : deserializer;
             }
         }));
     }
@@ -176,19 +175,19 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
             return fitsInt || c == Long.class || c == long.class || refuse(problems, path, node.asText() + " is too large");
         }
         if (c.isEnum()) {
-            List<String> names = Arrays.stream(c.getEnumConstants()).map(k -> wireName(c, (Enum<?>) k)).toList();
+            List<String> names = Arrays.stream(c.getEnumConstants()).map(k -> ApiFields.wireName(c, (Enum<?>) k)).toList();
             if (!node.isTextual()) {
                 return refuse(problems, path, describe(node) + " where one of " + names + " belongs");
             }
             return names.contains(node.asText()) || refuse(problems, path, "'" + node.asText() + "' is not one of " + names);
         }
-        if (ours(c)) {
+        if (ApiFields.isApiType(c)) {
             if (!node.isObject()) {
                 return refuse(problems, path, describe(node) + " where an object belongs");
             }
             ObjectNode object = (ObjectNode) node;
-            for (Field f : fields(c)) {
-                String name = wireName(f);
+            for (Field f : ApiFields.of(c)) {
+                String name = ApiFields.wireName(f);
                 JsonNode child = object.get(name);
                 if (child != null && !fits(child, f.getGenericType(), path + "." + name, problems)) {
                     object.remove(name);
@@ -211,36 +210,6 @@ public class SpecReading implements KubernetesClientObjectMapperCustomizer {
     private static boolean refuse(List<String> problems, String path, String why) {
         problems.add(path + ": " + why);
         return false;
-    }
-
-    private static boolean ours(Class<?> c) {
-        return c.getPackageName().startsWith("io.hsmoperator.api");
-    }
-
-    private static List<Field> fields(Class<?> type) {
-        List<Field> out = new ArrayList<>();
-        for (Class<?> c = type; c != null && c != Object.class; c = c.getSuperclass()) {
-            for (Field f : c.getDeclaredFields()) {
-                if (!Modifier.isStatic(f.getModifiers()) && Modifier.isPublic(f.getModifiers())) {
-                    out.add(f);
-                }
-            }
-        }
-        return out;
-    }
-
-    private static String wireName(Field f) {
-        JsonProperty p = f.getAnnotation(JsonProperty.class);
-        return p != null && !p.value().isEmpty() ? p.value() : f.getName();
-    }
-
-    private static String wireName(Class<?> type, Enum<?> constant) {
-        try {
-            JsonProperty p = type.getField(constant.name()).getAnnotation(JsonProperty.class);
-            return p != null && !p.value().isEmpty() ? p.value() : constant.name();
-        } catch (NoSuchFieldException e) {
-            return constant.name();
-        }
     }
 
     private static String describe(JsonNode node) {
