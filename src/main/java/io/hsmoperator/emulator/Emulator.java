@@ -204,13 +204,29 @@ public final class Emulator implements AutoCloseable {
 
     /** Lets {@code clientId} authenticate with a service-account token for {@code subject} from the emulator's issuer. */
     public void addFederatedCredential(String clientId, String subject) {
+        addFederatedCredential(clientId, entra.federationIssuer(), subject);
+    }
+
+    /**
+     * Lets {@code clientId} authenticate with a token of another issuer (for example a Kubernetes cluster's service-account
+     * issuer, trusted with {@link #trustIssuer}) whose subject is {@code subject}: a federated identity credential.
+     */
+    public void addFederatedCredential(String clientId, String issuer, String subject) {
         write(() -> {
             State.Principal p = state.principals.values().stream().filter(x -> x.clientId.equals(clientId)).findFirst()
                     .orElseThrow(() -> new IllegalArgumentException("No principal with client ID " + clientId));
-            p.federatedCredentials.add(Map.of("issuer", entra.federationIssuer(), "subject", subject));
+            p.federatedCredentials.add(Map.of("issuer", issuer, "subject", subject));
             dirty();
             return null;
         });
+    }
+
+    /**
+     * Trusts an OpenID Connect issuer's tokens as Entra trusts an AKS cluster's OIDC issuer: by its discovery document
+     * and JWKS, read at {@code reachAt} (the issuer URL itself may not resolve here) over TLS signed by {@code ca}.
+     */
+    public void trustIssuer(String issuer, java.net.URI reachAt, X509Certificate ca) {
+        entra.trustIssuer(issuer, reachAt, ca);
     }
 
     /** A projected service-account token as a cluster would mount it for workload identity. */

@@ -28,6 +28,7 @@ final class Entra {
     private final KeyPair federationKey;
     private final String signingKid;
     private final String federationKid;
+    private final OidcIssuers externalIssuers = new OidcIssuers();
 
     Entra(Emulator emulator, KeyPair signingKey, KeyPair federationKey) {
         this.emulator = emulator;
@@ -48,6 +49,11 @@ final class Entra {
     /** The service-account issuer the emulator plays for workload identity. */
     String federationIssuer() {
         return emulator.baseUrl() + "/oidc";
+    }
+
+    /** Trusts tokens of another OpenID Connect issuer (a cluster's service-account issuer), reached at {@code reachAt}. */
+    void trustIssuer(String issuer, java.net.URI reachAt, java.security.cert.X509Certificate ca) {
+        externalIssuers.trust(issuer, reachAt, ca);
     }
 
     boolean handles(Http.Request r) {
@@ -185,16 +191,31 @@ final class Entra {
         if (!"urn:ietf:params:oauth:client-assertion-type:jwt-bearer".equals(type)) {
             return "AADSTS50027: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.";
         }
-        JsonNode claims = Jwt.verify(assertion, (RSAPublicKey) federationKey.getPublic());
+        JsonNode unverified = Jwt.peek(assertion);
+        String claimedIssuer = unverified == null ? "" : unverified.path("iss").asText();
+        JsonNode claims;
+        if (externalIssuers.trusts(claimedIssuer)) {
+            OidcIssuers.Verdict v = externalIssuers.verify(claimedIssuer, assertion);
+            if (v.problem() != null) {
+                return v.problem();
+            }
+            claims = v.claims();
+        } else {
+            claims = Jwt.verify(assertion, (RSAPublicKey) federationKey.getPublic());
+        }
         if (claims == null) {
             return "AADSTS700027: The client assertion's signature is not valid for any issuer this emulator trusts.";
         }
         if (claims.path("exp").asLong() < Instant.now().getEpochSecond()) {
             return "AADSTS700024: Client assertion is not within its valid time range.";
         }
-        if (!FEDERATION_AUDIENCE.equals(claims.path("aud").asText())) {
+        // A JWT's aud is one string or an array of them; Kubernetes issues an array.
+        JsonNode aud = claims.path("aud");
+        boolean forEntra = aud.isArray() ? java.util.stream.StreamSupport.stream(aud.spliterator(), false)
+                .anyMatch(a -> FEDERATION_AUDIENCE.equals(a.asText())) : FEDERATION_AUDIENCE.equals(aud.asText());
+        if (!forEntra) {
             return "AADSTS700212: No matching federated identity record found for presented assertion audience '"
-                    + claims.path("aud").asText() + "'.";
+                    + (aud.isArray() ? aud.toString() : aud.asText()) + "'.";
         }
         String iss = claims.path("iss").asText();
         String sub = claims.path("sub").asText();

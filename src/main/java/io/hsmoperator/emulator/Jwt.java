@@ -46,6 +46,19 @@ public final class Jwt {
         }
     }
 
+    /** The token's header (algorithm and key ID), or null when the token is malformed. */
+    public static JsonNode header(String token) {
+        String[] parts = token.split("\\.");
+        if (parts.length != 3) {
+            return null;
+        }
+        try {
+            return Json.parse(Json.unb64(parts[0]));
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
     /** Reads the claims without checking the signature (to find which issuer to check against). */
     public static JsonNode peek(String token) {
         String[] parts = token.split("\\.");

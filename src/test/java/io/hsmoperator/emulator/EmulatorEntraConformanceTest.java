@@ -61,4 +61,51 @@ class EmulatorEntraConformanceTest extends EmulatorTestBase {
         assertTrue(String.valueOf(refused.getMessage()).contains("AADSTS70021") || refused.getCause() != null);
         Files.delete(tokenFile);
     }
+
+    /**
+     * A federated credential for another issuer (as for an AKS cluster's OIDC issuer): Entra reads that issuer's
+     * discovery document and keys. A second emulator plays the other issuer.
+     */
+    @Test
+    void workloadIdentityTrustsAnotherIssuerByItsPublishedKeys() throws Exception {
+        try (Emulator cluster = Emulator.start(EmulatorConfig.inMemory())) {
+            String token = cluster.federatedToken("system:serviceaccount:hsm-system:hsm-operator");
+            String issuer = claims(token).path("iss").asText();
+            Emulator.Principal app = emulator.registerPrincipal("aks-operator");
+            emulator.addFederatedCredential(app.clientId(), issuer, "system:serviceaccount:hsm-system:hsm-operator");
+            Path tokenFile = Files.createTempFile("sa-token", ".jwt");
+            Files.writeString(tokenFile, token);
+            var http = AzureHttpClients.create(List.of(emulator.caCertificate()), Duration.ofSeconds(10));
+            WorkloadIdentityCredential wi = new WorkloadIdentityCredentialBuilder().authorityHost(emulator.authorityHost())
+                    .tenantId(emulator.tenantId()).clientId(app.clientId()).tokenFilePath(tokenFile.toString())
+                    .disableInstanceDiscovery().httpClient(http).build();
+            TokenRequestContext hsm = new TokenRequestContext().addScopes("https://managedhsm.azure.net/.default");
+            RuntimeException untrusted = assertThrows(RuntimeException.class, () -> wi.getTokenSync(hsm),
+                    "an issuer Entra was not told to trust is refused");
+            assertTrue(String.valueOf(untrusted.getMessage()).contains("AADSTS700027"), untrusted.getMessage());
+
+            emulator.trustIssuer(issuer, java.net.URI.create(cluster.baseUrl()), cluster.caCertificate());
+            assertEquals(app.objectId(), claims(wi.getTokenSync(hsm).getToken()).get("oid").asText());
+
+            // Same issuer, another subject; and a token signed by a key the issuer does not publish.
+            Files.writeString(tokenFile, cluster.federatedToken("system:serviceaccount:other:intruder"));
+            WorkloadIdentityCredential intruder = new WorkloadIdentityCredentialBuilder().authorityHost(emulator.authorityHost())
+                    .tenantId(emulator.tenantId()).clientId(app.clientId()).tokenFilePath(tokenFile.toString())
+                    .disableInstanceDiscovery().httpClient(http).build();
+            RuntimeException other = assertThrows(RuntimeException.class, () -> intruder.getTokenSync(hsm));
+            assertTrue(String.valueOf(other.getMessage()).contains("AADSTS70021"), other.getMessage());
+            String genuine = cluster.federatedToken("system:serviceaccount:hsm-system:hsm-operator");
+            java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("RSA");
+            g.initialize(2048);
+            String forged = Jwt.sign((com.fasterxml.jackson.databind.node.ObjectNode) claims(genuine), g.generateKeyPair(),
+                    Jwt.header(genuine).path("kid").asText());
+            Files.writeString(tokenFile, forged);
+            WorkloadIdentityCredential forger = new WorkloadIdentityCredentialBuilder().authorityHost(emulator.authorityHost())
+                    .tenantId(emulator.tenantId()).clientId(app.clientId()).tokenFilePath(tokenFile.toString())
+                    .disableInstanceDiscovery().httpClient(http).build();
+            RuntimeException bad = assertThrows(RuntimeException.class, () -> forger.getTokenSync(hsm));
+            assertTrue(String.valueOf(bad.getMessage()).contains("AADSTS700027"), bad.getMessage());
+            Files.delete(tokenFile);
+        }
+    }
 }
