@@ -1,12 +1,8 @@
 package io.hsmoperator.chart;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.MappingIterator;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.marcnuri.helm.Helm;
 import com.marcnuri.helm.LintResult;
-import com.marcnuri.helm.TemplateCommand;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -25,19 +21,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The Helm chart (helm/hsm-operator), linted and rendered by the Helm inside helm-java (no helm binary needed). If that
  * Helm cannot run here, these tests fail: they never skip.
  */
 class HelmChartTest {
-    static final Path CHART = Path.of("helm", "hsm-operator");
+    static final Path CHART = Chart.DIR;
     static final String NS = "hsm-system";
     static final String CLIENT_ID = "0b3c2d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
     static final String TENANT_ID = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
     static final Set<String> KINDS = Set.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints");
-    static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
     @Test
     void lintStrictPasses() {
@@ -224,7 +218,7 @@ class HelmChartTest {
                     assertTrue(kind(role, "Role") && NS.equals(role.at("/metadata/namespace").asText()),
                             "Leases only in a Role in the release namespace, not " + what);
                     assertEquals(List.of("coordination.k8s.io"), groups);
-                    assertTrue(Set.of("get", "create", "update").containsAll(verbs), what + " lease verbs " + verbs);
+                    assertTrue(Set.of("get", "create", "update", "patch").containsAll(verbs), what + " lease verbs " + verbs);
                 }
                 if (resources.contains("customresourcedefinitions")) {
                     assertEquals(Set.of("get"), verbs);
@@ -241,11 +235,11 @@ class HelmChartTest {
                 }
             }
         }
-        // Leader election works: a Role in the release namespace with get, create, update on leases.
+        // Leader election works: a Role in the release namespace with get, create, update, patch on leases.
         Set<String> leaseVerbs = docs.stream().filter(d -> kind(d, "Role") && NS.equals(d.at("/metadata/namespace").asText()))
                 .flatMap(r -> stream(r.path("rules"))).filter(rule -> strings(rule.path("resources")).contains("leases"))
                 .flatMap(rule -> strings(rule.path("verbs")).stream()).collect(Collectors.toSet());
-        assertEquals(Set.of("get", "create", "update"), leaseVerbs);
+        assertEquals(Set.of("get", "create", "update", "patch"), leaseVerbs);
         // Every Role and ClusterRole is bound to the operator's ServiceAccount, and nothing else is bound.
         for (JsonNode binding : docs.stream().filter(d -> kind(d, "RoleBinding") || kind(d, "ClusterRoleBinding")).toList()) {
             assertEquals(1, binding.path("subjects").size());
@@ -289,22 +283,7 @@ class HelmChartTest {
     // --- helpers ---------------------------------------------------------------------------------------------------
 
     static List<JsonNode> render(Map<String, String> values) {
-        TemplateCommand template = new Helm(CHART).template().withName("hsm-operator").withNamespace(NS);
-        values.forEach(template::set);
-        String yaml = template.call();
-        List<JsonNode> docs = new ArrayList<>();
-        try (MappingIterator<JsonNode> it = YAML.readerFor(JsonNode.class).readValues(yaml)) {
-            while (it.hasNext()) {
-                JsonNode d = it.next();
-                if (d != null && !d.isNull() && !d.isMissingNode() && d.size() > 0) {
-                    docs.add(d);
-                }
-            }
-        } catch (IOException e) {
-            fail("helm template rendered YAML that does not parse: " + e + "\n" + yaml);
-        }
-        assertFalse(docs.isEmpty(), "helm template rendered nothing");
-        return docs;
+        return Chart.render(NS, values);
     }
 
     static boolean kind(JsonNode d, String kind) {
