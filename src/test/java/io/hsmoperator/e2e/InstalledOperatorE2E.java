@@ -1,0 +1,414 @@
+package io.hsmoperator.e2e;
+
+import com.azure.core.exception.HttpResponseException;
+import com.azure.identity.WorkloadIdentityCredentialBuilder;
+import com.azure.security.keyvault.keys.cryptography.CryptographyClient;
+import com.azure.security.keyvault.keys.cryptography.CryptographyClientBuilder;
+import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBindingBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.hsmoperator.api.common.Conditions;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.azure.AzureHttpClients;
+import io.hsmoperator.chart.Chart;
+import io.hsmoperator.emulator.Emulator;
+import io.hsmoperator.emulator.EmulatorConfig;
+import io.hsmoperator.emulator.State;
+import io.hsmoperator.kube.TestCluster;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.IntStream;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The operator installed as a user installs it, end to end on a real API server: the chart's objects applied as
+ * rendered, the packaged operator run as the chart's Deployment runs it (see {@link Pod}), authorised only by the
+ * chart's RBAC through its ServiceAccount's token, and authenticated to Azure (the emulator) by workload identity: the
+ * API server issues the ServiceAccount token and the emulator's Entra checks it against the API server's OIDC discovery
+ * and JWKS. The steps build on one another, in order: install, the samples converge, a workload signs, rotate-now, a
+ * rolling upgrade to two replicas, kill -9 while 50 keys are created, uninstall.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class InstalledOperatorE2E {
+    private static final String SYSTEM = "hsm-system";
+    private static final String APPS = "payments";
+    private static final String SUBSCRIPTION = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
+    private static final String WORKLOAD_PRINCIPAL = "0f4e1b2c-3d5a-4e6f-8a9b-7c6d5e4f3a2b";
+    private static final String HSM_NAME = "contoso-payments-hsm";
+    private static final Duration LEASE = Duration.ofSeconds(6);
+    private static final Duration WAIT = Duration.ofSeconds(120);
+    private static final int BULK = 50;
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private KubernetesClient admin;
+    private Emulator emulator;
+    private String issuer;
+    private Emulator.Principal operatorIdentity;
+    /** The pods running now, by name, and every pod that ever ran. */
+    private final Map<String, Pod> pods = new LinkedHashMap<>();
+    private final List<Pod> everyPod = new ArrayList<>();
+    private final Path dir = Path.of("target", "e2e");
+    private int podSerial;
+
+    @BeforeAll
+    void cluster() throws Exception {
+        admin = TestCluster.admin();
+        emulator = Emulator.start(EmulatorConfig.inMemory().withTestControls(true).withServiceLimits(true)
+                .withDelays(Duration.ofSeconds(2), Duration.ofMillis(700), Duration.ofMillis(300), Duration.ofMillis(700))
+                .withRbacPropagation(Duration.ofSeconds(1)).withStaleReads(Duration.ofMillis(500)));
+        if (Files.exists(dir)) {
+            try (var files = Files.walk(dir)) {
+                for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(f);
+                }
+            }
+        }
+        Files.createDirectories(dir);
+        for (String ns : List.of(SYSTEM, APPS)) {
+            admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).serverSideApply();
+            admin.serviceAccounts().inNamespace(ns).resource(new ServiceAccountBuilder().withNewMetadata().withName("default").endMetadata()
+                    .build()).serverSideApply();
+        }
+        // An AKS cluster's OIDC issuer is public; here the API server serves discovery and keys to anonymous callers.
+        admin.rbac().clusterRoleBindings().resource(new ClusterRoleBindingBuilder().withNewMetadata()
+                .withName("e2e-service-account-issuer-discovery").endMetadata().withNewRoleRef().withApiGroup("rbac.authorization.k8s.io")
+                .withKind("ClusterRole").withName("system:service-account-issuer-discovery").endRoleRef().addNewSubject()
+                .withApiGroup("rbac.authorization.k8s.io").withKind("Group").withName("system:unauthenticated").endSubject().build())
+                .serverSideApply();
+
+        // The operator's Azure identity: a managed identity with the shipped ARM role and a federated credential for the
+        // chart's ServiceAccount, as the README's AKS steps create it.
+        operatorIdentity = emulator.registerPrincipal("hsm-operator");
+        String role = emulator.defineArmRole(Path.of("config", "azure", "hsm-operator-arm-role.json"));
+        emulator.assignArmRole(operatorIdentity.objectId(), role, "/subscriptions/" + SUBSCRIPTION);
+        admin.serviceAccounts().inNamespace("default").resource(new ServiceAccountBuilder().withNewMetadata().withName("issuer-probe")
+                .endMetadata().build()).serverSideApply();
+        issuer = claims(Pod.token(admin, "default", "issuer-probe", Pod.AZURE_AUDIENCE)).path("iss").asText();
+        emulator.trustIssuer(issuer, java.net.URI.create(admin.getConfiguration().getMasterUrl()),
+                certificate(Path.of(admin.getConfiguration().getCaCertFile())));
+        emulator.addFederatedCredential(operatorIdentity.clientId(), issuer, "system:serviceaccount:" + SYSTEM + ":hsm-operator");
+        admin.configMaps().inNamespace(SYSTEM).resource(new ConfigMapBuilder().withNewMetadata().withName("azure-ca").endMetadata()
+                .addToData("ca.crt", emulator.caPem()).build()).serverSideApply();
+    }
+
+    @AfterAll
+    void stop() {
+        pods.values().forEach(Pod::close);
+        if (emulator != null) {
+            emulator.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void install() throws Exception {
+        helmApply(Map.of());
+        Pod first = startPod();
+        await().atMost(WAIT).until(first::ready);
+        await().atMost(WAIT).until(() -> leader() == first);
+    }
+
+    @Test
+    @Order(2)
+    void samplesConverge() {
+        TestCluster.kubectlOk("apply", "-n", APPS, "-f", "config/samples/");
+        for (String kind : List.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints")) {
+            // What a user or a CI pipeline waits on; it works on every kind because every kind has a Ready condition.
+            TestCluster.kubectlOk("wait", "-n", APPS, "--for=condition=Ready", kind, "--all", "--timeout=" + WAIT.toSeconds() + "s");
+        }
+        State.Hsm hsm = emulator.inspect(s -> s.hsms.get(HSM_NAME));
+        assertEquals("production", hsm.tags.get("environment"), "the HSM carries the sample's tags");
+        assertEquals("EC-HSM", emulator.inspect(s -> s.hsms.get(HSM_NAME).keys.get("payments-signing").versions.get(0).kty));
+    }
+
+    @Test
+    @Order(3)
+    void theWorkloadSignsWithThePublishedKeyAndNobodyElseCan() throws Exception {
+        emulator.registerPrincipal("payments-api", WORKLOAD_PRINCIPAL);
+        CryptographyClient workload = workloadCrypto("payments-api", WORKLOAD_PRINCIPAL);
+        byte[] digest = MessageDigest.getInstance("SHA-256").digest("e2e".getBytes(StandardCharsets.UTF_8));
+        byte[] signature = workload.sign(SignatureAlgorithm.ES256, digest).getSignature();
+        assertTrue(workload.verify(SignatureAlgorithm.ES256, digest, signature).isValid());
+
+        Emulator.Principal other = emulator.registerPrincipal("intruder");
+        CryptographyClient intruder = workloadCrypto("intruder", other.objectId());
+        HttpResponseException refused = assertThrows(HttpResponseException.class, () -> intruder.sign(SignatureAlgorithm.ES256, digest));
+        assertEquals(403, refused.getResponse().getStatusCode(), "a principal without the role cannot sign");
+    }
+
+    @Test
+    @Order(4)
+    void rotateNow() {
+        String before = publishedKeyId();
+        rotateNow("e2e-rotation-1");
+        await().atMost(WAIT).until(() -> !publishedKeyId().equals(before));
+        assertEquals(2, versions("payments-signing"));
+    }
+
+    @Test
+    @Order(5)
+    void rollingUpgradeToTwoReplicasHandsOverWithoutASecondVersion() throws Exception {
+        Pod old = pods.values().iterator().next();
+        helmApply(Map.of("replicas", "2", "azure.timeout", "PT25S"));
+        assertEquals("PT25S", env(deployment(), "HSM_AZURE_TIMEOUT"), "the upgraded Deployment is what the new pods run");
+        // A rolling update: a new pod, ready before the old one is told to stop, then the second new pod.
+        Pod surge = startPod();
+        await().atMost(WAIT).until(surge::ready);
+        assertEquals(old, leader(), "the standby is ready without taking the lease");
+
+        rotateNow("e2e-rotation-2");
+        long stopped = System.nanoTime();
+        assertStoppedBySigterm(old);
+        Pod second = startPod();
+        // Either new pod may win the lease: the surge pod, standing by, or the second one, started meanwhile.
+        Pod next = await().atMost(LEASE.multipliedBy(3)).pollInterval(Duration.ofMillis(100))
+                .until(this::leader, p -> p == surge || p == second);
+        Duration gap = Duration.ofNanos(System.nanoTime() - stopped);
+        System.out.printf("e2e: %s leads %d ms after %s was told to stop (lease %d s)%n", next.name, gap.toMillis(), old.name,
+                LEASE.toSeconds());
+        assertTrue(gap.compareTo(LEASE.plusSeconds(2)) <= 0, "no gap longer than the lease: " + gap);
+        await().atMost(WAIT).until(second::ready);
+
+        await().atMost(WAIT).until(() -> "e2e-rotation-2".equals(keyStatus("payments-signing").path("lastRotateNowToken").asText()));
+        Thread.sleep(LEASE.toMillis());
+        assertEquals(3, versions("payments-signing"), "one version per rotation across the handover");
+        assertEquals(3, creates("payments-signing"), "one create per version, none repeated by the new leader");
+    }
+
+    @Test
+    @Order(6)
+    void killNineWhileFiftyKeysAreCreated() throws Exception {
+        StringBuilder yaml = new StringBuilder();
+        IntStream.range(0, BULK).forEach(i -> yaml.append("""
+                apiVersion: hsmoperator.io/v1alpha1
+                kind: HsmKey
+                metadata:
+                  name: bulk-%02d
+                spec:
+                  hsmRef:
+                    name: payments-hsm
+                  keyType: EC-HSM
+                  curve: P-256
+                  operations: [sign, verify]
+                ---
+                """.formatted(i)));
+        TestCluster.kubectl(yaml.toString(), "apply", "-n", APPS, "-f", "-");
+        await().atMost(WAIT).until(() -> bulkKeysInAzure() >= 10);
+        Pod leader = leader();
+        int atKill = bulkKeysInAzure();
+        leader.kill();
+        pods.remove(leader.name);
+        Pod replacement = startPod();
+        TestCluster.kubectlOk("wait", "-n", APPS, "--for=condition=Ready", "hsmkeys", "--all", "--timeout=240s");
+        System.out.printf("e2e: killed the leader with %d of %d keys created; all Ready after the handover%n", atKill, BULK);
+        await().atMost(WAIT).until(replacement::ready);
+        for (int i = 0; i < BULK; i++) {
+            String name = "bulk-%02d".formatted(i);
+            assertEquals(1, versions(name), name + " has exactly one version");
+            assertEquals(1, creates(name), name + " was created exactly once");
+        }
+    }
+
+    @Test
+    @Order(7)
+    void uninstallLeavesAzureAsEachDeletionPolicySays() throws Exception {
+        // As the README says: the resources first, while the operator still runs to honour their deletion policies.
+        TestCluster.kubectlOk("delete", "-n", APPS, "hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
+                "--timeout=" + WAIT.toSeconds() + "s");
+        TestCluster.kubectlOk("delete", "-n", APPS, "managedhsms", "--all", "--timeout=" + WAIT.toSeconds() + "s");
+        State.Hsm hsm = emulator.inspect(s -> s.hsms.get(HSM_NAME));
+        assertTrue(hsm != null, "ManagedHsm deletionPolicy Retain: the HSM stays");
+        long keptKeys = emulator.inspect(s -> s.hsms.get(HSM_NAME).keys.values().stream().filter(k -> k.deletedDate == null).count());
+        assertEquals(BULK + 1, keptKeys, "HsmKey deletionPolicy Retain (the default): every key stays");
+        boolean granted = emulator.inspect(s -> s.hsms.get(HSM_NAME).roleAssignments.values().stream()
+                .anyMatch(a -> a.principalId.equals(WORKLOAD_PRINCIPAL)));
+        assertFalse(granted, "HsmRoleAssignment deletionPolicy Delete: the grant is revoked");
+        boolean endpoints = emulator.inspect(s -> s.privateEndpoints.isEmpty());
+        assertTrue(endpoints, "PrivateEndpoint deletionPolicy Delete");
+        boolean settings = emulator.inspect(s -> s.diagnosticSettings.isEmpty());
+        assertTrue(settings, "HsmDiagnostics deletionPolicy Delete");
+
+        // helm uninstall: the Deployment's pods stop, the release's objects go, the CRDs stay.
+        for (Pod p : pods.values()) {
+            assertStoppedBySigterm(p);
+        }
+        for (JsonNode d : Chart.render(SYSTEM, upgradeValues(Map.of()))) {
+            admin.resource(resource(d)).delete();
+        }
+        assertEquals(5, admin.apiextensions().v1().customResourceDefinitions().list().getItems().stream()
+                .filter(c -> c.getSpec().getGroup().equals("hsmoperator.io")).count(), "helm uninstall keeps the CRDs");
+
+        // Every call the operator made was allowed by the chart's RBAC: a missing rule shows as a refusal in its log.
+        for (Pod p : everyPod) {
+            Matcher forbidden = Pattern.compile(".*(is forbidden|Forbidden).*").matcher(p.logText());
+            assertFalse(forbidden.find(), p.name + " was refused by the API server: " + (forbidden.find(0) ? forbidden.group() : ""));
+        }
+    }
+
+    /** A JVM that ran its shutdown on SIGTERM exits 143 (128 + 15), which Kubernetes counts as a normal stop. */
+    private static void assertStoppedBySigterm(Pod pod) throws InterruptedException {
+        int status = pod.terminate(Duration.ofSeconds(30));
+        assertTrue(status == 0 || status == 143, pod.name + " stops on SIGTERM without an error, exit status " + status);
+    }
+
+    // ---- the chart ----------------------------------------------------------------------------------
+
+    /** helm install / helm upgrade: the rendered objects applied (these upgrades only add and change objects). */
+    private void helmApply(Map<String, String> values) {
+        for (JsonNode d : Chart.render(SYSTEM, upgradeValues(values))) {
+            admin.resource(resource(d)).forceConflicts().serverSideApply();
+        }
+    }
+
+    private Map<String, String> upgradeValues(Map<String, String> values) {
+        Map<String, String> v = new LinkedHashMap<>();
+        v.put("azure.workloadIdentity.clientId", operatorIdentity.clientId());
+        v.put("azure.cloud", "custom");
+        v.put("azure.armEndpoint", emulator.armEndpoint());
+        v.put("azure.authorityHost", emulator.authorityHost());
+        v.put("azure.caBundle.configMap", "azure-ca");
+        v.put("tenancy.managedHsmNamespaces[0]", APPS + "=" + SUBSCRIPTION + "/rg-payments-*");
+        v.put("clusterId", "e2e");
+        // Shorter than production so the suite runs in minutes; passed as users pass any other setting.
+        Map<String, String> env = Map.of("HSM_RECONCILE_POLL", "PT0.5S", "HSM_RECONCILE_MAX_BACKOFF", "PT5S",
+                "HSM_RECONCILE_RESYNC", "PT30S", "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S",
+                "HSM_LEADER_ELECTION_LEASE_DURATION", "PT" + LEASE.toSeconds() + "S", "HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S",
+                "HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S");
+        int i = 0;
+        for (Map.Entry<String, String> e : new java.util.TreeMap<>(env).entrySet()) {
+            v.put("extraEnv[" + i + "].name", e.getKey());
+            v.put("extraEnv[" + i + "].value", e.getValue());
+            i++;
+        }
+        v.putAll(values);
+        return v;
+    }
+
+    private JsonNode deployment() {
+        return JSON.valueToTree(admin.apps().deployments().inNamespace(SYSTEM).withName("hsm-operator").require());
+    }
+
+    private static String env(JsonNode deployment, String name) {
+        for (JsonNode e : deployment.at("/spec/template/spec/containers/0/env")) {
+            if (name.equals(e.path("name").asText())) {
+                return e.path("value").asText();
+            }
+        }
+        return null;
+    }
+
+    /** A pod of the Deployment as it is in the API server now, named as its ReplicaSet would name it. */
+    private Pod startPod() throws Exception {
+        String name = "hsm-operator-" + (char) ('a' + podSerial++);
+        Pod p = Pod.start(admin, deployment(), name, emulator.tenantId(), emulator.authorityHost(), dir);
+        pods.put(name, p);
+        everyPod.add(p);
+        return p;
+    }
+
+    /** The running pod whose replica holds the lease (its identity is the pod name and a suffix per process). */
+    private Pod leader() {
+        Lease lease = admin.leases().inNamespace(SYSTEM).withName("hsm-operator-leader").get();
+        String holder = lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
+        return holder == null ? null : pods.values().stream().filter(p -> holder.startsWith(p.name + "-")).findFirst().orElse(null);
+    }
+
+    // ---- what the test looks at -------------------------------------------------------------------------
+
+    private CryptographyClient workloadCrypto(String serviceAccount, String objectId) throws Exception {
+        admin.serviceAccounts().inNamespace(APPS).resource(new ServiceAccountBuilder().withNewMetadata().withName(serviceAccount)
+                .endMetadata().build()).serverSideApply();
+        String clientId = emulator.inspect(s -> s.principals.get(objectId).clientId);
+        emulator.addFederatedCredential(clientId, issuer, "system:serviceaccount:" + APPS + ":" + serviceAccount);
+        Path token = dir.resolve(serviceAccount + ".token");
+        Files.writeString(token, Pod.token(admin, APPS, serviceAccount, Pod.AZURE_AUDIENCE));
+        var http = AzureHttpClients.create(List.of(emulator.caCertificate()), Duration.ofSeconds(30));
+        var credential = new WorkloadIdentityCredentialBuilder().tenantId(emulator.tenantId()).clientId(clientId)
+                .tokenFilePath(token.toString()).authorityHost(emulator.authorityHost()).disableInstanceDiscovery().httpClient(http).build();
+        return new CryptographyClientBuilder().keyIdentifier(publishedKeyId()).credential(credential).httpClient(http)
+                .disableChallengeResourceVerification().buildClient();
+    }
+
+    private String publishedKeyId() {
+        return admin.configMaps().inNamespace(APPS).withName("payments-signing-key").require().getData().get("keyId");
+    }
+
+    private void rotateNow(String token) {
+        admin.resources(HsmKey.class).inNamespace(APPS).withName("payments-signing")
+                .edit(k -> {
+                    Map<String, String> annotations = new LinkedHashMap<>(k.getMetadata().getAnnotations() == null ? Map.of()
+                            : k.getMetadata().getAnnotations());
+                    annotations.put(Conditions.ROTATE_NOW_ANNOTATION, token);
+                    k.getMetadata().setAnnotations(annotations);
+                    return k;
+                });
+    }
+
+    private JsonNode keyStatus(String name) {
+        HsmKey k = admin.resources(HsmKey.class).inNamespace(APPS).withName(name).get();
+        return k == null || k.getStatus() == null ? JSON.createObjectNode() : JSON.valueToTree(k.getStatus());
+    }
+
+    private int versions(String key) {
+        return emulator.inspect(s -> {
+            State.Key k = s.hsms.get(HSM_NAME).keys.get(key);
+            return k == null ? 0 : k.versions.size();
+        });
+    }
+
+    /** Successful key creates (new keys and new versions) of one key in Azure. */
+    private long creates(String key) {
+        return emulator.controls().journal(e -> e.method().equals("POST") && e.path().startsWith("/keys/" + key + "/create") && e.status() < 300)
+                .size();
+    }
+
+    private int bulkKeysInAzure() {
+        return emulator.inspect(s -> (int) s.hsms.get(HSM_NAME).keys.keySet().stream().filter(n -> n.startsWith("bulk-")).count());
+    }
+
+    private static GenericKubernetesResource resource(JsonNode d) {
+        return Serialization.unmarshal(d.toString(), GenericKubernetesResource.class);
+    }
+
+    private static JsonNode claims(String jwt) throws Exception {
+        return JSON.readTree(Base64.getUrlDecoder().decode(jwt.split("\\.")[1]));
+    }
+
+    private static java.security.cert.X509Certificate certificate(Path pem) throws Exception {
+        try (var in = Files.newInputStream(pem)) {
+            return (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
+        }
+    }
+}
