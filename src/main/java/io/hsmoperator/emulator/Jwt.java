@@ -48,25 +48,21 @@ public final class Jwt {
 
     /** The token's header (algorithm and key ID), or null when the token is malformed. */
     public static JsonNode header(String token) {
-        String[] parts = token.split("\\.");
-        if (parts.length != 3) {
-            return null;
-        }
-        try {
-            return Json.parse(Json.unb64(parts[0]));
-        } catch (RuntimeException e) {
-            return null;
-        }
+        return part(token, 0);
     }
 
     /** Reads the claims without checking the signature (to find which issuer to check against). */
     public static JsonNode peek(String token) {
+        return part(token, 1);
+    }
+
+    private static JsonNode part(String token, int index) {
         String[] parts = token.split("\\.");
         if (parts.length != 3) {
             return null;
         }
         try {
-            return Json.parse(Json.unb64(parts[1]));
+            return Json.parse(Json.unb64(parts[index]));
         } catch (RuntimeException e) {
             return null;
         }
