@@ -37,6 +37,25 @@ class KStatusTest {
         assertEquals(kstatusOf.get(ArgoCdHealth.of(resource).status()), KStatus.compute(resource).status(), c.toString());
     }
 
+    /** The Flux snippet waits for each kind, with the API version the CRDs serve and the names of config/samples/. */
+    @Test
+    void theFluxSnippetChecksEveryKind() throws Exception {
+        JsonNode kustomization = StatusFixtures.YAML.readTree(java.nio.file.Path.of("config/flux/kustomization.yaml").toFile());
+        assertEquals("kustomize.toolkit.fluxcd.io/v1", kustomization.path("apiVersion").asText());
+        java.util.Map<String, JsonNode> checked = new java.util.TreeMap<>();
+        kustomization.path("spec").path("healthChecks").forEach(h -> checked.put(h.path("kind").asText(), h));
+        assertEquals(io.hsmoperator.api.Kinds.ALL.size(), kustomization.path("spec").path("healthChecks").size());
+        for (var kind : io.hsmoperator.api.Kinds.ALL) {
+            String name = io.fabric8.kubernetes.api.model.HasMetadata.getKind(kind);
+            JsonNode check = checked.get(name);
+            assertTrue(check != null, name + " is not in healthChecks");
+            assertEquals(io.fabric8.kubernetes.api.model.HasMetadata.getApiVersion(kind), check.path("apiVersion").asText(), name);
+            JsonNode sample = StatusFixtures.YAML.readTree(java.nio.file.Path.of("config/samples", name.toLowerCase(java.util.Locale.ROOT)
+                    + ".yaml").toFile());
+            assertEquals(sample.path("metadata").path("name").asText(), check.path("name").asText(), name);
+        }
+    }
+
     @Test
     void theRulesAsKStatusWritesThem() throws Exception {
         JsonNode gen = StatusFixtures.YAML.readTree("""
