@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * What a user sees through kubectl (the one built with the API server) while the operator works: a manifest applied
  * with kubectl, {@code kubectl wait} on the Ready condition, the printer columns the server renders, field
  * documentation from {@code kubectl explain}, events in {@code kubectl describe}, a refusal with the rule's message, and
- * the published ConfigMap garbage-collected with its HsmKey.
+ * the published ConfigMap garbage-collected with its HsmKey. Every kind is waited for and shown with its columns, and the
+ * statuses the operator wrote are Healthy for the Argo CD checks of config/argocd/ and Current for kstatus.
  */
 @QuarkusTest
 class KubectlIT extends OperatorTestBase {
@@ -56,13 +57,19 @@ class KubectlIT extends OperatorTestBase {
         List<String> row = columns(table.get(1));
         assertEquals(List.of("signing", "True", "EC-HSM", key.getStatus().currentVersion), row.subList(0, 4), table.get(1));
         List<String> wide = lines(TestCluster.kubectlOk("get", "hsmkey", "signing", "-n", ns, "-o", "wide"));
-        assertTrue(wide.get(0).contains("VERSIONS") && wide.get(0).contains("REASON"), wide.get(0));
+        assertTrue(wide.get(0).contains("KEY ID") && wide.get(0).contains("VERSIONS") && wide.get(0).contains("REASON"), wide.get(0));
+        assertTrue(wide.get(1).contains(key.getStatus().keyId), wide.get(1));
 
         List<String> hsms = lines(TestCluster.kubectlOk("get", "mhsm", "-n", ns));
         assertEquals(List.of("NAME", "READY", "ACTIVATED", "URI", "AGE"), columns(hsms.get(0)), hsms.get(0));
         assertEquals(List.of("hsm", "True", "True", hsm.getStatus().hsmUri), columns(hsms.get(1)).subList(0, 4), hsms.get(1));
         String category = TestCluster.kubectlOk("get", "hsm", "-n", ns);
         assertTrue(category.contains("managedhsm.hsmoperator.io/hsm") && category.contains("hsmkey.hsmoperator.io/signing"), category);
+
+        theOtherKindsAreWaitedForAndShowReadyAndTheirMainFact();
+        for (String kind : List.of("managedhsm/hsm", "hsmkey/signing")) {
+            healthyForArgoCdAndCurrentForKStatus(kind);
+        }
 
         String described = TestCluster.kubectlOk("describe", "hsmkey", "signing", "-n", ns);
         assertTrue(described.contains("Events:") && described.contains("KeyCreated"), described);
@@ -74,6 +81,87 @@ class KubectlIT extends OperatorTestBase {
         TestCluster.Result refused = TestCluster.kubectl(hsmKeyYaml("weak", "hsm", "  keySize: 2048\n"), "apply", "-f", "-");
         assertTrue(refused.exitCode() != 0 && refused.out().contains("keySize applies to RSA-HSM and oct-HSM keys"), refused.out());
         assertEquals(null, get(HsmKey.class, "weak"), "a refused manifest is not stored");
+    }
+
+    /**
+     * A role assignment, diagnostics and a private endpoint applied with kubectl on the ready HSM: one {@code kubectl wait
+     * --for=condition=Ready} waits for all three, and each kind's table shows Ready and its main fact.
+     */
+    private void theOtherKindsAreWaitedForAndShowReadyAndTheirMainFact() throws Exception {
+        String principal = emulator.registerPrincipal("payments-api").objectId();
+        String sub = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/";
+        String workspace = sub + "rg-mon/providers/Microsoft.OperationalInsights/workspaces/law-security";
+        TestCluster.Result applied = TestCluster.kubectl("""
+                apiVersion: hsmoperator.io/v1alpha1
+                kind: HsmRoleAssignment
+                metadata: {name: signer, namespace: %1$s}
+                spec:
+                  hsmRef: {name: hsm}
+                  role: Managed HSM Crypto User
+                  principalId: %2$s
+                  keyRef: {name: signing}
+                ---
+                apiVersion: hsmoperator.io/v1alpha1
+                kind: HsmDiagnostics
+                metadata: {name: audit, namespace: %1$s}
+                spec:
+                  hsmRef: {name: hsm}
+                  logAnalyticsWorkspaceId: %3$s
+                ---
+                apiVersion: hsmoperator.io/v1alpha1
+                kind: PrivateEndpoint
+                metadata: {name: pe, namespace: %1$s}
+                spec:
+                  hsmRef: {name: hsm}
+                  azureName: pe-%1$s
+                  resourceGroup: rg-net-%1$s
+                  location: westeurope
+                  subnetId: %4$srg-net/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/snet-pe
+                """.formatted(ns, principal, workspace, sub), "apply", "-f", "-");
+        assertEquals(0, applied.exitCode(), applied.out());
+        try {
+            String waited = TestCluster.kubectlOk("wait", "-n", ns, "--for=condition=Ready", "hsmroleassignment/signer",
+                    "hsmdiagnostics/audit", "privateendpoint/pe", "--timeout=90s");
+            assertEquals(3, waited.lines().filter(l -> l.contains("condition met")).count(), waited);
+        } catch (AssertionError e) {
+            dump();
+            throw e;
+        }
+
+        List<String> assignments = lines(TestCluster.kubectlOk("get", "hsmroleassignments", "-n", ns));
+        assertEquals(List.of("NAME", "READY", "ROLE", "PRINCIPAL", "SCOPE", "AGE"), columns(assignments.get(0)), assignments.get(0));
+        assertTrue(assignments.get(1).matches("signer\\s+True\\s+Managed HSM Crypto User\\s+" + principal + "\\s+/keys/signing\\s+.*"),
+                assignments.get(1));
+
+        List<String> diagnostics = lines(TestCluster.kubectlOk("get", "hsmdiagnostics", "-n", ns));
+        assertEquals(List.of("NAME", "READY", "SETTING", "DESTINATIONS", "AGE"), columns(diagnostics.get(0)), diagnostics.get(0));
+        assertEquals(List.of("audit", "True", "audit"), columns(diagnostics.get(1)).subList(0, 3), diagnostics.get(1));
+        assertTrue(diagnostics.get(1).contains(workspace), diagnostics.get(1));
+
+        List<String> endpoints = lines(TestCluster.kubectlOk("get", "privateendpoints", "-n", ns));
+        assertEquals(List.of("NAME", "READY", "CONNECTION", "IP", "AGE"), columns(endpoints.get(0)), endpoints.get(0));
+        assertEquals(List.of("pe", "True", "Approved"), columns(endpoints.get(1)).subList(0, 3), endpoints.get(1));
+        assertTrue(columns(endpoints.get(1)).get(3).matches("[0-9.]+"), endpoints.get(1));
+
+        for (String kind : List.of("hsmroleassignment/signer", "hsmdiagnostics/audit", "privateendpoint/pe")) {
+            healthyForArgoCdAndCurrentForKStatus(kind);
+        }
+    }
+
+    /**
+     * The status the operator really wrote, through the Argo CD health check and kstatus's rules; kept in
+     * target/gitops-captured/ to compare with (or refresh) the fixtures of src/test/resources/gitops/.
+     */
+    private void healthyForArgoCdAndCurrentForKStatus(String kind) throws Exception {
+        String json = TestCluster.kubectlOk("get", kind, "-n", ns, "-o", "json");
+        var resource = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+        java.nio.file.Path captured = java.nio.file.Path.of("target", "gitops-captured", kind.replace('/', '-') + ".json");
+        java.nio.file.Files.createDirectories(captured.getParent());
+        java.nio.file.Files.writeString(captured, json);
+        var health = io.hsmoperator.gitops.ArgoCdHealth.of(resource);
+        assertEquals("Healthy", health.status(), kind + ": " + health.message());
+        var kstatus = io.hsmoperator.gitops.KStatus.compute(resource);
+        assertEquals(io.hsmoperator.gitops.KStatus.CURRENT, kstatus.status(), kind + ": " + kstatus.message());
     }
 
     @Test

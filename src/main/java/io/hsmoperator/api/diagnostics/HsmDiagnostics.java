@@ -16,6 +16,7 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Categories("hsm")
 @AdditionalPrinterColumn(name = "Ready", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.conditions[?(@.type==\"Ready\")].status")
 @AdditionalPrinterColumn(name = "Setting", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.settingName")
+@AdditionalPrinterColumn(name = "Destinations", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.destinations")
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 @ValidationRule(value = "!has(self.spec) || !has(oldSelf.spec) || (has(self.spec.settingName) ? self.spec.settingName : self.metadata.name)"

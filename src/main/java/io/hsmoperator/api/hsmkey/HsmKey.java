@@ -20,6 +20,7 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Ready", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.conditions[?(@.type==\"Ready\")].status")
 @AdditionalPrinterColumn(name = "Type", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.keyType")
 @AdditionalPrinterColumn(name = "Version", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.currentVersion")
+@AdditionalPrinterColumn(name = "Key ID", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.keyId")
 @AdditionalPrinterColumn(name = "Versions", type = AdditionalPrinterColumn.Type.INTEGER, priority = 1, jsonPath = ".status.versionCount")
 @AdditionalPrinterColumn(name = "Next rotation", type = AdditionalPrinterColumn.Type.DATE, priority = 1, jsonPath = ".status.nextRotationTime")
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
