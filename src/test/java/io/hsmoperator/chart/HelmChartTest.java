@@ -65,6 +65,14 @@ class HelmChartTest {
                 "-Djava.util.logging.manager=org.jboss.logmanager.LogManager", "-jar", "/deployments/quarkus-run.jar"),
                 strings(container(docs).path("command")));
         assertTrue(container(docs).path("livenessProbe").isMissingNode(), "no probe pointing at an endpoint that does not exist yet");
+        assertEquals("false", env(docs, "QUARKUS_LOG_CONSOLE_JSON_ENABLED"), "text logs by default");
+    }
+
+    @Test
+    void jsonLogsWhenAsked() {
+        assertEquals("true", env(render(Map.of("logFormat", "json")), "QUARKUS_LOG_CONSOLE_JSON_ENABLED"));
+        IllegalStateException format = assertThrows(IllegalStateException.class, () -> render(Map.of("logFormat", "xml")));
+        assertTrue(format.getMessage().contains("logFormat"), format.getMessage());
     }
 
     @Test

@@ -487,6 +487,36 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         assertEquals(1, azureKey(hsm, "throttled").versions.size());
     }
 
+    /**
+     * A failure the operator retries is one WARN line, not an ERROR with a stack trace. The HSM's role-assignment read is
+     * one the Azure SDK's access-control client logs at ERROR with a stack trace when its logger is enabled.
+     */
+    @Test
+    void aTransientAzureFailureIsOneWarningNotAnErrorWithAStackTrace() throws Exception {
+        String azureName = uniqueHsmName("hsm");
+        Controls.Fault rbacUnavailable = emulator.controls().addFault(Controls.Fault.status("GET", azureName,
+                ".*/providers/Microsoft.Authorization/roleAssignments/.+", 503, 0, 1));
+        Controls.Fault keyUnavailable = emulator.controls().addFault(Controls.Fault.status("GET", azureName, "/keys/flaky/?", 503, 0, 1));
+        int mark = CapturedLogs.count();
+        apply(officersSecret("hsm-officers", 3, "2"));
+        apply(managedHsm("hsm", azureName));
+        awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", null, Duration.ofSeconds(60));
+        apply(hsmKey("flaky", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        awaitCondition(HsmKey.class, "flaky", "Ready", "True", null, WAIT);
+        assertEquals(1, rbacUnavailable.hits());
+        assertEquals(1, keyUnavailable.hits());
+        List<String> logged = CapturedLogs.since(mark);
+        String window = String.join("\n", logged);
+        List<String> errors = logged.stream().filter(l -> l.matches("(?s)\\S+ (ERROR|SEVERE|FATAL) .*")).toList();
+        assertTrue(errors.isEmpty(), "nothing at ERROR while an HSM and a key converge through transient failures: " + errors);
+        assertFalse(window.contains("\tat "), "no stack trace for a failure the operator retries: " + window);
+        for (String resource : List.of("ManagedHsm " + ns + "/hsm:", "HsmKey " + ns + "/flaky:")) {
+            List<String> aboutIt = logged.stream().filter(l -> l.contains(resource) && l.contains("503")).toList();
+            assertEquals(1, aboutIt.size(), "exactly one line says what failed for " + resource + ": " + window);
+            assertTrue(aboutIt.get(0).matches("(?s)\\S+ (WARN|WARNING|INFO|DEBUG) .*"), aboutIt.get(0));
+        }
+    }
+
     @org.eclipse.microprofile.config.inject.ConfigProperty(name = "quarkus.http.test-port", defaultValue = "8081")
     int httpPort;
 
