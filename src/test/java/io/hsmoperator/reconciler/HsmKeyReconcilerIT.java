@@ -528,6 +528,12 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         return response.body();
     }
 
+    private int status(String path) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + httpPort + path)).build(), java.net.http.HttpResponse.BodyHandlers.discarding())
+                .statusCode();
+    }
+
     /** The value of the one series named {@code name} whose labels include every {@code label="value"} given. */
     private static java.util.OptionalDouble sample(String metrics, String name, String... labels) {
         return metrics.lines().filter(l -> l.startsWith(name + "{") && java.util.Arrays.stream(labels).allMatch(l::contains))
@@ -556,6 +562,10 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         assertTrue(sample(m, "hsm_operator_reconcile_seconds_sum", "kind=\"HsmKey\"", "outcome=\"success\"").orElseThrow() > 0, m);
         assertTrue(m.lines().noneMatch(l -> l.startsWith("hsm_operator_azure") && l.contains("measured")),
                 "no key name in an Azure request's operation");
+
+        for (String probe : List.of("/q/health/started", "/q/health/live", "/q/health/ready")) {
+            assertEquals(200, status(probe), "the chart's probe " + probe + " answers");
+        }
 
         client.resources(HsmKey.class).inNamespace(ns).withName("measured").delete();
         await().atMost(WAIT).until(() -> client.resources(HsmKey.class).inNamespace(ns).withName("measured").get() == null);
