@@ -90,7 +90,8 @@ public final class AzureRequestMetrics implements HttpPipelinePolicy {
                     part = s;
                     nameNext = !lower.equals("providers");
                 }
-            } else if (previous.equals("keys") || previous.equals("deletedkeys")) {
+            } else if ((previous.equals("keys") || previous.equals("deletedkeys")) && !lower.equals("providers")) {
+                // A role assignment's scope "/keys" is followed by "/providers/…", not by a key's name.
                 part = "{name}";
             } else if (WORDS.contains(lower)) {
                 part = s;

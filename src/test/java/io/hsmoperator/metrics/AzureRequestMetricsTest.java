@@ -19,6 +19,8 @@ class AzureRequestMetricsTest {
         assertEquals("POST /keys/{name}/create", AzureRequestMetrics.operation("POST", "/keys/create/create"));
         assertEquals("PUT /providers/Microsoft.Authorization/roleAssignments/{id}",
                 AzureRequestMetrics.operation("PUT", "/providers/Microsoft.Authorization/roleAssignments/5f0e6a6c-1111-4222-8333-944445555666"));
+        assertEquals("GET /keys/providers/Microsoft.Authorization/roleAssignments/{id}",
+                AzureRequestMetrics.operation("GET", "/keys/providers/Microsoft.Authorization/roleAssignments/5f0e6a6c-1111-4222-8333-944445555666"));
         assertEquals("GET /keys/{name}/providers/Microsoft.Authorization/roleDefinitions",
                 AzureRequestMetrics.operation("GET", "/keys/k1/providers/Microsoft.Authorization/roleDefinitions"));
         assertEquals("GET /securitydomain/download/pending", AzureRequestMetrics.operation("GET", "/securitydomain/download/pending"));
