@@ -17,6 +17,7 @@ import com.azure.security.keyvault.administration.KeyVaultAccessControlClientBui
 import com.azure.security.keyvault.keys.KeyClient;
 import com.azure.security.keyvault.keys.KeyClientBuilder;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.hsmoperator.metrics.AzureRequestMetrics;
 import jakarta.inject.Singleton;
 
 import java.nio.charset.StandardCharsets;
@@ -28,7 +29,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Every Azure SDK client the operator uses, built once per subscription or HSM: one HTTP client with timeouts and the
  * configured trust, the shared per-scope throttle, and no SDK-level retries (a retried create would make a second key
- * version; the reconcilers retry after observing Azure again). Data-plane clients never share the ARM pipeline.
+ * version; the reconcilers retry after observing Azure again). Data-plane clients never share the ARM pipeline. Every
+ * request is counted by service, operation and status ({@link AzureRequestMetrics}).
  */
 @Singleton
 public class AzureClients {
@@ -61,23 +63,24 @@ public class AzureClients {
 
     public KeyVaultManager keyVault(String subscription) {
         return (KeyVaultManager) clients.computeIfAbsent("kv:" + subscription, k -> KeyVaultManager.configure().withHttpClient(http)
-                .withPolicy(gate.policy()).withRetryOptions(NO_RETRIES).authenticate(target.credential(), profile(subscription)));
+                .withPolicy(gate.policy()).withPolicy(new AzureRequestMetrics("arm-keyvault")).withRetryOptions(NO_RETRIES).authenticate(target.credential(), profile(subscription)));
     }
 
     public NetworkManager network(String subscription) {
         return (NetworkManager) clients.computeIfAbsent("net:" + subscription, k -> NetworkManager.configure().withHttpClient(http)
-                .withPolicy(gate.policy()).withRetryOptions(NO_RETRIES).authenticate(target.credential(), profile(subscription)));
+                .withPolicy(gate.policy()).withPolicy(new AzureRequestMetrics("arm-network")).withRetryOptions(NO_RETRIES).authenticate(target.credential(), profile(subscription)));
     }
 
     public MonitorManager monitor(String subscription) {
         return (MonitorManager) clients.computeIfAbsent("mon:" + subscription, k -> MonitorManager.configure().withHttpClient(http)
-                .withPolicy(gate.policy()).withRetryOptions(NO_RETRIES).authenticate(target.credential(), profile(subscription)));
+                .withPolicy(gate.policy()).withPolicy(new AzureRequestMetrics("arm-monitor")).withRetryOptions(NO_RETRIES).authenticate(target.credential(), profile(subscription)));
     }
 
     public KeyClient keys(String hsmUri) {
         return (KeyClient) clients.computeIfAbsent("keys:" + base(hsmUri), k -> {
             KeyClientBuilder b = new KeyClientBuilder().vaultUrl(base(hsmUri)).credential(target.credential()).httpClient(http)
-                    .retryOptions(NO_RETRIES).addPolicy(new RequestIdPolicy()).addPolicy(gate.policy());
+                    .retryOptions(NO_RETRIES).addPolicy(new RequestIdPolicy()).addPolicy(gate.policy())
+                    .addPolicy(new AzureRequestMetrics("hsm-keys"));
             if (!target.verifyChallengeResource()) {
                 b.disableChallengeResourceVerification();
             }
@@ -89,7 +92,7 @@ public class AzureClients {
         return (KeyVaultAccessControlClient) clients.computeIfAbsent("rbac:" + base(hsmUri), k -> {
             KeyVaultAccessControlClientBuilder b = new KeyVaultAccessControlClientBuilder().vaultUrl(base(hsmUri))
                     .credential(target.credential()).httpClient(http).retryOptions(NO_RETRIES).addPolicy(new RequestIdPolicy())
-                    .addPolicy(gate.policy());
+                    .addPolicy(gate.policy()).addPolicy(new AzureRequestMetrics("hsm-rbac"));
             if (!target.verifyChallengeResource()) {
                 b.disableChallengeResourceVerification();
             }
@@ -100,7 +103,8 @@ public class AzureClients {
     /** A pipeline for the security-domain calls, which have no SDK client. */
     public HttpPipeline dataPlanePipeline() {
         return (HttpPipeline) clients.computeIfAbsent("pipeline", k -> new HttpPipelineBuilder().httpClient(http)
-                .policies(new RequestIdPolicy(), gate.policy(), new BearerTokenAuthenticationPolicy(target.credential(), hsmScope())).build());
+                .policies(new RequestIdPolicy(), gate.policy(), new BearerTokenAuthenticationPolicy(target.credential(), hsmScope()),
+                        new AzureRequestMetrics("hsm-admin")).build());
     }
 
     /** Token scope of the Managed HSM data plane in this cloud (https://managedhsm.azure.net/.default in the public cloud). */

@@ -5,6 +5,7 @@ import com.azure.core.http.HttpPipelineNextPolicy;
 import com.azure.core.http.HttpPipelinePosition;
 import com.azure.core.http.HttpResponse;
 import com.azure.core.http.policy.HttpPipelinePolicy;
+import io.hsmoperator.metrics.OperatorMetrics;
 import jakarta.inject.Singleton;
 import reactor.core.publisher.Mono;
 
@@ -71,12 +72,19 @@ public class ScopeGate {
             return Duration.ZERO;
         }
         if (method.equals("POST") && KEY_CREATION.matcher(url.getPath()).matches()) {
-            return take(scope + "|create", 1, KEY_CREATION_INTERVAL);
+            return paced("key-creation-pacing", take(scope + "|create", 1, KEY_CREATION_INTERVAL));
         }
         if (url.getPath().contains("/providers/Microsoft.Authorization/")) {
-            return take(scope + "|rbac", RBAC_PER_WINDOW, RBAC_WINDOW);
+            return paced("rbac-pacing", take(scope + "|rbac", RBAC_PER_WINDOW, RBAC_WINDOW));
         }
         return Duration.ZERO;
+    }
+
+    private static Duration paced(String cause, Duration wait) {
+        if (!wait.isZero()) {
+            OperatorMetrics.throttleWait(cause, wait);
+        }
+        return wait;
     }
 
     /** The send times granted last in a queue: a request leaves once the oldest of the last {@code n} is a window old. */

@@ -11,6 +11,7 @@ import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
+import io.hsmoperator.metrics.ResourceMetrics;
 import io.hsmoperator.publish.KeyPublication;
 import io.hsmoperator.rotation.IsoDuration;
 import io.hsmoperator.rotation.RotationSchedule;
@@ -684,6 +685,14 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     @Override
     public DeleteControl cleanup(HsmKey stale, Context<HsmKey> context) {
+        DeleteControl control = delete(stale);
+        if (control.isRemoveFinalizer()) {
+            ResourceMetrics.forget(stale);
+        }
+        return control;
+    }
+
+    private DeleteControl delete(HsmKey stale) {
         HsmKey cr = Reports.latest(kubernetes, stale);
         if (Reports.abandoned(events, cr)) {
             return DeleteControl.defaultDelete();

@@ -23,6 +23,7 @@ import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.azure.OperatorRole;
 import io.hsmoperator.azure.SecurityDomain;
+import io.hsmoperator.metrics.ResourceMetrics;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
@@ -618,6 +619,14 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     @Override
     public DeleteControl cleanup(ManagedHsm stale, Context<ManagedHsm> context) {
+        DeleteControl control = delete(stale);
+        if (control.isRemoveFinalizer()) {
+            ResourceMetrics.forget(stale);
+        }
+        return control;
+    }
+
+    private DeleteControl delete(ManagedHsm stale) {
         ManagedHsm cr = Reports.latest(kubernetes, stale);
         if (Reports.abandoned(events, cr)) {
             return DeleteControl.defaultDelete();

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.hsmoperator.api.common.HsmStatus;
 import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.metrics.OperatorMetrics;
+import io.hsmoperator.metrics.ResourceMetrics;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import org.jboss.logging.Logger;
 
@@ -29,6 +31,24 @@ public final class Reports {
     public static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> reconcile(
             io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration maxBackoff,
             java.util.function.BiFunction<R, S, Duration> converge) {
+        OperatorMetrics.Reconcile timing = OperatorMetrics.reconcile(cr.getKind());
+        String outcome = "error";
+        try {
+            Outcome<R> result = converge(kubernetes, cr, type, clock, maxBackoff, converge);
+            outcome = result.outcome();
+            return result.control();
+        } finally {
+            timing.done(outcome);
+        }
+    }
+
+    /** What a reconcile returned, and its outcome for the metrics. */
+    private record Outcome<R extends CustomResource<?, ?>>(UpdateControl<R> control, String outcome) {
+    }
+
+    private static <R extends CustomResource<?, S>, S extends HsmStatus> Outcome<R> converge(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration maxBackoff,
+            java.util.function.BiFunction<R, S, Duration> converge) {
         S current = freshest(cr, type);
         S status = copy(current, type);
         Conditions.unknown(status, cr.getMetadata().getGeneration(), clock);
@@ -36,21 +56,24 @@ public final class Reports {
         if (!unreadable.isEmpty()) {
             Conditions.stalled(status, Reason.InvalidSpec, "The operator cannot read the spec: " + String.join("; ", unreadable)
                     + ". Nothing was sent to Azure; correct the spec.", cr.getMetadata().getGeneration(), clock);
-            return report(kubernetes, cr, current, status, maxBackoff);
+            return new Outcome<>(report(kubernetes, cr, current, status, maxBackoff, clock), "invalid-spec");
         }
         java.util.List<String> broken = io.hsmoperator.api.SpecRules.violations(cr.getSpec());
         if (!broken.isEmpty()) {
             Conditions.stalled(status, Reason.InvalidSpec, "The spec breaks the rules of its CRD (this API server did not enforce them): "
                     + String.join("; ", broken) + ". Nothing was sent to Azure; correct the spec.", cr.getMetadata().getGeneration(), clock);
-            return report(kubernetes, cr, current, status, maxBackoff);
+            return new Outcome<>(report(kubernetes, cr, current, status, maxBackoff, clock), "invalid-spec");
         }
         Duration next;
+        String outcome = "success";
         try {
             next = converge.apply(cr, status);
             succeeded(cr);
         } catch (AzureError e) {
             next = failure(cr, status, e, clock, maxBackoff);
+            outcome = e.kind().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
         } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+            outcome = "kubernetes-error";
             // Publishing, restarting workloads, storing Secrets: the API server's refusals are reported and retried like
             // Azure's, never left to a retry budget that runs out silently.
             next = backoff(cr.getMetadata().getUid(), maxBackoff);
@@ -60,7 +83,7 @@ public final class Reports {
                     + e.getCode() + (e.getStatus() == null || e.getStatus().getMessage() == null ? "" : ": " + e.getStatus().getMessage())
                     + "); the operator retries with backoff.", cr.getMetadata().getGeneration(), clock);
         }
-        return report(kubernetes, cr, current, status, next);
+        return new Outcome<>(report(kubernetes, cr, current, status, next, clock), outcome);
     }
 
     /**
@@ -128,11 +151,12 @@ public final class Reports {
      * Then asks to be called again after {@code next}.
      */
     private static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> report(
-            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S current, S updated, Duration next) {
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S current, S updated, Duration next, Clock clock) {
         updated.observedGeneration = cr.getMetadata().getGeneration();
         if (!JSON.valueToTree(updated).equals(JSON.valueToTree(current))) {
             writeStatus(kubernetes, cr, updated);
         }
+        ResourceMetrics.observed(cr, updated, clock);
         UpdateControl<R> control = UpdateControl.noUpdate();
         return next == null ? control : control.rescheduleAfter(next);
     }
@@ -216,7 +240,9 @@ public final class Reports {
                 Duration wait = e.retryAfter() == null ? backoff : e.retryAfter();
                 Conditions.progressing(s, Reason.Throttled, "Azure is throttling this scope; the next attempt waits for its Retry-After. "
                         + stable(e.getMessage()), gen, clock);
-                return wait.isZero() ? Duration.ofSeconds(1) : wait;
+                wait = wait.isZero() ? Duration.ofSeconds(1) : wait;
+                OperatorMetrics.throttleWait("retry-after", wait);
+                return wait;
             }
             case TRANSIENT:
                 Conditions.progressing(s, Reason.AzureUnavailable, "Azure did not answer; the operator retries with backoff: "

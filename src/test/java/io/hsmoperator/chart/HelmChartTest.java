@@ -58,7 +58,25 @@ class HelmChartTest {
         assertEquals(List.of("java", "-XX:MaxRAMPercentage=75.0", "-Djava.io.tmpdir=/tmp",
                 "-Djava.util.logging.manager=org.jboss.logmanager.LogManager", "-jar", "/deployments/quarkus-run.jar"),
                 strings(container(docs).path("command")));
-        assertTrue(container(docs).path("livenessProbe").isMissingNode(), "no probe pointing at an endpoint that does not exist yet");
+        JsonNode operator = container(docs);
+        assertEquals("/q/health/started", operator.at("/startupProbe/httpGet/path").asText());
+        assertEquals("/q/health/live", operator.at("/livenessProbe/httpGet/path").asText());
+        assertEquals("/q/health/ready", operator.at("/readinessProbe/httpGet/path").asText());
+        for (String probe : List.of("startupProbe", "livenessProbe", "readinessProbe")) {
+            assertEquals("http", operator.at("/" + probe + "/httpGet/port").asText(), probe + " on the http port");
+        }
+        assertEquals(8080, stream(operator.path("ports")).filter(p -> p.path("name").asText().equals("http")).findFirst().orElseThrow()
+                .path("containerPort").asInt(), "the http port the probes name is 8080");
+        assertTrue(operator.at("/startupProbe/periodSeconds").asInt() * operator.at("/startupProbe/failureThreshold").asInt() >= 60,
+                "a minute at least to start before liveness counts");
+        assertEquals("false", env(docs, "QUARKUS_LOG_CONSOLE_JSON_ENABLED"), "text logs by default");
+    }
+
+    @Test
+    void jsonLogsWhenAsked() {
+        assertEquals("true", env(render(Map.of("logFormat", "json")), "QUARKUS_LOG_CONSOLE_JSON_ENABLED"));
+        IllegalStateException format = assertThrows(IllegalStateException.class, () -> render(Map.of("logFormat", "xml")));
+        assertTrue(format.getMessage().contains("logFormat"), format.getMessage());
     }
 
     @Test

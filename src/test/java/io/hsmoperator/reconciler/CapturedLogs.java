@@ -36,6 +36,13 @@ final class CapturedLogs extends Handler {
         }
     }
 
+    /** The lines logged after the first {@code mark} (a {@link #count()} taken earlier), one record each. */
+    static java.util.List<String> since(int mark) {
+        synchronized (INSTANCE.lines) {
+            return new java.util.ArrayList<>(INSTANCE.lines).subList(Math.min(mark, INSTANCE.lines.size()), INSTANCE.lines.size());
+        }
+    }
+
     static int count() {
         synchronized (INSTANCE.lines) {
             return INSTANCE.lines.size();

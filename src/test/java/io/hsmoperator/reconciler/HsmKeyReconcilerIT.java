@@ -487,6 +487,92 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         assertEquals(1, azureKey(hsm, "throttled").versions.size());
     }
 
+    /**
+     * A failure the operator retries is one WARN line, not an ERROR with a stack trace. The HSM's role-assignment read is
+     * one the Azure SDK's access-control client logs at ERROR with a stack trace when its logger is enabled.
+     */
+    @Test
+    void aTransientAzureFailureIsOneWarningNotAnErrorWithAStackTrace() throws Exception {
+        String azureName = uniqueHsmName("hsm");
+        Controls.Fault rbacUnavailable = emulator.controls().addFault(Controls.Fault.status("GET", azureName,
+                ".*/providers/Microsoft.Authorization/roleAssignments/.+", 503, 0, 1));
+        Controls.Fault keyUnavailable = emulator.controls().addFault(Controls.Fault.status("GET", azureName, "/keys/flaky/?", 503, 0, 1));
+        int mark = CapturedLogs.count();
+        apply(officersSecret("hsm-officers", 3, "2"));
+        apply(managedHsm("hsm", azureName));
+        awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", null, Duration.ofSeconds(60));
+        apply(hsmKey("flaky", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        awaitCondition(HsmKey.class, "flaky", "Ready", "True", null, WAIT);
+        assertEquals(1, rbacUnavailable.hits());
+        assertEquals(1, keyUnavailable.hits());
+        List<String> logged = CapturedLogs.since(mark);
+        String window = String.join("\n", logged);
+        List<String> errors = logged.stream().filter(l -> l.matches("(?s)\\S+ (ERROR|SEVERE|FATAL) .*")).toList();
+        assertTrue(errors.isEmpty(), "nothing at ERROR while an HSM and a key converge through transient failures: " + errors);
+        assertFalse(window.contains("\tat "), "no stack trace for a failure the operator retries: " + window);
+        for (String resource : List.of("ManagedHsm " + ns + "/hsm:", "HsmKey " + ns + "/flaky:")) {
+            List<String> aboutIt = logged.stream().filter(l -> l.contains(resource) && l.contains("503")).toList();
+            assertEquals(1, aboutIt.size(), "exactly one line says what failed for " + resource + ": " + window);
+            assertTrue(aboutIt.get(0).matches("(?s)\\S+ (WARN|WARNING|INFO|DEBUG) .*"), aboutIt.get(0));
+        }
+    }
+
+    @org.eclipse.microprofile.config.inject.ConfigProperty(name = "quarkus.http.test-port", defaultValue = "8081")
+    int httpPort;
+
+    /** /q/metrics as Prometheus reads it. */
+    private String scrape() throws Exception {
+        var response = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + httpPort + "/q/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), response.body());
+        return response.body();
+    }
+
+    private int status(String path) throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + httpPort + path)).build(), java.net.http.HttpResponse.BodyHandlers.discarding())
+                .statusCode();
+    }
+
+    /** The value of the one series named {@code name} whose labels include every {@code label="value"} given. */
+    private static java.util.OptionalDouble sample(String metrics, String name, String... labels) {
+        return metrics.lines().filter(l -> l.startsWith(name + "{") && java.util.Arrays.stream(labels).allMatch(l::contains))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst();
+    }
+
+    @Test
+    void metricsDescribeTheConvergedKeyAndHsmAndForgetTheDeletedKey() throws Exception {
+        readyHsm("hsm");
+        HsmKey key = hsmKey("measured", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        key.getSpec().rotation = new HsmKeySpec.Rotation();
+        key.getSpec().rotation.every = "P30D";
+        apply(key);
+        awaitCondition(HsmKey.class, "measured", "Ready", "True", null, WAIT);
+        String keyLabels = "namespace=\"" + ns + "\"";
+        String m = scrape();
+        assertEquals(1.0, sample(m, "hsm_operator_key_versions", keyLabels, "name=\"measured\"").orElseThrow(), m);
+        double age = sample(m, "hsm_operator_key_version_age_seconds", keyLabels, "name=\"measured\"").orElseThrow();
+        assertTrue(age >= 0 && age < 600, "the version was created moments ago: " + age);
+        double untilRotation = sample(m, "hsm_operator_key_next_rotation_seconds", keyLabels, "name=\"measured\"").orElseThrow();
+        assertTrue(Math.abs(untilRotation + age - 30 * 86400) < 5, "due 30 days after the version's creation: " + untilRotation);
+        assertEquals(1.0, sample(m, "hsm_operator_hsm_ready", keyLabels, "name=\"hsm\"").orElseThrow(), m);
+        assertTrue(sample(m, "hsm_operator_azure_requests_seconds_count", "service=\"hsm-keys\"",
+                "operation=\"POST /keys/{name}/create\"", "status=\"200\"").orElseThrow() >= 1, m);
+        assertTrue(sample(m, "hsm_operator_reconcile_seconds_count", "kind=\"HsmKey\"", "outcome=\"success\"").orElseThrow() >= 1, m);
+        assertTrue(sample(m, "hsm_operator_reconcile_seconds_sum", "kind=\"HsmKey\"", "outcome=\"success\"").orElseThrow() > 0, m);
+        assertTrue(m.lines().noneMatch(l -> l.startsWith("hsm_operator_azure") && l.contains("measured")),
+                "no key name in an Azure request's operation");
+
+        for (String probe : List.of("/q/health/started", "/q/health/live", "/q/health/ready")) {
+            assertEquals(200, status(probe), "the chart's probe " + probe + " answers");
+        }
+
+        client.resources(HsmKey.class).inNamespace(ns).withName("measured").delete();
+        await().atMost(WAIT).until(() -> client.resources(HsmKey.class).inNamespace(ns).withName("measured").get() == null);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertTrue(
+                sample(scrape(), "hsm_operator_key_versions", keyLabels, "name=\"measured\"").isEmpty(), "the deleted key's series are gone"));
+    }
+
     @Test
     void aCreateWhoseAnswerWasLostMakesExactlyOneKey() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");

@@ -68,6 +68,14 @@ class LeaderElectionIT extends OperatorTestBase {
         byName.put("replica-b", replica("replica-b"));
         String leader = await().atMost(WAIT).until(this::holder, h -> h != null && byName.containsKey(h));
         String standby = byName.keySet().stream().filter(n -> !n.equals(leader)).findFirst().orElseThrow();
+        // A standby watches like the leader and only does not reconcile: it is ready too, or a rolling update of two
+        // replicas would wait for it forever (the chart's readiness probe reads this endpoint).
+        await().atMost(WAIT).untilAsserted(() -> {
+            assertEquals(200, health(standby, "ready"), "the standby is ready");
+            assertEquals(200, health(leader, "ready"), "the leader is ready");
+        });
+        assertEquals(200, health(standby, "live"));
+        assertEquals(200, health(standby, "started"));
 
         ManagedHsm hsm = readyHsm("hsm");
         HsmKey key = hsmKey("signing", "hsm", HsmKeySpec.KeyType.EC_HSM);
@@ -128,6 +136,25 @@ class LeaderElectionIT extends OperatorTestBase {
         assertTrue(third.waitFor(30, TimeUnit.SECONDS), "the replica exits within 30 s of SIGTERM");
     }
 
+    private final Map<String, Integer> httpPorts = new LinkedHashMap<>();
+
+    /** The status code of a replica's /q/health/{check}. */
+    private int health(String identity, String check) throws Exception {
+        try {
+            return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+                    "http://localhost:" + httpPorts.get(identity) + "/q/health/" + check)).timeout(Duration.ofSeconds(5)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
     private String holder() {
         Lease lease = client.leases().inNamespace(ns).withName(LEASE_NAME).get();
         return lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
@@ -153,7 +180,8 @@ class LeaderElectionIT extends OperatorTestBase {
         Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
         assertTrue(Files.exists(jar), "the packaged operator (mvn package) is needed: " + jar.toAbsolutePath());
         Map<String, String> props = new LinkedHashMap<>(TestCluster.server().quarkusClientProperties());
-        props.put("quarkus.http.port", "0");
+        httpPorts.put(identity, freePort());
+        props.put("quarkus.http.port", String.valueOf(httpPorts.get(identity)));
         props.put("hsm.azure.mode", "azure");
         props.put("hsm.azure.cloud", "custom");
         props.put("hsm.azure.arm-endpoint", emulator.armEndpoint());

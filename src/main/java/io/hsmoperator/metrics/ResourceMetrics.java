@@ -1,0 +1,127 @@
+package io.hsmoperator.metrics;
+
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.hsmoperator.api.common.Conditions;
+import io.hsmoperator.api.common.HsmStatus;
+import io.hsmoperator.api.hsmkey.HsmKeyStatus;
+import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * Gauges per HsmKey and per ManagedHsm, read from the status the operator last reported (never from Azure): a key's
+ * current version's age, the time to its next rotation and its version count; an HSM's Ready. Each resource's gauges
+ * are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
+ */
+public final class ResourceMetrics {
+    static final String KEY_VERSION_AGE = "hsm.operator.key.version.age.seconds";
+    static final String KEY_NEXT_ROTATION = "hsm.operator.key.next.rotation.seconds";
+    static final String KEY_VERSIONS = "hsm.operator.key.versions";
+    static final String HSM_READY = "hsm.operator.hsm.ready";
+
+    private static final Map<String, Tracked> TRACKED = new ConcurrentHashMap<>();
+
+    private ResourceMetrics() {
+    }
+
+    /** What one resource's gauges read: its latest status, and the meters to remove with it. */
+    private static final class Tracked {
+        final MeterRegistry registry;
+        final Clock clock;
+        final List<Meter> meters = new ArrayList<>();
+        volatile HsmStatus status;
+
+        Tracked(MeterRegistry registry, Clock clock) {
+            this.registry = registry;
+            this.clock = clock;
+        }
+    }
+
+    /** The status a reconcile of {@code cr} ended with (written or unchanged). */
+    public static void observed(CustomResource<?, ?> cr, HsmStatus status, Clock clock) {
+        if (!(status instanceof HsmKeyStatus) && !(status instanceof ManagedHsmStatus)) {
+            return;
+        }
+        MeterRegistry registry = OperatorMetrics.registry();
+        Tracked t = TRACKED.compute(key(cr), (k, old) -> {
+            if (old != null && old.registry == registry) {
+                return old;
+            }
+            Tracked fresh = new Tracked(registry, clock);
+            fresh.status = status;
+            Tags tags = Tags.of("namespace", cr.getMetadata().getNamespace(), "name", cr.getMetadata().getName());
+            if (status instanceof HsmKeyStatus) {
+                fresh.meters.add(gauge(registry, KEY_VERSION_AGE, "Age of the key's current version", tags, fresh, ResourceMetrics::versionAge));
+                fresh.meters.add(gauge(registry, KEY_NEXT_ROTATION, "Seconds until the key's next scheduled rotation (negative: overdue)",
+                        tags, fresh, ResourceMetrics::untilRotation));
+                fresh.meters.add(gauge(registry, KEY_VERSIONS, "Versions the key has in Azure (Managed HSM allows 100)", tags, fresh,
+                        s -> ((HsmKeyStatus) s.status).versionCount == null ? Double.NaN : ((HsmKeyStatus) s.status).versionCount));
+            } else {
+                fresh.meters.add(gauge(registry, HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, fresh,
+                        s -> ready(s.status) ? 1 : 0));
+            }
+            return fresh;
+        });
+        t.status = status;
+    }
+
+    /** The resource is gone (its finalizer removed): so are its series. */
+    public static void forget(CustomResource<?, ?> cr) {
+        Tracked t = TRACKED.remove(key(cr));
+        if (t != null) {
+            t.meters.forEach(t.registry::remove);
+        }
+    }
+
+    private static Meter gauge(MeterRegistry registry, String name, String description, Tags tags, Tracked t,
+            ToDoubleFunction<Tracked> value) {
+        return Gauge.builder(name, t, value).description(description).tags(tags).strongReference(true).register(registry);
+    }
+
+    private static double versionAge(Tracked t) {
+        HsmKeyStatus s = (HsmKeyStatus) t.status;
+        if (s.versions == null || s.currentVersion == null) {
+            return Double.NaN;
+        }
+        return s.versions.stream().filter(v -> s.currentVersion.equals(v.version) && v.created != null).findFirst()
+                .map(v -> seconds(Duration.between(Instant.parse(v.created), t.clock.instant()))).orElse(Double.NaN);
+    }
+
+    /** From status.nextRotationTime, which the rotation schedule computed; nothing is recomputed here. */
+    private static double untilRotation(Tracked t) {
+        String next = ((HsmKeyStatus) t.status).nextRotationTime;
+        return next == null ? Double.NaN : seconds(Duration.between(t.clock.instant(), Instant.parse(next)));
+    }
+
+    private static boolean ready(HsmStatus s) {
+        if (s.conditions == null) {
+            return false;
+        }
+        for (Condition c : s.conditions) {
+            if (Conditions.READY.equals(c.getType())) {
+                return "True".equals(c.getStatus());
+            }
+        }
+        return false;
+    }
+
+    private static double seconds(Duration d) {
+        return d.toMillis() / 1000.0;
+    }
+
+    private static String key(CustomResource<?, ?> cr) {
+        return cr.getKind() + "/" + cr.getMetadata().getNamespace() + "/" + cr.getMetadata().getName();
+    }
+}
