@@ -16,6 +16,12 @@ public interface HsmKeys {
     /** Every version, oldest first. */
     List<Version> versions(String hsmUri, String name);
 
+    /**
+     * Every key of the HSM as a listing shows it: the current version's attributes and tags, never its operations or
+     * older versions. Azure answers about ten keys a page.
+     */
+    List<Listed> list(String hsmUri);
+
     Optional<Deleted> getDeleted(String hsmUri, String name);
 
     /** Creates a key, or a new version of it. Not idempotent: callers look for their marker tag before calling again. */
@@ -40,6 +46,13 @@ public interface HsmKeys {
     }
 
     record Version(String id, String version, boolean enabled, Instant created, Instant expires, Map<String, String> tags) {
+    }
+
+    /** What a listing shows of a key. {@link #of} takes the same fields from a full read, so that the two compare. */
+    record Listed(String name, boolean enabled, Instant created, Instant updated, Instant expires, Map<String, String> tags) {
+        public static Listed of(Key key) {
+            return new Listed(key.name(), key.enabled(), key.created(), key.updated(), key.expires(), key.tags() == null ? Map.of() : key.tags());
+        }
     }
 
     record Deleted(String name, String recoveryId, Instant deletedOn, Instant scheduledPurge) {

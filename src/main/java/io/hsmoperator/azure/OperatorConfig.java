@@ -121,6 +121,20 @@ public interface OperatorConfig {
         @WithDefault("PT1H")
         Duration resync();
 
+        /**
+         * How often each HSM's keys are listed to find drift (attributes and tags of each key's current version, a new
+         * version, a deletion); only the HsmKeys whose key changed are then reconciled.
+         */
+        @WithDefault("PT10M")
+        Duration driftInterval();
+
+        /**
+         * How often a Ready HsmKey is read in full anyway: what a listing cannot show (operations, older versions, the
+         * Azure rotation policy). Rotations and grace periods wake a key when they fall due, whatever this says.
+         */
+        @WithDefault("PT24H")
+        Duration keyFullRead();
+
         /** How soon to look again while Azure works on something (provisioning, activation). */
         @WithDefault("PT10S")
         Duration poll();

@@ -73,6 +73,20 @@ public class SdkHsmKeys implements HsmKeys {
     }
 
     @Override
+    public List<Listed> list(String hsmUri) {
+        try {
+            List<Listed> out = new ArrayList<>();
+            for (KeyProperties p : client(hsmUri).listPropertiesOfKeys()) {
+                out.add(new Listed(p.getName(), Boolean.TRUE.equals(p.isEnabled()), instant(p.getCreatedOn()), instant(p.getUpdatedOn()),
+                        instant(p.getExpiresOn()), p.getTags() == null ? Map.of() : new LinkedHashMap<>(p.getTags())));
+            }
+            return out;
+        } catch (RuntimeException e) {
+            throw AzureError.of(e);
+        }
+    }
+
+    @Override
     public Optional<Deleted> getDeleted(String hsmUri, String name) {
         try {
             DeletedKey d = client(hsmUri).getDeletedKeyWithResponse(name, Context.NONE).getValue();

@@ -65,7 +65,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
 
     @Override
     public UpdateControl<HsmDiagnostics> reconcile(HsmDiagnostics cr, Context<HsmDiagnostics> context) {
-        return Reports.reconcile(kubernetes, cr, HsmDiagnosticsStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+        return Reports.reconcile(kubernetes, cr, HsmDiagnosticsStatus.class, clock, config.reconcile(), this::converge);
     }
 
     private Duration converge(HsmDiagnostics cr, HsmDiagnosticsStatus st) {

@@ -63,6 +63,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private final Clock clock;
     /** Public keys of versions never change: read each once. */
     private final Map<String, Map<String, String>> publicKeys = new ConcurrentHashMap<>();
+    private final KeyListings listings;
 
     public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, Workloads workloads,
                             Clock clock) {
@@ -72,16 +73,18 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
+        this.listings = new KeyListings(keys, config.reconcile().driftInterval());
     }
 
     @Override
     public List<EventSource<?, HsmKey>> prepareEventSources(EventSourceContext<HsmKey> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef), RelatedResources.publishedConfigMap(context));
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef),
+                RelatedResources.publishedConfigMap(context), listings);
     }
 
     @Override
     public UpdateControl<HsmKey> reconcile(HsmKey cr, Context<HsmKey> context) {
-        return Reports.reconcile(kubernetes, cr, HsmKeyStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+        return Reports.reconcile(kubernetes, cr, HsmKeyStatus.class, clock, config.reconcile(), this::converge);
     }
 
     static String keyName(HsmKey cr) {
@@ -89,6 +92,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     private Duration converge(HsmKey cr, HsmKeyStatus st) {
+        // Watched by the per-HSM listing again only once this reconcile converges.
+        listings.forget(cr);
         String invalid = validate(cr);
         if (invalid != null) {
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
@@ -180,6 +185,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         followWorkloads(cr, key);
         ready(st, Reason.Ready, "Key " + key.id() + " is ready" + (published == null ? "." : "; published in ConfigMap " + published + "."),
                 gen(cr), clock);
+        listings.saw(cr, uri, key);
         return nextLook(rotated.nextLook());
     }
 
@@ -602,9 +608,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         Conditions.set(st, io.hsmoperator.api.common.Conditions.ROTATION, status, reason, message, gen(cr), clock);
     }
 
-    /** The resync interval, or sooner when a rotation falls due or a grace period ends before it. */
+    /**
+     * The next full read of a converged key (drift in between shows in the per-HSM listing), or sooner when a rotation
+     * falls due or a grace period ends before it.
+     */
     private Duration nextLook(Instant at) {
-        Duration resync = config.reconcile().resync();
+        Duration resync = config.reconcile().keyFullRead();
         if (at == null) {
             return resync;
         }
@@ -685,6 +694,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     @Override
     public DeleteControl cleanup(HsmKey stale, Context<HsmKey> context) {
+        listings.forget(stale);
         DeleteControl control = delete(stale);
         if (control.isRemoveFinalizer()) {
             ResourceMetrics.forget(stale);

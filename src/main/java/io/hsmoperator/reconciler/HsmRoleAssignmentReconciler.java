@@ -62,7 +62,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
 
     @Override
     public UpdateControl<HsmRoleAssignment> reconcile(HsmRoleAssignment cr, Context<HsmRoleAssignment> context) {
-        return Reports.reconcile(kubernetes, cr, HsmRoleAssignmentStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+        return Reports.reconcile(kubernetes, cr, HsmRoleAssignmentStatus.class, clock, config.reconcile(), this::converge);
     }
 
     private Duration converge(HsmRoleAssignment cr, HsmRoleAssignmentStatus st) {

@@ -86,7 +86,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     @Override
     public UpdateControl<ManagedHsm> reconcile(ManagedHsm cr, Context<ManagedHsm> context) {
-        return Reports.reconcile(kubernetes, cr, ManagedHsmStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+        return Reports.reconcile(kubernetes, cr, ManagedHsmStatus.class, clock, config.reconcile(), this::converge);
     }
 
     private Duration converge(ManagedHsm cr, ManagedHsmStatus st) {

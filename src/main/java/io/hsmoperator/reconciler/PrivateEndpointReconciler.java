@@ -70,7 +70,7 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
 
     @Override
     public UpdateControl<PrivateEndpoint> reconcile(PrivateEndpoint cr, Context<PrivateEndpoint> context) {
-        return Reports.reconcile(kubernetes, cr, PrivateEndpointStatus.class, clock, config.reconcile().maxBackoff(), this::converge);
+        return Reports.reconcile(kubernetes, cr, PrivateEndpointStatus.class, clock, config.reconcile(), this::converge);
     }
 
     private Duration converge(PrivateEndpoint cr, PrivateEndpointStatus st) {

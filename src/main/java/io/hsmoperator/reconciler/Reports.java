@@ -29,12 +29,12 @@ public final class Reports {
      * turn an Azure failure into conditions and a backoff, and write the status only if it changed.
      */
     public static <R extends CustomResource<?, S>, S extends HsmStatus> UpdateControl<R> reconcile(
-            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration maxBackoff,
-            java.util.function.BiFunction<R, S, Duration> converge) {
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock,
+            io.hsmoperator.azure.OperatorConfig.Reconcile intervals, java.util.function.BiFunction<R, S, Duration> converge) {
         OperatorMetrics.Reconcile timing = OperatorMetrics.reconcile(cr.getKind());
         String outcome = "error";
         try {
-            Outcome<R> result = converge(kubernetes, cr, type, clock, maxBackoff, converge);
+            Outcome<R> result = converge(kubernetes, cr, type, clock, intervals, converge);
             outcome = result.outcome();
             return result.control();
         } finally {
@@ -47,8 +47,9 @@ public final class Reports {
     }
 
     private static <R extends CustomResource<?, S>, S extends HsmStatus> Outcome<R> converge(
-            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration maxBackoff,
-            java.util.function.BiFunction<R, S, Duration> converge) {
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock,
+            io.hsmoperator.azure.OperatorConfig.Reconcile intervals, java.util.function.BiFunction<R, S, Duration> converge) {
+        Duration maxBackoff = intervals.maxBackoff();
         S current = freshest(cr, type);
         S status = copy(current, type);
         Conditions.unknown(status, cr.getMetadata().getGeneration(), clock);
@@ -83,7 +84,19 @@ public final class Reports {
                     + e.getCode() + (e.getStatus() == null || e.getStatus().getMessage() == null ? "" : ": " + e.getStatus().getMessage())
                     + "); the operator retries with backoff.", cr.getMetadata().getGeneration(), clock);
         }
-        return new Outcome<>(report(kubernetes, cr, current, status, next, clock), outcome);
+        return new Outcome<>(report(kubernetes, cr, current, status, spread(next, intervals.resync()), clock), outcome);
+    }
+
+    /**
+     * A look at least the resync interval away comes up to a tenth later, at random: resources that converged together
+     * (all of them, after a restart) do not all look at Azure in the same second again. Shorter waits (polls, backoff,
+     * a rotation falling due) are kept exactly.
+     */
+    static Duration spread(Duration next, Duration resync) {
+        if (next == null || next.compareTo(resync) < 0) {
+            return next;
+        }
+        return next.plusMillis(ThreadLocalRandom.current().nextLong(next.toMillis() / 10 + 1));
     }
 
     /**

@@ -1,7 +1,13 @@
 package io.hsmoperator.e2e;
 
 import com.azure.core.exception.HttpResponseException;
+import com.azure.identity.ClientSecretCredentialBuilder;
 import com.azure.identity.WorkloadIdentityCredentialBuilder;
+import com.azure.security.keyvault.administration.KeyVaultAccessControlClientBuilder;
+import com.azure.security.keyvault.administration.models.KeyVaultRoleScope;
+import com.azure.security.keyvault.keys.KeyClient;
+import com.azure.security.keyvault.keys.KeyClientBuilder;
+import com.azure.security.keyvault.keys.models.KeyProperties;
 import com.azure.security.keyvault.keys.cryptography.CryptographyClient;
 import com.azure.security.keyvault.keys.cryptography.CryptographyClientBuilder;
 import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
@@ -19,8 +25,10 @@ import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.azure.AzureHttpClients;
 import io.hsmoperator.chart.Chart;
+import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.EmulatorConfig;
+import io.hsmoperator.emulator.HsmFixtures;
 import io.hsmoperator.emulator.State;
 import io.hsmoperator.kube.TestCluster;
 import org.junit.jupiter.api.AfterAll;
@@ -69,6 +77,9 @@ class InstalledOperatorE2E {
     private static final String HSM_NAME = "contoso-payments-hsm";
     private static final Duration LEASE = Duration.ofSeconds(6);
     private static final Duration WAIT = Duration.ofSeconds(120);
+    private static final Duration DRIFT = Duration.ofSeconds(3);
+    /** The sample HSM's initial administrators, the security team (config/samples/managedhsm.yaml). */
+    private static final String SECURITY_ADMIN = "7a1c3e5f-2b4d-4f6a-8c9e-0d1f2a3b4c5d";
     private static final int BULK = 50;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -179,6 +190,47 @@ class InstalledOperatorE2E {
 
     @Test
     @Order(5)
+    void driftIsFoundByListingTheHsmNotByReadingEachKey() throws Exception {
+        // Settled (the rotation's own follow-ups, such as the reconcile its ConfigMap update causes, are over): nothing is
+        // due, so the operator only lists the HSM's keys every drift interval.
+        Thread.sleep(DRIFT.toMillis());
+        long mark = emulator.controls().lastSequence();
+        Thread.sleep(DRIFT.multipliedBy(3).toMillis());
+        List<Controls.JournalEntry> quiet = emulator.controls().journal(e -> e.seq() > mark && e.principal() != null
+                && e.principal().equals(operatorIdentity.objectId()) && e.method().equals("GET"));
+        long listings = quiet.stream().filter(e -> e.path().equals("/keys")).count();
+        long keyReads = quiet.stream().filter(e -> e.path().startsWith("/keys/payments-signing")).count();
+        System.out.printf("e2e: in %d s of steady state the operator listed the HSM's keys %d times and read the key %d times%n",
+                DRIFT.multipliedBy(3).toSeconds(), listings, keyReads);
+        assertTrue(listings >= 2, "the HSM's keys are listed every drift interval: " + listings);
+        assertEquals(0, keyReads, () -> "a converged key is not read on its own: " + quiet.stream()
+                .map(e -> e.time() + " " + e.method() + " " + e.path() + "?" + e.query()).toList());
+
+        // Someone disables the key in the portal: the next listing shows it, and only then is the key read and fixed.
+        Emulator.Principal securityAdmin = emulator.registerPrincipal("security admin", SECURITY_ADMIN);
+        var http = AzureHttpClients.create(List.of(emulator.caCertificate()), Duration.ofSeconds(30));
+        var credential = new ClientSecretCredentialBuilder().authorityHost(emulator.authorityHost()).tenantId(emulator.tenantId())
+                .clientId(securityAdmin.clientId()).clientSecret(securityAdmin.clientSecret()).disableInstanceDiscovery().httpClient(http).build();
+        String hsmUri = publishedKeyId().substring(0, publishedKeyId().indexOf("/keys/"));
+        new KeyVaultAccessControlClientBuilder().vaultUrl(hsmUri).credential(credential).httpClient(http)
+                .disableChallengeResourceVerification().buildClient()
+                .createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, SECURITY_ADMIN);
+        KeyClient portal = new KeyClientBuilder().vaultUrl(hsmUri).credential(credential).httpClient(http)
+                .disableChallengeResourceVerification().buildClient();
+        KeyProperties props = await().atMost(WAIT).ignoreExceptions().until(() -> portal.getKey("payments-signing").getProperties(),
+                p -> p != null);
+        portal.updateKeyProperties(props.setEnabled(false));
+        long disabled = System.nanoTime();
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(200)).until(() -> emulator.inspect(st ->
+                st.hsms.get(HSM_NAME).keys.get("payments-signing").latest().enabled));
+        Duration latency = Duration.ofNanos(System.nanoTime() - disabled);
+        System.out.printf("e2e: a key disabled out of band was enabled again after %d ms (drift interval %d s)%n", latency.toMillis(),
+                DRIFT.toSeconds());
+        assertTrue(latency.compareTo(DRIFT.multipliedBy(2).plusSeconds(5)) < 0, "seen within the drift interval: " + latency);
+    }
+
+    @Test
+    @Order(6)
     void rollingUpgradeToTwoReplicasHandsOverWithoutASecondVersion() throws Exception {
         Pod old = pods.values().iterator().next();
         helmApply(Map.of("replicas", "2", "azure.timeout", "PT25S"));
@@ -208,7 +260,7 @@ class InstalledOperatorE2E {
     }
 
     @Test
-    @Order(6)
+    @Order(7)
     void killNineWhileFiftyKeysAreCreated() throws Exception {
         StringBuilder yaml = new StringBuilder();
         IntStream.range(0, BULK).forEach(i -> yaml.append("""
@@ -242,7 +294,7 @@ class InstalledOperatorE2E {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     void uninstallLeavesAzureAsEachDeletionPolicySays() throws Exception {
         // As the README says: the resources first, while the operator still runs to honour their deletion policies.
         TestCluster.kubectlOk("delete", "-n", APPS, "hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
@@ -303,7 +355,8 @@ class InstalledOperatorE2E {
         v.put("clusterId", "e2e");
         // Shorter than production so the suite runs in minutes; passed as users pass any other setting.
         Map<String, String> env = Map.of("HSM_RECONCILE_POLL", "PT0.5S", "HSM_RECONCILE_MAX_BACKOFF", "PT5S",
-                "HSM_RECONCILE_RESYNC", "PT30S", "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S",
+                "HSM_RECONCILE_RESYNC", "PT30S", "HSM_RECONCILE_DRIFT_INTERVAL", "PT" + DRIFT.toSeconds() + "S",
+                "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S",
                 "HSM_LEADER_ELECTION_LEASE_DURATION", "PT" + LEASE.toSeconds() + "S", "HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S",
                 "HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S");
         int i = 0;

@@ -195,6 +195,7 @@ class LeaderElectionIT extends OperatorTestBase {
         props.put("hsm.tenancy.managed-hsm-namespaces", "t*=" + SUBSCRIPTION + "/rg-*");
         props.put("hsm.reconcile.poll", "PT0.3S");
         props.put("hsm.reconcile.resync", "PT3S");
+        props.put("hsm.reconcile.key-full-read", "PT3S");
         props.put("hsm.reconcile.max-backoff", "PT5S");
         props.put("hsm.leader-election.namespace", ns);
         props.put("hsm.leader-election.identity", identity);

@@ -24,4 +24,19 @@ class ReportsTest {
         org.junit.jupiter.api.Assertions.assertFalse(Reports.olderThan("42", null));
         org.junit.jupiter.api.Assertions.assertFalse(Reports.olderThan("opaque", "42"), "non-numeric versions keep the informer's copy");
     }
+
+    @Test
+    void resyncsAreSpreadButDueTimesAreKept() {
+        java.time.Duration resync = java.time.Duration.ofHours(1);
+        java.time.Duration due = java.time.Duration.ofMinutes(17);
+        assertEquals(due, Reports.spread(due, resync), "a rotation falling due wakes the key exactly then");
+        assertEquals(null, Reports.spread(null, resync));
+        java.util.Set<java.time.Duration> seen = new java.util.HashSet<>();
+        for (int i = 0; i < 200; i++) {
+            java.time.Duration d = Reports.spread(resync, resync);
+            org.junit.jupiter.api.Assertions.assertTrue(d.compareTo(resync) >= 0 && d.compareTo(resync.plusMinutes(6)) <= 0, d.toString());
+            seen.add(d);
+        }
+        org.junit.jupiter.api.Assertions.assertTrue(seen.size() > 150, "200 resources converged together look again at different times");
+    }
 }
