@@ -95,6 +95,13 @@ public interface OperatorConfig {
         @WithDefault("clientSecret")
         String clientSecretKey();
 
+        /**
+         * Least time between two key creations (new keys and versions) sent to one HSM. Managed HSM allows one a second;
+         * change it only for an HSM whose limit differs (the benchmark runs the emulator without limits).
+         */
+        @WithDefault("PT1.2S")
+        Duration keyCreationInterval();
+
         /** Timeout of every Azure call. */
         @WithDefault("PT30S")
         Duration timeout();

@@ -30,13 +30,24 @@ public class ScopeGate {
     private static final Duration DEFAULT_BACKOFF = Duration.ofSeconds(10);
     private final Map<String, Instant> notBefore = new ConcurrentHashMap<>();
     private final Clock clock;
+    private final Duration keyCreationInterval;
 
     public ScopeGate() {
         this(Clock.systemUTC());
     }
 
     public ScopeGate(Clock clock) {
+        this(clock, KEY_CREATION_INTERVAL);
+    }
+
+    public ScopeGate(Clock clock, Duration keyCreationInterval) {
         this.clock = clock;
+        this.keyCreationInterval = keyCreationInterval;
+    }
+
+    @jakarta.inject.Inject
+    public ScopeGate(OperatorConfig config) {
+        this(Clock.systemUTC(), config.azure().keyCreationInterval());
     }
 
     /** The scope a request belongs to. */
@@ -50,7 +61,8 @@ public class ScopeGate {
 
     /**
      * Managed HSM creates at most one key (or key version) per second per HSM: such requests leave one per slot, a
-     * little over a second apart, since two sent a second apart may arrive closer.
+     * little over a second apart, since two sent a second apart may arrive closer. The default of
+     * hsm.azure.key-creation-interval.
      */
     static final Duration KEY_CREATION_INTERVAL = Duration.ofMillis(1200);
     private static final Pattern KEY_CREATION = Pattern.compile("^/keys/[^/]+/(create|rotate)$", Pattern.CASE_INSENSITIVE);
@@ -72,7 +84,7 @@ public class ScopeGate {
             return Duration.ZERO;
         }
         if (method.equals("POST") && KEY_CREATION.matcher(url.getPath()).matches()) {
-            return paced("key-creation-pacing", take(scope + "|create", 1, KEY_CREATION_INTERVAL));
+            return paced("key-creation-pacing", take(scope + "|create", 1, keyCreationInterval));
         }
         if (url.getPath().contains("/providers/Microsoft.Authorization/")) {
             return paced("rbac-pacing", take(scope + "|rbac", RBAC_PER_WINDOW, RBAC_WINDOW));

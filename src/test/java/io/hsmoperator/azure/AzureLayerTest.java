@@ -327,6 +327,10 @@ class AzureLayerTest {
             return Duration.ofSeconds(10);
         }
 
+        public Duration keyCreationInterval() {
+            return Duration.ofMillis(1200);
+        }
+
         public boolean disableChallengeResourceVerification() {
             return true;
         }

@@ -1,34 +1,22 @@
 package io.hsmoperator.e2e;
 
 import com.azure.core.exception.HttpResponseException;
-import com.azure.identity.ClientSecretCredentialBuilder;
 import com.azure.identity.WorkloadIdentityCredentialBuilder;
-import com.azure.security.keyvault.administration.KeyVaultAccessControlClientBuilder;
-import com.azure.security.keyvault.administration.models.KeyVaultRoleScope;
 import com.azure.security.keyvault.keys.KeyClient;
-import com.azure.security.keyvault.keys.KeyClientBuilder;
 import com.azure.security.keyvault.keys.models.KeyProperties;
 import com.azure.security.keyvault.keys.cryptography.CryptographyClient;
 import com.azure.security.keyvault.keys.cryptography.CryptographyClientBuilder;
 import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
-import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
-import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBindingBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.azure.AzureHttpClients;
-import io.hsmoperator.chart.Chart;
 import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.EmulatorConfig;
-import io.hsmoperator.emulator.HsmFixtures;
 import io.hsmoperator.emulator.State;
 import io.hsmoperator.kube.TestCluster;
 import org.junit.jupiter.api.AfterAll;
@@ -44,8 +32,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -70,9 +56,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class InstalledOperatorE2E {
-    private static final String SYSTEM = "hsm-system";
     private static final String APPS = "payments";
-    private static final String SUBSCRIPTION = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
     private static final String WORKLOAD_PRINCIPAL = "0f4e1b2c-3d5a-4e6f-8a9b-7c6d5e4f3a2b";
     private static final String HSM_NAME = "contoso-payments-hsm";
     private static final Duration LEASE = Duration.ofSeconds(6);
@@ -83,72 +67,37 @@ class InstalledOperatorE2E {
     private static final int BULK = 50;
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    private Installation installation;
     private KubernetesClient admin;
     private Emulator emulator;
-    private String issuer;
     private Emulator.Principal operatorIdentity;
-    /** The pods running now, by name, and every pod that ever ran. */
-    private final Map<String, Pod> pods = new LinkedHashMap<>();
-    private final List<Pod> everyPod = new ArrayList<>();
-    private final Path dir = Path.of("target", "e2e");
-    private int podSerial;
+    private Map<String, Pod> pods;
 
     @BeforeAll
     void cluster() throws Exception {
-        admin = TestCluster.admin();
-        emulator = Emulator.start(EmulatorConfig.inMemory().withTestControls(true).withServiceLimits(true)
+        installation = new Installation(EmulatorConfig.inMemory().withServiceLimits(true)
                 .withDelays(Duration.ofSeconds(2), Duration.ofMillis(700), Duration.ofMillis(300), Duration.ofMillis(700))
-                .withRbacPropagation(Duration.ofSeconds(1)).withStaleReads(Duration.ofMillis(500)));
-        if (Files.exists(dir)) {
-            try (var files = Files.walk(dir)) {
-                for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.delete(f);
-                }
-            }
-        }
-        Files.createDirectories(dir);
-        for (String ns : List.of(SYSTEM, APPS)) {
-            admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).serverSideApply();
-            admin.serviceAccounts().inNamespace(ns).resource(new ServiceAccountBuilder().withNewMetadata().withName("default").endMetadata()
-                    .build()).serverSideApply();
-        }
-        // An AKS cluster's OIDC issuer is public; here the API server serves discovery and keys to anonymous callers.
-        admin.rbac().clusterRoleBindings().resource(new ClusterRoleBindingBuilder().withNewMetadata()
-                .withName("e2e-service-account-issuer-discovery").endMetadata().withNewRoleRef().withApiGroup("rbac.authorization.k8s.io")
-                .withKind("ClusterRole").withName("system:service-account-issuer-discovery").endRoleRef().addNewSubject()
-                .withApiGroup("rbac.authorization.k8s.io").withKind("Group").withName("system:unauthenticated").endSubject().build())
-                .serverSideApply();
-
-        // The operator's Azure identity: a managed identity with the shipped ARM role and a federated credential for the
-        // chart's ServiceAccount, as the README's AKS steps create it.
-        operatorIdentity = emulator.registerPrincipal("hsm-operator");
-        String role = emulator.defineArmRole(Path.of("config", "azure", "hsm-operator-arm-role.json"));
-        emulator.assignArmRole(operatorIdentity.objectId(), role, "/subscriptions/" + SUBSCRIPTION);
-        admin.serviceAccounts().inNamespace("default").resource(new ServiceAccountBuilder().withNewMetadata().withName("issuer-probe")
-                .endMetadata().build()).serverSideApply();
-        issuer = claims(Pod.token(admin, "default", "issuer-probe", Pod.AZURE_AUDIENCE)).path("iss").asText();
-        emulator.trustIssuer(issuer, java.net.URI.create(admin.getConfiguration().getMasterUrl()),
-                certificate(Path.of(admin.getConfiguration().getCaCertFile())));
-        emulator.addFederatedCredential(operatorIdentity.clientId(), issuer, "system:serviceaccount:" + SYSTEM + ":hsm-operator");
-        admin.configMaps().inNamespace(SYSTEM).resource(new ConfigMapBuilder().withNewMetadata().withName("azure-ca").endMetadata()
-                .addToData("ca.crt", emulator.caPem()).build()).serverSideApply();
+                .withRbacPropagation(Duration.ofSeconds(1)).withStaleReads(Duration.ofMillis(500)), Path.of("target", "e2e"), APPS);
+        admin = installation.admin;
+        emulator = installation.emulator;
+        operatorIdentity = installation.operatorIdentity;
+        pods = installation.pods;
     }
 
     @AfterAll
     void stop() {
-        pods.values().forEach(Pod::close);
-        if (emulator != null) {
-            emulator.close();
+        if (installation != null) {
+            installation.close();
         }
     }
 
     @Test
     @Order(1)
     void install() throws Exception {
-        helmApply(Map.of());
-        Pod first = startPod();
+        installation.helmApply(Map.of(), SETTINGS);
+        Pod first = installation.startPod();
         await().atMost(WAIT).until(first::ready);
-        await().atMost(WAIT).until(() -> leader() == first);
+        await().atMost(WAIT).until(() -> installation.leader() == first);
     }
 
     @Test
@@ -207,16 +156,8 @@ class InstalledOperatorE2E {
                 .map(e -> e.time() + " " + e.method() + " " + e.path() + "?" + e.query()).toList());
 
         // Someone disables the key in the portal: the next listing shows it, and only then is the key read and fixed.
-        Emulator.Principal securityAdmin = emulator.registerPrincipal("security admin", SECURITY_ADMIN);
-        var http = AzureHttpClients.create(List.of(emulator.caCertificate()), Duration.ofSeconds(30));
-        var credential = new ClientSecretCredentialBuilder().authorityHost(emulator.authorityHost()).tenantId(emulator.tenantId())
-                .clientId(securityAdmin.clientId()).clientSecret(securityAdmin.clientSecret()).disableInstanceDiscovery().httpClient(http).build();
         String hsmUri = publishedKeyId().substring(0, publishedKeyId().indexOf("/keys/"));
-        new KeyVaultAccessControlClientBuilder().vaultUrl(hsmUri).credential(credential).httpClient(http)
-                .disableChallengeResourceVerification().buildClient()
-                .createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, SECURITY_ADMIN);
-        KeyClient portal = new KeyClientBuilder().vaultUrl(hsmUri).credential(credential).httpClient(http)
-                .disableChallengeResourceVerification().buildClient();
+        KeyClient portal = installation.portal(hsmUri, SECURITY_ADMIN);
         KeyProperties props = await().atMost(WAIT).ignoreExceptions().until(() -> portal.getKey("payments-signing").getProperties(),
                 p -> p != null);
         portal.updateKeyProperties(props.setEnabled(false));
@@ -233,20 +174,20 @@ class InstalledOperatorE2E {
     @Order(6)
     void rollingUpgradeToTwoReplicasHandsOverWithoutASecondVersion() throws Exception {
         Pod old = pods.values().iterator().next();
-        helmApply(Map.of("replicas", "2", "azure.timeout", "PT25S"));
-        assertEquals("PT25S", env(deployment(), "HSM_AZURE_TIMEOUT"), "the upgraded Deployment is what the new pods run");
+        installation.helmApply(Map.of("replicas", "2", "azure.timeout", "PT25S"), SETTINGS);
+        assertEquals("PT25S", env(installation.deployment(), "HSM_AZURE_TIMEOUT"), "the upgraded Deployment is what the new pods run");
         // A rolling update: a new pod, ready before the old one is told to stop, then the second new pod.
-        Pod surge = startPod();
+        Pod surge = installation.startPod();
         await().atMost(WAIT).until(surge::ready);
-        assertEquals(old, leader(), "the standby is ready without taking the lease");
+        assertEquals(old, installation.leader(), "the standby is ready without taking the lease");
 
         rotateNow("e2e-rotation-2");
         long stopped = System.nanoTime();
         assertStoppedBySigterm(old);
-        Pod second = startPod();
+        Pod second = installation.startPod();
         // Either new pod may win the lease: the surge pod, standing by, or the second one, started meanwhile.
         Pod next = await().atMost(LEASE.multipliedBy(3)).pollInterval(Duration.ofMillis(100))
-                .until(this::leader, p -> p == surge || p == second);
+                .until(installation::leader, p -> p == surge || p == second);
         Duration gap = Duration.ofNanos(System.nanoTime() - stopped);
         System.out.printf("e2e: %s leads %d ms after %s was told to stop (lease %d s)%n", next.name, gap.toMillis(), old.name,
                 LEASE.toSeconds());
@@ -278,11 +219,11 @@ class InstalledOperatorE2E {
                 """.formatted(i)));
         TestCluster.kubectl(yaml.toString(), "apply", "-n", APPS, "-f", "-");
         await().atMost(WAIT).until(() -> bulkKeysInAzure() >= 10);
-        Pod leader = leader();
+        Pod leader = installation.leader();
         int atKill = bulkKeysInAzure();
         leader.kill();
         pods.remove(leader.name);
-        Pod replacement = startPod();
+        Pod replacement = installation.startPod();
         TestCluster.kubectlOk("wait", "-n", APPS, "--for=condition=Ready", "hsmkeys", "--all", "--timeout=240s");
         System.out.printf("e2e: killed the leader with %d of %d keys created; all Ready after the handover%n", atKill, BULK);
         await().atMost(WAIT).until(replacement::ready);
@@ -316,14 +257,12 @@ class InstalledOperatorE2E {
         for (Pod p : pods.values()) {
             assertStoppedBySigterm(p);
         }
-        for (JsonNode d : Chart.render(SYSTEM, upgradeValues(Map.of()))) {
-            admin.resource(resource(d)).delete();
-        }
+        installation.helmUninstall(Map.of("replicas", "2", "azure.timeout", "PT25S"), SETTINGS);
         assertEquals(5, admin.apiextensions().v1().customResourceDefinitions().list().getItems().stream()
                 .filter(c -> c.getSpec().getGroup().equals("hsmoperator.io")).count(), "helm uninstall keeps the CRDs");
 
         // Every call the operator made was allowed by the chart's RBAC: a missing rule shows as a refusal in its log.
-        for (Pod p : everyPod) {
+        for (Pod p : installation.everyPod) {
             Matcher forbidden = Pattern.compile(".*(is forbidden|Forbidden).*").matcher(p.logText());
             assertFalse(forbidden.find(), p.name + " was refused by the API server: " + (forbidden.find(0) ? forbidden.group() : ""));
         }
@@ -337,41 +276,11 @@ class InstalledOperatorE2E {
 
     // ---- the chart ----------------------------------------------------------------------------------
 
-    /** helm install / helm upgrade: the rendered objects applied (these upgrades only add and change objects). */
-    private void helmApply(Map<String, String> values) {
-        for (JsonNode d : Chart.render(SYSTEM, upgradeValues(values))) {
-            admin.resource(resource(d)).forceConflicts().serverSideApply();
-        }
-    }
-
-    private Map<String, String> upgradeValues(Map<String, String> values) {
-        Map<String, String> v = new LinkedHashMap<>();
-        v.put("azure.workloadIdentity.clientId", operatorIdentity.clientId());
-        v.put("azure.cloud", "custom");
-        v.put("azure.armEndpoint", emulator.armEndpoint());
-        v.put("azure.authorityHost", emulator.authorityHost());
-        v.put("azure.caBundle.configMap", "azure-ca");
-        v.put("tenancy.managedHsmNamespaces[0]", APPS + "=" + SUBSCRIPTION + "/rg-payments-*");
-        v.put("clusterId", "e2e");
-        // Shorter than production so the suite runs in minutes; passed as users pass any other setting.
-        Map<String, String> env = Map.of("HSM_RECONCILE_POLL", "PT0.5S", "HSM_RECONCILE_MAX_BACKOFF", "PT5S",
-                "HSM_RECONCILE_RESYNC", "PT30S", "HSM_RECONCILE_DRIFT_INTERVAL", "PT" + DRIFT.toSeconds() + "S",
-                "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S",
-                "HSM_LEADER_ELECTION_LEASE_DURATION", "PT" + LEASE.toSeconds() + "S", "HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S",
-                "HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S");
-        int i = 0;
-        for (Map.Entry<String, String> e : new java.util.TreeMap<>(env).entrySet()) {
-            v.put("extraEnv[" + i + "].name", e.getKey());
-            v.put("extraEnv[" + i + "].value", e.getValue());
-            i++;
-        }
-        v.putAll(values);
-        return v;
-    }
-
-    private JsonNode deployment() {
-        return JSON.valueToTree(admin.apps().deployments().inNamespace(SYSTEM).withName("hsm-operator").require());
-    }
+    /** Shorter than production so the suite runs in minutes; passed as users pass any other setting (extraEnv). */
+    private static final Map<String, String> SETTINGS = Map.of("HSM_RECONCILE_POLL", "PT0.5S", "HSM_RECONCILE_MAX_BACKOFF", "PT5S",
+            "HSM_RECONCILE_RESYNC", "PT30S", "HSM_RECONCILE_DRIFT_INTERVAL", "PT" + DRIFT.toSeconds() + "S",
+            "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S", "HSM_LEADER_ELECTION_LEASE_DURATION", "PT" + LEASE.toSeconds() + "S",
+            "HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S", "HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S");
 
     private static String env(JsonNode deployment, String name) {
         for (JsonNode e : deployment.at("/spec/template/spec/containers/0/env")) {
@@ -382,30 +291,14 @@ class InstalledOperatorE2E {
         return null;
     }
 
-    /** A pod of the Deployment as it is in the API server now, named as its ReplicaSet would name it. */
-    private Pod startPod() throws Exception {
-        String name = "hsm-operator-" + (char) ('a' + podSerial++);
-        Pod p = Pod.start(admin, deployment(), name, emulator.tenantId(), emulator.authorityHost(), dir);
-        pods.put(name, p);
-        everyPod.add(p);
-        return p;
-    }
-
-    /** The running pod whose replica holds the lease (its identity is the pod name and a suffix per process). */
-    private Pod leader() {
-        Lease lease = admin.leases().inNamespace(SYSTEM).withName("hsm-operator-leader").get();
-        String holder = lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
-        return holder == null ? null : pods.values().stream().filter(p -> holder.startsWith(p.name + "-")).findFirst().orElse(null);
-    }
-
     // ---- what the test looks at -------------------------------------------------------------------------
 
     private CryptographyClient workloadCrypto(String serviceAccount, String objectId) throws Exception {
         admin.serviceAccounts().inNamespace(APPS).resource(new ServiceAccountBuilder().withNewMetadata().withName(serviceAccount)
                 .endMetadata().build()).serverSideApply();
         String clientId = emulator.inspect(s -> s.principals.get(objectId).clientId);
-        emulator.addFederatedCredential(clientId, issuer, "system:serviceaccount:" + APPS + ":" + serviceAccount);
-        Path token = dir.resolve(serviceAccount + ".token");
+        emulator.addFederatedCredential(clientId, installation.issuer, "system:serviceaccount:" + APPS + ":" + serviceAccount);
+        Path token = installation.dir.resolve(serviceAccount + ".token");
         Files.writeString(token, Pod.token(admin, APPS, serviceAccount, Pod.AZURE_AUDIENCE));
         var http = AzureHttpClients.create(List.of(emulator.caCertificate()), Duration.ofSeconds(30));
         var credential = new WorkloadIdentityCredentialBuilder().tenantId(emulator.tenantId()).clientId(clientId)
@@ -449,19 +342,5 @@ class InstalledOperatorE2E {
 
     private int bulkKeysInAzure() {
         return emulator.inspect(s -> (int) s.hsms.get(HSM_NAME).keys.keySet().stream().filter(n -> n.startsWith("bulk-")).count());
-    }
-
-    private static GenericKubernetesResource resource(JsonNode d) {
-        return Serialization.unmarshal(d.toString(), GenericKubernetesResource.class);
-    }
-
-    private static JsonNode claims(String jwt) throws Exception {
-        return JSON.readTree(Base64.getUrlDecoder().decode(jwt.split("\\.")[1]));
-    }
-
-    private static java.security.cert.X509Certificate certificate(Path pem) throws Exception {
-        try (var in = Files.newInputStream(pem)) {
-            return (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
-        }
     }
 }

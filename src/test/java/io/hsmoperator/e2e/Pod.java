@@ -145,6 +145,33 @@ final class Pod implements AutoCloseable {
         return process.isAlive();
     }
 
+    /** Resident memory of the process in bytes (VmRSS), as the container's memory usage would show it. */
+    long rssBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(process.pid()), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        throw new IllegalStateException("no VmRSS for " + name);
+    }
+
+    /** The body of GET {@code path} on the pod's HTTP port (metrics, health). */
+    String get(String path) {
+        try {
+            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + path))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** What the kubelet does when the pod is deleted: SIGTERM, then waits for the exit. Returns the exit code. */
     int terminate(Duration grace) throws InterruptedException {
         process.destroy();
