@@ -105,6 +105,9 @@ final class Pod implements AutoCloseable {
             String a = arg.asText();
             if (a.equals("java")) {
                 command.add(ProcessHandle.current().info().command().orElse("java"));
+                // Inside a container the JVM sees the CPU limit as its processor count (and picks its collector and
+                // thread pools by it); here it would see the machine's.
+                command.add("-XX:ActiveProcessorCount=" + processors(container.at("/resources/limits/cpu").asText()));
             } else if (a.startsWith("-XX:MaxRAMPercentage=")) {
                 // Inside a container the percentage is of the memory limit; here it would be of the machine's memory.
                 double percent = Double.parseDouble(a.substring(a.indexOf('=') + 1));
@@ -271,6 +274,12 @@ final class Pod implements AutoCloseable {
             }
         }
         return value;
+    }
+
+    private static int processors(String quantity) {
+        double cpus = quantity.endsWith("m") ? Double.parseDouble(quantity.substring(0, quantity.length() - 1)) / 1000
+                : Double.parseDouble(quantity);
+        return (int) Math.max(1, Math.ceil(cpus));
     }
 
     private static long bytes(String quantity) {
