@@ -1,0 +1,155 @@
+package io.hsmoperator.reconciler;
+
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.HsmKeys;
+import io.hsmoperator.azure.Mutation;
+import io.javaoperatorsdk.operator.processing.event.Event;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The per-HSM listing: which HsmKeys it wakes, and what one listing per HSM costs. */
+class KeyListingsTest {
+    private static final String HSM = "https://hsm-1.managedhsm.azure.net";
+    private static final Instant T = Instant.parse("2026-11-30T10:00:00Z");
+
+    /** Azure as a listing sees it; every other call is out of scope here. */
+    private static final class Listing implements HsmKeys {
+        final List<Listed> keys = new ArrayList<>();
+        final AtomicInteger lists = new AtomicInteger();
+        boolean failing;
+
+        @Override
+        public List<Listed> list(String hsmUri) {
+            lists.incrementAndGet();
+            if (failing) {
+                throw AzureError.of(new RuntimeException("connection reset"));
+            }
+            return List.copyOf(keys);
+        }
+
+        @Override
+        public Optional<Key> get(String hsmUri, String name) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Key getVersion(String hsmUri, String name, String version) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public List<Version> versions(String hsmUri, String name) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Optional<Deleted> getDeleted(String hsmUri, String name) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Created create(String hsmUri, String name, NewKey key) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Mutation update(String hsmUri, String name, String version, Update update) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Mutation delete(String hsmUri, String name) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Mutation recover(String hsmUri, String name) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Optional<RotationPolicy> rotationPolicy(String hsmUri, String name) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public Mutation setRotationPolicy(String hsmUri, String name, RotationPolicy policy) {
+            throw new UnsupportedOperationException();
+        }
+    }
+
+    private static HsmKeys.Key key(String name, boolean enabled, Map<String, String> tags) {
+        return new HsmKeys.Key(HSM + "/keys/" + name + "/v1", name, "v1", "EC-HSM", null, "P-256", List.of("sign", "verify"), enabled,
+                T, null, tags, false, Map.of(), T);
+    }
+
+    private static HsmKey cr(String name) {
+        HsmKey k = new HsmKey();
+        k.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace("payments").build());
+        return k;
+    }
+
+    @Test
+    void onlyTheKeysThatChangedAreReconciledAndEachHsmIsListedOnce() {
+        Listing azure = new Listing();
+        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10));
+        List<ResourceID> woken = new ArrayList<>();
+        listings.setEventHandler(e -> woken.add(e.getRelatedCustomResourceID()));
+        for (String name : List.of("a", "b", "c", "d")) {
+            HsmKeys.Key k = key(name, true, Map.of("team", "payments"));
+            listings.saw(cr(name), HSM, k);
+            azure.keys.add(HsmKeys.Listed.of(k));
+        }
+
+        listings.look();
+        assertEquals(List.of(), woken, "nothing changed: no reconcile, no read of any key");
+        assertEquals(1, azure.lists.get(), "one listing for the HSM, whatever the number of keys");
+
+        // Out of band: b disabled, c retagged (name in other case, as Azure may answer), d deleted.
+        azure.keys.set(1, HsmKeys.Listed.of(key("b", false, Map.of("team", "payments"))));
+        azure.keys.set(2, HsmKeys.Listed.of(key("C", true, Map.of("team", "someone-else"))));
+        azure.keys.remove(3);
+        listings.look();
+        assertEquals(List.of(ResourceID.fromResource(cr("b")), ResourceID.fromResource(cr("c")), ResourceID.fromResource(cr("d"))),
+                woken.stream().sorted(java.util.Comparator.comparing(ResourceID::getName)).toList());
+
+        // Woken once: until their reconcile records what it saw, they are not watched.
+        woken.clear();
+        listings.look();
+        assertEquals(List.of(), woken);
+
+        // A key a reconcile no longer watches (not converged, or deleted) is not woken either.
+        listings.forget(cr("a"));
+        azure.keys.set(0, HsmKeys.Listed.of(key("a", false, Map.of())));
+        listings.look();
+        assertEquals(List.of(), woken);
+    }
+
+    @Test
+    void aFailingListingWakesNothing() {
+        Listing azure = new Listing();
+        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10));
+        List<Event> woken = new ArrayList<>();
+        listings.setEventHandler(woken::add);
+        listings.saw(cr("a"), HSM, key("a", true, Map.of()));
+        azure.failing = true;
+        listings.look();
+        listings.look();
+        assertEquals(List.of(), woken, "a listing that fails says nothing about the keys; their full reads still run");
+        azure.failing = false;
+        listings.look();
+        assertEquals(1, woken.size(), "the key missing from a listing that works is woken");
+    }
+}
