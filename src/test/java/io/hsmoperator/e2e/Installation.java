@@ -36,6 +36,8 @@ import java.util.TreeMap;
 final class Installation implements AutoCloseable {
     static final String SYSTEM = "hsm-system";
     static final String SUBSCRIPTION = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
+    /** The sample HSM's initial administrators, the security team (config/samples/managedhsm.yaml). */
+    static final String SAMPLE_HSM_ADMIN = "7a1c3e5f-2b4d-4f6a-8c9e-0d1f2a3b4c5d";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     final KubernetesClient admin;

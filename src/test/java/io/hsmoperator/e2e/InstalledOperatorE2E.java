@@ -62,8 +62,6 @@ class InstalledOperatorE2E {
     private static final Duration LEASE = Duration.ofSeconds(6);
     private static final Duration WAIT = Duration.ofSeconds(120);
     private static final Duration DRIFT = Duration.ofSeconds(3);
-    /** The sample HSM's initial administrators, the security team (config/samples/managedhsm.yaml). */
-    private static final String SECURITY_ADMIN = "7a1c3e5f-2b4d-4f6a-8c9e-0d1f2a3b4c5d";
     private static final int BULK = 50;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -157,7 +155,7 @@ class InstalledOperatorE2E {
 
         // Someone disables the key in the portal: the next listing shows it, and only then is the key read and fixed.
         String hsmUri = publishedKeyId().substring(0, publishedKeyId().indexOf("/keys/"));
-        KeyClient portal = installation.portal(hsmUri, SECURITY_ADMIN);
+        KeyClient portal = installation.portal(hsmUri, Installation.SAMPLE_HSM_ADMIN);
         KeyProperties props = await().atMost(WAIT).ignoreExceptions().until(() -> portal.getKey("payments-signing").getProperties(),
                 p -> p != null);
         portal.updateKeyProperties(props.setEnabled(false));

@@ -38,7 +38,6 @@ class KeyScaleBench {
     static final int SCALE = 120;
     static final Duration WINDOW = Duration.ofHours(1).dividedBy(SCALE);
     private static final String HSM_NAME = "contoso-payments-hsm";
-    private static final String SECURITY_ADMIN = "7a1c3e5f-2b4d-4f6a-8c9e-0d1f2a3b4c5d";
 
     record Strategy(String name, Duration driftInterval, Duration fullRead) {
         Map<String, String> settings() {
@@ -119,7 +118,7 @@ class KeyScaleBench {
 
             String hsmUri = inst.admin.resources(HsmKey.class).inNamespace(apps).withName(keyName(0)).require().getStatus()
                     .versionlessKeyId.replaceAll("/keys/.*", "");
-            KeyClient portal = inst.portal(hsmUri, SECURITY_ADMIN);
+            KeyClient portal = inst.portal(hsmUri, Installation.SAMPLE_HSM_ADMIN);
             List<Steady> steady = new ArrayList<>();
             for (Strategy s : STRATEGIES) {
                 steady.add(steady(inst, s, n, portal));
