@@ -39,7 +39,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * resource did not write and that says something else is left alone.
  */
 @ControllerConfiguration(name = "hsmdiagnostics", generationAwareEventProcessing = false,
-        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cleaner<HsmDiagnostics> {
     private static final String WORKSPACE = "Microsoft.OperationalInsights/workspaces";
     private static final String STORAGE = "Microsoft.Storage/storageAccounts";

@@ -47,7 +47,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * operator is reported and recovered only when allowed, never replaced by a new, different key; nothing is purged.
  */
 @ControllerConfiguration(name = "hsmkey", generationAwareEventProcessing = false,
-        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     static final int STATUS_VERSIONS = 20;
     /** Recovering a key is a background operation in Azure, usually seconds; past this the operator reports it instead of waiting. */

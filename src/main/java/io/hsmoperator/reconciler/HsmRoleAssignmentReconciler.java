@@ -39,7 +39,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * assignment removed outside the operator is granted again; deleting the resource revokes it (deletionPolicy Delete).
  */
 @ControllerConfiguration(name = "hsmroleassignment", generationAwareEventProcessing = false,
-        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment>, Cleaner<HsmRoleAssignment> {
     private final HsmAccessControl access;
     private final OperatorConfig config;

@@ -54,7 +54,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * Long-running operations are started and polled on later passes, never waited for.
  */
 @ControllerConfiguration(name = "managedhsm", generationAwareEventProcessing = false,
-        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<ManagedHsm> {
     static final String BLOB_KEY = "security-domain.json";
     static final String MANAGEDHSM_LABEL = "hsmoperator.io/managedhsm";

@@ -42,7 +42,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * the HSM side when the spec asks for it. Long-running operations are started and observed, never waited for.
  */
 @ControllerConfiguration(name = "privateendpoint", generationAwareEventProcessing = false,
-        informer = @Informer(onUpdateFilter = UpdateTriggers.class))
+        informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, Cleaner<PrivateEndpoint> {
     static final String DNS_ZONE = "privatelink.managedhsm.azure.net";
     private static final Duration AWAITING_APPROVAL = Duration.ofMinutes(1);

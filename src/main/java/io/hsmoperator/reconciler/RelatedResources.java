@@ -35,6 +35,7 @@ public final class RelatedResources {
         var config = InformerEventSourceConfiguration.from(ManagedHsm.class, context.getPrimaryResourceClass())
                 .withName("managedhsm-of-" + context.getPrimaryResourceClass().getSimpleName().toLowerCase())
                 .withWatchAllNamespaces()
+                .withItemStore(new LeanItemStore<>())
                 .withSecondaryToPrimaryMapper(hsm -> context.getPrimaryCache().list(p -> refersTo(p, ref.apply(p), hsm))
                         .map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .build();
@@ -46,6 +47,7 @@ public final class RelatedResources {
         var config = InformerEventSourceConfiguration.from(ConfigMap.class, HsmKey.class)
                 .withName("published-configmap")
                 .withLabelSelector(HSMKEY_LABEL)
+                .withItemStore(new LeanItemStore<>())
                 .withNamespacesInheritedFromController()
                 .withOnUpdateFilter((now, before) -> !Objects.equals(now.getData(), before.getData()))
                 .withSecondaryToPrimaryMapper(cm -> Set.of(new ResourceID(cm.getMetadata().getLabels().get(HSMKEY_LABEL),
@@ -59,6 +61,8 @@ public final class RelatedResources {
         var config = InformerEventSourceConfiguration.from(HsmKey.class, HsmRoleAssignment.class)
                 .withName("granted-hsmkey")
                 .withNamespacesInheritedFromController()
+                .withItemStore(new LeanItemStore<>())
+                .withItemStore(new LeanItemStore<>())
                 .withSecondaryToPrimaryMapper(key -> context.getPrimaryCache().list(a -> a.getSpec() != null && a.getSpec().keyRef != null
                                 && key.getMetadata().getName().equals(a.getSpec().keyRef.name)
                                 && key.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
