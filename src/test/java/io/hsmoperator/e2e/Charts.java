@@ -33,6 +33,9 @@ final class Charts {
         int legend = 0;
         for (int i = 0; i < KeyScaleBench.STRATEGIES.size(); i++) {
             for (KeyScaleBench.Result r : results) {
+                if (i >= r.steady().size()) {
+                    continue;
+                }
                 KeyScaleBench.Steady s = r.steady().get(i);
                 double x = x(s.callsPerKeyHour(), maxX);
                 double y = y(minutes(s), maxY);

@@ -108,10 +108,13 @@ final class Pod implements AutoCloseable {
                 // Inside a container the JVM sees the CPU limit as its processor count (and picks its collector and
                 // thread pools by it); here it would see the machine's.
                 command.add("-XX:ActiveProcessorCount=" + processors(container.at("/resources/limits/cpu").asText()));
-            } else if (a.startsWith("-XX:MaxRAMPercentage=")) {
-                // Inside a container the percentage is of the memory limit; here it would be of the machine's memory.
-                double percent = Double.parseDouble(a.substring(a.indexOf('=') + 1));
-                command.add("-XX:MaxHeapSize=" + (long) (bytes(container.at("/resources/limits/memory").asText()) * percent / 100));
+                // Inside a container the JVM takes the memory limit for the machine's memory: the heap's maximum
+                // (MaxRAMPercentage) and its initial size are fractions of it. Here they would be of the machine's.
+                command.add("-XX:MaxRAM=" + bytes(container.at("/resources/limits/memory").asText()));
+                if (Boolean.getBoolean("bench.nmt")) {
+                    // e2e/bench with -Dbench.nmt=true: where the resident memory goes (costs a few MiB itself).
+                    command.add("-XX:NativeMemoryTracking=summary");
+                }
             } else if (a.equals(IMAGE_JAR)) {
                 command.add(JAR.toAbsolutePath().toString());
             } else {
@@ -146,6 +149,23 @@ final class Pod implements AutoCloseable {
 
     boolean alive() {
         return process.isAlive();
+    }
+
+    /** The JVM's native memory summary (jcmd VM.native_memory), when the pod was started with tracking on. */
+    String nativeMemory() {
+        Path jcmd = Path.of(ProcessHandle.current().info().command().orElseThrow()).resolveSibling("jcmd");
+        try {
+            Process p = new ProcessBuilder(jcmd.toString(), String.valueOf(process.pid()), "VM.native_memory", "summary")
+                    .redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            p.waitFor();
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Resident memory of the process in bytes (VmRSS), as the container's memory usage would show it. */
