@@ -30,8 +30,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -53,8 +51,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     /** Recovering a key is a background operation in Azure, usually seconds; past this the operator reports it instead of waiting. */
     static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(10);
     private static final String POLICY = "rotation policy";
-    /** Tags the operator writes on versions; spec.tags may not use them. */
-    private static final List<String> RESERVED_TAGS = List.of(Ownership.TAG, RotationSchedule.SCHEDULE_TAG, RotationSchedule.ROTATE_NOW_TAG);
     private final HsmKeys keys;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
@@ -87,14 +83,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         return Reports.reconcile(kubernetes, cr, HsmKeyStatus.class, clock, config.reconcile(), this::converge);
     }
 
-    static String keyName(HsmKey cr) {
-        return cr.getSpec().keyName != null ? cr.getSpec().keyName : cr.getMetadata().getName();
-    }
-
     private Duration converge(HsmKey cr, HsmKeyStatus st) {
         // Watched by the per-HSM listing again only once this reconcile converges.
         listings.forget(cr);
-        String invalid = validate(cr);
+        String invalid = KeySpecs.validate(cr.getSpec());
         if (invalid != null) {
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
             return config.reconcile().resync();
@@ -105,7 +97,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return unusable;
         }
         String uri = hsm.hsmUri();
-        String name = keyName(cr);
+        String name = KeySpecs.keyName(cr);
+        String owner = Ownership.of(config.clusterId(), cr);
         String madeAs = st.versionlessKeyId;
         if (madeAs != null && !madeAs.equalsIgnoreCase(uri.replaceAll("/+$", "") + "/keys/" + name)) {
             stalled(st, Reason.ImmutableFieldChanged, "keyName now names " + name + ", but this resource manages " + madeAs + ". keyName is "
@@ -119,16 +112,16 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             if (wait != null) {
                 return wait;
             }
-            HsmKeys.Created created = keys.create(uri, name, newVersion(cr, tags(cr), null, false));
-            events.mutation(cr, "KeyCreated", "Created " + kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
+            HsmKeys.Created created = keys.create(uri, name, KeySpecs.newVersion(cr.getSpec(), KeySpecs.tags(cr.getSpec(), owner), null, false,
+                    Instant.now(clock)));
+            events.mutation(cr, "KeyCreated", "Created " + KeySpecs.kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
             key = created.key();
         } else {
             key = observed.get();
             st.recoveryStartedAt = null;
         }
-        List<HsmKeys.Version> versions = oldestFirst(keys.versions(uri, name), key.version());
-        String owner = Ownership.of(config.clusterId(), cr);
-        String tagged = ownerOf(key, versions);
+        List<HsmKeys.Version> versions = KeySpecs.oldestFirst(keys.versions(uri, name), key.version());
+        String tagged = KeySpecs.ownerOf(key, versions);
         if (!owner.equals(tagged) && tagged != null && Ownership.alive(kubernetes, config.clusterId(), tagged, HsmKey.class)) {
             stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " and belongs to " + tagged + ", which "
                     + "still exists. Only its owner manages it: adoptExisting does not take it over. Nothing was changed.", gen(cr), clock);
@@ -147,16 +140,16 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             }
             st.adopted = true;
         }
-        String immutable = immutableConflicts(cr.getSpec(), key);
+        String immutable = KeySpecs.immutableConflicts(cr.getSpec(), key);
         if (immutable != null) {
             stalled(st, Reason.ImmutableFieldChanged, immutable + ". A key's type, size, curve and exportability cannot change: set "
                     + "them back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmKeys.Update update = drift(cr, key, st.managedTags, Boolean.TRUE.equals(st.adopted));
+        HsmKeys.Update update = KeySpecs.drift(cr.getSpec(), owner, key, st.managedTags, Boolean.TRUE.equals(st.adopted));
         if (update != null) {
             // Per version: a new version (someone else's, say) with the same drift is a new update, not a repeat.
-            String fields = fields(update, key) + " of version " + key.version();
+            String fields = KeySpecs.fields(update, key) + " of version " + key.version();
             String updated = String.valueOf(key.updated());
             Duration held = DriftGuard.hold(st, st.lastUpdate, fields, "key " + key.name(), updated, gen(cr), clock, config.reconcile());
             if (held != null) {
@@ -164,7 +157,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             }
             Mutation m = keys.update(uri, name, key.version(), update);
             st.lastUpdate = DriftGuard.sent(st.lastUpdate, fields, updated, gen(cr), Instant.now(clock));
-            events.mutation(cr, "KeyUpdated", "Updated " + describe(update) + " of key " + key.id(), m);
+            events.mutation(cr, "KeyUpdated", "Updated " + KeySpecs.describe(update) + " of key " + key.id(), m);
             key = keys.get(uri, name).orElse(key);
         } else {
             st.lastUpdate = null;
@@ -187,32 +180,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 gen(cr), clock);
         listings.saw(cr, uri, key);
         return nextLook(rotated.nextLook());
-    }
-
-    private String validate(HsmKey cr) {
-        // The CRD's own rules (required fields, sizes, combinations) were checked by SpecRules before this.
-        HsmKeySpec s = cr.getSpec();
-        for (String reserved : RESERVED_TAGS) {
-            if (s.tags != null && s.tags.containsKey(reserved)) {
-                return "The tag " + reserved + " is reserved for the operator's own records; remove it from spec.tags.";
-            }
-        }
-        if (s.expiresAfter != null && IsoDuration.parse(s.expiresAfter) == null) {
-            return "expiresAfter '" + s.expiresAfter + "' is not an ISO-8601 duration (for example P1Y or P90D).";
-        }
-        HsmKeySpec.Rotation r = s.rotation;
-        if (r != null) {
-            String invalid = r.every != null ? RotationSchedule.validateEvery(r.every, r.gracePeriod, s.expiresAfter)
-                    : RotationSchedule.validateAzurePolicy(r.azurePolicy.timeAfterCreate, r.azurePolicy.timeBeforeExpiry,
-                    r.azurePolicy.expiryTime, s.expiresAfter);
-            if (invalid == null) {
-                invalid = RotationSchedule.validateGrace(r.gracePeriod);
-            }
-            if (invalid != null) {
-                return invalid;
-            }
-        }
-        return null;
     }
 
     /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */
@@ -253,170 +220,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return config.reconcile().resync();
         }
         return null;
-    }
-
-    /**
-     * The first version (current null) or a rotated one: the spec's parameters, expiry counted from now (its creation),
-     * the given tags; what an adopted key's spec leaves unset follows the current version.
-     */
-    private HsmKeys.NewKey newVersion(HsmKey cr, Map<String, String> tags, HsmKeys.Key current, boolean adopted) {
-        HsmKeySpec s = cr.getSpec();
-        return new HsmKeys.NewKey(kty(s), defaultSize(s), curve(s), wantOperations(s, current, adopted), Boolean.TRUE.equals(s.exportable),
-                s.releasePolicy == null ? null : new HsmKeys.ReleasePolicy(s.releasePolicy.contentType, s.releasePolicy.data,
-                        Boolean.TRUE.equals(s.releasePolicy.immutable)),
-                wantEnabled(s, current, adopted), RotationSchedule.expiry(IsoDuration.parse(s.expiresAfter), Instant.now(clock)), tags);
-    }
-
-    /** The spec's enabled; unset: enabled on a key this resource created, the key's own state on an adopted key. */
-    private static boolean wantEnabled(HsmKeySpec s, HsmKeys.Key key, boolean adopted) {
-        return s.enabled != null ? s.enabled : !adopted || key == null || key.enabled();
-    }
-
-    /** The spec's operations; unset: every operation of the type on a key this resource created, the key's own on an adopted key. */
-    private static List<String> wantOperations(HsmKeySpec s, HsmKeys.Key key, boolean adopted) {
-        boolean unset = s.operations == null || s.operations.isEmpty();
-        return unset && adopted && key != null ? key.operations() : operations(s);
-    }
-
-    /**
-     * Who owns the key: the ownership tag of the current version, or, when a version Azure rotated on its own carries no
-     * tags, of the newest version that has one.
-     */
-    private static String ownerOf(HsmKeys.Key key, List<HsmKeys.Version> versions) {
-        String tagged = key.tags().get(Ownership.TAG);
-        if (tagged != null || key.tags().size() > 0) {
-            return tagged;
-        }
-        for (int i = versions.size() - 1; i >= 0; i--) {
-            String t = versions.get(i).tags().get(Ownership.TAG);
-            if (t != null) {
-                return t;
-            }
-        }
-        return null;
-    }
-
-    private Map<String, String> tags(HsmKey cr) {
-        Map<String, String> tags = new LinkedHashMap<>(cr.getSpec().tags == null ? Map.of() : cr.getSpec().tags);
-        tags.put(Ownership.TAG, Ownership.of(config.clusterId(), cr));
-        return tags;
-    }
-
-    static String kty(HsmKeySpec s) {
-        switch (s.keyType) {
-            case RSA_HSM: return "RSA-HSM";
-            case EC_HSM: return "EC-HSM";
-            default: return "oct-HSM";
-        }
-    }
-
-    private static Integer defaultSize(HsmKeySpec s) {
-        if (s.keyType == HsmKeySpec.KeyType.EC_HSM) {
-            return null;
-        }
-        return s.keySize != null ? s.keySize : s.keyType == HsmKeySpec.KeyType.RSA_HSM ? HsmKeySpec.DEFAULT_RSA_SIZE : HsmKeySpec.DEFAULT_OCT_SIZE;
-    }
-
-    private static String curve(HsmKeySpec s) {
-        if (s.keyType != HsmKeySpec.KeyType.EC_HSM) {
-            return null;
-        }
-        if (s.curve == null) {
-            return HsmKeySpec.DEFAULT_CURVE;
-        }
-        switch (s.curve) {
-            case P_384: return "P-384";
-            case P_521: return "P-521";
-            case P_256K: return "P-256K";
-            default: return "P-256";
-        }
-    }
-
-    /** The spec's operations, or every operation the key type supports. */
-    static List<String> operations(HsmKeySpec s) {
-        if (s.operations != null && !s.operations.isEmpty()) {
-            List<String> out = new ArrayList<>();
-            s.operations.forEach(o -> out.add(o.name()));
-            return out;
-        }
-        switch (s.keyType) {
-            case EC_HSM: return List.of("sign", "verify");
-            case RSA_HSM: return List.of("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey");
-            default: return List.of("encrypt", "decrypt", "wrapKey", "unwrapKey");
-        }
-    }
-
-    private static String immutableConflicts(HsmKeySpec s, HsmKeys.Key k) {
-        String kty = kty(s);
-        if (k.kty() != null && !k.kty().equalsIgnoreCase(kty)) {
-            return "keyType is " + k.kty() + " in Azure, " + kty + " in spec";
-        }
-        if (s.keyType == HsmKeySpec.KeyType.RSA_HSM && k.keySize() != null && !k.keySize().equals(defaultSize(s))) {
-            return "keySize is " + k.keySize() + " in Azure, " + defaultSize(s) + " in spec";
-        }
-        if (s.keyType == HsmKeySpec.KeyType.EC_HSM && k.curve() != null && !k.curve().equalsIgnoreCase(curve(s))) {
-            return "curve is " + k.curve() + " in Azure, " + curve(s) + " in spec";
-        }
-        if (k.exportable() != Boolean.TRUE.equals(s.exportable)) {
-            return "exportable is " + k.exportable() + " in Azure, " + s.exportable + " in spec";
-        }
-        return null;
-    }
-
-    /** The update that brings the current version to the spec, or null when it already matches. */
-    private HsmKeys.Update drift(HsmKey cr, HsmKeys.Key key, List<String> managedTags, boolean adopted) {
-        HsmKeySpec s = cr.getSpec();
-        boolean wantEnabled = wantEnabled(s, key, adopted);
-        Instant wantExpiry = s.expiresAfter == null || key.created() == null ? null : IsoDuration.parse(s.expiresAfter).addTo(key.created());
-        // A minute of tolerance: the operator computes a new version's expiry from its own clock, Azure records its own.
-        boolean expiryDiffers = wantExpiry != null && (key.expires() == null
-                || Math.abs(ChronoUnit.SECONDS.between(key.expires(), wantExpiry)) > 60);
-        List<String> wantOps = wantOperations(s, key, adopted);
-        // Empty key_ops in Azure means unrestricted: write the wanted operations explicitly, unless they are the key's own.
-        boolean opsDiffer = !new HashSet<>(wantOps).equals(new HashSet<>(key.operations()));
-        // Tags others added, and the rotation marker of the version, stay; a tag leaves only if the operator wrote it.
-        Map<String, String> wantTags = Ownership.tags(key.tags(), s.tags == null ? Map.of() : s.tags, Ownership.of(config.clusterId(), cr),
-                managedTags);
-        boolean tagsDiffer = !wantTags.equals(key.tags());
-        if (key.enabled() == wantEnabled && !expiryDiffers && !opsDiffer && !tagsDiffer) {
-            return null;
-        }
-        // Operations always go explicitly: the SDK would send key_ops [] otherwise, clearing them.
-        return new HsmKeys.Update(key.enabled() != wantEnabled ? wantEnabled : null, expiryDiffers ? wantExpiry : null, wantOps,
-                tagsDiffer ? wantTags : null);
-    }
-
-    /** The properties an update changes, for the drift guard: operations only when they differ from Azure's. */
-    private static String fields(HsmKeys.Update u, HsmKeys.Key key) {
-        List<String> what = new ArrayList<>();
-        if (u.enabled() != null) {
-            what.add("enabled");
-        }
-        if (u.expires() != null) {
-            what.add("expiry");
-        }
-        if (u.tags() != null) {
-            what.add("tags");
-        }
-        if (!new HashSet<>(u.operations()).equals(new HashSet<>(key.operations()))) {
-            what.add("operations");
-        }
-        return String.join(", ", what);
-    }
-
-    private static String describe(HsmKeys.Update u) {
-        List<String> what = new ArrayList<>();
-        if (u.enabled() != null) {
-            what.add(u.enabled() ? "enabled" : "disabled");
-        }
-        if (u.expires() != null) {
-            what.add("expiry");
-        }
-        if (u.tags() != null) {
-            what.add("tags");
-        }
-        what.add("operations " + u.operations());
-        return String.join(", ", what);
     }
 
     private void report(HsmKeyStatus st, HsmKeys.Key key, List<HsmKeys.Version> versions) {
@@ -473,9 +276,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             // Written first, so that a failed create leaves the condition saying a rotation is due.
             rotation(st, cr, "True", r.trigger() == RotationSchedule.Trigger.ROTATE_NOW ? Reason.RotateNowRequested : Reason.RotationInProgress,
                     "Creating a new version of " + key.name() + " for the " + r.describe() + ".");
-            Map<String, String> tags = tags(cr);
+            Map<String, String> tags = KeySpecs.tags(cr.getSpec(), Ownership.of(config.clusterId(), cr));
             tags.put(r.markerTag(), r.markerValue());
-            HsmKeys.Created created = keys.create(uri, key.name(), newVersion(cr, tags, key, Boolean.TRUE.equals(st.adopted)));
+            HsmKeys.Created created = keys.create(uri, key.name(), KeySpecs.newVersion(cr.getSpec(), tags, key, Boolean.TRUE.equals(st.adopted),
+                    Instant.now(clock)));
             events.mutation(cr, "KeyRotated", "Created version " + created.key().version() + " of key " + key.name() + " ("
                     + r.describe() + ")", created.mutation());
             key = created.key();
@@ -502,17 +306,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION + " annotation gets a new token.");
         }
         return new Rotated(key, versions, plan.limit() == null ? plan.nextLook() : null);
-    }
-
-    /**
-     * Versions by creation time, the current one (Azure's newest) last among any created in the same second: Azure's
-     * creation times are whole seconds, and a rotate-now can follow a create within one.
-     */
-    private static List<HsmKeys.Version> oldestFirst(List<HsmKeys.Version> versions, String current) {
-        List<HsmKeys.Version> out = new ArrayList<>(versions);
-        out.sort(java.util.Comparator.comparing(HsmKeys.Version::created, java.util.Comparator.nullsFirst(java.util.Comparator.naturalOrder()))
-                .thenComparing(v -> v.version().equals(current)));
-        return out;
     }
 
     private static RotationSchedule.Policy policy(HsmKeySpec.Rotation spec) {
@@ -713,7 +506,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         HsmKeySpec.DeletionPolicy policy = cr.getSpec().deletionPolicy == null ? HsmKeySpec.DeletionPolicy.Retain : cr.getSpec().deletionPolicy;
         if (policy == HsmKeySpec.DeletionPolicy.Retain) {
-            events.normal(cr, "Retained", "Deleted the HsmKey resource; the key " + keyName(cr) + " stays in Azure (deletionPolicy Retain).");
+            events.normal(cr, "Retained", "Deleted the HsmKey resource; the key " + KeySpecs.keyName(cr) + " stays in Azure (deletionPolicy Retain).");
             return DeleteControl.defaultDelete();
         }
         HsmKeyStatus st = Reports.copy(cr.getStatus(), HsmKeyStatus.class);
@@ -733,7 +526,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + policy.name().toLowerCase() + ".");
             return DeleteControl.defaultDelete();
         }
-        String name = keyName(cr);
+        String name = KeySpecs.keyName(cr);
         try {
             var key = keys.get(uri, name);
             if (key.isEmpty() && st.recoveryStartedAt != null
@@ -748,7 +541,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 return DeleteControl.defaultDelete();
             }
             // Only a key that carries this resource's tag is disabled or deleted (adoption writes the tag first).
-            if (!Ownership.of(config.clusterId(), cr).equals(ownerOf(key.get(), oldestFirst(keys.versions(uri, name), key.get().version())))) {
+            if (!Ownership.of(config.clusterId(), cr).equals(KeySpecs.ownerOf(key.get(), KeySpecs.oldestFirst(keys.versions(uri, name),
+                    key.get().version())))) {
                 events.warning(cr, "DeletionRefused", "The key " + key.get().id() + " is not owned by this resource; it was not changed.");
                 return DeleteControl.defaultDelete();
             }
