@@ -1,8 +1,5 @@
 package io.hsmoperator.reconciler;
 
-import io.fabric8.kubernetes.api.model.ConfigMap;
-import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
@@ -12,7 +9,8 @@ import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.metrics.ResourceMetrics;
-import io.hsmoperator.publish.KeyPublication;
+import io.hsmoperator.publish.KeyPublisher;
+import io.hsmoperator.publish.Workloads;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -30,8 +28,6 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.concurrent.ConcurrentHashMap;
 
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.ready;
@@ -52,16 +48,14 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
     private final Events events;
-    private final Workloads workloads;
     private final Clock clock;
-    /** Public keys of versions never change: read each once. */
-    private final Map<String, Map<String, String>> publicKeys = new ConcurrentHashMap<>();
     private final KeyListings listings;
     private final KeyRotation rotation;
+    private final KeyPublisher publisher;
 
-    public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, Workloads workloads,
+    public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, KeyPublisher publisher,
                             Clock clock) {
-        this.workloads = workloads;
+        this.publisher = publisher;
         this.clock = clock;
         this.keys = keys;
         this.config = config;
@@ -166,15 +160,19 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         key = rotated.key();
         versions = rotated.versions();
         report(st, key, versions);
-        String foreign = foreignConfigMap(cr);
+        String foreign = publisher.foreignConfigMap(cr);
         if (foreign != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + foreign + " exists and was not published by this HsmKey; the operator never "
                     + "takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another name.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        String published = publish(cr, uri, key, versions);
+        String published = publisher.publish(cr, uri, key, versions);
         st.publishedConfigMap = published;
-        followWorkloads(cr, key);
+        List<String> rolled = publisher.followWorkloads(cr, key);
+        if (!rolled.isEmpty()) {
+            events.normal(cr, "WorkloadsRestarted", "Set annotation " + Workloads.annotation(cr.getMetadata().getName()) + "="
+                    + key.version() + " on the pod template of " + String.join(", ", rolled) + ", so they restart with the current version.");
+        }
         ready(st, Reason.Ready, "Key " + key.id() + " is ready" + (published == null ? "." : "; published in ConfigMap " + published + "."),
                 gen(cr), clock);
         listings.saw(cr, uri, key);
@@ -251,75 +249,6 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         Duration until = Duration.between(Instant.now(clock), at).plusSeconds(1);
         return until.isNegative() || until.compareTo(resync) > 0 ? resync : until;
-    }
-
-    /** spec.publish.restartWorkloads: roll the matching Deployments and StatefulSets onto the current version. */
-    private void followWorkloads(HsmKey cr, HsmKeys.Key key) {
-        HsmKeySpec.Publish p = cr.getSpec().publish;
-        if (p == null || p.restartWorkloads == null) {
-            return;
-        }
-        List<String> rolled = workloads.follow(cr, p.restartWorkloads, key.version());
-        if (!rolled.isEmpty()) {
-            events.normal(cr, "WorkloadsRestarted", "Set annotation " + Workloads.annotation(cr.getMetadata().getName()) + "="
-                    + key.version() + " on the pod template of " + String.join(", ", rolled) + ", so they restart with the current version.");
-        }
-    }
-
-    /** Writes the workload ConfigMap when its content changed; returns its name, or null when publishing is off. */
-    /** The name of the ConfigMap to publish, or null when publishing is off. */
-    private static String configMapName(HsmKey cr) {
-        HsmKeySpec.Publish p = cr.getSpec().publish;
-        if (p != null && Boolean.FALSE.equals(p.enabled)) {
-            return null;
-        }
-        return p != null && p.configMapName != null ? p.configMapName : cr.getMetadata().getName() + "-key";
-    }
-
-    /** The ConfigMap to publish into when it exists and is not this HsmKey's (no owner reference to it); else null. */
-    private String foreignConfigMap(HsmKey cr) {
-        String name = configMapName(cr);
-        ConfigMap existing = name == null ? null : kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
-        boolean ours = existing == null || existing.getMetadata().getOwnerReferences().stream()
-                .anyMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()));
-        return ours ? null : name;
-    }
-
-    private String publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
-        String name = configMapName(cr);
-        if (name == null) {
-            return null;
-        }
-        List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
-        if (!key.kty().startsWith("oct")) {
-            for (int i = versions.size() - 1; i >= 0; i--) {
-                HsmKeys.Version v = versions.get(i);
-                if (v.enabled()) {
-                    Map<String, String> jwk = publicKeys.computeIfAbsent(v.id(),
-                            id -> v.version().equals(key.version()) ? key.jwk() : keys.getVersion(uri, key.name(), v.version()).jwk());
-                    enabled.add(new KeyPublication.PublishedVersion(v.id(), v.version(), jwk));
-                }
-            }
-        }
-        Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
-                key.version(), key.operations(), enabled);
-        String ns = cr.getMetadata().getNamespace();
-        ConfigMap existing = kubernetes.configMaps().inNamespace(ns).withName(name).get();
-        if (existing != null && Objects.equals(existing.getData(), data)) {
-            return name;
-        }
-        var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
-                .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
-        if (existing == null) {
-            kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name).withNamespace(ns)
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(RelatedResources.HSMKEY_LABEL, cr.getMetadata().getName())
-                    .withOwnerReferences(owner).endMetadata().withData(data).build()).create();
-        } else {
-            kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(RelatedResources.HSMKEY_LABEL, cr.getMetadata().getName())
-                    .withOwnerReferences(owner).endMetadata().withData(data).build());
-        }
-        return name;
     }
 
     // ---- deletion ------------------------------------------------------------------------------
