@@ -35,6 +35,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * HsmKey: observe the key in its HSM, validate the spec against it, create it once or keep its mutable attributes as
  * the spec says (no write when they match), publish what workloads need, report versions. A key deleted outside the
  * operator is reported and recovered only when allowed, never replaced by a new, different key; nothing is purged.
+ * This class sequences the steps; what the spec means for the key is {@link KeySpecs}, rotation {@link KeyRotation},
+ * publication {@link KeyPublisher}, deletion {@link KeyDeletion}, and drift between reconciles {@link KeyListings}.
  */
 @ControllerConfiguration(name = "hsmkey", generationAwareEventProcessing = false,
         informer = @Informer(onUpdateFilter = UpdateTriggers.class))
@@ -54,12 +56,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, KeyPublisher publisher,
                             Clock clock) {
-        this.publisher = publisher;
-        this.clock = clock;
         this.keys = keys;
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
+        this.publisher = publisher;
+        this.clock = clock;
         this.listings = new KeyListings(keys, config.reconcile().driftInterval());
         this.rotation = new KeyRotation(keys, config, events, clock);
         this.deletion = new KeyDeletion(keys, config, kubernetes, events, clock);
@@ -79,6 +81,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private Duration converge(HsmKey cr, HsmKeyStatus st) {
         // Watched by the per-HSM listing again only once this reconcile converges.
         listings.forget(cr);
+
+        // validate what needs no Azure call, and that the key is still the one this resource made
         String invalid = KeySpecs.validate(cr.getSpec());
         if (invalid != null) {
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
@@ -98,6 +102,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "immutable: set it back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+
+        // observe the key; create it once when the name is free
         var observed = keys.get(uri, name);
         HsmKeys.Key key;
         if (observed.isEmpty()) {
@@ -114,24 +120,11 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             st.recoveryStartedAt = null;
         }
         List<HsmKeys.Version> versions = KeySpecs.oldestFirst(keys.versions(uri, name), key.version());
-        String tagged = KeySpecs.ownerOf(key, versions);
-        if (!owner.equals(tagged) && tagged != null && Ownership.alive(kubernetes, config.clusterId(), tagged, HsmKey.class)) {
-            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " and belongs to " + tagged + ", which "
-                    + "still exists. Only its owner manages it: adoptExisting does not take it over. Nothing was changed.", gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        if (!owner.equals(tagged) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
-            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " but " + (tagged == null
-                    ? "was not created by this resource" : "belongs to " + tagged + ", which no longer exists") + ". Set "
-                    + "spec.adoptExisting: true to manage it from here. Nothing was changed.", gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        if (!owner.equals(tagged)) {
-            if (!Boolean.TRUE.equals(st.adopted)) {
-                events.normal(cr, "Adopted", "Adopting key " + key.id() + (tagged == null ? ", which had no owner" : ", whose owner "
-                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
-            }
-            st.adopted = true;
+
+        // validate what Azure holds: whose the key is, and that the spec does not change what cannot change
+        Duration notOurs = ownership(cr, st, uri, name, owner, key, versions);
+        if (notOurs != null) {
+            return notOurs;
         }
         String immutable = KeySpecs.immutableConflicts(cr.getSpec(), key);
         if (immutable != null) {
@@ -139,6 +132,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "them back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+
+        // act: bring the current version's attributes to the spec, then rotate
         HsmKeys.Update update = KeySpecs.drift(cr.getSpec(), owner, key, st.managedTags, Boolean.TRUE.equals(st.adopted));
         if (update != null) {
             // Per version: a new version (someone else's, say) with the same drift is a new update, not a repeat.
@@ -159,6 +154,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         KeyRotation.Rotated rotated = rotation.rotate(cr, st, uri, key, versions);
         key = rotated.key();
         versions = rotated.versions();
+
+        // report what Azure now holds, then publish it to the workloads
         report(st, key, versions);
         String foreign = publisher.foreignConfigMap(cr);
         if (foreign != null) {
@@ -215,6 +212,31 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "purged outside the operator). Its versions cannot be brought back; to create a new, different key under this "
                     + "name, delete and re-apply this HsmKey.", gen(cr), clock);
             return config.reconcile().resync();
+        }
+        return null;
+    }
+
+    /** Null when the key is this resource's, or is adopted now as the spec allows; otherwise whose it is, in a condition. */
+    private Duration ownership(HsmKey cr, HsmKeyStatus st, String uri, String name, String owner, HsmKeys.Key key,
+                               List<HsmKeys.Version> versions) {
+        String tagged = KeySpecs.ownerOf(key, versions);
+        if (!owner.equals(tagged) && tagged != null && Ownership.alive(kubernetes, config.clusterId(), tagged, HsmKey.class)) {
+            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " and belongs to " + tagged + ", which "
+                    + "still exists. Only its owner manages it: adoptExisting does not take it over. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (!owner.equals(tagged) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
+            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " but " + (tagged == null
+                    ? "was not created by this resource" : "belongs to " + tagged + ", which no longer exists") + ". Set "
+                    + "spec.adoptExisting: true to manage it from here. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (!owner.equals(tagged)) {
+            if (!Boolean.TRUE.equals(st.adopted)) {
+                events.normal(cr, "Adopted", "Adopting key " + key.id() + (tagged == null ? ", which had no owner" : ", whose owner "
+                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
+            }
+            st.adopted = true;
         }
         return null;
     }
