@@ -221,7 +221,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     + ", not in " + ownNs + "/" + spec.hsmRef.name + ".", gen(cr), clock);
             return null;
         }
-        return "/keys/" + HsmKeyReconciler.keyName(key);
+        return "/keys/" + KeySpecs.keyName(key);
     }
 
     private boolean allowed(String guid) {

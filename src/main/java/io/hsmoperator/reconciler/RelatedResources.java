@@ -6,6 +6,7 @@ import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.hsmoperator.publish.KeyPublisher;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
@@ -24,9 +25,6 @@ import java.util.stream.Collectors;
  * so nothing waits for the resync.
  */
 public final class RelatedResources {
-    /** Label on the ConfigMaps the operator publishes; the ConfigMap informer watches only those. */
-    public static final String HSMKEY_LABEL = "hsmoperator.io/hsmkey";
-
     private RelatedResources() {
     }
 
@@ -46,11 +44,11 @@ public final class RelatedResources {
     public static EventSource<ConfigMap, HsmKey> publishedConfigMap(EventSourceContext<HsmKey> context) {
         var config = InformerEventSourceConfiguration.from(ConfigMap.class, HsmKey.class)
                 .withName("published-configmap")
-                .withLabelSelector(HSMKEY_LABEL)
+                .withLabelSelector(KeyPublisher.HSMKEY_LABEL)
                 .withItemStore(new LeanItemStore<>())
                 .withNamespacesInheritedFromController()
                 .withOnUpdateFilter((now, before) -> !Objects.equals(now.getData(), before.getData()))
-                .withSecondaryToPrimaryMapper(cm -> Set.of(new ResourceID(cm.getMetadata().getLabels().get(HSMKEY_LABEL),
+                .withSecondaryToPrimaryMapper(cm -> Set.of(new ResourceID(cm.getMetadata().getLabels().get(KeyPublisher.HSMKEY_LABEL),
                         cm.getMetadata().getNamespace())))
                 .build();
         return new InformerEventSource<>(config, context);

@@ -56,6 +56,14 @@ class ArchitectureTest {
     }
 
     @Test
+    void thePublisherDependsOnNoReconciler() {
+        // The publisher returns what it found and did; conditions and events are the reconciler's to write.
+        noClasses().that().resideInAPackage("io.hsmoperator.publish..")
+                .should().dependOnClassesThat().resideInAPackage("io.hsmoperator.reconciler..")
+                .check(operator);
+    }
+
+    @Test
     void nothingOutsideTheEmulatorCallsAPurgeApi() {
         noClasses().that().resideOutsideOfPackage("io.hsmoperator.emulator..")
                 .should().callMethodWhere(new DescribedPredicate<JavaMethodCall>("a purge method (purgeDeletedKey, beginPurgeDeleted, ...)") {

@@ -22,6 +22,7 @@ import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.HsmFixtures;
 import io.hsmoperator.emulator.State;
+import io.hsmoperator.publish.Workloads;
 import io.hsmoperator.rotation.RotationSchedule;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.QuarkusTestProfile;

@@ -1,4 +1,4 @@
-package io.hsmoperator.reconciler;
+package io.hsmoperator.publish;
 
 import io.fabric8.kubernetes.api.model.LabelSelector;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
@@ -54,7 +54,7 @@ public class Workloads {
     }
 
     /** key-version.hsmoperator.io/{HsmKey name}; names longer than an annotation name allows are shortened with a hash. */
-    static String annotation(String hsmKeyName) {
+    public static String annotation(String hsmKeyName) {
         if (hsmKeyName.length() <= 63) {
             return ANNOTATION_PREFIX + hsmKeyName;
         }

@@ -1,0 +1,109 @@
+package io.hsmoperator.publish;
+
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.hsmkey.HsmKeySpec;
+import io.hsmoperator.azure.HsmKeys;
+import jakarta.inject.Singleton;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Publishes an HsmKey to the workloads of its namespace: the ConfigMap of {@link KeyPublication} (owned by the HsmKey, so
+ * that it goes with it), and the restart of the workloads that read the key only when they start. It returns what it
+ * found and did; the reconciler turns that into conditions and events.
+ */
+@Singleton
+public class KeyPublisher {
+    /** Label on the ConfigMaps the operator publishes; the ConfigMap informer watches only those. */
+    public static final String HSMKEY_LABEL = "hsmoperator.io/hsmkey";
+    private final KubernetesClient kubernetes;
+    private final HsmKeys keys;
+    private final Workloads workloads;
+    /** Public keys of versions never change: read each once. */
+    private final Map<String, Map<String, String>> publicKeys = new ConcurrentHashMap<>();
+
+    public KeyPublisher(KubernetesClient kubernetes, HsmKeys keys, Workloads workloads) {
+        this.kubernetes = kubernetes;
+        this.keys = keys;
+        this.workloads = workloads;
+    }
+
+    /** The name of the ConfigMap to publish, or null when publishing is off. */
+    private static String configMapName(HsmKey cr) {
+        HsmKeySpec.Publish p = cr.getSpec().publish;
+        if (p != null && Boolean.FALSE.equals(p.enabled)) {
+            return null;
+        }
+        return p != null && p.configMapName != null ? p.configMapName : cr.getMetadata().getName() + "-key";
+    }
+
+    /** The ConfigMap to publish into when it exists and is not this HsmKey's (no owner reference to it); else null. */
+    public String foreignConfigMap(HsmKey cr) {
+        String name = configMapName(cr);
+        ConfigMap existing = name == null ? null : kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
+        boolean ours = existing == null || existing.getMetadata().getOwnerReferences().stream()
+                .anyMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()));
+        return ours ? null : name;
+    }
+
+    /**
+     * Writes the workload ConfigMap when its content changed; returns its name, or null when publishing is off.
+     * {@code versions}: every version of the key, oldest first; the enabled ones are published.
+     */
+    public String publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        String name = configMapName(cr);
+        if (name == null) {
+            return null;
+        }
+        List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
+        if (!key.kty().startsWith("oct")) {
+            for (int i = versions.size() - 1; i >= 0; i--) {
+                HsmKeys.Version v = versions.get(i);
+                if (v.enabled()) {
+                    Map<String, String> jwk = publicKeys.computeIfAbsent(v.id(),
+                            id -> v.version().equals(key.version()) ? key.jwk() : keys.getVersion(uri, key.name(), v.version()).jwk());
+                    enabled.add(new KeyPublication.PublishedVersion(v.id(), v.version(), jwk));
+                }
+            }
+        }
+        Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
+                key.version(), key.operations(), enabled);
+        String ns = cr.getMetadata().getNamespace();
+        ConfigMap existing = kubernetes.configMaps().inNamespace(ns).withName(name).get();
+        if (existing != null && Objects.equals(existing.getData(), data)) {
+            return name;
+        }
+        var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
+                .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
+        if (existing == null) {
+            kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name).withNamespace(ns)
+                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
+                    .withOwnerReferences(owner).endMetadata().withData(data).build()).create();
+        } else {
+            kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
+                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
+                    .withOwnerReferences(owner).endMetadata().withData(data).build());
+        }
+        return name;
+    }
+
+    /**
+     * spec.publish.restartWorkloads: roll the matching Deployments and StatefulSets onto the current version. Returns the
+     * workloads rolled now, as Kind/name: none when restarts are off or every one already runs the current version.
+     */
+    public List<String> followWorkloads(HsmKey cr, HsmKeys.Key key) {
+        HsmKeySpec.Publish p = cr.getSpec().publish;
+        if (p == null || p.restartWorkloads == null) {
+            return List.of();
+        }
+        return workloads.follow(cr, p.restartWorkloads, key.version());
+    }
+}
