@@ -60,7 +60,6 @@ public final class RelatedResources {
                 .withName("granted-hsmkey")
                 .withNamespacesInheritedFromController()
                 .withItemStore(new LeanItemStore<>())
-                .withItemStore(new LeanItemStore<>())
                 .withSecondaryToPrimaryMapper(key -> context.getPrimaryCache().list(a -> a.getSpec() != null && a.getSpec().keyRef != null
                                 && key.getMetadata().getName().equals(a.getSpec().keyRef.name)
                                 && key.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
