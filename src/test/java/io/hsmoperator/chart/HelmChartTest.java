@@ -55,7 +55,8 @@ class HelmChartTest {
         assertEquals("JOSDK_ALL_NAMESPACES", env(docs, "QUARKUS_OPERATOR_SDK_NAMESPACES"));
         assertEquals("true", env(docs, "HSM_LEADER_ELECTION_ENABLED"));
         assertEquals("hsm-operator:0.1.0-SNAPSHOT", container(docs).path("image").asText(), "the tag defaults to the appVersion");
-        assertEquals(List.of("java", "-XX:MaxRAMPercentage=75.0", "-Djava.io.tmpdir=/tmp",
+        assertEquals(List.of("java", "-XX:MaxRAMPercentage=75.0", "-XX:+UseSerialGC", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30",
+                "-XX:TieredStopAtLevel=1", "-Djava.io.tmpdir=/tmp",
                 "-Djava.util.logging.manager=org.jboss.logmanager.LogManager", "-jar", "/deployments/quarkus-run.jar"),
                 strings(container(docs).path("command")));
         JsonNode operator = container(docs);
