@@ -68,9 +68,10 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
             t.setDaemon(true);
             return t;
         });
-        // Spread over the interval, so that replicas started together do not list in step.
+        // Spread over the interval, so that replicas started together do not list in step. At a fixed rate, not delay:
+        // a listing of many pages must not push every later one back, or drift would wait longer than the interval.
         long first = interval.toMillis() / 2 + ThreadLocalRandom.current().nextLong(Math.max(1, interval.toMillis() / 2));
-        timer.scheduleWithFixedDelay(this::look, first, interval.toMillis(), TimeUnit.MILLISECONDS);
+        timer.scheduleAtFixedRate(this::lookSafely, first, interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -85,6 +86,15 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     @Override
     public Set<HsmKeys.Listed> getSecondaryResources(HsmKey primary) {
         return Set.of();
+    }
+
+    /** A scheduled task that throws is never run again: drift watching must outlive any one failure. */
+    private void lookSafely() {
+        try {
+            look();
+        } catch (RuntimeException e) {
+            LOG.errorf(e, "Looking for drift in keys failed; trying again in %s", interval);
+        }
     }
 
     /** One listing per HSM with converged keys; an event for each key that differs from what its reconcile saw. */
