@@ -5,6 +5,7 @@ import com.azure.security.keyvault.keys.KeyClient;
 import com.azure.security.keyvault.keys.cryptography.CryptographyClient;
 import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
 import com.azure.security.keyvault.keys.models.CreateEcKeyOptions;
+import com.azure.security.keyvault.keys.models.KeyOperation;
 import com.azure.security.keyvault.keys.models.KeyRotationPolicy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -416,14 +417,23 @@ class HsmKeyRotationIT extends OperatorTestBase {
     void scheduledRotationStopsBeforeTheVersionLimit() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         apply(rotatingKey("full", "P1D"));
-        awaitCondition(HsmKey.class, "full", "Ready", "True", null, WAIT);
+        HsmKey ready = awaitCondition(HsmKey.class, "full", "Ready", "True", null, WAIT);
         KeyClient admin = adminKeys(hsm);
         int limit = RotationSchedule.VERSION_LIMIT - RotationSchedule.RESERVED_FOR_ROTATE_NOW;
+        // The operator reconciles while the versions are made. They carry what the spec says (its operations, the owner's
+        // tag), so it has no drift to correct on them and writes nothing meanwhile.
+        KeyOperation[] specOperations = HsmKeyReconciler.operations(ready.getSpec()).stream().map(KeyOperation::fromString)
+                .toArray(KeyOperation[]::new);
         try (AutoCloseable fast = emulator.controls().suspendServiceLimits()) {
             while (azureVersions(hsm, "full").size() < limit) {
-                admin.createEcKey(new CreateEcKeyOptions("full").setTags(Map.of(Ownership.TAG, "test-cluster/" + ns + "/full")));
+                admin.createEcKey(new CreateEcKeyOptions("full").setKeyOperations(specOperations)
+                        .setTags(Map.of(Ownership.TAG, "test-cluster/" + ns + "/full")));
             }
         }
+        // The clock moves only once a reconcile has read all of them: a reconcile that read the versions before the last
+        // ones were made and the clock after the step would find a rotation due below the limit, make it, and so put the
+        // limit a period off. Later reconciles read the versions after this one, so every reconcile the step reaches sees them all.
+        awaitKey("full", x -> x.getStatus().versionCount == limit, "all " + limit + " versions seen before the clock moves");
         emulator.controls().advance(Duration.ofDays(2));
         HsmKey k = awaitKey("full", x -> condition(x, Conditions.ROTATION) != null
                 && "VersionLimitApproaching".equals(condition(x, Conditions.ROTATION).getReason()), "the limit reported");
