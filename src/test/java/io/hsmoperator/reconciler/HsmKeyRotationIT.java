@@ -422,7 +422,7 @@ class HsmKeyRotationIT extends OperatorTestBase {
         int limit = RotationSchedule.VERSION_LIMIT - RotationSchedule.RESERVED_FOR_ROTATE_NOW;
         // The operator reconciles while the versions are made. They carry what the spec says (its operations, the owner's
         // tag), so it has no drift to correct on them and writes nothing meanwhile.
-        KeyOperation[] specOperations = HsmKeyReconciler.operations(ready.getSpec()).stream().map(KeyOperation::fromString)
+        KeyOperation[] specOperations = KeySpecs.operations(ready.getSpec()).stream().map(KeyOperation::fromString)
                 .toArray(KeyOperation[]::new);
         try (AutoCloseable fast = emulator.controls().suspendServiceLimits()) {
             while (azureVersions(hsm, "full").size() < limit) {
