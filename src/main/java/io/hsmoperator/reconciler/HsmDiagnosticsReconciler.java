@@ -60,7 +60,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
 
     @Override
     public List<EventSource<?, HsmDiagnostics>> prepareEventSources(EventSourceContext<HsmDiagnostics> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef));
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
     }
 
     @Override

@@ -69,7 +69,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     @Override
     public List<EventSource<?, HsmKey>> prepareEventSources(EventSourceContext<HsmKey> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef),
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false),
                 RelatedResources.publishedConfigMap(context), listings);
     }
 

@@ -57,7 +57,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
 
     @Override
     public List<EventSource<?, HsmRoleAssignment>> prepareEventSources(EventSourceContext<HsmRoleAssignment> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef), RelatedResources.grantedKey(context));
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), RelatedResources.grantedKey(context));
     }
 
     @Override

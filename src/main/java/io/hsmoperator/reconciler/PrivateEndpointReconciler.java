@@ -65,7 +65,7 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
 
     @Override
     public List<EventSource<?, PrivateEndpoint>> prepareEventSources(EventSourceContext<PrivateEndpoint> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef));
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, true));
     }
 
     @Override
