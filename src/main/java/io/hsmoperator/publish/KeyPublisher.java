@@ -45,23 +45,27 @@ public class KeyPublisher {
         return p != null && p.configMapName != null ? p.configMapName : cr.getMetadata().getName() + "-key";
     }
 
-    /** The ConfigMap to publish into when it exists and is not this HsmKey's (no owner reference to it); else null. */
-    public String foreignConfigMap(HsmKey cr) {
-        String name = configMapName(cr);
-        ConfigMap existing = name == null ? null : kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
-        boolean ours = existing == null || existing.getMetadata().getOwnerReferences().stream()
-                .anyMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()));
-        return ours ? null : name;
+    /**
+     * What {@link #publish} did: the ConfigMap published into (null when publishing is off), or, in {@code foreign}, the
+     * name of a ConfigMap that exists and is not this HsmKey's (no owner reference to it), left untouched.
+     */
+    public record Publication(String configMap, String foreign) {
     }
 
     /**
-     * Writes the workload ConfigMap when its content changed; returns its name, or null when publishing is off.
+     * Writes the workload ConfigMap when its content changed, never into a ConfigMap the HsmKey does not own.
      * {@code versions}: every version of the key, oldest first; the enabled ones are published.
      */
-    public String publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+    public Publication publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
         String name = configMapName(cr);
         if (name == null) {
-            return null;
+            return new Publication(null, null);
+        }
+        String ns = cr.getMetadata().getNamespace();
+        ConfigMap existing = kubernetes.configMaps().inNamespace(ns).withName(name).get();
+        if (existing != null && existing.getMetadata().getOwnerReferences().stream()
+                .noneMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()))) {
+            return new Publication(null, name);
         }
         List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
         if (!key.kty().startsWith("oct")) {
@@ -76,10 +80,8 @@ public class KeyPublisher {
         }
         Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
-        String ns = cr.getMetadata().getNamespace();
-        ConfigMap existing = kubernetes.configMaps().inNamespace(ns).withName(name).get();
         if (existing != null && Objects.equals(existing.getData(), data)) {
-            return name;
+            return new Publication(name, null);
         }
         var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
                 .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
@@ -92,7 +94,15 @@ public class KeyPublisher {
                     .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
                     .withOwnerReferences(owner).endMetadata().withData(data).build());
         }
-        return name;
+        return new Publication(name, null);
+    }
+
+    /** The HsmKey is gone: the public keys of its versions need not be remembered any longer. */
+    public void forget(HsmKey cr) {
+        String key = cr.getStatus() == null ? null : cr.getStatus().versionlessKeyId;
+        if (key != null) {
+            publicKeys.keySet().removeIf(id -> id.startsWith(key + "/"));
+        }
     }
 
     /**

@@ -157,13 +157,14 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
         // report what Azure now holds, then publish it to the workloads
         report(st, key, versions);
-        String foreign = publisher.foreignConfigMap(cr);
-        if (foreign != null) {
-            stalled(st, Reason.PublishConflict, "ConfigMap " + foreign + " exists and was not published by this HsmKey; the operator never "
-                    + "takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another name.", gen(cr), clock);
+        KeyPublisher.Publication publication = publisher.publish(cr, uri, key, versions);
+        if (publication.foreign() != null) {
+            stalled(st, Reason.PublishConflict, "ConfigMap " + publication.foreign() + " exists and was not published by this HsmKey; the "
+                    + "operator never takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another "
+                    + "name.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        String published = publisher.publish(cr, uri, key, versions);
+        String published = publication.configMap();
         st.publishedConfigMap = published;
         List<String> rolled = publisher.followWorkloads(cr, key);
         if (!rolled.isEmpty()) {
@@ -279,6 +280,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         DeleteControl control = deletion.delete(stale);
         if (control.isRemoveFinalizer()) {
             ResourceMetrics.forget(stale);
+            publisher.forget(stale);
         }
         return control;
     }
