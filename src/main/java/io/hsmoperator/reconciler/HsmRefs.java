@@ -62,6 +62,17 @@ public final class HsmRefs {
         return from instanceof CustomResource<?, ?> cr && cr.getStatus() instanceof HsmRefStatus st ? st.hsm : null;
     }
 
+    /**
+     * What a resolution and the resources that hold one read of an HSM: whom it admits, whether it is Ready, its URI and
+     * resource ID, whether it is being deleted. Kept next to {@link #resolve}, so that the event source that wakes
+     * referrers on a change of these (RelatedResources) follows what is read here.
+     */
+    static java.util.List<Object> whatReferrersRead(ManagedHsm hsm) {
+        var st = hsm.getStatus();
+        return java.util.Arrays.asList(hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces, Conditions.isTrue(st, Conditions.READY),
+                st == null ? null : st.hsmUri, st == null ? null : st.resourceId, hsm.getMetadata().getDeletionTimestamp() != null);
+    }
+
     public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
         return resolve(kubernetes, from, ref, true);
     }

@@ -13,8 +13,6 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 
-import java.util.Arrays;
-import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Function;
@@ -81,13 +79,7 @@ public final class RelatedResources {
      * wakes none of the HSM's keys: with 5,000 keys in one HSM each such change would cost 10,000 Azure reads.
      */
     static boolean usabilityChanged(ManagedHsm now, ManagedHsm before) {
-        return !Objects.equals(usability(now), usability(before));
-    }
-
-    private static List<Object> usability(ManagedHsm hsm) {
-        var st = hsm.getStatus();
-        return Arrays.asList(hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces, Conditions.isTrue(st, Conditions.READY),
-                st == null ? null : st.hsmUri, st == null ? null : st.resourceId, hsm.getMetadata().getDeletionTimestamp() != null);
+        return !Objects.equals(HsmRefs.whatReferrersRead(now), HsmRefs.whatReferrersRead(before));
     }
 
     private static boolean refersTo(HasMetadata from, HsmReference ref, ManagedHsm hsm) {
