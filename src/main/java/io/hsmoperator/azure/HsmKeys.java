@@ -55,7 +55,7 @@ public interface HsmKeys {
         }
     }
 
-    record Deleted(String name, String recoveryId, Instant deletedOn, Instant scheduledPurge) {
+    record Deleted(String name, String recoveryId, Instant deletedOn, Instant scheduledPurge, Map<String, String> tags) {
     }
 
     record ReleasePolicy(String contentType, String data, boolean immutable) {

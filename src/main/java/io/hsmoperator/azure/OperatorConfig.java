@@ -10,9 +10,11 @@ import java.util.Optional;
 /** The operator's typed configuration ({@code hsm.*} in application.properties, or HSM_* environment variables). */
 @ConfigMapping(prefix = "hsm")
 public interface OperatorConfig {
-    /** Names this cluster in the ownership tag of every Azure object the operator creates ({cluster}/{namespace}/{name}). */
-    @WithDefault("default")
-    String clusterId();
+    /**
+     * Names this cluster in the ownership tag of every Azure object the operator creates
+     * ({cluster}/{namespace}/{name}/{uid}). Unset: the UID of this cluster's kube-system namespace, unique per cluster.
+     */
+    Optional<String> clusterId();
 
     Azure azure();
 

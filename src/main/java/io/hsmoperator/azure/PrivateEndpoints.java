@@ -11,11 +11,17 @@ public interface PrivateEndpoints {
     /** The DNS zone group the operator manages on each endpoint. */
     String DNS_ZONE_GROUP = "default";
 
+    /** The resource ID of private endpoint {@code name}: known before it exists, so it can be recorded before the PUT. */
+    static String id(String subscription, String resourceGroup, String name) {
+        return "/subscriptions/" + subscription + "/resourceGroups/" + resourceGroup + "/providers/Microsoft.Network/privateEndpoints/" + name;
+    }
+
     Optional<Endpoint> get(String subscription, String resourceGroup, String name);
 
     /** Creates the endpoint, or applies {@code desired} to it (a PUT of the whole resource). */
     Mutation startPut(String subscription, String resourceGroup, String name, Desired desired);
 
+    /** Asks Azure to delete the endpoint: 202 while it does, 200 when done at once, 204 when there was none. */
     Mutation startDelete(String subscription, String resourceGroup, String name);
 
     /** The private DNS zone IDs of the endpoint's DNS zone group {@value #DNS_ZONE_GROUP}; empty when there is none. */

@@ -90,7 +90,8 @@ public class SdkHsmKeys implements HsmKeys {
     public Optional<Deleted> getDeleted(String hsmUri, String name) {
         try {
             DeletedKey d = client(hsmUri).getDeletedKeyWithResponse(name, Context.NONE).getValue();
-            return Optional.of(new Deleted(d.getName(), d.getRecoveryId(), instant(d.getDeletedOn()), instant(d.getScheduledPurgeDate())));
+            return Optional.of(new Deleted(d.getName(), d.getRecoveryId(), instant(d.getDeletedOn()), instant(d.getScheduledPurgeDate()),
+                    d.getProperties().getTags() == null ? Map.of() : Map.copyOf(d.getProperties().getTags())));
         } catch (RuntimeException e) {
             AzureError err = AzureError.of(e);
             if (err.is(AzureError.Kind.NOT_FOUND)) {

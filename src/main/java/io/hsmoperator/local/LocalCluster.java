@@ -87,6 +87,9 @@ public final class LocalCluster {
         try (KubernetesClient client = new KubernetesClientBuilder()
                 .withConfig(new ConfigBuilder().withMasterUrl(url).withTrustCerts(true).withNamespace("default").build()).build()) {
             install(client, crds);
+            // A real API server makes kube-system itself; its UID names this cluster in ownership tags (OperatorInstance).
+            client.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName("kube-system")
+                    .withUid(java.util.UUID.randomUUID().toString()).endMetadata().build()).create();
         }
         System.setProperty("quarkus.kubernetes-client.api-server-url", url);
         System.setProperty("quarkus.kubernetes-client.trust-certs", "true");

@@ -110,13 +110,14 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
             if (held != null) {
                 return held;
             }
+            // Recorded before the PUT: deletion must find what a PUT may have made, even if this process stops right after it.
+            st.settingId = DiagnosticSettings.settingId(resourceId, name);
+            st.settingName = name;
+            Reports.writeAhead(kubernetes, cr, st);
             Mutation m = settings.put(resourceId, name, want);
             st.lastUpdate = DriftGuard.sent(st.lastUpdate, drift, null, gen(cr), Instant.now(clock));
             events.mutation(cr, observed.isEmpty() ? "DiagnosticSettingCreated" : "DiagnosticSettingUpdated", (observed.isEmpty()
                     ? "Created" : "Corrected") + " diagnostic setting " + name + " on " + resourceId + ": " + describe(want), m);
-            // Ours from now on (deletion cleans it up), though Ready is what a read shows and Azure's reads lag its writes.
-            st.settingId = DiagnosticSettings.settingId(resourceId, name);
-            st.settingName = name;
             progressing(st, Reason.Updating, "Azure is applying diagnostic setting " + name + ": " + describe(want) + ".", gen(cr), clock);
             return config.reconcile().poll();
         } else {
@@ -239,14 +240,29 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
                     + "not made by it, and stays on the HSM.");
             return DeleteControl.defaultDelete();
         }
-        String resourceId = DiagnosticSettings.resourceOf(st.settingId);
+        // What is deleted is the setting the spec names on the HSM this resource was made in; status says only that a PUT
+        // was sent.
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
+        String resourceId = hsm.hsm() == null || hsm.hsm().getStatus() == null ? null : hsm.hsm().getStatus().resourceId;
+        if (resourceId == null || !resourceId.equalsIgnoreCase(DiagnosticSettings.resourceOf(st.settingId))) {
+            stalled(st, Reason.DeletionBlocked, "Diagnostic setting " + settingName(cr) + " cannot be deleted yet: " + (resourceId == null
+                    ? Objects.toString(hsm.message(), "the HSM it was made on is not known.") : "status names it on another resource than "
+                    + "this resource's HSM " + resourceId + ".") + " Deletion waits; annotate " + io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION
+                    + "=true to release this resource and leave the setting in place.", gen(cr), clock);
+            Reports.patchStatusIfChanged(kubernetes, cr, st);
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
+        }
         try {
-            if (settings.get(resourceId, settingName(cr)).isPresent()) {
-                Mutation m = settings.delete(resourceId, settingName(cr));
+            // No read first: one that finds nothing proves nothing (Azure's reads lag its writes); the DELETE's answer does.
+            Mutation m = settings.delete(resourceId, settingName(cr));
+            if (m.status() != 204) {
                 events.mutation(cr, "DiagnosticSettingDeleted", "Deleted diagnostic setting " + settingName(cr) + " from " + resourceId, m);
             }
             return DeleteControl.defaultDelete();
         } catch (AzureError e) {
+            if (e.is(AzureError.Kind.NOT_FOUND)) {
+                return DeleteControl.defaultDelete();
+            }
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
     }

@@ -53,18 +53,20 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private final KeyRotation rotation;
     private final KeyPublisher publisher;
     private final KeyDeletion deletion;
+    private final Ownership ownership;
 
     public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, KeyPublisher publisher,
-                            Clock clock) {
+                            Ownership ownership, Clock clock) {
         this.keys = keys;
+        this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
         this.publisher = publisher;
         this.clock = clock;
         this.listings = new KeyListings(keys, config.reconcile().driftInterval());
-        this.rotation = new KeyRotation(keys, config, events, clock);
-        this.deletion = new KeyDeletion(keys, config, kubernetes, events, clock);
+        this.rotation = new KeyRotation(keys, config, ownership, events, clock);
+        this.deletion = new KeyDeletion(keys, config, kubernetes, ownership, events, clock);
     }
 
     @Override
@@ -95,7 +97,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         String uri = hsm.hsmUri();
         String name = KeySpecs.keyName(cr);
-        String owner = Ownership.of(config.clusterId(), cr);
+        String owner = ownership.tag(cr);
         String madeAs = st.versionlessKeyId;
         if (madeAs != null && !madeAs.equalsIgnoreCase(uri.replaceAll("/+$", "") + "/keys/" + name)) {
             stalled(st, Reason.ImmutableFieldChanged, "keyName now names " + name + ", but this resource manages " + madeAs + ". keyName is "
@@ -107,7 +109,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         var observed = keys.get(uri, name);
         HsmKeys.Key key;
         if (observed.isEmpty()) {
-            Duration wait = absent(cr, st, uri, name);
+            Duration wait = absent(cr, st, hsm, name);
             if (wait != null) {
                 return wait;
             }
@@ -117,12 +119,14 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             key = created.key();
         } else {
             key = observed.get();
-            st.recoveryStartedAt = null;
         }
+        // A key this resource recovered is adopted as recoverDeleted allowed, where its earlier owner is gone.
+        boolean recovered = st.recoveryStartedAt != null;
+        st.recoveryStartedAt = null;
         List<HsmKeys.Version> versions = KeySpecs.oldestFirst(keys.versions(uri, name), key.version());
 
         // validate what Azure holds: whose the key is, and that the spec does not change what cannot change
-        Duration notOurs = ownership(cr, st, uri, name, owner, key, versions);
+        Duration notOurs = ownership(cr, st, hsm, name, key, versions, recovered);
         if (notOurs != null) {
             return notOurs;
         }
@@ -178,7 +182,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */
-    private Duration absent(HsmKey cr, HsmKeyStatus st, String uri, String name) {
+    private Duration absent(HsmKey cr, HsmKeyStatus st, HsmRefs.Resolution hsm, String name) {
+        String uri = hsm.hsmUri();
         var deleted = keys.getDeleted(uri, name);
         Instant recovering = st.recoveryStartedAt == null ? null : Instant.parse(st.recoveryStartedAt);
         if (recovering != null && Instant.now(clock).isBefore(recovering.plus(RECOVERY_TIMEOUT))) {
@@ -188,6 +193,14 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return config.reconcile().poll();
         }
         if (deleted.isPresent()) {
+            Ownership.Verdict verdict = ownership.judge(deleted.get().tags().get(Ownership.TAG), cr, HsmKey.class,
+                    hsm.hsm().getMetadata().getNamespace(), Boolean.TRUE.equals(cr.getSpec().recoverDeleted));
+            if (verdict instanceof Ownership.Verdict.Conflict c && !c.adoptable()) {
+                // Recovering it would bring back another owner's key, crypto-shredded on purpose, for this resource to use.
+                stalled(st, Reason.OwnershipConflict, "A soft-deleted key holds the name " + name + " in " + uri + " and " + c.why()
+                        + " It is not recovered from here, and the operator never purges it. Choose another keyName.", gen(cr), clock);
+                return config.reconcile().resync();
+            }
             if (Boolean.TRUE.equals(cr.getSpec().recoverDeleted)) {
                 Mutation m = keys.recover(uri, name);
                 st.recoveryStartedAt = Instant.now(clock).truncatedTo(ChronoUnit.SECONDS).toString();
@@ -218,24 +231,23 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
 
     /** Null when the key is this resource's, or is adopted now as the spec allows; otherwise whose it is, in a condition. */
-    private Duration ownership(HsmKey cr, HsmKeyStatus st, String uri, String name, String owner, HsmKeys.Key key,
-                               List<HsmKeys.Version> versions) {
-        String tagged = KeySpecs.ownerOf(key, versions);
-        if (!owner.equals(tagged) && tagged != null && Ownership.alive(kubernetes, config.clusterId(), tagged, HsmKey.class)) {
-            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " and belongs to " + tagged + ", which "
-                    + "still exists. Only its owner manages it: adoptExisting does not take it over. Nothing was changed.", gen(cr), clock);
+    private Duration ownership(HsmKey cr, HsmKeyStatus st, HsmRefs.Resolution hsm, String name, HsmKeys.Key key,
+                               List<HsmKeys.Version> versions, boolean recovered) {
+        Ownership.Verdict verdict = ownership.judge(KeySpecs.ownerOf(key, versions), cr, HsmKey.class, hsm.hsm().getMetadata().getNamespace(),
+                Boolean.TRUE.equals(cr.getSpec().adoptExisting) || recovered);
+        if (verdict instanceof Ownership.Verdict.Conflict c) {
+            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + hsm.hsmUri() + " but " + c.why()
+                    + " Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        if (!owner.equals(tagged) && !Boolean.TRUE.equals(cr.getSpec().adoptExisting)) {
-            stalled(st, Reason.OwnershipConflict, "A key named " + name + " exists in " + uri + " but " + (tagged == null
-                    ? "was not created by this resource" : "belongs to " + tagged + ", which no longer exists") + ". Set "
-                    + "spec.adoptExisting: true to manage it from here. Nothing was changed.", gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        if (!owner.equals(tagged)) {
+        if (verdict instanceof Ownership.Verdict.Adopt a) {
             if (!Boolean.TRUE.equals(st.adopted)) {
-                events.normal(cr, "Adopted", "Adopting key " + key.id() + (tagged == null ? ", which had no owner" : ", whose owner "
-                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
+                String message = "Adopting key " + key.id() + ", " + a.why() + " (spec.adoptExisting); this resource now manages it.";
+                if (a.warning()) {
+                    events.warning(cr, "Adopted", message + " The HSM's own namespace reclaimed it from another namespace.");
+                } else {
+                    events.normal(cr, "Adopted", message);
+                }
             }
             st.adopted = true;
         }

@@ -73,6 +73,12 @@ public final class HsmRefs {
                 st == null ? null : st.hsmUri, st == null ? null : st.resourceId, hsm.getMetadata().getDeletionTimestamp() != null);
     }
 
+    /** Whether resources of {@code namespace} may use the HSM: its own namespace, or one its spec.allowedNamespaces lists. */
+    static boolean admits(ManagedHsm hsm, String namespace) {
+        var allowed = hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces;
+        return hsm.getMetadata().getNamespace().equals(namespace) || allowed != null && (allowed.contains(namespace) || allowed.contains("*"));
+    }
+
     public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
         return resolve(kubernetes, from, ref, true);
     }
@@ -91,12 +97,9 @@ public final class HsmRefs {
         if (hsm == null) {
             return new Resolution(null, null, Reason.HsmNotFound, "ManagedHsm " + ns + "/" + ref.name + " does not exist (yet).", true);
         }
-        if (!ns.equals(own)) {
-            var allowed = hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces;
-            if (allowed == null || !(allowed.contains(own) || allowed.contains("*"))) {
-                return new Resolution(null, null, Reason.RefNotPermitted, "ManagedHsm " + ns + "/" + ref.name + " does not allow namespace "
-                        + own + " to use it: its owners must add " + own + " to spec.allowedNamespaces.", false);
-            }
+        if (!admits(hsm, own)) {
+            return new Resolution(null, null, Reason.RefNotPermitted, "ManagedHsm " + ns + "/" + ref.name + " does not allow namespace "
+                    + own + " to use it: its owners must add " + own + " to spec.allowedNamespaces.", false);
         }
         if ((ready && !Conditions.isTrue(hsm.getStatus(), Conditions.READY)) || hsm.getStatus() == null || hsm.getStatus().hsmUri == null) {
             return new Resolution(hsm, null, Reason.HsmNotReady, "Waiting for ManagedHsm " + ns + "/" + ref.name + " to be Ready.", true);

@@ -7,6 +7,7 @@ import io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignmentStatus;
 import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.HsmAccessControl;
+import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.HsmRoles;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
@@ -46,9 +47,14 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
     private final KubernetesClient kubernetes;
     private final Events events;
     private final Clock clock;
+    private final HsmKeys keys;
+    private final Ownership ownership;
 
-    public HsmRoleAssignmentReconciler(HsmAccessControl access, OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock) {
+    public HsmRoleAssignmentReconciler(HsmAccessControl access, HsmKeys keys, Ownership ownership, OperatorConfig config,
+                                       KubernetesClient kubernetes, Events events, Clock clock) {
         this.access = access;
+        this.keys = keys;
+        this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
@@ -161,7 +167,16 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                 events.normal(cr, "RoleAssignmentAdopted", "Role '" + roleName + "' was already granted to " + spec.principalId
                         + " at " + scope + " (assignment " + name + "); this resource now reports it and will not revoke it.");
             } else {
+                String foreign = spec.keyRef == null ? null : keyNotOfRef(cr, uri, scope.substring("/keys/".length()));
+                if (foreign != null) {
+                    stalled(st, Reason.OwnershipConflict, foreign + " Nothing was granted.", gen(cr), clock);
+                    return config.reconcile().resync();
+                }
                 boolean regrant = st.assignmentName != null;
+                // Recorded before the grant: deletion revokes what a grant may have made, even if this process stops right after.
+                st.assignmentName = name;
+                st.scope = scope;
+                Reports.writeAhead(kubernetes, cr, st);
                 Mutation m;
                 try {
                     m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
@@ -224,6 +239,22 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         return "/keys/" + KeySpecs.keyName(key);
     }
 
+    /**
+     * Why the key a keyRef grants on is not the referenced HsmKey's own in Azure (its ownership tag names someone else),
+     * or null when it is: a grant never reaches a key another resource owns, whatever that HsmKey's status says.
+     */
+    private String keyNotOfRef(HsmRoleAssignment cr, String uri, String keyName) {
+        HsmKey ref = kubernetes.resources(HsmKey.class).inNamespace(cr.getMetadata().getNamespace()).withName(cr.getSpec().keyRef.name).get();
+        Optional<HsmKeys.Key> key = keys.get(uri, keyName);
+        if (ref == null || key.isEmpty()) {
+            return "The key " + keyName + " of HsmKey " + cr.getSpec().keyRef.name + " is not there to grant on.";
+        }
+        String tagged = KeySpecs.ownerOf(key.get(), key.get().tags().isEmpty() ? keys.versions(uri, keyName) : List.of());
+        return ownership.isOf(tagged, ref) ? null : "The key " + keyName + " in " + uri + " is not HsmKey " + cr.getSpec().keyRef.name
+                + "'s own (its owner tag names " + Ownership.Owner.parse(tagged).map(Ownership.Owner::toString).orElse(String.valueOf(tagged))
+                + ").";
+    }
+
     private boolean allowed(String guid) {
         List<String> allowed = config.roleAssignments().allowedPrivilegedRoles().orElse(List.of());
         return allowed.stream().map(HsmRoles::guidOf).anyMatch(g -> g.isPresent() && g.get().equalsIgnoreCase(guid));
@@ -254,32 +285,53 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             events.normal(cr, "Retained", "Deleted the HsmRoleAssignment resource; the grant stays in Azure (deletionPolicy Retain).");
             return DeleteControl.defaultDelete();
         }
-        if (st.assignmentName == null || st.scope == null) {
-            return DeleteControl.defaultDelete();
-        }
         if (Boolean.TRUE.equals(st.adopted)) {
             events.normal(cr, "Retained", "Deleted the HsmRoleAssignment resource; assignment " + st.assignmentName + " was adopted, not "
                     + "made by it, and stays in Azure.");
             return DeleteControl.defaultDelete();
         }
+        // What is revoked is the assignment only this resource can have made (its name derives from its UID), at the scope
+        // recorded before the grant; status alone never names what is revoked.
+        String name = assignmentName(cr);
+        String scope = grantedScope(spec, st);
+        if (scope == null) {
+            // The scope is recorded before every grant: without it nothing was ever granted.
+            return DeleteControl.defaultDelete();
+        }
         HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
         if (!hsm.ok()) {
             // Never release a grant unrevoked: the access would outlive the resource that gave it.
-            stalled(st, Reason.DeletionBlocked, "Role assignment " + st.assignmentName + " at " + st.scope + " cannot be revoked yet: "
+            stalled(st, Reason.DeletionBlocked, "Role assignment " + name + " at " + scope + " cannot be revoked yet: "
                     + hsm.message() + " Deletion waits; annotate " + io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION + "=true to "
                     + "release this resource and leave the grant in place.", gen(cr), clock);
             Reports.patchStatusIfChanged(kubernetes, cr, st);
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
         }
         try {
-            if (access.assignment(hsm.hsmUri(), st.scope, st.assignmentName).isPresent()) {
-                Mutation m = access.unassign(hsm.hsmUri(), st.scope, st.assignmentName);
-                events.mutation(cr, "RoleRevoked", "Revoked role '" + st.roleName + "' from " + spec.principalId + " at " + st.scope, m);
-            }
+            // No read first: one that finds nothing proves nothing (Azure's reads lag its writes); the DELETE's answer does.
+            Mutation m = access.unassign(hsm.hsmUri(), scope, name);
+            events.mutation(cr, "RoleRevoked", "Revoked role '" + java.util.Objects.toString(st.roleName, spec.role) + "' from " + spec.principalId + " at " + scope, m);
             return DeleteControl.defaultDelete();
         } catch (AzureError e) {
+            if (e.is(AzureError.Kind.NOT_FOUND)) {
+                return DeleteControl.defaultDelete();
+            }
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
+    }
+
+    /**
+     * The scope this resource granted at: its spec's / or /keys, or for a keyRef the key scope recorded before the grant
+     * (the HsmKey may be gone by now). Null when nothing was granted.
+     */
+    private static String grantedScope(HsmRoleAssignmentSpec spec, HsmRoleAssignmentStatus st) {
+        if (st.scope == null) {
+            return null;
+        }
+        if (spec.scope != null) {
+            return spec.scope == HsmRoleAssignmentSpec.Scope.ALL ? "/" : "/keys";
+        }
+        return st.scope.startsWith("/keys/") && st.scope.length() > "/keys/".length() ? st.scope : null;
     }
 
     private static Long gen(HsmRoleAssignment cr) {

@@ -28,8 +28,11 @@ final class KeyDeletion {
     private final Events events;
     private final Clock clock;
 
-    KeyDeletion(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock) {
+    private final Ownership ownership;
+
+    KeyDeletion(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Ownership ownership, Events events, Clock clock) {
         this.keys = keys;
+        this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
@@ -82,8 +85,7 @@ final class KeyDeletion {
                 return DeleteControl.defaultDelete();
             }
             // Only a key that carries this resource's tag is disabled or deleted (adoption writes the tag first).
-            if (!Ownership.of(config.clusterId(), cr).equals(KeySpecs.ownerOf(key.get(), KeySpecs.oldestFirst(keys.versions(uri, name),
-                    key.get().version())))) {
+            if (!ownership.isOf(KeySpecs.ownerOf(key.get(), KeySpecs.oldestFirst(keys.versions(uri, name), key.get().version())), cr)) {
                 events.warning(cr, "DeletionRefused", "The key " + key.get().id() + " is not owned by this resource; it was not changed.");
                 return DeleteControl.defaultDelete();
             }

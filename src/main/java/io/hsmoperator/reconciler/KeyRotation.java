@@ -27,8 +27,11 @@ final class KeyRotation {
     private final Events events;
     private final Clock clock;
 
-    KeyRotation(HsmKeys keys, OperatorConfig config, Events events, Clock clock) {
+    private final Ownership ownership;
+
+    KeyRotation(HsmKeys keys, OperatorConfig config, Ownership ownership, Events events, Clock clock) {
         this.keys = keys;
+        this.ownership = ownership;
         this.config = config;
         this.events = events;
         this.clock = clock;
@@ -67,7 +70,7 @@ final class KeyRotation {
             // Written first, so that a failed create leaves the condition saying a rotation is due.
             rotation(st, cr, "True", r.trigger() == RotationSchedule.Trigger.ROTATE_NOW ? Reason.RotateNowRequested : Reason.RotationInProgress,
                     "Creating a new version of " + key.name() + " for the " + r.describe() + ".");
-            Map<String, String> tags = KeySpecs.tags(cr.getSpec(), Ownership.of(config.clusterId(), cr));
+            Map<String, String> tags = KeySpecs.tags(cr.getSpec(), ownership.tag(cr));
             tags.put(r.markerTag(), r.markerValue());
             HsmKeys.Created created = keys.create(uri, key.name(), KeySpecs.newVersion(cr.getSpec(), tags, key,
                     Boolean.TRUE.equals(st.adopted), Instant.now(clock)));

@@ -68,11 +68,13 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private final Clock clock;
     private final HsmDeclarations declarations;
     private final HsmKeys keys;
+    private final Ownership ownership;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
                                 OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
-                                HsmDeclarations declarations, HsmKeys keys) {
+                                HsmDeclarations declarations, HsmKeys keys, Ownership ownership) {
         this.keys = keys;
+        this.ownership = ownership;
         this.clock = clock;
         this.declarations = declarations;
         this.arm = arm;
@@ -108,24 +110,21 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         ManagedHsmArm.Hsm hsm = observed.get();
         // Ours: it carries our tag, or it lost its tags but is the HSM this resource already reported as its own.
-        String owner = Ownership.of(config.clusterId(), cr);
+        String owner = ownership.tag(cr);
         String tagged = hsm.tags().get(Ownership.TAG);
-        boolean ours = owner.equals(tagged) || (tagged == null && hsm.id().equalsIgnoreCase(String.valueOf(st.resourceId)));
-        if (!ours && tagged != null && Ownership.alive(kubernetes, config.clusterId(), tagged, ManagedHsm.class)) {
-            stalled(st, Reason.OwnershipConflict, "An HSM named " + spec.azureName + " exists in Azure and belongs to " + tagged
-                    + ", which still exists. Only its owner manages and reports it: neither adoptExisting nor ObserveOnly takes it "
-                    + "over. Reference that ManagedHsm instead (its spec.allowedNamespaces must list this namespace). Nothing was "
-                    + "changed.", gen(cr), clock);
-            return config.reconcile().resync();
-        }
         boolean observeOnly = spec.management == ManagedHsmSpec.Management.ObserveOnly;
-        if (!observeOnly && !ours && !Boolean.TRUE.equals(spec.adoptExisting)) {
-            stalled(st, Reason.OwnershipConflict, "An HSM named " + spec.azureName + " exists in Azure but " + (tagged == null
-                    ? "was not created by this resource" : "belongs to " + tagged + ", which no longer exists") + ". Set "
-                    + "spec.adoptExisting: true to manage it from here, or management: ObserveOnly to only report it. Nothing was "
-                    + "changed.", gen(cr), clock);
+        // An HSM's home is the namespace its tag names: only there may it be taken over once its owner is gone.
+        String home = Ownership.Owner.parse(tagged).map(Ownership.Owner::namespace).orElse(cr.getMetadata().getNamespace());
+        Ownership.Verdict verdict = tagged == null && hsm.id().equalsIgnoreCase(String.valueOf(st.resourceId)) ? new Ownership.Verdict.Ours()
+                : ownership.judge(tagged, cr, ManagedHsm.class, home, observeOnly || Boolean.TRUE.equals(spec.adoptExisting));
+        if (verdict instanceof Ownership.Verdict.Conflict c) {
+            stalled(st, Reason.OwnershipConflict, "An HSM named " + spec.azureName + " exists in Azure but " + c.why()
+                    + (c.adoptable() ? " (Or set management: ObserveOnly to only report it.)" : " Neither adoptExisting nor ObserveOnly "
+                    + "takes it over; reference its ManagedHsm instead (its spec.allowedNamespaces must list this namespace).")
+                    + " Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+        boolean ours = verdict instanceof Ownership.Verdict.Ours;
         observe(st, hsm);
         List<String> immutable = immutableConflicts(spec, hsm);
         if (!immutable.isEmpty()) {
@@ -149,9 +148,9 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         st.pendingOperation = null;
         if (!observeOnly) {
             // Said once: until Azure's reads show the ownership tag, later looks still see the HSM as not ours.
-            if (!ours && !Boolean.TRUE.equals(st.adopted)) {
-                events.normal(cr, "Adopted", "Adopting managed HSM " + hsm.id() + (tagged == null ? ", which had no owner" : ", whose owner "
-                        + tagged + " no longer exists") + " (spec.adoptExisting); this resource now manages it.");
+            if (verdict instanceof Ownership.Verdict.Adopt a && !Boolean.TRUE.equals(st.adopted)) {
+                events.normal(cr, "Adopted", "Adopting managed HSM " + hsm.id() + ", " + a.why() + " (spec.adoptExisting); this "
+                        + "resource now manages it.");
             }
             if (!ours) {
                 st.adopted = true;
@@ -273,7 +272,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         LinkedHashSet<String> admins = new LinkedHashSet<>(spec.initialAdminObjectIds == null ? List.of() : spec.initialAdminObjectIds);
         admins.add(azure.principalId());
-        String owner = Ownership.of(config.clusterId(), cr);
+        String owner = ownership.tag(cr);
         Mutation m = arm.startCreate(spec.subscriptionId, spec.resourceGroup, spec.azureName,
                 desired(cr, tenant, new ArrayList<>(admins), Ownership.tags(Map.of(), spec.tags == null ? Map.of() : spec.tags, owner, null),
                         null, false));
@@ -669,8 +668,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             }
             // Only an HSM that carries this resource's tag is deleted: adoption writes the tag first, and a tag that names
             // anyone else (alive or not) means this resource never managed it.
-            String owner = Ownership.of(config.clusterId(), cr);
-            if (!owner.equals(observed.get().tags().get(Ownership.TAG))) {
+            if (!ownership.isOf(observed.get().tags().get(Ownership.TAG), cr)) {
                 events.warning(cr, "DeletionRefused", "The HSM " + observed.get().id() + " is not owned by this resource; it was not deleted.");
                 return DeleteControl.defaultDelete();
             }
@@ -708,8 +706,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                                                     List<String> out) {
         for (T r : kubernetes.resources(kind).inAnyNamespace().list().getItems()) {
             HsmReference to = ref.apply(r);
+            // A namespace this HSM does not admit made nothing in it, and must not be able to hold its deletion up.
             if (to != null && cr.getMetadata().getName().equals(to.name)
-                    && cr.getMetadata().getNamespace().equals(to.namespaceOr(r.getMetadata().getNamespace()))) {
+                    && cr.getMetadata().getNamespace().equals(to.namespaceOr(r.getMetadata().getNamespace()))
+                    && HsmRefs.admits(cr, r.getMetadata().getNamespace())) {
                 out.add(r.getKind() + " " + r.getMetadata().getNamespace() + "/" + r.getMetadata().getName());
             }
         }

@@ -25,6 +25,7 @@ public class OperatorInstance {
     private static final Logger LOG = Logger.getLogger(OperatorInstance.class);
     private final String namespace;
     private final String identity;
+    private final String clusterId;
     private final OperatorConfig.LeaderElection election;
     private volatile boolean stopping;
 
@@ -36,6 +37,44 @@ public class OperatorInstance {
         String host = Optional.ofNullable(System.getenv("HOSTNAME")).filter(h -> !h.isBlank()).orElse("hsm-operator");
         this.identity = config.leaderElection().identity().orElseGet(() -> host + "-" + UUID.randomUUID().toString().substring(0, 8));
         this.election = config.leaderElection();
+        this.clusterId = clusterId(config.clusterId(), () -> {
+            var kubeSystem = kubernetes.namespaces().withName("kube-system").get();
+            return kubeSystem == null ? null : kubeSystem.getMetadata().getUid();
+        });
+        LOG.infof("This cluster is %s in the ownership tags of the Azure objects the operator makes", clusterId);
+    }
+
+    /** Values that every install would share: as a cluster's identity they would make two clusters one owner. */
+    static final java.util.Set<String> SHARED_IDS = java.util.Set.of("default");
+
+    /**
+     * The configured cluster identity, else the UID of the kube-system namespace: unique per cluster, stable for its life.
+     * A value every install shares is refused, so that two clusters syncing the same manifests never own each other's
+     * Azure objects.
+     */
+    static String clusterId(Optional<String> configured, java.util.function.Supplier<String> kubeSystemUid) {
+        if (configured.isPresent()) {
+            String id = configured.get().trim();
+            if (id.isEmpty() || id.contains("/") || SHARED_IDS.contains(id.toLowerCase(java.util.Locale.ROOT))) {
+                throw new IllegalStateException("hsm.cluster-id '" + id + "' cannot identify this cluster: it is "
+                        + (id.isEmpty() ? "empty" : id.contains("/") ? "not allowed to contain '/'" : "a value every install shares")
+                        + ". Two clusters with the same identity treat each other's Azure objects as their own. Leave it unset "
+                        + "(the UID of the kube-system namespace is used) or set a name unique to this cluster.");
+            }
+            return id;
+        }
+        String uid = kubeSystemUid.get();
+        if (uid == null || uid.isBlank()) {
+            throw new IllegalStateException("hsm.cluster-id is unset and the kube-system namespace cannot be read to derive this "
+                    + "cluster's identity from its UID. Grant the operator get on namespaces/kube-system, or set hsm.cluster-id to "
+                    + "a name unique to this cluster.");
+        }
+        return uid;
+    }
+
+    /** This cluster's name in ownership tags (see {@link Ownership}). */
+    public String clusterId() {
+        return clusterId;
     }
 
     /** The namespace the operator runs in (its configuration's, else POD_NAMESPACE, else its client's). */

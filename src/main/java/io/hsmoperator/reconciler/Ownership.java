@@ -2,24 +2,129 @@ package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import jakarta.inject.Singleton;
 
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
- * Which resource owns an Azure object: a tag {@value #TAG} = {cluster}/{namespace}/{name}. One writer per object, across
- * clusters: an object whose tag names another resource that still exists is never taken over; one without our tag, or
- * whose tagged owner is gone, is adopted only when the spec says so.
+ * Which resource owns an Azure object: a tag {@value #TAG} = {cluster}/{namespace}/{name}/{uid}, naming its owner exactly.
+ * One writer per object, across namespaces and clusters. An object whose owner still exists is never taken over. An
+ * object another namespace made is never adopted, recovered, changed or deleted from this one, whether its owner lives
+ * or not; only the HSM's own namespace may reclaim what is left in its HSM. An object nobody tagged (made in the portal,
+ * by Terraform) is adopted only from the HSM's own namespace, and only when the spec says so.
  */
-public final class Ownership {
+@Singleton
+public class Ownership {
     public static final String TAG = "hsmoperator.io-owner";
 
-    private Ownership() {
+    private final String cluster;
+    private final KubernetesClient kubernetes;
+
+    public Ownership(OperatorInstance instance, KubernetesClient kubernetes) {
+        this.cluster = instance.clusterId();
+        this.kubernetes = kubernetes;
     }
 
-    public static String of(String clusterId, HasMetadata resource) {
-        return clusterId + "/" + resource.getMetadata().getNamespace() + "/" + resource.getMetadata().getName();
+    /** The owner a tag names; empty for a tag this operator did not write in either of its formats. */
+    public record Owner(String cluster, String namespace, String name, String uid) {
+        static Optional<Owner> parse(String tag) {
+            String[] p = tag == null ? new String[0] : tag.split("/", -1);
+            for (String part : p) {
+                if (part.isEmpty()) {
+                    return Optional.empty();
+                }
+            }
+            // Three parts: written before the tag carried the owner's UID.
+            return p.length == 4 ? Optional.of(new Owner(p[0], p[1], p[2], p[3]))
+                    : p.length == 3 ? Optional.of(new Owner(p[0], p[1], p[2], null)) : Optional.empty();
+        }
+
+        @Override
+        public String toString() {
+            return cluster + "/" + namespace + "/" + name;
+        }
+    }
+
+    /** What a resource may do with an Azure object, given the object's ownership tag. */
+    public sealed interface Verdict {
+        /** This resource made it (or adopted it earlier). */
+        record Ours() implements Verdict {
+        }
+
+        /** This resource may take it over now; {@code warning} when it is a reclaim by the HSM's namespace. */
+        record Adopt(String why, boolean warning) implements Verdict {
+        }
+
+        /** Someone else's: why, in words a user can act on; {@code adoptable} when asking to adopt would settle it. */
+        record Conflict(String why, boolean adoptable) implements Verdict {
+        }
+    }
+
+    public String tag(HasMetadata resource) {
+        return cluster + "/" + resource.getMetadata().getNamespace() + "/" + resource.getMetadata().getName() + "/"
+                + resource.getMetadata().getUid();
+    }
+
+    /** Whether a tag names this resource: exactly, or in the earlier format without UID, by this cluster, namespace and name. */
+    public boolean isOf(String tagged, HasMetadata resource) {
+        if (tag(resource).equals(tagged)) {
+            return true;
+        }
+        Optional<Owner> o = Owner.parse(tagged);
+        return o.isPresent() && o.get().uid() == null && o.get().cluster().equals(cluster)
+                && o.get().namespace().equals(resource.getMetadata().getNamespace()) && o.get().name().equals(resource.getMetadata().getName());
+    }
+
+    /**
+     * Decides whether {@code claimant} may manage an object tagged {@code tagged} in an HSM declared in namespace
+     * {@code hsmNamespace}, when its spec does ({@code adopt}) or does not ask to adopt.
+     */
+    public Verdict judge(String tagged, HasMetadata claimant, Class<? extends HasMetadata> kind, String hsmNamespace, boolean adopt) {
+        if (isOf(tagged, claimant)) {
+            return new Verdict.Ours();
+        }
+        String ns = claimant.getMetadata().getNamespace();
+        boolean hsmsOwn = ns.equals(hsmNamespace);
+        if (tagged == null) {
+            if (!hsmsOwn) {
+                return new Verdict.Conflict("it carries no owner (made outside this operator), and such an object is adopted only from "
+                        + "the HSM's own namespace " + hsmNamespace + ".", false);
+            }
+            return adopt ? new Verdict.Adopt("which had no owner", false)
+                    : new Verdict.Conflict("it was not made by this resource. Set spec.adoptExisting: true to manage it from here.", true);
+        }
+        Optional<Owner> owner = Owner.parse(tagged);
+        if (owner.isEmpty() || alive(owner.get(), kind)) {
+            return new Verdict.Conflict("it belongs to " + owner.map(Owner::toString).orElse(tagged) + (owner.isPresent()
+                    && !owner.get().cluster().equals(cluster) ? ", managed from another cluster" : ", which still exists")
+                    + ". Only its owner manages it: adoptExisting does not take it over.", false);
+        }
+        boolean sameNamespace = owner.get().namespace().equals(ns);
+        if (!sameNamespace && !hsmsOwn) {
+            return new Verdict.Conflict("it was made by namespace " + owner.get().namespace() + " (" + owner.get() + ", no longer there). "
+                    + "An object another namespace made is never taken over from this one; only the HSM's own namespace "
+                    + hsmNamespace + " may reclaim it.", false);
+        }
+        if (!adopt) {
+            return new Verdict.Conflict("it belongs to " + owner.get() + ", which no longer exists. Set spec.adoptExisting: true to "
+                    + "manage it from here.", true);
+        }
+        return new Verdict.Adopt("whose owner " + owner.get() + " no longer exists", !sameNamespace);
+    }
+
+    /**
+     * Whether the owner still exists, read from the API server (not a cache): the resource of that namespace and name with
+     * that UID. Another cluster's resources cannot be checked from here and count as alive.
+     */
+    private boolean alive(Owner owner, Class<? extends HasMetadata> kind) {
+        if (!owner.cluster().equals(cluster)) {
+            return true;
+        }
+        HasMetadata found = kubernetes.resources(kind).inNamespace(owner.namespace()).withName(owner.name()).get();
+        return found != null && (owner.uid() == null || owner.uid().equals(found.getMetadata().getUid()));
     }
 
     /**
@@ -41,17 +146,5 @@ public final class Ownership {
         java.util.TreeSet<String> keys = new java.util.TreeSet<>(spec.keySet());
         keys.add(TAG);
         return List.copyOf(keys);
-    }
-
-    /**
-     * Whether the owner a tag names still exists, read from the API server (not a cache). Another cluster's resources,
-     * and tags this operator did not write in its format, cannot be checked here and count as alive.
-     */
-    public static boolean alive(KubernetesClient kubernetes, String clusterId, String tag, Class<? extends HasMetadata> kind) {
-        String[] p = tag.split("/", -1);
-        if (p.length != 3 || !p[0].equals(clusterId) || p[1].isEmpty() || p[2].isEmpty()) {
-            return true;
-        }
-        return kubernetes.resources(kind).inNamespace(p[1]).withName(p[2]).get() != null;
     }
 }

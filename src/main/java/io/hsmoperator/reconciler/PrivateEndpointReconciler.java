@@ -52,10 +52,12 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
     private final KubernetesClient kubernetes;
     private final Events events;
     private final Clock clock;
+    private final Ownership ownership;
 
     public PrivateEndpointReconciler(PrivateEndpoints endpoints, ManagedHsmArm arm, OperatorConfig config, KubernetesClient kubernetes,
-                                     Events events, Clock clock) {
+                                     Events events, Ownership ownership, Clock clock) {
         this.endpoints = endpoints;
+        this.ownership = ownership;
         this.arm = arm;
         this.config = config;
         this.kubernetes = kubernetes;
@@ -93,13 +95,16 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
                     gen(cr), clock);
             return config.reconcile().resync();
         }
-        String owner = Ownership.of(config.clusterId(), cr);
+        String owner = ownership.tag(cr);
         PrivateEndpoints.Desired want = new PrivateEndpoints.Desired(spec.location, spec.subnetId, target.getStatus().resourceId,
                 Boolean.TRUE.equals(spec.manualApproval), spec.requestMessage, tags(cr, owner));
 
         // observe; create once
         Optional<PrivateEndpoints.Endpoint> observed = endpoints.get(subscription, spec.resourceGroup, spec.azureName);
         if (observed.isEmpty()) {
+            // Recorded before the PUT: deletion must find what a PUT may have made, even if this process stops right after it.
+            st.resourceId = PrivateEndpoints.id(subscription, spec.resourceGroup, spec.azureName);
+            Reports.writeAhead(kubernetes, cr, st);
             Mutation m = endpoints.startPut(subscription, spec.resourceGroup, spec.azureName, want);
             events.mutation(cr, "PrivateEndpointCreateStarted", "Creating private endpoint " + spec.azureName + " in " + spec.resourceGroup
                     + " to " + target.getStatus().resourceId + (want.manualApproval() ? " (manual approval)" : ""), m);
@@ -108,9 +113,10 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         }
         PrivateEndpoints.Endpoint pe = observed.get();
         String tagged = pe.tags().get(Ownership.TAG);
-        if (!owner.equals(tagged)) {
+        if (!ownership.isOf(tagged, cr)) {
             stalled(st, Reason.OwnershipConflict, "A private endpoint named " + spec.azureName + " exists in " + spec.resourceGroup + " but "
-                    + (tagged == null ? "was not created by this resource" : "belongs to " + tagged) + ". Nothing was changed.", gen(cr), clock);
+                    + (tagged == null ? "was not created by this resource" : "belongs to " + Ownership.Owner.parse(tagged)
+                    .map(Ownership.Owner::toString).orElse(tagged)) + ". Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
         String immutable = immutableConflicts(want, pe);
@@ -272,27 +278,39 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
             return DeleteControl.defaultDelete();
         }
         if (st.resourceId == null) {
+            // Recorded before every PUT: without it nothing was ever sent to Azure.
             return DeleteControl.defaultDelete();
         }
+        // What is deleted is what the spec names; status says only that a PUT was sent, and in which subscription.
         String subscription = ResourceIds.subscription(st.resourceId);
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
+        String expected = spec.subscriptionId != null ? spec.subscriptionId : hsm.hsm() != null ? hsm.hsm().getSpec().subscriptionId : null;
+        if (expected != null && !expected.equalsIgnoreCase(subscription)) {
+            events.warning(cr, "DeletionRefused", "status.resourceId names subscription " + subscription + ", but this resource's "
+                    + "endpoint is in " + expected + "; nothing was deleted.");
+            return DeleteControl.defaultDelete();
+        }
         try {
             Optional<PrivateEndpoints.Endpoint> pe = endpoints.get(subscription, spec.resourceGroup, spec.azureName);
-            if (pe.isEmpty()) {
-                return DeleteControl.defaultDelete();
-            }
-            if (!Ownership.of(config.clusterId(), cr).equals(pe.get().tags().get(Ownership.TAG))) {
+            if (pe.isPresent() && !ownership.isOf(pe.get().tags().get(Ownership.TAG), cr)) {
                 events.warning(cr, "DeletionRefused", "Private endpoint " + pe.get().id() + " is not owned by this resource; it was not deleted.");
                 return DeleteControl.defaultDelete();
             }
-            // The finalizer goes when Azure says the endpoint is gone, not when the delete was asked for.
-            if (!"Deleting".equalsIgnoreCase(pe.get().provisioningState())) {
+            if (pe.isEmpty() || !"Deleting".equalsIgnoreCase(pe.get().provisioningState())) {
+                // A read that finds nothing proves nothing (Azure's reads lag its writes): only the DELETE's answer does.
                 Mutation m = endpoints.startDelete(subscription, spec.resourceGroup, spec.azureName);
-                events.mutation(cr, "PrivateEndpointDeleteStarted", "Deleting private endpoint " + pe.get().id() + " (deletionPolicy Delete)", m);
+                if (m.status() == 204) {
+                    return DeleteControl.defaultDelete();
+                }
+                events.mutation(cr, "PrivateEndpointDeleteStarted", "Deleting private endpoint " + st.resourceId + " (deletionPolicy Delete)", m);
             }
             progressing(st, Reason.Deleting, "Azure is deleting the private endpoint.", gen(cr), clock);
             Reports.patchStatusIfChanged(kubernetes, cr, st);
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
         } catch (AzureError e) {
+            if (e.is(AzureError.Kind.NOT_FOUND)) {
+                return DeleteControl.defaultDelete();
+            }
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
     }

@@ -240,6 +240,21 @@ public final class Reports {
     }
 
     /**
+     * Records, before an Azure write whose result deletion must be able to find, what that write is about to make (a
+     * deterministic name or ID): a crash or a lost status write after the write then cannot orphan it. Unlike the
+     * report at the end of a reconcile, this write must succeed, or the Azure write is not sent.
+     */
+    @SuppressWarnings("unchecked")
+    public static <R extends CustomResource<?, S>, S extends HsmStatus> void writeAhead(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S st) {
+        S copy = copy(st, (Class<S>) st.getClass());
+        copy.observedGeneration = cr.getMetadata().getGeneration();
+        if (!JSON.valueToTree(copy).equals(JSON.valueToTree(cr.getStatus()))) {
+            writeStatus(kubernetes, cr, copy);
+        }
+    }
+
+    /**
      * Writes the condition for an Azure failure and says when to try again: throttling waits for Retry-After, transient
      * failures back off exponentially with jitter, permanent ones are Stalled and retried at the capped interval.
      */

@@ -117,7 +117,6 @@ final class Installation implements AutoCloseable {
         v.put("azure.authorityHost", emulator.authorityHost());
         v.put("azure.caBundle.configMap", "azure-ca");
         v.put("tenancy.managedHsmNamespaces[0]", apps + "=" + SUBSCRIPTION + "/rg-*");
-        v.put("clusterId", "e2e");
         int i = 0;
         for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
             v.put("extraEnv[" + i + "].name", e.getKey());

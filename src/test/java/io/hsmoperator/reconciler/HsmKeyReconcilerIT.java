@@ -81,7 +81,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         assertEquals("P-256", v.crv);
         assertEquals(List.of("sign", "verify"), v.keyOps);
         assertEquals("jwt", v.tags.get("purpose"));
-        assertEquals("test-cluster/" + ns + "/signing", v.tags.get(Ownership.TAG));
+        assertEquals(ownerTag(HsmKey.class, "signing"), v.tags.get(Ownership.TAG));
         assertEquals(400L * 86400, v.exp - v.created, "expiresAfter counts from the version's creation");
         assertTrue(ready.getStatus().keyId.endsWith("/keys/signing/" + v.version));
         assertEquals(v.version, ready.getStatus().currentVersion);
@@ -244,7 +244,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         admin().rbac(hsm.getStatus().hsmUri).createRoleAssignment(KeyVaultRoleScope.KEYS, HsmFixtures.CRYPTO_USER, emulator.builtInPrincipal().objectId());
         awaitRbacPropagation();
         var props = keys.getKey("wrapping").getProperties();
-        keys.updateKeyProperties(props.setEnabled(true).setTags(Map.of(Ownership.TAG, "test-cluster/" + ns + "/wrapping")),
+        keys.updateKeyProperties(props.setEnabled(true).setTags(Map.of(Ownership.TAG, ownerTag(HsmKey.class, "wrapping"))),
                 com.azure.security.keyvault.keys.models.KeyOperation.WRAP_KEY);
         touch(HsmKey.class, "wrapping");
         await().atMost(WAIT).until(() -> {

@@ -427,7 +427,7 @@ class HsmKeyRotationIT extends OperatorTestBase {
         try (AutoCloseable fast = emulator.controls().suspendServiceLimits()) {
             while (azureVersions(hsm, "full").size() < limit) {
                 admin.createEcKey(new CreateEcKeyOptions("full").setKeyOperations(specOperations)
-                        .setTags(Map.of(Ownership.TAG, "test-cluster/" + ns + "/full")));
+                        .setTags(Map.of(Ownership.TAG, ownerTag(HsmKey.class, "full"))));
             }
         }
         // The clock moves only once a reconcile has read all of them: a reconcile that read the versions before the last

@@ -177,40 +177,17 @@ class LeaderElectionIT extends OperatorTestBase {
 
     /** The packaged operator as another pod would run it: real-Azure mode against this JVM's emulator, as a custom cloud. */
     private Process replica(String identity) throws IOException {
-        Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
-        assertTrue(Files.exists(jar), "the packaged operator (mvn package) is needed: " + jar.toAbsolutePath());
-        Map<String, String> props = new LinkedHashMap<>(TestCluster.server().quarkusClientProperties());
+        Map<String, String> props = PackagedOperator.properties(TestCluster.server().quarkusClientProperties(), emulator,
+                emulator.builtInPrincipal(), ns + "/azure-credentials");
         httpPorts.put(identity, freePort());
         props.put("quarkus.http.port", String.valueOf(httpPorts.get(identity)));
-        props.put("hsm.azure.mode", "azure");
-        props.put("hsm.azure.cloud", "custom");
-        props.put("hsm.azure.arm-endpoint", emulator.armEndpoint());
-        props.put("hsm.azure.authority-host", emulator.authorityHost());
-        props.put("hsm.azure.ca-bundle", emulator.caCertificatePath().toAbsolutePath().toString());
-        props.put("hsm.azure.tenant-id", emulator.tenantId());
-        props.put("hsm.azure.client-id", emulator.builtInPrincipal().clientId());
-        props.put("hsm.azure.credential", "client-secret");
-        props.put("hsm.azure.client-secret-ref", ns + "/azure-credentials");
         props.put("hsm.cluster-id", "test-cluster");
-        props.put("hsm.tenancy.managed-hsm-namespaces", "t*=" + SUBSCRIPTION + "/rg-*");
-        props.put("hsm.reconcile.poll", "PT0.3S");
-        props.put("hsm.reconcile.resync", "PT3S");
-        props.put("hsm.reconcile.key-full-read", "PT3S");
-        props.put("hsm.reconcile.max-backoff", "PT5S");
         props.put("hsm.leader-election.namespace", ns);
         props.put("hsm.leader-election.identity", identity);
         props.put("hsm.leader-election.lease-duration", "PT" + LEASE.toSeconds() + "S");
         props.put("hsm.leader-election.renew-deadline", "PT4S");
         props.put("hsm.leader-election.retry-period", "PT1S");
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.add("-Xmx256m");
-        props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
-        cmd.add("-jar");
-        cmd.add(jar.toString());
-        Path log = Path.of("target", "leader-election", ns + "-" + identity + ".log");
-        Files.createDirectories(log.getParent());
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = PackagedOperator.launch(props, Path.of("target", "leader-election", ns + "-" + identity + ".log"));
         replicas.add(p);
         return p;
     }

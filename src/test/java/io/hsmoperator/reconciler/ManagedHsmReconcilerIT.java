@@ -34,7 +34,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         ManagedHsm ready = awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", "Ready", Duration.ofSeconds(60));
 
         State.Hsm hsm = azureHsm(azureName).orElseThrow();
-        assertEquals("test-cluster/" + ns + "/hsm", hsm.tags.get(Ownership.TAG), "the HSM carries its owner");
+        assertEquals(ownerTag(ManagedHsm.class, "hsm"), hsm.tags.get(Ownership.TAG), "the HSM carries its owner");
         assertEquals("test", hsm.tags.get("env"));
         String operator = ready.getStatus().operatorPrincipalId;
         assertTrue(hsm.initialAdminObjectIds.contains(operator), "the operator joined the initial administrators");
@@ -84,7 +84,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         assertEquals(1, fault.hits(), "the answer to the create was lost");
         assertEquals(1, journalSinceMark(e -> e.method().equals("PUT") && e.path().endsWith("/managedHSMs/" + azureName)).size(),
                 "the operator found the HSM Azure had created, by its ownership tag, and did not create it again");
-        assertEquals("test-cluster/" + ns + "/lost", azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
+        assertEquals(ownerTag(ManagedHsm.class, "lost"), azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
         assertEquals("Active", ready.getStatus().activationStatus);
         assertEquals(1, journalSinceMark(e -> e.method().equals("POST") && e.path().contains("securitydomain/download")
                 && e.status() < 300).size(), "the security domain was downloaded once");
@@ -302,7 +302,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         r.getSpec().adoptExisting = true;
         update(r);
         awaitCondition(ManagedHsm.class, "foreign", "Ready", "True", null, Duration.ofSeconds(60));
-        assertEquals("test-cluster/" + ns + "/foreign", azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
+        assertEquals(ownerTag(ManagedHsm.class, "foreign"), azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
     }
 
     @Test
@@ -327,7 +327,7 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         assertEquals(Boolean.TRUE, r.getStatus().adopted);
 
         State.Hsm hsm = azureHsm(azureName).orElseThrow();
-        assertEquals(Map.of("costcenter", "42", "team", "payments", Ownership.TAG, "test-cluster/" + ns + "/locked"), hsm.tags,
+        assertEquals(Map.of("costcenter", "42", "team", "payments", Ownership.TAG, ownerTag(ManagedHsm.class, "locked")), hsm.tags,
                 "the tags the spec states and the ownership tag are added; the others stay");
         assertFalse(hsm.enablePurgeProtection, "unset purgeProtection is not a write on an adopted HSM");
         assertEquals("Disabled", hsm.publicNetworkAccess, "unset publicNetworkAccess is not a write on an adopted HSM");

@@ -321,6 +321,11 @@ public abstract class OperatorTestBase {
 
     // ---- what Azure holds ----------------------------------------------------------------------
 
+    /** The ownership tag the operator writes on what resource {@code name} of {@code type} in this test's namespace makes. */
+    protected String ownerTag(Class<? extends HasMetadata> type, String name) {
+        return "test-cluster/" + ns + "/" + name + "/" + client.resources(type).inNamespace(ns).withName(name).get().getMetadata().getUid();
+    }
+
     protected Optional<State.Hsm> azureHsm(String azureName) {
         return Optional.ofNullable(emulator.inspect(s -> s.hsms.get(azureName.toLowerCase(Locale.ROOT))));
     }

@@ -82,7 +82,7 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
         PrivateEndpointInner pe = inAzure(p);
         assertEquals(hsm.getStatus().resourceId, pe.privateLinkServiceConnections().get(0).privateLinkServiceId());
         assertEquals(List.of("managedhsm"), pe.privateLinkServiceConnections().get(0).groupIds());
-        assertEquals("test-cluster/" + ns + "/auto", pe.tags().get(Ownership.TAG));
+        assertEquals(ownerTag(PrivateEndpoint.class, "auto"), pe.tags().get(Ownership.TAG));
         assertEquals(pe.id(), ready.getStatus().resourceId);
         assertEquals("Approved", ready.getStatus().connectionState);
         assertFalse(ready.getStatus().privateIpAddresses.isEmpty());

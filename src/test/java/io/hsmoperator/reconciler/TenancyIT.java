@@ -100,16 +100,148 @@ class TenancyIT extends OperatorTestBase {
             return null;
         });
         assertEquals(List.of(), writesSince(mark, azureName), "not one write for the intruder");
-        assertEquals("test-cluster/" + ns + "/hsm", azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
+        assertEquals(ownerTag(ManagedHsm.class, "hsm"), azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
         assertFalse(azureHsm(azureName).orElseThrow().tags.containsKey("owner"));
 
-        // Once the owner is gone (deleted, Retain), an explicit adoption may take the HSM, and says whose it was.
+        // Once the owner is gone (deleted, Retain), the HSM is still not the other namespace's to take: it was made in ns.
+        String home = ns;
         client.resource(get(ManagedHsm.class, "hsm")).delete();
         await().atMost(WAIT).until(() -> get(ManagedHsm.class, "hsm") == null);
-        in(intruder, () -> awaitCondition(ManagedHsm.class, "stolen", "Ready", "True", null, Duration.ofSeconds(60)));
-        assertEquals("test-cluster/" + intruder + "/stolen", azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
-        assertTrue(client.v1().events().inNamespace(intruder).list().getItems().stream().anyMatch(e -> e.getReason().equals("Adopted")
+        long gone = emulator.controls().lastSequence();
+        in(intruder, () -> {
+            touch(ManagedHsm.class, "stolen");
+            await().atMost(WAIT).until(() -> condition(get(ManagedHsm.class, "stolen"), "Ready").getMessage()
+                    .contains("was made by namespace " + home));
+            return null;
+        });
+        Thread.sleep(1500);
+        assertEquals(List.of(), writesSince(gone, azureName), "not one write for the intruder, owner or no owner");
+
+        // Its own namespace may reclaim it, and says whose it was.
+        apply(officersSecret("again-officers", 3, "2"));
+        ManagedHsm again = managedHsm("again", azureName);
+        again.getSpec().resourceGroup = owned.getSpec().resourceGroup;
+        again.getSpec().adoptExisting = true;
+        apply(again);
+        awaitCondition(ManagedHsm.class, "again", "Ready", "True", null, Duration.ofSeconds(60));
+        assertEquals(ownerTag(ManagedHsm.class, "again"), azureHsm(azureName).orElseThrow().tags.get(Ownership.TAG));
+        assertTrue(events().stream().anyMatch(e -> e.getReason().equals("Adopted")
                 && e.getMessage().contains("whose owner test-cluster/" + ns + "/hsm no longer exists")));
+    }
+
+    @Test
+    void aKeyAnotherNamespaceMadeIsNeverTakenOverRecoveredOrGrantedOnFromHere() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String azureName = hsm.getSpec().azureName;
+        String team = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        // The owner hands one key back to Azure (deleted with Retain) and crypto-shreds another (Delete: soft-deleted).
+        apply(hsmKey("released", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        HsmKey shredded = hsmKey("shredded", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        shredded.getSpec().deletionPolicy = HsmKeySpec.DeletionPolicy.Delete;
+        apply(shredded);
+        awaitCondition(HsmKey.class, "released", "Ready", "True", null, WAIT);
+        awaitCondition(HsmKey.class, "shredded", "Ready", "True", null, WAIT);
+        client.resource(get(HsmKey.class, "released")).delete();
+        client.resource(get(HsmKey.class, "shredded")).delete();
+        await().atMost(WAIT).until(() -> get(HsmKey.class, "released") == null && get(HsmKey.class, "shredded") == null);
+        assertTrue(emulator.<Boolean>inspect(st -> st.hsms.get(azureName).deletedKeys.containsKey("shredded")));
+        // And a key made outside the operator (the portal, Terraform) carries no owner at all.
+        azureAs(emulator.builtInPrincipal()).keys(hsm.getStatus().hsmUri)
+                .createEcKey(new com.azure.security.keyvault.keys.models.CreateEcKeyOptions("portal"));
+
+        long mark = emulator.controls().lastSequence();
+        in(team, () -> {
+            HsmKey take = keyIn(team, "take", hsmNs);
+            take.getSpec().keyName = "released";
+            take.getSpec().adoptExisting = true;
+            apply(take);
+            HsmKey revive = keyIn(team, "revive", hsmNs);
+            revive.getSpec().keyName = "shredded";
+            revive.getSpec().recoverDeleted = true;
+            apply(revive);
+            HsmKey portal = keyIn(team, "portal", hsmNs);
+            portal.getSpec().adoptExisting = true;
+            apply(portal);
+            apply(roleAssignment(team, "use-it", "take", null, hsmNs));
+            assertTrue(condition(awaitCondition(HsmKey.class, "take", "Ready", "False", "OwnershipConflict", WAIT), "Ready").getMessage()
+                    .contains("was made by namespace " + hsmNs));
+            assertTrue(condition(awaitCondition(HsmKey.class, "revive", "Ready", "False", "OwnershipConflict", WAIT), "Ready").getMessage()
+                    .contains("not recovered from here"));
+            assertTrue(condition(awaitCondition(HsmKey.class, "portal", "Ready", "False", "OwnershipConflict", WAIT), "Ready").getMessage()
+                    .contains("adopted only from the HSM's own namespace " + hsmNs));
+            awaitCondition(HsmRoleAssignment.class, "use-it", "Ready", "False", "KeyNotReady", WAIT);
+            return null;
+        });
+        Thread.sleep(1500);
+        assertEquals(List.of(), writesSince(mark, azureName), "not one write for the other namespace: no adoption, recovery or grant");
+        assertTrue(emulator.<Boolean>inspect(st -> st.hsms.get(azureName).deletedKeys.containsKey("shredded")), "still soft-deleted");
+
+        // The HSM's own namespace may reclaim what is left in its HSM: its own released key, and the portal's.
+        HsmKey reclaim = hsmKey("reclaim", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        reclaim.getSpec().keyName = "released";
+        reclaim.getSpec().adoptExisting = true;
+        apply(reclaim);
+        HsmKey portal = hsmKey("portal", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        portal.getSpec().adoptExisting = true;
+        apply(portal);
+        awaitCondition(HsmKey.class, "reclaim", "Ready", "True", null, WAIT);
+        awaitCondition(HsmKey.class, "portal", "Ready", "True", null, WAIT);
+        assertEquals(ownerTag(HsmKey.class, "reclaim"), emulator.<String>inspect(st -> st.hsms.get(azureName).keys.get("released").latest()
+                .tags.get(Ownership.TAG)));
+    }
+
+    @Test
+    void theHsmsNamespaceReclaimsAKeyAnotherNamespaceLeftAndSaysSo() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String team = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        in(team, () -> {
+            apply(keyIn(team, "left", hsmNs));
+            awaitCondition(HsmKey.class, "left", "Ready", "True", null, WAIT);
+            client.resource(get(HsmKey.class, "left")).delete();
+            await().atMost(WAIT).until(() -> get(HsmKey.class, "left") == null);
+            return null;
+        });
+        HsmKey reclaim = hsmKey("reclaimed", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        reclaim.getSpec().keyName = "left";
+        reclaim.getSpec().adoptExisting = true;
+        apply(reclaim);
+        awaitCondition(HsmKey.class, "reclaimed", "Ready", "True", null, WAIT);
+        assertTrue(events().stream().anyMatch(e -> e.getReason().equals("Adopted") && "Warning".equals(e.getType())
+                && e.getMessage().contains("reclaimed it from another namespace")), String.valueOf(eventReasons()));
+    }
+
+    @Test
+    void aGrantNeverReachesAKeyTheReferencedHsmKeyDoesNotOwnWhateverItsStatusSays() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String team = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        apply(hsmKey("crown-jewels", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        awaitCondition(HsmKey.class, "crown-jewels", "Ready", "True", null, WAIT);
+        long mark = emulator.controls().lastSequence();
+        in(team, () -> {
+            HsmKey fake = keyIn(team, "fake", hsmNs);
+            fake.getSpec().keyName = "crown-jewels";
+            apply(fake);
+            awaitCondition(HsmKey.class, "fake", "Ready", "False", "OwnershipConflict", WAIT);
+            // A tenant that may write its HsmKey's status claims it is Ready.
+            client.resources(HsmKey.class).inNamespace(team).withName("fake").editStatus(k -> {
+                k.getStatus().conditions.stream().filter(c -> c.getType().equals("Ready")).forEach(c -> {
+                    c.setStatus("True");
+                    c.setReason("Ready");
+                });
+                return k;
+            });
+            apply(roleAssignment(team, "steal", "fake", null, hsmNs));
+            Thread.sleep(5000);
+            return null;
+        });
+        assertEquals(List.of(), writesSince(mark, hsm.getSpec().azureName).stream().filter(e -> e.path().contains("roleAssignments")).toList(),
+                "no grant on a key another namespace owns");
     }
 
     @Test

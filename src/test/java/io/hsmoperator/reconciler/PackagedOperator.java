@@ -1,0 +1,56 @@
+package io.hsmoperator.reconciler;
+
+import io.hsmoperator.emulator.Emulator;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The packaged operator (target/quarkus-app, what the image runs) as its own process, as a pod would run it: real-Azure
+ * mode against this JVM's emulator as a custom cloud, signed in as {@code principal} with the client secret in a Secret.
+ */
+final class PackagedOperator {
+    private PackagedOperator() {
+    }
+
+    /** The settings every such process takes: Azure (the emulator), its identity, and the operator tests' short intervals. */
+    static Map<String, String> properties(Map<String, String> kubernetes, Emulator emulator, Emulator.Principal principal, String secretRef) {
+        Map<String, String> props = new LinkedHashMap<>(kubernetes);
+        props.put("hsm.azure.mode", "azure");
+        props.put("hsm.azure.cloud", "custom");
+        props.put("hsm.azure.arm-endpoint", emulator.armEndpoint());
+        props.put("hsm.azure.authority-host", emulator.authorityHost());
+        props.put("hsm.azure.ca-bundle", emulator.caCertificatePath().toAbsolutePath().toString());
+        props.put("hsm.azure.tenant-id", emulator.tenantId());
+        props.put("hsm.azure.client-id", principal.clientId());
+        props.put("hsm.azure.credential", "client-secret");
+        props.put("hsm.azure.client-secret-ref", secretRef);
+        props.put("hsm.tenancy.managed-hsm-namespaces", "t*=" + OperatorTestBase.SUBSCRIPTION + "/rg-*");
+        props.put("hsm.reconcile.poll", "PT0.3S");
+        props.put("hsm.reconcile.resync", "PT3S");
+        props.put("hsm.reconcile.key-full-read", "PT3S");
+        props.put("hsm.reconcile.max-backoff", "PT5S");
+        return props;
+    }
+
+    /** Starts it with {@code props}, its output in {@code log}. */
+    static Process launch(Map<String, String> props, Path log) throws IOException {
+        Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
+        assertTrue(Files.exists(jar), "the packaged operator (mvn package) is needed: " + jar.toAbsolutePath());
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("-Xmx256m");
+        props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+        cmd.add("-jar");
+        cmd.add(jar.toString());
+        Files.createDirectories(log.getParent());
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+}
