@@ -38,7 +38,7 @@ public final class HsmRoles {
 
     /**
      * The data actions Managed HSM defines that administer the HSM or let a key leave it: role management, the security
-     * domain, full backup and restore, settings, EKM, and on keys export, release, backup, restore, recover and purge. A
+     * domain, full backup and restore, settings, EKM, and on keys export, release, backup, restore and purge. A
      * custom role is administrative when one of its data actions, wildcards expanded, grants any of these.
      */
     static final List<String> ADMINISTRATIVE = Stream.of("roleAssignments/write/action", "roleAssignments/delete/action",
@@ -46,8 +46,8 @@ public final class HsmRoles {
             "securitydomain/download/read", "securitydomain/upload/action", "securitydomain/upload/read",
             "securitydomain/transferkey/read", "backup/start/action", "backup/status/action", "restore/start/action",
             "restore/status/action", "settings/write/action", "ekm/read/action", "ekm/write/action", "ekm/delete/action",
-            "keys/export/action", "keys/release/action", "keys/backup/action", "keys/restore/action", "keys/deletedKeys/delete",
-            "keys/deletedKeys/recover/action").map(DATA_ACTION_PREFIX::concat).toList();
+            "keys/export/action", "keys/release/action", "keys/backup/action", "keys/restore/action", "keys/deletedKeys/delete")
+            .map(DATA_ACTION_PREFIX::concat).toList();
 
     private HsmRoles() {
     }

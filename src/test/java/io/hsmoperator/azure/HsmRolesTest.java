@@ -23,7 +23,7 @@ class HsmRolesTest {
     @Test
     void actionsThatLetAKeyLeaveTheHsmOrGoForGoodAreAdministrative() {
         for (String action : List.of("keys/release/action", "keys/export/action", "keys/backup/action", "keys/restore/action",
-                "keys/deletedKeys/delete", "keys/deletedKeys/recover/action", "roleAssignments/write/action", "roleDefinitions/delete/action",
+                "keys/deletedKeys/delete", "roleAssignments/write/action", "roleDefinitions/delete/action",
                 "securitydomain/download/action", "backup/start/action", "restore/start/action", "settings/write/action", "ekm/write/action")) {
             assertTrue(HsmRoles.administrative(List.of(P + action)), action + " is administrative");
         }
