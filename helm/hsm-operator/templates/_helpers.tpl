@@ -64,6 +64,26 @@ A namespace written as a pattern cannot be named in RBAC: it must be listed in r
 {{- end -}}
 {{- end -}}
 
+{{/*
+Namespaces where HsmKeys may restart workloads (workloadRestarts.enabled): workloadRestarts.namespaces, else the
+watched namespaces (watch.mode own or list). With watch.mode all they must be listed: a restart is a rollout of
+someone's workload, never granted cluster-wide.
+*/}}
+{{- define "hsm-operator.restartNamespaces" -}}
+{{- if .Values.workloadRestarts.enabled -}}
+{{- $out := .Values.workloadRestarts.namespaces -}}
+{{- if eq (len $out) 0 -}}
+{{- if eq .Values.watch.mode "all" -}}
+{{- fail "workloadRestarts.enabled with watch.mode all: list the namespaces where HsmKeys may restart workloads in workloadRestarts.namespaces (the chart never grants patch on Deployments and StatefulSets cluster-wide)" -}}
+{{- end -}}
+{{- $out = include "hsm-operator.watchedNamespaces" . | trim | splitList "\n" -}}
+{{- end -}}
+{{- range ($out | uniq) }}
+{{ . }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "hsm-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -82,9 +102,6 @@ A namespace written as a pattern cannot be named in RBAC: it must be listed in r
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create", "patch"]
-- apiGroups: ["apps"]
-  resources: ["deployments", "statefulsets"]
-  verbs: ["get", "list", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -5,6 +5,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * Facts about Managed HSM local RBAC roles: the built-in roles' fixed IDs, which of them administer the HSM, and how a
@@ -31,10 +34,20 @@ public final class HsmRoles {
             "4bd23610-cdcf-4971-bdee-bdc562cc28e4", "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8", "6efe6056-5259-49d2-8b3d-d3d73544b20b",
             "abdd7ec4-a273-4265-bf38-e001014e2d8e");
 
-    /** Data actions that make a custom role administrative. */
-    private static final List<String> ADMINISTRATIVE = List.of("roleAssignments/write", "roleAssignments/delete", "roleDefinitions/write",
-            "roleDefinitions/delete", "securitydomain/", "backup/", "restore/", "settings/write", "ekm/", "keys/deletedKeys/delete",
-            "keys/export");
+    private static final String DATA_ACTION_PREFIX = "Microsoft.KeyVault/managedHsm/";
+
+    /**
+     * The data actions Managed HSM defines that administer the HSM or let a key leave it: role management, the security
+     * domain, full backup and restore, settings, EKM, and on keys export, release, backup, restore and purge. A
+     * custom role is administrative when one of its data actions, wildcards expanded, grants any of these.
+     */
+    static final List<String> ADMINISTRATIVE = Stream.of("roleAssignments/write/action", "roleAssignments/delete/action",
+            "roleDefinitions/write/action", "roleDefinitions/delete/action", "securitydomain/download/action",
+            "securitydomain/download/read", "securitydomain/upload/action", "securitydomain/upload/read",
+            "securitydomain/transferkey/read", "backup/start/action", "backup/status/action", "restore/start/action",
+            "restore/status/action", "settings/write/action", "ekm/read/action", "ekm/write/action", "ekm/delete/action",
+            "keys/export/action", "keys/release/action", "keys/backup/action", "keys/restore/action", "keys/deletedKeys/delete")
+            .map(DATA_ACTION_PREFIX::concat).toList();
 
     private HsmRoles() {
     }
@@ -60,8 +73,17 @@ public final class HsmRoles {
         return BUILT_IN.entrySet().stream().filter(e -> e.getValue().equalsIgnoreCase(guid)).map(Map.Entry::getKey).findFirst();
     }
 
-    /** Whether a custom role with these data actions can administer the HSM rather than only use or manage keys. */
+    /**
+     * Whether a custom role with these data actions can administer the HSM or take keys out of it, rather than only use
+     * or manage keys. Its notDataActions are not subtracted: a role is judged by the most it may grant.
+     */
     public static boolean administrative(List<String> dataActions) {
-        return dataActions.stream().anyMatch(a -> ADMINISTRATIVE.stream().anyMatch(p -> a.toLowerCase(Locale.ROOT).contains(p.toLowerCase(Locale.ROOT))));
+        return dataActions.stream().anyMatch(granted -> ADMINISTRATIVE.stream().anyMatch(action -> grants(granted, action)));
+    }
+
+    /** Whether a data action as a role writes it ({@code *} stands for any characters, case ignored) covers {@code action}. */
+    static boolean grants(String granted, String action) {
+        String regex = Stream.of(granted.trim().split("\\*", -1)).map(Pattern::quote).collect(Collectors.joining(".*"));
+        return Pattern.compile(regex, Pattern.CASE_INSENSITIVE).matcher(action).matches();
     }
 }

@@ -24,6 +24,22 @@ public interface OperatorConfig {
 
     Tenancy tenancy();
 
+    Publish publish();
+
+    /** What an HsmKey may do to the workloads of its namespace besides publishing a ConfigMap. */
+    interface Publish {
+        /**
+         * Whether spec.publish.restartWorkloads is honoured: a rollout of the matching Deployments and StatefulSets on a
+         * new version. Off unless the installation turns it on (the chart's workloadRestarts.enabled), because whoever may
+         * create an HsmKey could then roll the workloads of the namespace.
+         */
+        @WithDefault("false")
+        boolean restartWorkloads();
+
+        /** The namespaces where workloads may be restarted (the chart grants patch only there); empty means any. */
+        Optional<List<String>> restartNamespaces();
+    }
+
     Local local();
 
     LeaderElection leaderElection();

@@ -7,6 +7,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.azure.HsmKeys;
+import io.hsmoperator.azure.OperatorConfig;
 import jakarta.inject.Singleton;
 
 import java.util.ArrayList;
@@ -30,10 +31,13 @@ public class KeyPublisher {
     /** Public keys of versions never change: read each once. */
     private final Map<String, Map<String, String>> publicKeys = new ConcurrentHashMap<>();
 
-    public KeyPublisher(KubernetesClient kubernetes, HsmKeys keys, Workloads workloads) {
+    private final OperatorConfig.Publish settings;
+
+    public KeyPublisher(KubernetesClient kubernetes, HsmKeys keys, Workloads workloads, OperatorConfig config) {
         this.kubernetes = kubernetes;
         this.keys = keys;
         this.workloads = workloads;
+        this.settings = config.publish();
     }
 
     /** The name of the ConfigMap to publish, or null when publishing is off. */
@@ -106,14 +110,29 @@ public class KeyPublisher {
     }
 
     /**
-     * spec.publish.restartWorkloads: roll the matching Deployments and StatefulSets onto the current version. Returns the
-     * workloads rolled now, as Kind/name: none when restarts are off or every one already runs the current version.
+     * What {@link #followWorkloads} did: the workloads rolled now, as Kind/name (none when every one already runs the
+     * current version), or, in {@code refused}, why the installation does not let this HsmKey restart workloads.
      */
-    public List<String> followWorkloads(HsmKey cr, HsmKeys.Key key) {
+    public record Restarts(List<String> rolled, String refused) {
+        static final Restarts NONE = new Restarts(List.of(), null);
+    }
+
+    /** spec.publish.restartWorkloads: roll the matching Deployments and StatefulSets onto the current version, where allowed. */
+    public Restarts followWorkloads(HsmKey cr, HsmKeys.Key key) {
         HsmKeySpec.Publish p = cr.getSpec().publish;
         if (p == null || p.restartWorkloads == null) {
-            return List.of();
+            return Restarts.NONE;
         }
-        return workloads.follow(cr, p.restartWorkloads, key.version());
+        if (!settings.restartWorkloads()) {
+            return new Restarts(List.of(), "this installation does not restart workloads (hsm.publish.restart-workloads, the chart's "
+                    + "workloadRestarts.enabled)");
+        }
+        String ns = cr.getMetadata().getNamespace();
+        List<String> allowed = settings.restartNamespaces().orElse(List.of());
+        if (!allowed.isEmpty() && !allowed.contains(ns)) {
+            return new Restarts(List.of(), "this installation restarts workloads only in namespaces " + String.join(", ", allowed)
+                    + " (hsm.publish.restart-namespaces, the chart's workloadRestarts.namespaces)");
+        }
+        return new Restarts(workloads.follow(cr, p.restartWorkloads, key.version()), null);
     }
 }

@@ -170,12 +170,15 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         String published = publication.configMap();
         st.publishedConfigMap = published;
-        List<String> rolled = publisher.followWorkloads(cr, key);
-        if (!rolled.isEmpty()) {
+        KeyPublisher.Restarts restarts = publisher.followWorkloads(cr, key);
+        if (!restarts.rolled().isEmpty()) {
             events.normal(cr, "WorkloadsRestarted", "Set annotation " + Workloads.annotation(cr.getMetadata().getName()) + "="
-                    + key.version() + " on the pod template of " + String.join(", ", rolled) + ", so they restart with the current version.");
+                    + key.version() + " on the pod template of " + String.join(", ", restarts.rolled())
+                    + ", so they restart with the current version.");
         }
-        ready(st, Reason.Ready, "Key " + key.id() + " is ready" + (published == null ? "." : "; published in ConfigMap " + published + "."),
+        // The key itself is ready; the Ready message says what of the spec the installation does not do.
+        ready(st, Reason.Ready, "Key " + key.id() + " is ready" + (published == null ? "." : "; published in ConfigMap " + published + ".")
+                + (restarts.refused() == null ? "" : " spec.publish.restartWorkloads is not applied: " + restarts.refused() + "."),
                 gen(cr), clock);
         listings.saw(cr, uri, key);
         return nextLook(rotated.nextLook());

@@ -17,7 +17,8 @@ import java.util.TreeMap;
 
 /**
  * Reads the security-domain officers' Secret: PEM certificates in keys ending in .pem, .crt or .cer, and the quorum in key
- * "quorum". Every problem is one specific reason with a message saying what to fix; nothing here talks to Azure.
+ * "quorum". Every problem is one specific reason with a message saying what to fix, naming keys but never quoting a
+ * value: status and Events are read by more people than the Secret is. Nothing here talks to Azure.
  */
 public final class OfficerCertificates {
     public record Parsed(List<X509Certificate> certificates, int quorum) {
@@ -71,8 +72,10 @@ public final class OfficerCertificates {
                     certs.add(x);
                 }
             } catch (CertificateException | RuntimeException ex) {
+                // The parser's message may quote what it read, and status and Events are readable by more people than
+                // the Secret is.
                 return new Problem(Reason.SecurityDomainCertificateInvalid, "Secret " + name + " key " + key
-                        + " is not a PEM certificate (" + ex.getMessage() + ").");
+                        + " is not a PEM certificate (one or more -----BEGIN CERTIFICATE----- blocks).");
             }
         }
         if (certs.size() < 3) {
@@ -89,10 +92,10 @@ public final class OfficerCertificates {
             quorum = Integer.parseInt(q == null ? "" : q.trim());
         } catch (NumberFormatException ex) {
             return new Problem(Reason.SecurityDomainQuorumInvalid, "Secret " + name + " needs key 'quorum' with the number of officers "
-                    + "required to recover the HSM (2 to " + certs.size() + ")" + (q == null ? "." : "; '" + q.trim() + "' is not a number."));
+                    + "required to recover the HSM (2 to " + certs.size() + ")" + (q == null ? "." : "; its value is not a number."));
         }
         if (quorum < 2 || quorum > certs.size()) {
-            return new Problem(Reason.SecurityDomainQuorumInvalid, "Secret " + name + ": quorum " + quorum + " is out of range; it must be "
+            return new Problem(Reason.SecurityDomainQuorumInvalid, "Secret " + name + ": key 'quorum' is out of range; it must be "
                     + "between 2 and the number of certificates (" + certs.size() + ").");
         }
         return new Parsed(certs, quorum);

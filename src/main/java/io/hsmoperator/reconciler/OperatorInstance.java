@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.hsmoperator.azure.OperatorConfig;
 import io.javaoperatorsdk.operator.api.config.InformerStoppedHandler;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.quarkus.arc.Unremovable;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.Dependent;
@@ -108,9 +109,13 @@ public class OperatorInstance {
      * An informer that stops with an error (a watch the API server refuses for good) leaves the operator deaf to that
      * kind while it looks healthy. It exits instead, saying why, so that Kubernetes restarts it and the watch starts
      * afresh. The operator SDK does this by default, but its Quarkus extension installs no handler unless one is produced.
+     * The extension finds it by a programmatic lookup (ArcContainer.instance when it builds its ConfigurationService),
+     * which ArC cannot see at build time: without {@link Unremovable} the bean is removed as unused and the lookup
+     * finds nothing.
      */
     @Produces
     @Singleton
+    @Unremovable
     InformerStoppedHandler informerStopped() {
         return (informer, error) -> {
             String kind = informer.getApiTypeClass().getSimpleName();

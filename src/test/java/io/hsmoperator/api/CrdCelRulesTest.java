@@ -47,6 +47,10 @@ class CrdCelRulesTest {
     record Case(String kind, String name, Consumer<ObjectNode> old, Consumer<ObjectNode> change, String reject) {
     }
 
+    static ObjectNode publish(ObjectNode spec) {
+        return spec.has("publish") ? (ObjectNode) spec.get("publish") : spec.putObject("publish");
+    }
+
     static Consumer<ObjectNode> none() {
         return s -> { };
     }
@@ -101,6 +105,14 @@ class CrdCelRulesTest {
 
         String key = "HsmKey";
         c.add(new Case(key, "the sample is accepted", null, none(), null));
+        String emptySelector = "restartWorkloads needs matchLabels or matchExpressions";
+        c.add(new Case(key, "restartWorkloads with an empty selector", null, s -> publish(s).putObject("restartWorkloads"), emptySelector));
+        c.add(new Case(key, "restartWorkloads with empty matchLabels", null,
+                s -> publish(s).putObject("restartWorkloads").putObject("matchLabels"), emptySelector));
+        c.add(new Case(key, "restartWorkloads with a label", null,
+                s -> publish(s).putObject("restartWorkloads").putObject("matchLabels").put("app", "payments-api"), null));
+        c.add(new Case(key, "restartWorkloads with an expression", null, s -> publish(s).putObject("restartWorkloads")
+                .putArray("matchExpressions").addObject().put("key", "app").put("operator", "Exists"), null));
         c.add(new Case(key, "mutable fields change", none(), s -> {
             s.put("enabled", false).put("expiresAfter", "P2Y");
             s.putArray("operations").add("verify");

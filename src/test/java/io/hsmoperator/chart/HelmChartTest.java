@@ -97,7 +97,7 @@ class HelmChartTest {
             JsonNode role = docs.stream().filter(d -> kind(d, "Role") && ns.equals(d.at("/metadata/namespace").asText())
                     && grants(d, "hsmoperator.io", "hsmkeys", "patch")).findFirst().orElseThrow(() -> new AssertionError("no Role in " + ns));
             assertTrue(grants(role, "", "configmaps", "create"));
-            assertTrue(grants(role, "apps", "deployments", "patch"));
+            assertFalse(grants(role, "apps", "deployments", "patch"), "workload restarts are off unless enabled");
             assertTrue(docs.stream().anyMatch(d -> kind(d, "RoleBinding") && ns.equals(d.at("/metadata/namespace").asText())
                     && d.at("/roleRef/name").asText().equals(role.at("/metadata/name").asText())), "RoleBinding in " + ns);
         }
@@ -114,6 +114,37 @@ class HelmChartTest {
             }
         }
         assertEquals("team-a,team-b", env(docs, "QUARKUS_OPERATOR_SDK_NAMESPACES"));
+    }
+
+    @Test
+    void workloadRestartsAreOffByDefaultAndOnlyWhereAllowedWhenOn() {
+        for (Map<String, String> values : List.of(Map.<String, String>of(), Map.of("watch.mode", "own"),
+                Map.of("watch.mode", "list", "watch.namespaces[0]", "team-a"))) {
+            List<JsonNode> docs = render(values);
+            assertEquals(List.of(), namespacesOfRolesGranting(docs, "apps", "deployments"), "no Deployment patch by default: " + values);
+            assertEquals(List.of(), namespacesOfRolesGranting(docs, "apps", "statefulsets"), values.toString());
+            assertTrue(find(docs, "ClusterRole").stream().noneMatch(cr -> grants(cr, "apps", "deployments", "patch")));
+            assertEquals("false", env(docs, "HSM_PUBLISH_RESTART_WORKLOADS"), "the operator is told restarts are off");
+        }
+
+        List<JsonNode> listed = render(Map.of("workloadRestarts.enabled", "true", "workloadRestarts.namespaces[0]", "payments"));
+        assertLeastPrivilege(listed);
+        assertEquals(List.of("payments"), namespacesOfRolesGranting(listed, "apps", "deployments"));
+        assertEquals(List.of("payments"), namespacesOfRolesGranting(listed, "apps", "statefulsets"));
+        assertTrue(find(listed, "ClusterRole").stream().noneMatch(cr -> grants(cr, "apps", "deployments", "patch")),
+                "never cluster-wide, even when watching every namespace");
+        assertEquals("true", env(listed, "HSM_PUBLISH_RESTART_WORKLOADS"));
+        assertEquals("payments", env(listed, "HSM_PUBLISH_RESTART_NAMESPACES"));
+
+        List<JsonNode> watched = render(Map.of("workloadRestarts.enabled", "true", "watch.mode", "list", "watch.namespaces[0]", "team-a",
+                "watch.namespaces[1]", "team-b"));
+        assertLeastPrivilege(watched);
+        assertEquals(List.of("team-a", "team-b"), namespacesOfRolesGranting(watched, "apps", "deployments"),
+                "the watched namespaces unless listed");
+        assertEquals("team-a,team-b", env(watched, "HSM_PUBLISH_RESTART_NAMESPACES"));
+
+        IllegalStateException everywhere = assertThrows(IllegalStateException.class, () -> render(Map.of("workloadRestarts.enabled", "true")));
+        assertTrue(everywhere.getMessage().contains("workloadRestarts.namespaces"), everywhere.getMessage());
     }
 
     @Test
@@ -245,6 +276,10 @@ class HelmChartTest {
                 }
                 if (resources.contains("events")) {
                     assertEquals(Set.of("create"), verbs);
+                }
+                if (resources.contains("deployments") || resources.contains("statefulsets")) {
+                    assertTrue(kind(role, "Role"), what + ": workloads only through namespaced Roles (workloadRestarts)");
+                    assertEquals(Set.of("get", "list", "patch"), verbs, what + " workload verbs");
                 }
                 for (String r : resources) {
                     assertTrue(r.equals("secrets") || r.equals("configmaps") || r.equals("events") || r.equals("leases")

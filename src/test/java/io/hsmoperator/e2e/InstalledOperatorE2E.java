@@ -96,6 +96,10 @@ class InstalledOperatorE2E {
         Pod first = installation.startPod();
         await().atMost(WAIT).until(first::ready);
         await().atMost(WAIT).until(() -> installation.leader() == first);
+        // Quarkus prints this when a bean looked up at run time was removed at build time: the operator SDK's lookup of
+        // the informer-stopped handler, which makes a deaf operator exit, was one.
+        assertFalse(first.logText().contains("programmatic lookup problem"), "a bean the operator needs was removed at build time:\n"
+                + first.logText());
     }
 
     @Test

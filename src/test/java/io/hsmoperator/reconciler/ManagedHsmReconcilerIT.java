@@ -201,6 +201,23 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         }
     }
 
+    @Test
+    void officerSecretProblemsAreReportedWithoutQuotingTheSecret() throws Exception {
+        apply(officersSecret("quorum-officers", 3, "canary-xyz"));
+        apply(managedHsm("quorum", uniqueHsmName("quorum")));
+        apply(withEntry(officersSecret("pem-officers", 3, "2"), "bad.pem", "-----BEGIN CERTIFICATE-----\ncanary-pem-xyz\n-----END CERTIFICATE-----\n"));
+        apply(managedHsm("pem", uniqueHsmName("pem")));
+        ManagedHsm quorum = awaitCondition(ManagedHsm.class, "quorum", "Activated", "False", "SecurityDomainQuorumInvalid",
+                Duration.ofSeconds(60));
+        assertTrue(condition(quorum, "Activated").getMessage().contains("'quorum'"), "the message names the key to fix");
+        awaitCondition(ManagedHsm.class, "pem", "Activated", "False", "SecurityDomainCertificateInvalid", Duration.ofSeconds(60));
+        // What anyone who may read ManagedHsms and Events in the namespace sees, but not the Secret.
+        String visible = io.fabric8.kubernetes.client.utils.Serialization.asJson(List.of(get(ManagedHsm.class, "quorum"),
+                get(ManagedHsm.class, "pem"))) + io.fabric8.kubernetes.client.utils.Serialization.asJson(events());
+        assertFalse(visible.contains("canary-xyz"), "the quorum's value is not echoed");
+        assertFalse(visible.contains("canary-pem-xyz"), "the certificate's content is not echoed");
+    }
+
     private static Secret withEntry(Secret s, String key, String value) {
         s.getStringData().put(key, value);
         return s;

@@ -206,6 +206,10 @@ public class HsmKeySpec {
         public String expiryTime;
     }
 
+    @ValidationRule(value = "!has(self.restartWorkloads) || (has(self.restartWorkloads.matchLabels) && size(self.restartWorkloads.matchLabels) > 0)"
+            + " || (has(self.restartWorkloads.matchExpressions) && size(self.restartWorkloads.matchExpressions) > 0)",
+            message = "restartWorkloads needs matchLabels or matchExpressions: an empty selector would restart every Deployment and "
+                    + "StatefulSet in the namespace")
     public static class Publish {
         @Default("true")
         @JsonPropertyDescription("Publish a ConfigMap for workloads.")
@@ -215,8 +219,9 @@ public class HsmKeySpec {
         @JsonPropertyDescription("Name of the ConfigMap; defaults to <name>-key.")
         public String configMapName;
 
-        @JsonPropertyDescription("Deployments and StatefulSets in this namespace matching this selector get a pod-template "
-                + "annotation with the current version, so they restart when the key rotates.")
+        @JsonPropertyDescription("Deployments and StatefulSets in this namespace matching this selector (not empty) get a "
+                + "pod-template annotation with the current version, so they restart when the key rotates. Applied only where the "
+                + "installation allows workload restarts (hsm.publish.restart-workloads).")
         public LabelSelector restartWorkloads;
     }
 }
