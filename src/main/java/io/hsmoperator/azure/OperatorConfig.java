@@ -198,6 +198,21 @@ public interface OperatorConfig {
         @WithDefault("{operator-namespace}=*/*")
         List<String> managedHsmNamespaces();
 
+        /**
+         * Which subnets each namespace's PrivateEndpoints may be placed in: entries {@code namespace=subnet resource ID},
+         * each a name or a pattern with {@code *}. A PrivateEndpoint whose subnet matches no entry for its namespace is
+         * NotPermitted and nothing is sent to Azure. Default: the operator's own namespace, any subnet.
+         */
+        @WithDefault("{operator-namespace}=*")
+        List<String> privateEndpointSubnets();
+
+        /**
+         * Which private DNS zones each namespace's PrivateEndpoints may register the HSM's record in: entries
+         * {@code namespace=private DNS zone resource ID}, as patterns. Default: the operator's own namespace, any zone.
+         */
+        @WithDefault("{operator-namespace}=*")
+        List<String> privateDnsZones();
+
         /** The namespace the operator runs in; defaults to POD_NAMESPACE, else the namespace of its Kubernetes client. */
         Optional<String> operatorNamespace();
     }

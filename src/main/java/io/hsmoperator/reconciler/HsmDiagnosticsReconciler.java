@@ -243,6 +243,9 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         // What is deleted is the setting the spec names on the HSM this resource was made in; status says only that a PUT
         // was sent.
         HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
+        if (HsmRefs.releasedUntouched(hsm, events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         String resourceId = hsm.hsm() == null || hsm.hsm().getStatus() == null ? null : hsm.hsm().getStatus().resourceId;
         if (resourceId == null || !resourceId.equalsIgnoreCase(DiagnosticSettings.resourceOf(st.settingId))) {
             stalled(st, Reason.DeletionBlocked, "Diagnostic setting " + settingName(cr) + " cannot be deleted yet: " + (resourceId == null

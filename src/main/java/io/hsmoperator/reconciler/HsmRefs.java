@@ -5,11 +5,18 @@ import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.common.HsmRefStatus;
 import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.diagnostics.HsmDiagnostics;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
+import io.hsmoperator.api.managedhsm.ManagedHsmSpec.HsmWideGrant;
+import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
+import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 
 /**
- * Resolves a reference to a ManagedHsm. Another namespace's HSM is usable only when it lists the referring namespace in
- * spec.allowedNamespaces; nothing is sent to Azure for a reference that is not permitted.
+ * Resolves a reference to a ManagedHsm. Another namespace's HSM is usable for that namespace's own keys (and grants on
+ * them) only when the HSM lists it in spec.allowedNamespaces, and for an HSM-wide kind (diagnostic settings, private
+ * endpoints, grants at / or /keys) only when the HSM's owners granted that kind to it in spec.allowedHsmWideKinds. An
+ * HSM that is ObserveOnly is written to by no kind. Nothing is sent to Azure for a reference that is not permitted.
  */
 public final class HsmRefs {
     /** A usable HSM, or why not: {@code waiting} problems resolve themselves, the others need a change. */
@@ -69,14 +76,73 @@ public final class HsmRefs {
      */
     static java.util.List<Object> whatReferrersRead(ManagedHsm hsm) {
         var st = hsm.getStatus();
-        return java.util.Arrays.asList(hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces, Conditions.isTrue(st, Conditions.READY),
+        return java.util.Arrays.asList(hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces,
+                hsm.getSpec() == null ? null : hsm.getSpec().allowedHsmWideKinds,
+                hsm.getSpec() == null ? null : hsm.getSpec().management, Conditions.isTrue(st, Conditions.READY),
                 st == null ? null : st.hsmUri, st == null ? null : st.resourceId, hsm.getMetadata().getDeletionTimestamp() != null);
     }
 
-    /** Whether resources of {@code namespace} may use the HSM: its own namespace, or one its spec.allowedNamespaces lists. */
-    static boolean admits(ManagedHsm hsm, String namespace) {
+    /** The HSM-wide kind a referrer declares, or null when it concerns only its own keys (an HsmKey, a grant with keyRef). */
+    static HsmWideGrant.Kind hsmWide(HasMetadata referrer) {
+        if (referrer instanceof HsmDiagnostics) {
+            return HsmWideGrant.Kind.HsmDiagnostics;
+        }
+        if (referrer instanceof PrivateEndpoint) {
+            return HsmWideGrant.Kind.PrivateEndpoint;
+        }
+        if (referrer instanceof HsmRoleAssignment a && a.getSpec() != null && a.getSpec().scope != null) {
+            return HsmWideGrant.Kind.HsmRoleAssignment;
+        }
+        return null;
+    }
+
+    /** Whether the HSM lets resources of {@code namespace} use it for their own keys: its own namespace, or allowedNamespaces. */
+    static boolean admitsKeys(ManagedHsm hsm, String namespace) {
         var allowed = hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces;
         return hsm.getMetadata().getNamespace().equals(namespace) || allowed != null && (allowed.contains(namespace) || allowed.contains("*"));
+    }
+
+    /** Whether the HSM admits {@code referrer}: its own namespace's always; another's as allowedNamespaces or allowedHsmWideKinds say. */
+    static boolean admits(ManagedHsm hsm, HasMetadata referrer) {
+        String namespace = referrer.getMetadata().getNamespace();
+        HsmWideGrant.Kind kind = hsmWide(referrer);
+        if (kind == null || hsm.getMetadata().getNamespace().equals(namespace)) {
+            return admitsKeys(hsm, namespace);
+        }
+        var grants = hsm.getSpec() == null ? null : hsm.getSpec().allowedHsmWideKinds;
+        return grants != null && grants.stream().anyMatch(g -> (namespace.equals(g.namespace) || "*".equals(g.namespace))
+                && g.kinds != null && g.kinds.contains(kind));
+    }
+
+    private static String refusal(ManagedHsm hsm, HasMetadata referrer) {
+        String own = referrer.getMetadata().getNamespace();
+        String name = hsm.getMetadata().getNamespace() + "/" + hsm.getMetadata().getName();
+        HsmWideGrant.Kind kind = hsmWide(referrer);
+        if (kind == null) {
+            return "ManagedHsm " + name + " does not allow namespace " + own + " to use it: its owners must add " + own
+                    + " to spec.allowedNamespaces.";
+        }
+        String what = switch (kind) {
+            case HsmDiagnostics -> "A diagnostic setting (where the HSM's audit logs go)";
+            case PrivateEndpoint -> "A private endpoint to the HSM";
+            case HsmRoleAssignment -> "A grant at / or /keys (every key of the HSM)";
+        };
+        return what + " is HSM-wide: ManagedHsm " + name + (admitsKeys(hsm, own) ? " lets namespace " + own + " use it for its own keys "
+                + "only, and" : "") + " does not grant namespace " + own + " " + kind + ". Its owners must add {namespace: " + own
+                + ", kinds: [" + kind + "]} to spec.allowedHsmWideKinds.";
+    }
+
+    /**
+     * For deletion from an HSM that is ObserveOnly: nothing is written to it, and the resource is let go with a Warning
+     * that says what stays in Azure (waiting instead would hold up the HSM's own deletion, which waits for it).
+     */
+    public static boolean releasedUntouched(Resolution r, Events events, HasMetadata cr) {
+        if (r.problem() != Reason.ObserveOnly) {
+            return false;
+        }
+        events.warning(cr, "Retained", "Deleted " + cr.getKind() + " " + cr.getMetadata().getName() + " without touching Azure: "
+                + r.message() + " Whatever it made there stays.");
+        return true;
     }
 
     public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
@@ -97,9 +163,13 @@ public final class HsmRefs {
         if (hsm == null) {
             return new Resolution(null, null, Reason.HsmNotFound, "ManagedHsm " + ns + "/" + ref.name + " does not exist (yet).", true);
         }
-        if (!admits(hsm, own)) {
-            return new Resolution(null, null, Reason.RefNotPermitted, "ManagedHsm " + ns + "/" + ref.name + " does not allow namespace "
-                    + own + " to use it: its owners must add " + own + " to spec.allowedNamespaces.", false);
+        if (!admits(hsm, from)) {
+            return new Resolution(null, null, hsmWide(from) != null && admitsKeys(hsm, own) ? Reason.NotPermitted : Reason.RefNotPermitted,
+                    refusal(hsm, from), false);
+        }
+        if (hsm.getSpec() != null && hsm.getSpec().management == ManagedHsmSpec.Management.ObserveOnly) {
+            return new Resolution(hsm, null, Reason.ObserveOnly, "ManagedHsm " + ns + "/" + ref.name + " is ObserveOnly: the operator writes "
+                    + "nothing to that HSM, for any kind.", false);
         }
         if ((ready && !Conditions.isTrue(hsm.getStatus(), Conditions.READY)) || hsm.getStatus() == null || hsm.getStatus().hsmUri == null) {
             return new Resolution(hsm, null, Reason.HsmNotReady, "Waiting for ManagedHsm " + ns + "/" + ref.name + " to be Ready.", true);

@@ -99,14 +99,6 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         if (unusable != null) {
             return unusable;
         }
-        String hsmNamespace = hsm.hsm().getMetadata().getNamespace();
-        if (spec.scope != null && !hsmNamespace.equals(cr.getMetadata().getNamespace())) {
-            // allowedNamespaces lets another namespace use the HSM for its own keys, never grant on every key of it.
-            stalled(st, Reason.NotPermitted, "ManagedHsm " + hsmNamespace + "/" + spec.hsmRef.name + " lets namespace "
-                    + cr.getMetadata().getNamespace() + " use it for its own keys only: grant on an HsmKey of this namespace with keyRef. "
-                    + "Scopes / and /keys can be granted only from " + hsmNamespace + ". Nothing was sent to Azure.", gen(cr), clock);
-            return config.reconcile().resync();
-        }
         String scope = scope(cr, st);
         if (scope == null) {
             return config.reconcile().poll();
@@ -139,8 +131,8 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     + current.get().roleDefinitionId() + " to " + current.get().principalId() + "). Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        if (current.isPresent() && st.assignmentName == null) {
-            // Our name, never reported: our own grant whose answer was lost. Count it from now, so Ready still waits.
+        if (current.isPresent() && st.grantedAt == null && !Boolean.TRUE.equals(st.adopted)) {
+            // Our name, never reported granted: our own grant whose answer was lost. Count it from now, so Ready still waits.
             st.grantedAt = Instant.now(clock).toString();
         }
         Instant now = Instant.now(clock);
@@ -172,7 +164,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     stalled(st, Reason.OwnershipConflict, foreign + " Nothing was granted.", gen(cr), clock);
                     return config.reconcile().resync();
                 }
-                boolean regrant = st.assignmentName != null;
+                boolean regrant = st.grantedAt != null;
                 // Recorded before the grant: deletion revokes what a grant may have made, even if this process stops right after.
                 st.assignmentName = name;
                 st.scope = scope;
@@ -299,6 +291,9 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             return DeleteControl.defaultDelete();
         }
         HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
+        if (HsmRefs.releasedUntouched(hsm, events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         if (!hsm.ok()) {
             // Never release a grant unrevoked: the access would outlive the resource that gave it.
             stalled(st, Reason.DeletionBlocked, "Role assignment " + name + " at " + scope + " cannot be revoked yet: "

@@ -55,6 +55,9 @@ final class KeyDeletion {
         }
         HsmKeyStatus st = Reports.copy(cr.getStatus(), HsmKeyStatus.class);
         HsmRefs.Resolution ref = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
+        if (HsmRefs.releasedUntouched(ref, events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         if (ref.problem() == Reason.RefNotPermitted && st.versionlessKeyId != null) {
             // The HSM's owners withdrew this namespace's permission: its key is theirs to decide on now.
             stalled(st, Reason.DeletionBlocked, "deletionPolicy is " + policy + ", but " + ref.message() + " The key is not touched; "

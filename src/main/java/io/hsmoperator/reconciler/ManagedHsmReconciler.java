@@ -709,7 +709,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             // A namespace this HSM does not admit made nothing in it, and must not be able to hold its deletion up.
             if (to != null && cr.getMetadata().getName().equals(to.name)
                     && cr.getMetadata().getNamespace().equals(to.namespaceOr(r.getMetadata().getNamespace()))
-                    && HsmRefs.admits(cr, r.getMetadata().getNamespace())) {
+                    && HsmRefs.admits(cr, r)) {
                 out.add(r.getKind() + " " + r.getMetadata().getNamespace() + "/" + r.getMetadata().getName());
             }
         }

@@ -53,10 +53,12 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
     private final Events events;
     private final Clock clock;
     private final Ownership ownership;
+    private final HsmDeclarations declarations;
 
     public PrivateEndpointReconciler(PrivateEndpoints endpoints, ManagedHsmArm arm, OperatorConfig config, KubernetesClient kubernetes,
-                                     Events events, Ownership ownership, Clock clock) {
+                                     Events events, Ownership ownership, HsmDeclarations declarations, Clock clock) {
         this.endpoints = endpoints;
+        this.declarations = declarations;
         this.ownership = ownership;
         this.arm = arm;
         this.config = config;
@@ -82,6 +84,12 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
             stalled(st, Reason.InvalidSpec, invalid + " Nothing was sent to Azure.", gen(cr), clock);
             return config.reconcile().resync();
         }
+        Optional<String> refused = declarations.endpointRefusal(cr.getMetadata().getNamespace(), spec.subnetId,
+                spec.privateDnsZoneIds == null ? List.of() : spec.privateDnsZoneIds);
+        if (refused.isPresent()) {
+            stalled(st, Reason.NotPermitted, refused.get(), gen(cr), clock);
+            return config.reconcile().resync();
+        }
         HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
@@ -96,8 +104,10 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
             return config.reconcile().resync();
         }
         String owner = ownership.tag(cr);
+        // A connection asked for from another namespace waits for the HSM's owners to approve it, whatever its spec says.
+        boolean hsmsOwnNamespace = target.getMetadata().getNamespace().equals(cr.getMetadata().getNamespace());
         PrivateEndpoints.Desired want = new PrivateEndpoints.Desired(spec.location, spec.subnetId, target.getStatus().resourceId,
-                Boolean.TRUE.equals(spec.manualApproval), spec.requestMessage, tags(cr, owner));
+                Boolean.TRUE.equals(spec.manualApproval) || !hsmsOwnNamespace, spec.requestMessage, tags(cr, owner));
 
         // observe; create once
         Optional<PrivateEndpoints.Endpoint> observed = endpoints.get(subscription, spec.resourceGroup, spec.azureName);
@@ -163,14 +173,14 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
                         + String.join(", ", pe.privateIps()) + ".", gen(cr), clock);
                 return config.reconcile().resync();
             case "pending":
-                boolean hsmsOwnNamespace = target.getMetadata().getNamespace().equals(cr.getMetadata().getNamespace());
                 if (Boolean.TRUE.equals(spec.approveConnection) && hsmsOwnNamespace) {
                     return approve(cr, st, target, pe);
                 }
-                if (Boolean.TRUE.equals(spec.approveConnection)) {
-                    progressing(st, Reason.AwaitingApproval, "The connection waits for the HSM's owners to approve it: "
-                            + "spec.approveConnection is honoured only for a PrivateEndpoint in the HSM's own namespace ("
-                            + target.getMetadata().getNamespace() + ").", gen(cr), clock);
+                if (!hsmsOwnNamespace) {
+                    progressing(st, Reason.AwaitingApproval, "The connection waits for the HSM's owners to approve it in Azure: a private "
+                            + "endpoint asked for from another namespace is always a manual connection, and spec.approveConnection is "
+                            + "honoured only for a PrivateEndpoint in the HSM's own namespace (" + target.getMetadata().getNamespace()
+                            + ").", gen(cr), clock);
                     return min(AWAITING_APPROVAL, config.reconcile().resync());
                 }
                 progressing(st, Reason.AwaitingApproval, "The connection waits for the HSM's owner to approve it (manual approval). Set "
@@ -284,6 +294,9 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         // What is deleted is what the spec names; status says only that a PUT was sent, and in which subscription.
         String subscription = ResourceIds.subscription(st.resourceId);
         HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
+        if (HsmRefs.releasedUntouched(hsm, events, cr)) {
+            return DeleteControl.defaultDelete();
+        }
         String expected = spec.subscriptionId != null ? spec.subscriptionId : hsm.hsm() != null ? hsm.hsm().getSpec().subscriptionId : null;
         if (expected != null && !expected.equalsIgnoreCase(subscription)) {
             events.warning(cr, "DeletionRefused", "status.resourceId names subscription " + subscription + ", but this resource's "

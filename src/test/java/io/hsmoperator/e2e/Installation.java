@@ -117,6 +117,8 @@ final class Installation implements AutoCloseable {
         v.put("azure.authorityHost", emulator.authorityHost());
         v.put("azure.caBundle.configMap", "azure-ca");
         v.put("tenancy.managedHsmNamespaces[0]", apps + "=" + SUBSCRIPTION + "/rg-*");
+        v.put("tenancy.privateEndpointSubnets[0]", apps + "=/subscriptions/" + SUBSCRIPTION + "/*");
+        v.put("tenancy.privateDnsZones[0]", apps + "=/subscriptions/" + SUBSCRIPTION + "/*");
         int i = 0;
         for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
             v.put("extraEnv[" + i + "].name", e.getKey());

@@ -123,6 +123,13 @@ class DeletionIT extends OperatorTestBase {
     }
 
     @Test
+    void aNamespaceDeletedAsAWholeTheMomentItsResourcesAreAppliedFinishes() throws Exception {
+        Assumptions.assumeTrue(TestCluster.server().hasControllerManager(),
+                "namespace deletion needs kube-controller-manager, which only e2e/kube-binaries provides");
+        tearDown(applySamples());
+    }
+
+    @Test
     void aNamespaceDeletedAsAWholeOnceEverythingIsReadyFinishesAndLeavesAzureAsThePoliciesSay() throws Exception {
         Assumptions.assumeTrue(TestCluster.server().hasControllerManager(),
                 "namespace deletion needs kube-controller-manager, which only e2e/kube-binaries provides");

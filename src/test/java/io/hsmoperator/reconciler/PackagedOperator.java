@@ -33,6 +33,8 @@ final class PackagedOperator {
         props.put("hsm.azure.credential", "client-secret");
         props.put("hsm.azure.client-secret-ref", secretRef);
         props.put("hsm.tenancy.managed-hsm-namespaces", "t*=" + OperatorTestBase.SUBSCRIPTION + "/rg-*");
+        props.put("hsm.tenancy.private-endpoint-subnets", "t*=/subscriptions/" + OperatorTestBase.SUBSCRIPTION + "/*");
+        props.put("hsm.tenancy.private-dns-zones", "t*=/subscriptions/" + OperatorTestBase.SUBSCRIPTION + "/*");
         props.put("hsm.reconcile.poll", "PT0.3S");
         props.put("hsm.reconcile.resync", "PT3S");
         props.put("hsm.reconcile.key-full-read", "PT3S");

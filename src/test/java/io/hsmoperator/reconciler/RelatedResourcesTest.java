@@ -36,6 +36,9 @@ class RelatedResourcesTest {
     void keysAreWokenOnlyWhenWhatTheyReadOfTheirHsmChanges() {
         assertTrue(wakes(h -> Conditions.progressing(h.getStatus(), Reason.Ready, "Updating.", 2L, Clock.systemUTC())), "no longer Ready");
         assertTrue(wakes(h -> h.getSpec().allowedNamespaces = List.of()), "a namespace's permission withdrawn");
+        assertTrue(wakes(h -> h.getSpec().allowedHsmWideKinds = List.of(new ManagedHsmSpec.HsmWideGrant("platform",
+                List.of(ManagedHsmSpec.HsmWideGrant.Kind.HsmDiagnostics)))), "an HSM-wide kind granted");
+        assertTrue(wakes(h -> h.getSpec().management = ManagedHsmSpec.Management.ObserveOnly), "no longer written to");
         assertTrue(wakes(h -> h.getStatus().hsmUri = null), "no URI");
         assertTrue(wakes(h -> h.getMetadata().setDeletionTimestamp("2026-11-30T16:00:00Z")), "being deleted");
 

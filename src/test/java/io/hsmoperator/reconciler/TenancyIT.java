@@ -29,11 +29,22 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The operator as an adversarial tenant meets it on a shared cluster: another namespace tries to take over an HSM or a
- * key that a live resource owns, to declare an HSM where the operator's configuration does not let it, to grant on every
- * key of an HSM it may only use for its own keys, and to approve its own private endpoint. Every attempt is refused with
- * no Azure write; the owner's resources keep working. The test configuration lets namespaces t* declare HSMs in
- * subscription SUBSCRIPTION, resource groups rg-* (hsm.tenancy.managed-hsm-namespaces).
+ * The operator as an adversarial tenant meets it on a shared cluster. What a namespace cannot make it do, each with 0
+ * Azure writes asserted from the emulator's journal:
+ * <ul>
+ * <li>take over an HSM another namespace made, its owner alive or gone (only the HSM's own namespace reclaims it);</li>
+ * <li>declare an HSM where the operator's configuration does not let it;</li>
+ * <li>adopt, recover or grant on a key another namespace made, released or crypto-shredded, or adopt a key nobody
+ * tagged (only the HSM's namespace may reclaim them, and says so);</li>
+ * <li>grant on a key its HsmKey does not own, however Ready that HsmKey's status claims to be;</li>
+ * <li>grant at / or /keys, send the HSM's audit logs to its workspace, or open a private endpoint to the HSM without the
+ * owners' grant of that kind; approve its own endpoint's connection; place an endpoint in a subnet or DNS zone the
+ * operator's configuration does not give it;</li>
+ * <li>write anything to an HSM its owners only observe;</li>
+ * <li>touch a key whose namespace's permission was withdrawn.</li>
+ * </ul>
+ * The test configuration lets namespaces t* declare HSMs in subscription SUBSCRIPTION, resource groups rg-*
+ * (hsm.tenancy.managed-hsm-namespaces), and place private endpoints anywhere in that subscription.
  */
 @QuarkusTest
 class TenancyIT extends OperatorTestBase {
@@ -60,6 +71,40 @@ class TenancyIT extends OperatorTestBase {
         ManagedHsm h = get(ManagedHsm.class, hsm.getMetadata().getName());
         h.getSpec().allowedNamespaces = namespace == null ? List.of() : List.of(namespace);
         return update(h);
+    }
+
+    /** The owners of ManagedHsm "hsm" grant {@code namespace} the HSM-wide {@code kinds}. */
+    private void granting(String namespace, ManagedHsmSpec.HsmWideGrant.Kind... kinds) {
+        ManagedHsm h = get(ManagedHsm.class, "hsm");
+        h.getSpec().allowedHsmWideKinds = List.of(new ManagedHsmSpec.HsmWideGrant(namespace, List.of(kinds)));
+        update(h);
+    }
+
+    private PrivateEndpoint endpointIn(String namespace, String name, String hsmNamespace, String subnet) {
+        PrivateEndpoint p = new PrivateEndpoint();
+        p.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        PrivateEndpointSpec s = new PrivateEndpointSpec();
+        s.hsmRef = new HsmReference("hsm", hsmNamespace);
+        s.azureName = "pe-" + name + "-" + namespace;
+        s.resourceGroup = "rg-net-" + namespace;
+        s.location = "westeurope";
+        s.subnetId = subnet;
+        p.setSpec(s);
+        return p;
+    }
+
+    private static final String SUBNET = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-net/providers/Microsoft.Network/"
+            + "virtualNetworks/vnet/subnets/pe";
+
+    private io.hsmoperator.api.diagnostics.HsmDiagnostics diagnosticsIn(String namespace, String name, String hsmNamespace) {
+        var d = new io.hsmoperator.api.diagnostics.HsmDiagnostics();
+        d.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.diagnostics.HsmDiagnosticsSpec();
+        s.hsmRef = new HsmReference("hsm", hsmNamespace);
+        s.logAnalyticsWorkspaceId = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-" + namespace
+                + "/providers/Microsoft.OperationalInsights/workspaces/law-" + namespace;
+        d.setSpec(s);
+        return d;
     }
 
     private HsmKey keyIn(String namespace, String name, String hsmNamespace) {
@@ -288,7 +333,7 @@ class TenancyIT extends OperatorTestBase {
             HsmRoleAssignment mine = roleAssignment(team, "mine", "team-key", null, hsmNs);
             apply(mine);
             HsmRoleAssignment refused = awaitCondition(HsmRoleAssignment.class, "everything", "Ready", "False", "NotPermitted", WAIT);
-            assertTrue(condition(refused, "Ready").getMessage().contains("Scopes / and /keys can be granted only from " + hsmNs));
+            assertTrue(condition(refused, "Ready").getMessage().contains("spec.allowedHsmWideKinds"), condition(refused, "Ready").getMessage());
             awaitCondition(HsmRoleAssignment.class, "mine", "Ready", "True", null, WAIT);
             return null;
         });
@@ -319,7 +364,7 @@ class TenancyIT extends OperatorTestBase {
     void aPrivateEndpointFromAnotherNamespaceCannotApproveItself() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         String team = otherNamespace();
-        allowing(hsm, team);
+        granting(team, ManagedHsmSpec.HsmWideGrant.Kind.PrivateEndpoint);
         String hsmNs = ns;
         in(team, () -> {
             PrivateEndpoint p = new PrivateEndpoint();
@@ -379,6 +424,102 @@ class TenancyIT extends OperatorTestBase {
         assertTrue(emulator.<Boolean>inspect(s -> s.hsms.get(hsm.getSpec().azureName).keys.containsKey("doomed")));
         assertTrue(client.v1().events().inNamespace(team).list().getItems().stream()
                 .anyMatch(e -> e.getReason().equals("Abandoned") && "Warning".equals(e.getType())));
+    }
+
+    @Test
+    void anAllowedNamespaceDeclaresNothingHsmWideUntilTheOwnersGrantThatKind() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String azureName = hsm.getSpec().azureName;
+        String team = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        long mark = emulator.controls().lastSequence();
+        in(team, () -> {
+            apply(diagnosticsIn(team, "divert", hsmNs));
+            apply(endpointIn(team, "tap", hsmNs, SUBNET));
+            for (String name : List.of("divert", "tap")) {
+                Class<? extends io.fabric8.kubernetes.client.CustomResource<?, ? extends io.hsmoperator.api.common.HsmStatus>> kind =
+                        name.equals("divert") ? io.hsmoperator.api.diagnostics.HsmDiagnostics.class : PrivateEndpoint.class;
+                var refused = awaitCondition(kind, name, "Ready", "False", "NotPermitted", WAIT);
+                assertTrue(condition(refused, "Ready").getMessage().contains("spec.allowedHsmWideKinds"), condition(refused, "Ready").getMessage());
+            }
+            return null;
+        });
+        assertEquals(List.of(), writesSince(mark, azureName), "audit logs are not diverted, no endpoint is made");
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains("privateEndpoints")));
+
+        // The owners grant diagnostics, not endpoints: the setting is made, the endpoint still refused.
+        granting(team, ManagedHsmSpec.HsmWideGrant.Kind.HsmDiagnostics);
+        in(team, () -> {
+            touch(io.hsmoperator.api.diagnostics.HsmDiagnostics.class, "divert");
+            awaitCondition(io.hsmoperator.api.diagnostics.HsmDiagnostics.class, "divert", "Ready", "True", null, WAIT);
+            touch(PrivateEndpoint.class, "tap");
+            Thread.sleep(1500);
+            assertEquals("NotPermitted", condition(get(PrivateEndpoint.class, "tap"), "Ready").getReason());
+            return null;
+        });
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains("privateEndpoints")));
+
+        // Endpoints granted too: the endpoint is asked for, always as a manual connection the owners approve in Azure.
+        granting(team, ManagedHsmSpec.HsmWideGrant.Kind.HsmDiagnostics, ManagedHsmSpec.HsmWideGrant.Kind.PrivateEndpoint);
+        in(team, () -> {
+            touch(PrivateEndpoint.class, "tap");
+            await().atMost(WAIT).until(() -> "AwaitingApproval".equals(condition(get(PrivateEndpoint.class, "tap"), "Ready").getReason()));
+            assertTrue(condition(get(PrivateEndpoint.class, "tap"), "Ready").getMessage().contains("always a manual connection"));
+            return null;
+        });
+        assertTrue(emulator.<Boolean>inspect(st -> st.privateEndpoints.values().stream()
+                .anyMatch(p -> p.name.equals("pe-tap-" + team) && p.manual)), "a manual connection, though the spec did not ask for one");
+    }
+
+    @Test
+    void privateEndpointsGoOnlyInTheSubnetsAndDnsZonesTheOperatorsConfigurationAllows() throws Exception {
+        readyHsm("hsm");
+        long mark = emulator.controls().lastSequence();
+        String elsewhere = "/subscriptions/0b0e0000-0000-4000-8000-00000000000b/resourceGroups/rg-net/providers/Microsoft.Network/"
+                + "virtualNetworks/vnet/subnets/pe";
+        apply(endpointIn(ns, "outside", null, elsewhere));
+        PrivateEndpoint zone = endpointIn(ns, "zone", null, SUBNET);
+        zone.getSpec().privateDnsZoneIds = List.of("/subscriptions/0b0e0000-0000-4000-8000-00000000000b/resourceGroups/rg-dns/providers/"
+                + "Microsoft.Network/privateDnsZones/privatelink.managedhsm.azure.net");
+        apply(zone);
+        assertTrue(condition(awaitCondition(PrivateEndpoint.class, "outside", "Ready", "False", "NotPermitted", WAIT), "Ready").getMessage()
+                .contains("hsm.tenancy.private-endpoint-subnets"));
+        assertTrue(condition(awaitCondition(PrivateEndpoint.class, "zone", "Ready", "False", "NotPermitted", WAIT), "Ready").getMessage()
+                .contains("hsm.tenancy.private-dns-zones"));
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && (e.path().contains("/pe-outside-" + ns)
+                || e.path().contains("/pe-zone-" + ns))), "not even a read");
+    }
+
+    @Test
+    void anObservedHsmIsWrittenToByNoKind() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String azureName = hsm.getSpec().azureName;
+        HsmKey kept = hsmKey("made-before", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        kept.getSpec().deletionPolicy = HsmKeySpec.DeletionPolicy.Delete;
+        apply(kept);
+        awaitCondition(HsmKey.class, "made-before", "Ready", "True", null, WAIT);
+        ManagedHsm observed = get(ManagedHsm.class, "hsm");
+        observed.getSpec().management = ManagedHsmSpec.Management.ObserveOnly;
+        update(observed);
+        long mark = emulator.controls().lastSequence();
+        apply(hsmKey("new-key", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        apply(roleAssignment(ns, "reader", null, HsmRoleAssignmentSpec.Scope.KEYS, null));
+        apply(diagnosticsIn(ns, "audit", null));
+        apply(endpointIn(ns, "pe", null, SUBNET));
+        awaitCondition(HsmKey.class, "new-key", "Ready", "False", "ObserveOnly", WAIT);
+        awaitCondition(HsmRoleAssignment.class, "reader", "Ready", "False", "ObserveOnly", WAIT);
+        awaitCondition(io.hsmoperator.api.diagnostics.HsmDiagnostics.class, "audit", "Ready", "False", "ObserveOnly", WAIT);
+        awaitCondition(PrivateEndpoint.class, "pe", "Ready", "False", "ObserveOnly", WAIT);
+        // Deleting a key made before the HSM was observed only: its policy says Delete, but nothing is written.
+        client.resource(get(HsmKey.class, "made-before")).delete();
+        await().atMost(WAIT).until(() -> get(HsmKey.class, "made-before") == null);
+        Thread.sleep(1000);
+        assertEquals(List.of(), writesSince(mark, azureName), "nothing written to an observed HSM");
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains("privateEndpoints")));
+        assertTrue(emulator.<Boolean>inspect(st -> st.hsms.get(azureName).keys.containsKey("made-before")));
+        assertTrue(events().stream().anyMatch(e -> e.getReason().equals("Retained") && "Warning".equals(e.getType())
+                && e.getMessage().contains("ObserveOnly")));
     }
 
     private HsmRoleAssignment roleAssignment(String namespace, String name, String keyRef, HsmRoleAssignmentSpec.Scope scope, String hsmNs) {

@@ -128,9 +128,50 @@ public class ManagedHsmSpec {
     public String confirmDeletionOf;
 
     @Size(max = 64)
-    @JsonPropertyDescription("Namespaces whose HsmKey, HsmRoleAssignment, HsmDiagnostics and PrivateEndpoint resources may reference "
-            + "this HSM, besides its own. \"*\" allows every namespace.")
+    @JsonPropertyDescription("Namespaces, besides its own, that may use this HSM for their own keys: create HsmKeys in it and grant "
+            + "roles on those keys (HsmRoleAssignment with keyRef). Nothing HSM-wide: diagnostic settings, private endpoints and "
+            + "grants at / or /keys from another namespace need allowedHsmWideKinds. \"*\" allows every namespace.")
     public List<@Pattern("^(\\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$") String> allowedNamespaces = new ArrayList<>();
+
+    @Size(max = 64)
+    @JsonPropertyDescription("The HSM's owners' explicit grants of HSM-wide kinds to other namespaces: which namespace may declare "
+            + "HsmDiagnostics (the HSM's audit logs go where it says), PrivateEndpoints (their connections still wait for the owners' "
+            + "approval in Azure) or HsmRoleAssignments at / or /keys (every key) for this HSM.")
+    public List<HsmWideGrant> allowedHsmWideKinds = new ArrayList<>();
+
+    /** One namespace and the HSM-wide kinds it may declare for this HSM. */
+    public static class HsmWideGrant {
+        public enum Kind { HsmDiagnostics, PrivateEndpoint, HsmRoleAssignment }
+
+        @Required
+        @Pattern("^(\\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
+        @JsonPropertyDescription("The namespace granted, or \"*\" for every namespace.")
+        public String namespace;
+
+        @Required
+        @Size(min = 1)
+        @JsonPropertyDescription("What it may declare: HsmDiagnostics, PrivateEndpoint, HsmRoleAssignment (at / or /keys).")
+        public List<Kind> kinds = new ArrayList<>();
+
+        public HsmWideGrant() {
+        }
+
+        public HsmWideGrant(String namespace, List<Kind> kinds) {
+            this.namespace = namespace;
+            this.kinds = new ArrayList<>(kinds);
+        }
+
+        // Compared by value: a change of grants must wake the resources that reference the HSM (HsmRefs.whatReferrersRead).
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof HsmWideGrant g && java.util.Objects.equals(namespace, g.namespace) && java.util.Objects.equals(kinds, g.kinds);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(namespace, kinds);
+        }
+    }
 
     public static class NetworkAcls {
         public enum Bypass {
