@@ -31,6 +31,7 @@ public class ArmDiagnosticSettings implements DiagnosticSettings {
     }
 
     @Override
+    @AzureWrite
     public Mutation put(String resourceId, String name, Setting s) {
         List<LogSettings> logs = new ArrayList<>();
         s.categories().forEach(c -> logs.add(new LogSettings().withCategory(c).withEnabled(true)));
@@ -44,6 +45,7 @@ public class ArmDiagnosticSettings implements DiagnosticSettings {
     }
 
     @Override
+    @AzureWrite
     public Mutation delete(String resourceId, String name) {
         return AzureError.call(() -> Mutation.of(ops(resourceId).deleteWithResponse(resourceId, name, Context.NONE)));
     }

@@ -59,6 +59,7 @@ public class ArmManagedHsms implements ManagedHsmArm {
     }
 
     @Override
+    @AzureWrite
     public Mutation startCreate(String subscription, String resourceGroup, String name, Desired desired) {
         return create(subscription, resourceGroup, name, desired);
     }
@@ -69,6 +70,7 @@ public class ArmManagedHsms implements ManagedHsmArm {
      * properties), and a property the spec leaves to Azure is not sent at all.
      */
     @Override
+    @AzureWrite
     public Mutation startUpdate(String subscription, String resourceGroup, String name, Desired d) {
         ManagedHsmProperties props = new ManagedHsmProperties().withEnablePurgeProtection(d.purgeProtection())
                 .withPublicNetworkAccess(d.publicNetworkAccess() == null ? null : PublicNetworkAccess.fromString(d.publicNetworkAccess()))
@@ -95,11 +97,13 @@ public class ArmManagedHsms implements ManagedHsmArm {
     }
 
     @Override
+    @AzureWrite
     public Mutation startDelete(String subscription, String resourceGroup, String name) {
         return AzureError.call(() -> Mutation.started(hsms(subscription).deleteWithResponseAsync(resourceGroup, name), clients.timeout()));
     }
 
     @Override
+    @AzureWrite
     public Mutation setConnectionState(String subscription, String resourceGroup, String name, String connection, String status,
                                        String description) {
         try {

@@ -35,6 +35,7 @@ public class ArmPrivateEndpoints implements PrivateEndpoints {
     }
 
     @Override
+    @AzureWrite
     public Mutation startPut(String subscription, String resourceGroup, String name, Desired d) {
         PrivateLinkServiceConnection connection = new PrivateLinkServiceConnection().withName(name).withPrivateLinkServiceId(d.targetId())
                 .withGroupIds(List.of(GROUP_ID)).withRequestMessage(d.manualApproval() ? d.requestMessage() : null);
@@ -54,6 +55,7 @@ public class ArmPrivateEndpoints implements PrivateEndpoints {
     }
 
     @Override
+    @AzureWrite
     public Mutation startDelete(String subscription, String resourceGroup, String name) {
         return AzureError.call(() -> Mutation.started(endpoints(subscription).deleteWithResponseAsync(resourceGroup, name), clients.timeout()));
     }
@@ -78,6 +80,7 @@ public class ArmPrivateEndpoints implements PrivateEndpoints {
     }
 
     @Override
+    @AzureWrite
     public Mutation putDnsZones(String subscription, String resourceGroup, String endpoint, List<String> zoneIds) {
         List<PrivateDnsZoneConfig> configs = new ArrayList<>();
         zoneIds.forEach(z -> configs.add(new PrivateDnsZoneConfig().withName(ResourceIds.name(z).replace('.', '-')).withPrivateDnsZoneId(z)));

@@ -34,13 +34,30 @@ public final class AzureError extends RuntimeException {
     private final int status;
     private final String code;
     private final Duration retryAfter;
+    private final boolean write;
 
     public AzureError(Kind kind, int status, String code, String message, Duration retryAfter, Throwable cause) {
+        this(kind, status, code, message, retryAfter, cause, false);
+    }
+
+    private AzureError(Kind kind, int status, String code, String message, Duration retryAfter, Throwable cause, boolean write) {
         super(message, cause, false, false);
         this.kind = kind;
         this.status = status;
         this.code = code;
         this.retryAfter = retryAfter;
+        this.write = write;
+    }
+
+    /** A write the operator did not send, because Azure refused it for good before (see {@link WriteGate}). */
+    static AzureError withheld(String what, String refusal) {
+        return new AzureError(Kind.BAD_REQUEST, 0, WriteGate.WITHHELD, what + " was not sent: Azure refused this resource's last writes "
+                + "for good (" + refusal + ")", null, null, true);
+    }
+
+    /** Whether Azure answered a request that changes something (not a GET or HEAD). */
+    public boolean isWrite() {
+        return write;
     }
 
     public Kind kind() {
@@ -163,7 +180,9 @@ public final class AzureError extends RuntimeException {
         } else {
             kind = Kind.BAD_REQUEST;
         }
-        return new AzureError(kind, status, code == null ? String.valueOf(status) : code, message.replace("\r\n", " "), retryAfter, e);
+        String method = r.getRequest() == null ? "GET" : r.getRequest().getHttpMethod().name();
+        return new AzureError(kind, status, code == null ? String.valueOf(status) : code, message.replace("\r\n", " "), retryAfter, e,
+                !method.equals("GET") && !method.equals("HEAD"));
     }
 
     static Duration retryAfter(HttpResponse r) {

@@ -32,6 +32,7 @@ public class DataPlaneSecurityDomain implements SecurityDomain {
     }
 
     @Override
+    @AzureWrite
     public Download download(String hsmUri, List<X509Certificate> certificates, int quorum) {
         ObjectNode body = JSON.createObjectNode();
         ArrayNode certs = body.putArray("certificates");

@@ -48,6 +48,7 @@ public class SdkHsmAccessControl implements HsmAccessControl {
     }
 
     @Override
+    @AzureWrite
     public Mutation defineRole(String hsmUri, String name, String description, List<String> dataActions) {
         try {
             List<KeyVaultDataAction> actions = new ArrayList<>();
@@ -78,12 +79,14 @@ public class SdkHsmAccessControl implements HsmAccessControl {
     }
 
     @Override
+    @AzureWrite
     public Mutation assign(String hsmUri, String scope, String name, String roleDefinitionId, String principalId) {
         return AzureError.call(() -> Mutation.of(client(hsmUri).createRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), roleDefinitionId,
                     principalId, name, Context.NONE)));
     }
 
     @Override
+    @AzureWrite
     public Mutation unassign(String hsmUri, String scope, String name) {
         return AzureError.call(() -> Mutation.of(client(hsmUri).deleteRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), name, Context.NONE)));
     }

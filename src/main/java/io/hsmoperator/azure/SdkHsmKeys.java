@@ -102,6 +102,7 @@ public class SdkHsmKeys implements HsmKeys {
     }
 
     @Override
+    @AzureWrite
     public Created create(String hsmUri, String name, NewKey k) {
         CreateKeyOptions options;
         switch (k.kty()) {
@@ -136,6 +137,7 @@ public class SdkHsmKeys implements HsmKeys {
     }
 
     @Override
+    @AzureWrite
     public Mutation update(String hsmUri, String name, String version, Update u) {
         KeyProperties props = properties(AzureClients.base(hsmUri) + "/keys/" + name + "/" + version);
         if (u.enabled() != null) {
@@ -157,11 +159,13 @@ public class SdkHsmKeys implements HsmKeys {
     }
 
     @Override
+    @AzureWrite
     public Mutation delete(String hsmUri, String name) {
         return begun(() -> client(hsmUri).beginDeleteKey(name));
     }
 
     @Override
+    @AzureWrite
     public Mutation recover(String hsmUri, String name) {
         return begun(() -> client(hsmUri).beginRecoverDeletedKey(name));
     }
@@ -196,6 +200,7 @@ public class SdkHsmKeys implements HsmKeys {
     }
 
     @Override
+    @AzureWrite
     public Mutation setRotationPolicy(String hsmUri, String name, RotationPolicy policy) {
         List<KeyRotationLifetimeAction> actions = new ArrayList<>();
         if (policy.timeAfterCreate() != null || policy.timeBeforeExpiry() != null) {

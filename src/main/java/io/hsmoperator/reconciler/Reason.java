@@ -16,6 +16,6 @@ public enum Reason {
     HsmNotReady, SecurityDomainNotConfigured, SecurityDomainSecretMissing, SecurityDomainCertificateInvalid,
     SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
     SecurityDomainNotStored, ActivationFailed, OperatorNotAdministrator, ObserveOnly, DeletionBlocked, KeyMissing,
-    VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted,
+    VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted, WriteRefused,
     PublishConflict, KubernetesWriteFailed, DriftNotConverging
 }

@@ -12,6 +12,7 @@ import org.jboss.logging.Logger;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
@@ -68,10 +69,12 @@ public final class Reports {
         Duration next;
         String outcome = "success";
         try {
-            next = converge.apply(cr, status);
+            Refusals refused = REFUSED.get(key(cr));
+            next = refused != null && refused.withholds(cr.getMetadata().getGeneration())
+                    ? io.hsmoperator.azure.WriteGate.closed(refused.last(), () -> converge.apply(cr, status)) : converge.apply(cr, status);
             succeeded(cr);
         } catch (AzureError e) {
-            next = failure(cr, status, e, clock, maxBackoff);
+            next = failure(cr, status, e, clock, maxBackoff, intervals.resync());
             outcome = e.kind().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
         } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
             outcome = "kubernetes-error";
@@ -258,11 +261,27 @@ public final class Reports {
      * Writes the condition for an Azure failure and says when to try again: throttling waits for Retry-After, transient
      * failures back off exponentially with jitter, permanent ones are Stalled and retried at the capped interval.
      */
-    public static Duration failure(CustomResource<?, ?> cr, HsmStatus s, AzureError e, Clock clock, Duration cap) {
+    public static Duration failure(CustomResource<?, ?> cr, HsmStatus s, AzureError e, Clock clock, Duration cap, Duration resync) {
+        Long gen = cr.getMetadata().getGeneration();
+        if (io.hsmoperator.azure.WriteGate.WITHHELD.equals(e.code())) {
+            Conditions.stalled(s, Reason.WriteRefused, "Azure refused this resource's writes " + WRITE_REFUSALS + " times for good: "
+                    + stable(REFUSED.get(key(cr)).last()) + ". The operator sends no write for it until its spec changes, and compares it "
+                    + "with Azure every " + resync + " meanwhile.", gen, clock);
+            return resync;
+        }
         // The operator logs each Azure failure once, here, with its request ID; the SDK's own error logs are off.
         LOG.warnf("%s %s/%s: %s", cr.getKind(), cr.getMetadata().getNamespace(), cr.getMetadata().getName(), e.describe());
-        Long gen = cr.getMetadata().getGeneration();
         Duration backoff = backoff(key(cr), cap);
+        if (e.isWrite() && refusedForGood(e, key(cr))) {
+            Refusals r = REFUSED.merge(key(cr), new Refusals(gen, 1, e.describe()), (old, now) -> Objects.equals(old.generation(), gen)
+                    ? new Refusals(gen, old.count() + 1, now.last()) : now);
+            if (r.withholds(gen)) {
+                Conditions.stalled(s, Reason.WriteRefused, "Azure refused this resource's write " + r.count() + " times: " + stable(r.last())
+                        + ". The operator sends no write for it until its spec changes, and compares it with Azure every " + resync
+                        + " meanwhile.", gen, clock);
+                return resync;
+            }
+        }
         switch (e.kind()) {
             case THROTTLED: {
                 Duration wait = e.retryAfter() == null ? backoff : e.retryAfter();
@@ -296,6 +315,28 @@ public final class Reports {
         }
     }
 
+    /** Writes Azure refused for good, per resource and generation: after WRITE_REFUSALS, no write until the spec changes. */
+    private record Refusals(Long generation, int count, String last) {
+        boolean withholds(Long gen) {
+            return Objects.equals(generation, gen) && count >= WRITE_REFUSALS;
+        }
+    }
+
+    static final int WRITE_REFUSALS = 3;
+    private static final Map<String, Refusals> REFUSED = new ConcurrentHashMap<>();
+
+    /**
+     * Whether Azure's answer to a write will not change by sending it again: a 400, a 404, a 409, or a 403 that outlasted
+     * the time role assignments take to propagate.
+     */
+    private static boolean refusedForGood(AzureError e, String key) {
+        return switch (e.kind()) {
+            case BAD_REQUEST, NOT_FOUND, CONFLICT -> true;
+            case FORBIDDEN -> FAILURES.getOrDefault(key, 0) > PROPAGATION_RETRIES;
+            default -> false;
+        };
+    }
+
     private static final java.util.regex.Pattern PER_REQUEST = java.util.regex.Pattern.compile(
             "\\s*\\((?:Activity ID|Request ID|Correlation ID|x-ms-request-id)[: ]+[^)]*\\)|\\s*(?:Activity ID|RequestId|Request ID|CorrelationId)[: ]+[0-9a-fA-F-]{8,}",
             java.util.regex.Pattern.CASE_INSENSITIVE);
@@ -327,8 +368,9 @@ public final class Reports {
         return Duration.ofSeconds(Math.min(cap.toSeconds(), seconds + jitter));
     }
 
-    /** A success resets the resource's backoff. */
+    /** A success resets the resource's backoff, and what it counted of refused writes. */
     public static void succeeded(CustomResource<?, ?> cr) {
-        FAILURES.remove(cr.getMetadata().getUid() == null ? "" : cr.getMetadata().getUid());
+        FAILURES.remove(key(cr));
+        REFUSED.remove(key(cr));
     }
 }

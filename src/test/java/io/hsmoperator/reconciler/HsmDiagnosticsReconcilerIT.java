@@ -50,6 +50,34 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void aWriteAzureRefusesForGoodIsSentAFewTimesThenNotAgainUntilTheSpecChanges() throws Exception {
+        readyHsm("hsm");
+        journalMark = emulator.controls().lastSequence();
+        var refusal = emulator.controls().addFault(io.hsmoperator.emulator.Controls.Fault.status("PUT", "arm", "(?i).*/diagnosticSettings/refused",
+                400, 0, 1000));
+        try {
+            apply(diagnostics("refused"));
+            HsmDiagnostics stalled = awaitCondition(HsmDiagnostics.class, "refused", "Ready", "False", "WriteRefused", Duration.ofSeconds(60));
+            assertTrue(condition(stalled, "Ready").getMessage().contains("until its spec changes"), condition(stalled, "Ready").getMessage());
+            assertEquals(3, writesTo("refused"), "three attempts, then no more");
+            // Several resyncs (3 s here) and backoff caps (5 s) later, it still reads and still does not write.
+            Thread.sleep(12_000);
+            assertEquals(3, writesTo("refused"), "no write while the spec is what Azure refused");
+            assertEquals("WriteRefused", condition(get(HsmDiagnostics.class, "refused"), "Ready").getReason());
+
+            // A spec change is worth another try.
+            HsmDiagnostics edited = get(HsmDiagnostics.class, "refused");
+            edited.getSpec().metrics = false;
+            update(edited);
+            await().atMost(WAIT).until(() -> writesTo("refused") > 3);
+            Thread.sleep(12_000);
+            assertEquals(6, writesTo("refused"), "three more attempts for the new spec, then no more");
+        } finally {
+            emulator.controls().removeFault(refusal);
+        }
+    }
+
+    @Test
     void sendsTheAuditLogCorrectsDriftAndDeletesOnDeletion() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         HsmDiagnostics d = diagnostics("audit");
