@@ -12,6 +12,7 @@ import java.util.List;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -39,7 +40,8 @@ class KubectlIT extends OperatorTestBase {
     void aUserAppliesWaitsAndReadsTheColumns() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
 
-        TestCluster.Result applied = TestCluster.kubectl(hsmKeyYaml("signing", "hsm", "  curve: P-384\n"), "apply", "-f", "-");
+        TestCluster.Result applied = TestCluster.kubectl(hsmKeyYaml("signing", "hsm", "  curve: P-384\n  rotation: {every: P90D}\n"), "apply",
+                "-f", "-");
         assertEquals(0, applied.exitCode(), applied.out());
         assertTrue(applied.out().contains("hsmkey.hsmoperator.io/signing created"), applied.out());
         String waited;
@@ -59,6 +61,9 @@ class KubectlIT extends OperatorTestBase {
         List<String> wide = lines(TestCluster.kubectlOk("get", "hsmkey", "signing", "-n", ns, "-o", "wide"));
         assertTrue(wide.get(0).contains("KEY ID") && wide.get(0).contains("VERSIONS") && wide.get(0).contains("REASON"), wide.get(0));
         assertTrue(wide.get(1).contains(key.getStatus().keyId), wide.get(1));
+        // The next rotation is in the future: shown as the time it falls due, not as kubectl's "<invalid>" for future dates.
+        assertTrue(wide.get(0).contains("NEXT ROTATION") && wide.get(1).contains(key.getStatus().nextRotationTime), String.join("\n", wide));
+        assertFalse(wide.get(1).contains("<invalid>"), wide.get(1));
 
         List<String> hsms = lines(TestCluster.kubectlOk("get", "mhsm", "-n", ns));
         assertEquals(List.of("NAME", "READY", "ACTIVATED", "URI", "AGE"), columns(hsms.get(0)), hsms.get(0));

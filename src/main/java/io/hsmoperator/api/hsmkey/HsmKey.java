@@ -22,7 +22,8 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Version", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.currentVersion")
 @AdditionalPrinterColumn(name = "Key ID", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.keyId")
 @AdditionalPrinterColumn(name = "Versions", type = AdditionalPrinterColumn.Type.INTEGER, priority = 1, jsonPath = ".status.versionCount")
-@AdditionalPrinterColumn(name = "Next rotation", type = AdditionalPrinterColumn.Type.DATE, priority = 1, jsonPath = ".status.nextRotationTime")
+// A date column shows a future time as "<invalid>" in kubectl: the timestamp itself reads better.
+@AdditionalPrinterColumn(name = "Next rotation", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.nextRotationTime")
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 @ValidationRule(value = "!has(self.spec) || !has(oldSelf.spec) || (has(self.spec.keyName) ? self.spec.keyName : self.metadata.name)"
