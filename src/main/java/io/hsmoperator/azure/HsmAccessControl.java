@@ -5,11 +5,6 @@ import java.util.Optional;
 
 /** Managed HSM local RBAC: role definitions and role assignments at /, /keys or /keys/{name}. */
 public interface HsmAccessControl {
-    /**
-     * The error code (400) of {@link #assign} when the name, or the same role for the same principal at the scope, is
-     * already assigned: after a write whose answer was lost, or while Azure's reads do not show the assignment yet.
-     */
-    String ASSIGNMENT_EXISTS = "RoleAssignmentExists";
 
     List<RoleDefinition> roleDefinitions(String hsmUri);
 
@@ -19,7 +14,12 @@ public interface HsmAccessControl {
 
     Optional<Assignment> assignment(String hsmUri, String scope, String name);
 
-    Mutation assign(String hsmUri, String scope, String name, String roleDefinitionId, String principalId);
+    /**
+     * Assigns the role; empty when Azure answers that the name, or the same role for the same principal at the scope, is
+     * already assigned (a 400 RoleAssignmentExists): after a write whose answer was lost, or while Azure's reads do not
+     * show the assignment yet.
+     */
+    Optional<Mutation> assign(String hsmUri, String scope, String name, String roleDefinitionId, String principalId);
 
     Mutation unassign(String hsmUri, String scope, String name);
 

@@ -80,10 +80,20 @@ public class SdkHsmAccessControl implements HsmAccessControl {
 
     @Override
     @AzureWrite
-    public Mutation assign(String hsmUri, String scope, String name, String roleDefinitionId, String principalId) {
-        return AzureError.call(() -> Mutation.of(client(hsmUri).createRoleAssignmentWithResponse(KeyVaultRoleScope.fromString(scope), roleDefinitionId,
-                    principalId, name, Context.NONE)));
+    public Optional<Mutation> assign(String hsmUri, String scope, String name, String roleDefinitionId, String principalId) {
+        try {
+            return Optional.of(AzureError.call(() -> Mutation.of(client(hsmUri).createRoleAssignmentWithResponse(
+                    KeyVaultRoleScope.fromString(scope), roleDefinitionId, principalId, name, Context.NONE))));
+        } catch (AzureError e) {
+            if (ASSIGNMENT_EXISTS.equals(e.code())) {
+                return Optional.empty();
+            }
+            throw e;
+        }
     }
+
+    /** Azure's error code (400) for an assignment that exists already, by name or by what it grants. */
+    private static final String ASSIGNMENT_EXISTS = "RoleAssignmentExists";
 
     @Override
     @AzureWrite

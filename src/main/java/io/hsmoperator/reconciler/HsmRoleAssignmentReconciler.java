@@ -169,13 +169,8 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                 st.assignmentName = name;
                 st.scope = scope;
                 Reports.writeAhead(kubernetes, cr, st);
-                Mutation m;
-                try {
-                    m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
-                } catch (AzureError e) {
-                    if (!HsmAccessControl.ASSIGNMENT_EXISTS.equals(e.code())) {
-                        throw e;
-                    }
+                Optional<Mutation> m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
+                if (m.isEmpty()) {
                     // Our earlier grant (its answer lost) or an equal one: Azure's reads lag its writes. Look again once they
                     // show it; until then it counts as granted now, so Ready still waits for propagation.
                     st.grantedAt = st.grantedAt == null ? Instant.now(clock).toString() : st.grantedAt;
@@ -186,7 +181,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     return config.reconcile().poll();
                 }
                 events.mutation(cr, "RoleAssigned", (regrant ? "Granted again, after it was removed outside the operator: " : "Granted ")
-                        + "role '" + roleName + "' to " + spec.principalId + " at " + scope + " in " + uri, m);
+                        + "role '" + roleName + "' to " + spec.principalId + " at " + scope + " in " + uri, m.get());
                 st.adopted = null;
                 st.grantedAt = Instant.now(clock).toString();
             }

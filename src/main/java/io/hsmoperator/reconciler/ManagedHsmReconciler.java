@@ -556,19 +556,21 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                         + "rotate, delete and recover keys; no purge, export, release or cryptographic use", OperatorRole.DATA_ACTIONS);
                 events.mutation(cr, "RoleDefined", "Defined role '" + OperatorRole.NAME + "' in " + hsm.hsmUri(), m);
             }
+            Optional<Mutation> assigned;
             try {
-                Mutation m = access.assign(hsm.hsmUri(), OperatorRole.SCOPE, assignment, OperatorRole.definitionId(), me);
-                events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
-                        + OperatorRole.SCOPE + " in " + hsm.hsmUri(), m);
+                assigned = access.assign(hsm.hsmUri(), OperatorRole.SCOPE, assignment, OperatorRole.definitionId(), me);
             } catch (AzureError e) {
-                if (!HsmAccessControl.ASSIGNMENT_EXISTS.equals(e.code())) {
-                    // Assigning a role definition that exists is refused (400) until the definition has propagated.
-                    if (!e.is(AzureError.Kind.BAD_REQUEST)) {
-                        throw e;
-                    }
-                    return waitingForAccess(cr, st, "The operator defined its role '" + OperatorRole.NAME + "'; Azure does not accept "
-                            + "assignments of a new role until its definition has propagated.");
+                // Assigning a role definition that exists is refused (400) until the definition has propagated.
+                if (!e.is(AzureError.Kind.BAD_REQUEST)) {
+                    throw e;
                 }
+                return waitingForAccess(cr, st, "The operator defined its role '" + OperatorRole.NAME + "'; Azure does not accept "
+                        + "assignments of a new role until its definition has propagated.");
+            }
+            if (assigned.isPresent()) {
+                events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
+                        + OperatorRole.SCOPE + " in " + hsm.hsmUri(), assigned.get());
+            } else {
                 // The same grant under another name (an administrator made it) serves as well; our own name not found yet
                 // means Azure's reads lag the write.
                 Optional<HsmAccessControl.Assignment> equal = access.assignments(hsm.hsmUri(), OperatorRole.SCOPE).stream()
