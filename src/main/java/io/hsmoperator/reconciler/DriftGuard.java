@@ -60,6 +60,28 @@ final class DriftGuard {
         }
     }
 
+    /**
+     * The same verdict for an update that must not hold up the rest of a reconcile (a key's Azure rotation policy, an
+     * endpoint's tags): whether to send it now. One that does not converge is said once, in a Warning event (the record's
+     * attempts then go one past the limit), and not sent again until the spec changes.
+     */
+    static boolean mayWrite(LastUpdate last, String fields, String what, String modifiedNow, Long generation, Instant now, Events events,
+                            io.fabric8.kubernetes.api.model.HasMetadata cr) {
+        switch (verdict(last, fields, modifiedNow, generation, now)) {
+            case WRITE:
+                return true;
+            case NOT_CONVERGING:
+                if (last.attempts <= MAX_ATTEMPTS) {
+                    events.warning(cr, Reason.DriftNotConverging.name(), "Azure took " + MAX_ATTEMPTS + " updates of " + fields + " of "
+                            + what + " and still reports a different value; the operator stopped sending them. Change the spec to try again.");
+                    last.attempts = MAX_ATTEMPTS + 1;
+                }
+                return false;
+            default:
+                return false;
+        }
+    }
+
     /** What to remember of an update just sent. */
     static LastUpdate sent(LastUpdate last, String fields, String modifiedBefore, Long generation, Instant now) {
         LastUpdate u = new LastUpdate();

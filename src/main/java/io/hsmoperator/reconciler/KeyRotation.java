@@ -145,20 +145,8 @@ final class KeyRotation {
             return;
         }
         // A read of the policy may predate the operator's last PUT of it: the drift guard tells by Azure's updated time.
-        switch (DriftGuard.verdict(st.lastPolicyUpdate, POLICY, have.updated(), gen(cr), Instant.now(clock))) {
-            case WAIT_FOR_READ:
-                return;
-            case NOT_CONVERGING:
-                // Said once: the record's attempts go one past the limit when the warning has been given.
-                if (st.lastPolicyUpdate.attempts <= DriftGuard.MAX_ATTEMPTS) {
-                    events.warning(cr, Reason.DriftNotConverging.name(), "Azure took " + DriftGuard.MAX_ATTEMPTS + " updates of the "
-                            + "rotation policy of key " + name + " and still reports a different one; the operator stopped sending it. "
-                            + "Change the spec to try again.");
-                    st.lastPolicyUpdate.attempts = DriftGuard.MAX_ATTEMPTS + 1;
-                }
-                return;
-            default:
-                break;
+        if (!DriftGuard.mayWrite(st.lastPolicyUpdate, POLICY, "key " + name, have.updated(), gen(cr), Instant.now(clock), events, cr)) {
+            return;
         }
         Mutation m = keys.setRotationPolicy(uri, name, want);
         st.lastPolicyUpdate = DriftGuard.sent(st.lastPolicyUpdate, POLICY, have.updated(), gen(cr), Instant.now(clock));

@@ -150,7 +150,7 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         if (!pe.tags().entrySet().containsAll(want.tags().entrySet())) {
             // A read that predates the last update, or an update Azure keeps undoing, is no reason to send it again; the
             // endpoint's DNS registration and approval go on regardless.
-            if (DriftGuard.verdict(st.lastUpdate, "tags", pe.etag(), gen(cr), Instant.now(clock)) == DriftGuard.Verdict.WRITE) {
+            if (DriftGuard.mayWrite(st.lastUpdate, "tags", "private endpoint " + pe.id(), pe.etag(), gen(cr), Instant.now(clock), events, cr)) {
                 Map<String, String> merged = new java.util.LinkedHashMap<>(pe.tags());
                 merged.putAll(want.tags());
                 Mutation m = endpoints.startPut(subscription, spec.resourceGroup, spec.azureName, want.withTags(merged));
