@@ -6,7 +6,9 @@ import java.util.List;
 
 /**
  * How an emulator runs. {@code stateDir} holds the CA, the server certificate, the connection file and (when
- * {@code persistent}) the state; without a state directory everything lives in memory.
+ * {@code persistent}) the state; without a state directory everything lives in memory. Built from one of the two
+ * starting points ({@link #standalone}, {@link #inMemory}) and changed one setting at a time with the {@code with…}
+ * methods, each of which goes through {@link Builder}.
  */
 public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddress, String advertisedHost, int port,
                              Duration provisioningDelay, Duration activationDelay, Duration updateDelay, Duration jobDuration,
@@ -16,49 +18,78 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
 
     /** Defaults for a standalone emulator: persistent state, visible but short provisioning, test controls off. */
     public static EmulatorConfig standalone(Path stateDir) {
-        return new EmulatorConfig(stateDir, true, "127.0.0.1", "127.0.0.1", 8443, Duration.ofSeconds(3), Duration.ofSeconds(2),
-                Duration.ofSeconds(1), Duration.ofSeconds(2), 1, false, true, List.of(), null, Duration.ofSeconds(5), true, Duration.ofSeconds(2));
+        Builder b = new Builder();
+        b.stateDir = stateDir;
+        b.persistent = true;
+        b.port = 8443;
+        b.provisioningDelay = Duration.ofSeconds(3);
+        b.activationDelay = Duration.ofSeconds(2);
+        b.updateDelay = Duration.ofSeconds(1);
+        b.jobDuration = Duration.ofSeconds(2);
+        b.rbacPropagation = Duration.ofSeconds(5);
+        b.serviceLimits = true;
+        b.staleReads = Duration.ofSeconds(2);
+        return b.build();
     }
 
     /** Defaults for tests: in memory, an ephemeral port, fast long-running operations, test controls on. */
     public static EmulatorConfig inMemory() {
-        return new EmulatorConfig(null, false, "127.0.0.1", "127.0.0.1", 0, Duration.ofMillis(300), Duration.ofMillis(200),
-                Duration.ofMillis(200), Duration.ofMillis(300), 1, true, true, List.of(), null, Duration.ZERO, false, Duration.ZERO);
+        Builder b = new Builder();
+        b.testControls = true;
+        return b.build();
+    }
+
+    /** Every setting of this configuration, to change some and build another. */
+    public Builder toBuilder() {
+        return new Builder(this);
     }
 
     public EmulatorConfig withStateDir(Path dir, boolean persistent) {
-        return new EmulatorConfig(dir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.stateDir = dir;
+        b.persistent = persistent;
+        return b.build();
     }
 
     public EmulatorConfig withPort(int port) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.port = port;
+        return b.build();
     }
 
     public EmulatorConfig withDelays(Duration provisioning, Duration activation, Duration update, Duration job) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioning, activation, update, job,
-                retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.provisioningDelay = provisioning;
+        b.activationDelay = activation;
+        b.updateDelay = update;
+        b.jobDuration = job;
+        return b.build();
     }
 
     public EmulatorConfig withTestControls(boolean on) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, on, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.testControls = on;
+        return b.build();
     }
 
     public EmulatorConfig withImplicitResourceGroups(boolean on) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, on, extraHostNames, tenantId, rbacPropagation, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.implicitResourceGroups = on;
+        return b.build();
     }
 
     public EmulatorConfig withNetwork(String bindAddress, String advertisedHost, List<String> extraHostNames) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.bindAddress = bindAddress;
+        b.advertisedHost = advertisedHost;
+        b.extraHostNames = extraHostNames;
+        return b.build();
     }
 
     public EmulatorConfig withTenantId(String tenantId) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.tenantId = tenantId;
+        return b.build();
     }
 
     /**
@@ -66,8 +97,9 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
      * revoked assignment keeps working: Azure documents minutes. Zero for the conformance tier.
      */
     public EmulatorConfig withRbacPropagation(Duration delay) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, delay, serviceLimits, staleReads);
+        Builder b = toBuilder();
+        b.rbacPropagation = delay;
+        return b.build();
     }
 
     /**
@@ -75,8 +107,9 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
      * Retry-After. Off for the conformance tier, whose recorded traffic ran at Azure's pace.
      */
     public EmulatorConfig withServiceLimits(boolean on) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, on, staleReads);
+        Builder b = toBuilder();
+        b.serviceLimits = on;
+        return b.build();
     }
 
     /**
@@ -84,8 +117,58 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
      * before (Azure's reads lag its writes). Zero for the conformance tier.
      */
     public EmulatorConfig withStaleReads(Duration window) {
-        return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay, updateDelay,
-                jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId, rbacPropagation, serviceLimits,
-                window);
+        Builder b = toBuilder();
+        b.staleReads = window;
+        return b.build();
+    }
+
+    /** The settings of an EmulatorConfig, one field each; starts from the in-memory test defaults. */
+    public static final class Builder {
+        public Path stateDir;
+        public boolean persistent;
+        public String bindAddress = "127.0.0.1";
+        public String advertisedHost = "127.0.0.1";
+        public int port;
+        public Duration provisioningDelay = Duration.ofMillis(300);
+        public Duration activationDelay = Duration.ofMillis(200);
+        public Duration updateDelay = Duration.ofMillis(200);
+        public Duration jobDuration = Duration.ofMillis(300);
+        public int retryAfterSeconds = 1;
+        public boolean testControls;
+        public boolean implicitResourceGroups = true;
+        public List<String> extraHostNames = List.of();
+        public String tenantId;
+        public Duration rbacPropagation = Duration.ZERO;
+        public boolean serviceLimits;
+        public Duration staleReads = Duration.ZERO;
+
+        public Builder() {
+        }
+
+        Builder(EmulatorConfig c) {
+            stateDir = c.stateDir;
+            persistent = c.persistent;
+            bindAddress = c.bindAddress;
+            advertisedHost = c.advertisedHost;
+            port = c.port;
+            provisioningDelay = c.provisioningDelay;
+            activationDelay = c.activationDelay;
+            updateDelay = c.updateDelay;
+            jobDuration = c.jobDuration;
+            retryAfterSeconds = c.retryAfterSeconds;
+            testControls = c.testControls;
+            implicitResourceGroups = c.implicitResourceGroups;
+            extraHostNames = c.extraHostNames;
+            tenantId = c.tenantId;
+            rbacPropagation = c.rbacPropagation;
+            serviceLimits = c.serviceLimits;
+            staleReads = c.staleReads;
+        }
+
+        public EmulatorConfig build() {
+            return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay,
+                    updateDelay, jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId,
+                    rbacPropagation, serviceLimits, staleReads);
+        }
     }
 }
