@@ -155,7 +155,8 @@ public class ArmManagedHsms implements ManagedHsmArm {
                 p.provisioningState() == null ? null : p.provisioningState().toString(), p.statusMessage(),
                 p.securityDomainProperties() == null || p.securityDomainProperties().activationStatus() == null ? "Unknown"
                         : p.securityDomainProperties().activationStatus().toString(), connections,
-                h.systemData() == null || h.systemData().lastModifiedAt() == null ? null : h.systemData().lastModifiedAt().toString());
+                h.systemData() == null || h.systemData().lastModifiedAt() == null ? null : h.systemData().lastModifiedAt().toString(),
+                h.systemData() == null || h.systemData().createdAt() == null ? null : h.systemData().createdAt().toInstant().toString());
     }
 
     static boolean notFound(ManagementException e) {

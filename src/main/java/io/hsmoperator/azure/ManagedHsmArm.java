@@ -46,10 +46,14 @@ public interface ManagedHsmArm {
     record Connection(String name, String privateEndpointId, String status, String description) {
     }
 
+    /**
+     * An HSM as ARM reports it. {@code createdAt} is ARM's systemData.createdAt: an HSM deleted (and purged) and created again
+     * under the same name has the same resource ID but not the same creation time, so the two together name one HSM.
+     */
     record Hsm(String id, String name, String location, String sku, String tenantId, Map<String, String> tags,
                List<String> initialAdminObjectIds, int softDeleteRetentionDays, boolean purgeProtection, String publicNetworkAccess,
                NetworkRules networkAcls, String hsmUri, String provisioningState, String statusMessage, String activationStatus,
-               List<Connection> connections, String lastModified) {
+               List<Connection> connections, String lastModified, String createdAt) {
         public boolean provisioned() {
             return "Succeeded".equalsIgnoreCase(provisioningState);
         }

@@ -26,6 +26,21 @@ public interface OperatorConfig {
 
     Publish publish();
 
+    @io.smallrye.config.WithName("security-domain")
+    SecurityDomainCustody securityDomain();
+
+    /** Custody of a downloaded security domain between Azure's answer and its Secret. */
+    interface SecurityDomainCustody {
+        /**
+         * Where a downloaded security domain is written, as Azure sent it (encrypted to the officers' certificates), before
+         * anything else is done with it, and kept until its Secret holds it: a process that stops in between (a lost lease
+         * halts it) finds it here when it starts again. The chart mounts an emptyDir here, which outlives a restart of
+         * the container (not the deletion of the pod).
+         */
+        @WithDefault("${java.io.tmpdir}/hsm-operator/security-domain-spool")
+        String spoolDir();
+    }
+
     /** What an HsmKey may do to the workloads of its namespace besides publishing a ConfigMap. */
     interface Publish {
         /**

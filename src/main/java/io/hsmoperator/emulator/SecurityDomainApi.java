@@ -17,8 +17,8 @@ import static io.hsmoperator.emulator.HsmDataPlane.activity;
 import static io.hsmoperator.emulator.HsmDataPlane.randomBytes;
 
 /**
- * The Managed HSM security domain REST API: download (which activates the HSM) and its pending status, and the
- * transfer key of an upload; the upload itself is not emulated.
+ * The Managed HSM security domain REST API: download (which activates the HSM, or gives a new copy of an activated HSM's
+ * security domain) and its pending status, and the transfer key of an upload; the upload itself is not emulated.
  */
 final class SecurityDomainApi {
     private final Emulator emu;
@@ -100,9 +100,16 @@ final class SecurityDomainApi {
         }
         byte[] domainKey = randomBytes(32);
         String blob = SecurityDomainBlob.create(domainKey, Base64.getDecoder().decode(hsm.domainKey), parsed, required);
+        // Guessed (not in the recordings): a download on an activated HSM is how Azure lets an administrator take a new
+        // copy of its security domain (the same domain, encrypted to the certificates given), and it changes nothing; a
+        // second download while the first still activates the HSM is refused.
         emu.write(() -> {
+            if (hsm.securityDomain != null && !emu.isActive(hsm)) {
+                throw new ApiException(409, "Conflict", "The security domain of this HSM is being downloaded; the HSM is still "
+                        + "activating." + activity());
+            }
             if (hsm.securityDomain != null) {
-                throw new ApiException(409, "Conflict", "The security domain of this HSM has already been downloaded." + activity());
+                return null;
             }
             State.SecurityDomain sd = new State.SecurityDomain();
             sd.required = required;

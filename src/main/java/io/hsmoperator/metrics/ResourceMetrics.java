@@ -30,6 +30,7 @@ public final class ResourceMetrics {
     static final String KEY_NEXT_ROTATION = "hsm.operator.key.next.rotation.seconds";
     static final String KEY_VERSIONS = "hsm.operator.key.versions";
     static final String HSM_READY = "hsm.operator.hsm.ready";
+    static final String HSM_SECURITY_DOMAIN_MISSING = "hsm.operator.hsm.security.domain.missing";
 
     private static final Map<String, Tracked> TRACKED = new ConcurrentHashMap<>();
 
@@ -71,6 +72,9 @@ public final class ResourceMetrics {
             } else {
                 fresh.meters.add(gauge(registry, HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, fresh,
                         s -> ready(s.status) ? 1 : 0));
+                fresh.meters.add(gauge(registry, HSM_SECURITY_DOMAIN_MISSING, "1 when the HSM is activated and the operator keeps no "
+                        + "copy of its security domain (SecurityDomainMissing, or its Secret is another HSM's), else 0", tags, fresh,
+                        s -> securityDomainMissing(s.status) ? 1 : 0));
             }
             return fresh;
         });
@@ -106,15 +110,27 @@ public final class ResourceMetrics {
     }
 
     private static boolean ready(HsmStatus s) {
+        Condition c = condition(s, Conditions.READY);
+        return c != null && "True".equals(c.getStatus());
+    }
+
+    /** Read from the Activated condition: True (Azure activated the HSM) with a reason that says no copy is kept. */
+    private static boolean securityDomainMissing(HsmStatus s) {
+        Condition c = condition(s, Conditions.ACTIVATED);
+        return c != null && "True".equals(c.getStatus())
+                && ("SecurityDomainMissing".equals(c.getReason()) || "SecurityDomainSecretConflict".equals(c.getReason()));
+    }
+
+    private static Condition condition(HsmStatus s, String type) {
         if (s.conditions == null) {
-            return false;
+            return null;
         }
         for (Condition c : s.conditions) {
-            if (Conditions.READY.equals(c.getType())) {
-                return "True".equals(c.getStatus());
+            if (type.equals(c.getType())) {
+                return c;
             }
         }
-        return false;
+        return null;
     }
 
     private static double seconds(Duration d) {

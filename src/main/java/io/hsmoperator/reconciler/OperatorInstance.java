@@ -28,6 +28,7 @@ public class OperatorInstance {
     private final String identity;
     private final String clusterId;
     private final OperatorConfig.LeaderElection election;
+    private final java.time.Duration downloadGrace;
     private volatile boolean stopping;
 
     public OperatorInstance(OperatorConfig config, KubernetesClient kubernetes) {
@@ -38,6 +39,7 @@ public class OperatorInstance {
         String host = Optional.ofNullable(System.getenv("HOSTNAME")).filter(h -> !h.isBlank()).orElse("hsm-operator");
         this.identity = config.leaderElection().identity().orElseGet(() -> host + "-" + UUID.randomUUID().toString().substring(0, 8));
         this.election = config.leaderElection();
+        this.downloadGrace = config.azure().timeout().plusSeconds(5);
         this.clusterId = clusterId(config.clusterId(), () -> {
             var kubeSystem = kubernetes.namespaces().withName("kube-system").get();
             return kubeSystem == null ? null : kubeSystem.getMetadata().getUid();
@@ -144,8 +146,24 @@ public class OperatorInstance {
             LOG.infof("%s stopped leading: shutting down", identity);
             return;
         }
-        LOG.errorf("%s lost the leader lease (it could not renew it within %s): halting so that no two replicas act", identity,
-                election.renewDeadline());
+        halt(identity + " lost the leader lease (it could not renew it within " + election.renewDeadline() + ")");
+    }
+
+    /**
+     * Halts at once, but never while Azure is answering a security-domain download: that answer is the only copy of the
+     * HSM's security domain, and Azure activates the HSM whether or not anyone reads it. The download is already sent,
+     * so waiting for it (at most the Azure call's timeout) lets its answer reach the spool on disk, which the restarted
+     * process stores. Every path that halts the operator goes through here.
+     */
+    void halt(String why) {
+        if (SecurityDomainSpool.downloadsInFlight() > 0) {
+            LOG.errorf("%s: waiting up to %s for a security-domain download in flight to reach the spool before halting", why,
+                    downloadGrace);
+            if (!SecurityDomainSpool.awaitNoDownloadInFlight(downloadGrace)) {
+                LOG.errorf("A security-domain download is still unanswered after %s; halting without it", downloadGrace);
+            }
+        }
+        LOG.errorf("%s: halting so that no two replicas act", why);
         Runtime.getRuntime().halt(1);
     }
 

@@ -15,7 +15,8 @@ public enum Reason {
     DeletedOutOfBand, ProvisioningFailed, AuthenticationFailed, PermissionDenied, AzureRejected, RefNotPermitted, HsmNotFound,
     HsmNotReady, SecurityDomainNotConfigured, SecurityDomainSecretMissing, SecurityDomainCertificateInvalid,
     SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
-    SecurityDomainNotStored, ActivationFailed, OperatorNotAdministrator, ObserveOnly, DeletionBlocked, KeyMissing,
+    SecurityDomainNotStored, SecurityDomainMissing, SecurityDomainSecretConflict, ActivationFailed, OperatorNotAdministrator,
+    ObserveOnly, DeletionBlocked, KeyMissing,
     VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted, WriteRefused,
     PublishConflict, KubernetesWriteFailed, DriftNotConverging
 }

@@ -8,10 +8,10 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * The updates of a resource that need a reconcile: spec changes (generation), deletion, finalizer changes, and two
+ * The updates of a resource that need a reconcile: spec changes (generation), deletion, finalizer changes, and three
  * annotations that are metadata and so would be ignored by generation-aware processing: a new
- * hsmoperator.io/rotate-now token (HsmKey) and a new hsmoperator.io/reconcile-requested-at value (every kind: look at
- * Azure now rather than at the next resync). Status writes and other metadata changes are not reconciled again.
+ * hsmoperator.io/rotate-now token (HsmKey), a new hsmoperator.io/download-security-domain token (ManagedHsm) and a new
+ * hsmoperator.io/reconcile-requested-at value (every kind: look at Azure now rather than at the next resync). Status writes and other metadata changes are not reconciled again.
  */
 public class UpdateTriggers implements OnUpdateFilter<HasMetadata> {
     @Override
@@ -20,7 +20,9 @@ public class UpdateTriggers implements OnUpdateFilter<HasMetadata> {
                 || updated.getMetadata().getDeletionTimestamp() != null
                 || !Objects.equals(updated.getMetadata().getFinalizers(), old.getMetadata().getFinalizers())
                 || !Objects.equals(token(updated), token(old))
-                || !Objects.equals(annotation(updated, Conditions.RECONCILE_REQUEST_ANNOTATION), annotation(old, Conditions.RECONCILE_REQUEST_ANNOTATION));
+                || !Objects.equals(annotation(updated, Conditions.RECONCILE_REQUEST_ANNOTATION), annotation(old, Conditions.RECONCILE_REQUEST_ANNOTATION))
+                || !Objects.equals(annotation(updated, Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION),
+                        annotation(old, Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION));
     }
 
     static String token(HasMetadata r) {

@@ -338,6 +338,12 @@ class HelmChartTest {
             String tmpVolume = stream(c.path("volumeMounts")).filter(m -> m.path("mountPath").asText().equals("/tmp"))
                     .map(m -> m.path("name").asText()).findFirst().orElseThrow(() -> new AssertionError("no writable /tmp"));
             assertTrue(stream(pod.path("volumes")).anyMatch(v -> v.path("name").asText().equals(tmpVolume) && v.has("emptyDir")));
+            // A downloaded security domain waits in the spool until stored: it must be writable and outlive the container.
+            String spoolDir = stream(c.path("env")).filter(e -> e.path("name").asText().equals("HSM_SECURITY_DOMAIN_SPOOL_DIR"))
+                    .map(e -> e.path("value").asText()).findFirst().orElseThrow(() -> new AssertionError("no security-domain spool"));
+            String spoolVolume = stream(c.path("volumeMounts")).filter(m -> m.path("mountPath").asText().equals(spoolDir))
+                    .map(m -> m.path("name").asText()).findFirst().orElseThrow(() -> new AssertionError("the spool is not mounted"));
+            assertTrue(stream(pod.path("volumes")).anyMatch(v -> v.path("name").asText().equals(spoolVolume) && v.has("emptyDir")));
         }
         assertFalse(pod.path("hostNetwork").asBoolean(false) || pod.path("hostPID").asBoolean(false));
     }

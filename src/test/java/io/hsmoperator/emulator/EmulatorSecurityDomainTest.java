@@ -62,6 +62,8 @@ class EmulatorSecurityDomainTest extends EmulatorTestBase {
                 uri.replaceAll("/$", "") + "/securitydomain/download/pending"), Context.NONE)) {
             assertEquals("InProgress", Json.parse(r.getBodyAsByteArray().block()).get("status").asText());
         }
+        assertEquals(409, post(uri, Json.string(HsmFixtures.certificateInfo(officers.certificates(), 2))),
+                "no second download while the first activates the HSM");
         Thread.sleep(emulator.config().activationDelay().toMillis() + 50);
         try (HttpResponse r = admin.dataPlanePipeline().sendSync(new HttpRequest(HttpMethod.GET,
                 uri.replaceAll("/$", "") + "/securitydomain/download/pending"), Context.NONE)) {
@@ -69,7 +71,6 @@ class EmulatorSecurityDomainTest extends EmulatorTestBase {
         }
         assertEquals(ActivationStatus.ACTIVE, admin.keyVault().serviceClient().getManagedHsms().getByResourceGroup("rg-sd", name)
                 .properties().securityDomainProperties().activationStatus());
-        assertEquals(409, post(uri, Json.string(HsmFixtures.certificateInfo(officers.certificates(), 2))), "the domain is downloaded once");
 
         JsonNode parsed = Json.parse(blob);
         assertEquals(3, parsed.path("SharedKeys").path("enc_shares").size());
@@ -80,5 +81,20 @@ class EmulatorSecurityDomainTest extends EmulatorTestBase {
         assertArrayEquals(domainKey, recovered, "any two officers recover the HSM's key");
         assertThrows(IllegalArgumentException.class, () -> SecurityDomainBlob.recoverBackupKey(blob, List.of(officers.keys().get(0).getPrivate())),
                 "one officer alone cannot");
+
+        // Once activated, a download is a new copy of the same security domain, for the officers named in it.
+        HsmFixtures.Officers others = HsmFixtures.officers(emulator, 4);
+        HttpRequest again = new HttpRequest(HttpMethod.POST, uri.replaceAll("/$", "") + "/securitydomain/download?api-version=7.5")
+                .setHeader("Content-Type", "application/json").setBody(Json.string(HsmFixtures.certificateInfo(others.certificates(), 3)));
+        String copy;
+        try (HttpResponse r = admin.dataPlanePipeline().sendSync(again, Context.NONE)) {
+            assertEquals(202, r.getStatusCode(), "an activated HSM's security domain can be downloaded again");
+            copy = Json.parse(r.getBodyAsByteArray().block()).get("value").asText();
+        }
+        assertArrayEquals(domainKey, SecurityDomainBlob.recoverBackupKey(copy, others.keys().subList(0, 3).stream().map(KeyPair::getPrivate)
+                .toList()), "the new copy recovers the same HSM, with the new officers' quorum");
+        assertThrows(IllegalArgumentException.class, () -> SecurityDomainBlob.recoverBackupKey(copy, two), "and not with the old officers");
+        assertEquals(ActivationStatus.ACTIVE, admin.keyVault().serviceClient().getManagedHsms().getByResourceGroup("rg-sd", name)
+                .properties().securityDomainProperties().activationStatus(), "the HSM stays active");
     }
 }

@@ -292,9 +292,10 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
                         .editMetadata().addToLabels("probe", "x").endMetadata().build()));
         noCreate.close();
         await().atMost(Duration.ofSeconds(60)).until(() -> downloads.get() == 1
-                && condition(get(ManagedHsm.class, "sd"), "Activated").getMessage().contains("held in the operator's memory"));
+                && condition(get(ManagedHsm.class, "sd"), "Activated").getMessage().contains("kept in the operator's spool"));
         Thread.sleep(3000);
         assertEquals(1L, downloads.get(), "retries write the blob it holds; they never download again");
+        assertEquals(List.of("rw-------"), spooled(azureName), "meanwhile it waits on disk, readable by the operator alone");
         assertTrue(events().stream().anyMatch(e -> e.getReason().equals("SecurityDomainNotStored") && "Warning".equals(e.getType())));
         noUpdate.close();
 
@@ -303,6 +304,121 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
         assertEquals(output, ready.getStatus().securityDomainSecret);
         assertTrue(client.secrets().inNamespace(ns).withName(output).get().getData().containsKey("security-domain.json"));
         assertEquals(1L, downloads.get());
+        assertEquals(List.of(), spooled(azureName), "stored, so no longer spooled");
+    }
+
+    /** The permissions of each file in the operator's spool that holds this HSM's security domain. */
+    private List<String> spooled(String azureName) throws Exception {
+        java.nio.file.Path dir = java.nio.file.Path.of("target/security-domain-spool");
+        if (!java.nio.file.Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (var files = java.nio.file.Files.list(dir)) {
+            List<String> out = new java.util.ArrayList<>();
+            for (java.nio.file.Path f : files.filter(f -> f.toString().endsWith(".json")).toList()) {
+                if (new String(java.nio.file.Files.readAllBytes(f)).contains("/managedHSMs/" + azureName + "\"")) {
+                    out.add(java.nio.file.attribute.PosixFilePermissions.toString(java.nio.file.Files.getPosixFilePermissions(f)));
+                }
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void aSecretLeftByAnEarlierHsmOfTheSameNameIsNeitherUsedNorOverwritten() throws Exception {
+        String azureName = uniqueHsmName("again");
+        apply(officersSecret("again-officers", 3, "2"));
+        // What an earlier HSM of this name (deleted, purged, created anew) left: its Secret records the same resource ID,
+        // but an older creation time, and holds that HSM's security domain.
+        String earlier = "{\"EncData\":\"of the earlier HSM\"}";
+        String resourceId = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-" + ns + "/providers/Microsoft.KeyVault/managedHSMs/"
+                + azureName;
+        Secret left = apply(new io.fabric8.kubernetes.api.model.SecretBuilder().withNewMetadata().withName("again-security-domain")
+                .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels("hsmoperator.io/managedhsm", "again")
+                .addToAnnotations("hsmoperator.io/hsm-resource-id", resourceId)
+                .addToAnnotations("hsmoperator.io/hsm-created-at", "2024-01-02T03:04:05Z").endMetadata()
+                .addToData("security-domain.json", Base64.getEncoder().encodeToString(earlier.getBytes())).build());
+        apply(managedHsm("again", azureName));
+
+        ManagedHsm r = awaitCondition(ManagedHsm.class, "again", "Ready", "False", "SecurityDomainSecretConflict", Duration.ofSeconds(60));
+        assertEquals("True", condition(r, "Stalled").getStatus());
+        assertTrue(condition(r, "Ready").getMessage().contains("earlier HSM of the same name"), condition(r, "Ready").getMessage());
+        assertTrue(events().stream().anyMatch(e -> e.getReason().equals("SecurityDomainSecretConflict") && "Warning".equals(e.getType())));
+        Thread.sleep(1500);
+        Secret after = client.secrets().inNamespace(ns).withName("again-security-domain").get();
+        assertEquals(left.getMetadata().getResourceVersion(), after.getMetadata().getResourceVersion(), "the earlier HSM's Secret is untouched");
+        assertEquals(earlier, new String(Base64.getDecoder().decode(after.getData().get("security-domain.json"))));
+        assertNull(r.getStatus().securityDomainSecret, "it is not reported as this HSM's security domain");
+        assertNull(azureHsm(azureName).orElseThrow().securityDomain, "nothing was downloaded");
+        assertTrue(journalSinceMark(e -> e.path().contains("securitydomain/download") && e.method().equals("POST")).isEmpty());
+        assertFalse(String.valueOf(r.getStatus()).contains("of the earlier HSM"), "status never quotes a Secret");
+
+        // Given a Secret of its own, the HSM is activated and its security domain kept there; the earlier one stays.
+        r.getSpec().securityDomain.outputSecret = "again-security-domain-2";
+        update(r);
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "again", "Ready", "True", null, Duration.ofSeconds(60));
+        assertEquals("again-security-domain-2", ready.getStatus().securityDomainSecret);
+        Secret mine = client.secrets().inNamespace(ns).withName("again-security-domain-2").get();
+        assertTrue(mine.getData().containsKey("security-domain.json"));
+        assertEquals(ready.getStatus().resourceId, mine.getMetadata().getAnnotations().get("hsmoperator.io/hsm-resource-id"));
+        assertNotNull(mine.getMetadata().getAnnotations().get("hsmoperator.io/hsm-created-at"), "it records which HSM of that name");
+        assertEquals(left.getMetadata().getResourceVersion(), client.secrets().inNamespace(ns).withName("again-security-domain").get()
+                .getMetadata().getResourceVersion());
+    }
+
+    @Test
+    void anActiveHsmWithoutItsSecurityDomainSaysSoAndDownloadsItAgainOnlyWhenAsked() throws Exception {
+        ManagedHsm hsm = readyHsm("kept");
+        java.util.function.Supplier<Long> downloads = () -> (long) journalSinceMark(e -> e.method().equals("POST")
+                && e.path().contains("securitydomain/download") && e.status() < 300).size();
+        assertEquals(1L, downloads.get());
+        String labels = "namespace=\"" + ns + "\"";
+        assertEquals(0.0, metric("hsm_operator_hsm_security_domain_missing", labels, "name=\"kept\"").orElseThrow());
+
+        // The only copy is lost (here: its Secret deleted); the HSM stays active in Azure.
+        client.secrets().inNamespace(ns).withName("kept-security-domain").delete();
+        await().atMost(Duration.ofSeconds(30)).until(() -> client.secrets().inNamespace(ns).withName("kept-security-domain").get() == null);
+        touch(ManagedHsm.class, "kept");
+        ManagedHsm missing = awaitCondition(ManagedHsm.class, "kept", "Ready", "False", "SecurityDomainMissing", Duration.ofSeconds(60));
+        assertEquals("True", condition(missing, "Stalled").getStatus());
+        assertEquals("True", condition(missing, "Activated").getStatus(), "Azure did activate it");
+        assertTrue(condition(missing, "Ready").getMessage().contains("hsmoperator.io/download-security-domain"),
+                "it says how to get a copy again: " + condition(missing, "Ready").getMessage());
+        assertNull(missing.getStatus().securityDomainSecret);
+        assertTrue(events().stream().anyMatch(e -> e.getReason().equals("SecurityDomainMissing") && "Warning".equals(e.getType())));
+        await().atMost(Duration.ofSeconds(10)).until(() -> metric("hsm_operator_hsm_security_domain_missing", labels, "name=\"kept\"")
+                .orElse(0) == 1.0);
+        Thread.sleep(1500);
+        assertEquals(1L, downloads.get(), "never downloaded again unasked");
+
+        // The annotation asks for one new copy for the officers of spec.securityDomain.
+        ManagedHsm annotated = get(ManagedHsm.class, "kept");
+        annotated.getMetadata().getAnnotations().put("hsmoperator.io/download-security-domain", "lost-1");
+        update(annotated);
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "kept", "Ready", "True", null, Duration.ofSeconds(60));
+        assertEquals("kept-security-domain", ready.getStatus().securityDomainSecret);
+        Secret copy = client.secrets().inNamespace(ns).withName("kept-security-domain").get();
+        assertTrue(new String(Base64.getDecoder().decode(copy.getData().get("security-domain.json"))).contains("\"enc_shares\""));
+        assertEquals(hsm.getStatus().resourceId, copy.getMetadata().getAnnotations().get("hsmoperator.io/hsm-resource-id"));
+        assertEquals("lost-1", copy.getMetadata().getAnnotations().get("hsmoperator.io/download-token"));
+        assertTrue(eventReasons().contains("SecurityDomainStored"));
+        touch(ManagedHsm.class, "kept");
+        Thread.sleep(1500);
+        assertEquals(2L, downloads.get(), "one download for the token, however often the HSM is looked at");
+        assertEquals(0.0, metric("hsm_operator_hsm_security_domain_missing", labels, "name=\"kept\"").orElseThrow());
+        assertTrue(events().stream().noneMatch(e -> e.getMessage().contains("enc_shares")), "no event quotes the blob");
+    }
+
+    @org.eclipse.microprofile.config.inject.ConfigProperty(name = "quarkus.http.test-port", defaultValue = "8081")
+    int httpPort;
+
+    /** The value of the one series of /q/metrics named {@code name} whose labels include every {@code label="value"} given. */
+    private java.util.OptionalDouble metric(String name, String... labels) throws Exception {
+        String body = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + httpPort + "/q/metrics")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        return body.lines().filter(l -> l.startsWith(name + "{") && java.util.Arrays.stream(labels).allMatch(l::contains))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst();
     }
 
     @Test

@@ -14,6 +14,11 @@ public final class Conditions {
     /** Annotation: a new value (a time, say) makes the operator look at Azure now instead of at the next resync. */
     public static final String RECONCILE_REQUEST_ANNOTATION = GROUP + "/reconcile-requested-at";
     /**
+     * Annotation on a ManagedHsm: a new token downloads the security domain of the active HSM once more, encrypted to the
+     * officers' certificates of spec.securityDomain, into its Secret, when no copy of it is stored there.
+     */
+    public static final String DOWNLOAD_SECURITY_DOMAIN_ANNOTATION = GROUP + "/download-security-domain";
+    /**
      * Annotation: {@code "true"} lets a deletion that waits (Azure failing, the HSM gone or no longer permitted) finish
      * without touching Azure; the operator says so in a Warning event.
      */
