@@ -51,7 +51,10 @@ public interface OperatorConfig {
         @WithDefault("false")
         boolean restartWorkloads();
 
-        /** The namespaces where workloads may be restarted (the chart grants patch only there); empty means any. */
+        /**
+         * The namespaces where workloads may be restarted (the chart grants patch only there), each a name or a pattern
+         * with {@code *}; empty means any.
+         */
         Optional<List<String>> restartNamespaces();
     }
 

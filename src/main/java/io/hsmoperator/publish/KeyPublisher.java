@@ -129,7 +129,8 @@ public class KeyPublisher {
         }
         String ns = cr.getMetadata().getNamespace();
         List<String> allowed = settings.restartNamespaces().orElse(List.of());
-        if (!allowed.isEmpty() && !allowed.contains(ns)) {
+        if (!allowed.isEmpty() && allowed.stream().noneMatch(a -> ns.matches(java.util.Arrays.stream(a.split("\\*", -1))
+                .map(java.util.regex.Pattern::quote).collect(java.util.stream.Collectors.joining(".*"))))) {
             return new Restarts(List.of(), "this installation restarts workloads only in namespaces " + String.join(", ", allowed)
                     + " (hsm.publish.restart-namespaces, the chart's workloadRestarts.namespaces)");
         }

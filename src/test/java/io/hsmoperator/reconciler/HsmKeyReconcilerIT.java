@@ -138,26 +138,40 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
 
     @Test
     void workloadRestartsAskedForWhereTheInstallationDoesNotAllowThemAreSaidAndNotDone() throws Exception {
-        readyHsm("hsm");
+        ManagedHsm hsm = readyHsm("hsm");
+        // The operator tests restart workloads only in namespaces t* (hsm.publish.restart-namespaces); this one is not.
+        String elsewhere = "intruder-" + java.util.UUID.randomUUID().toString().substring(0, 6);
+        client.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(elsewhere).endMetadata()
+                .build()).create();
+        hsm.getSpec().allowedNamespaces = List.of(elsewhere);
+        update(hsm);
         var labels = java.util.Map.of("app", "payments-api");
-        client.apps().deployments().inNamespace(ns).resource(new io.fabric8.kubernetes.api.model.apps.DeploymentBuilder().withNewMetadata()
+        client.apps().deployments().inNamespace(elsewhere).resource(new io.fabric8.kubernetes.api.model.apps.DeploymentBuilder().withNewMetadata()
                 .withName("payments-api").withLabels(labels).endMetadata().withNewSpec().withNewSelector().withMatchLabels(labels)
                 .endSelector().withNewTemplate().withNewMetadata().withLabels(labels).endMetadata().withNewSpec().addNewContainer()
                 .withName("api").withImage("payments-api:1").endContainer().endSpec().endTemplate().endSpec().build()).create();
         HsmKey key = hsmKey("signing", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        key.getMetadata().setNamespace(elsewhere);
+        key.getSpec().hsmRef = new io.hsmoperator.api.common.HsmReference("hsm", ns);
         key.getSpec().publish = new HsmKeySpec.Publish();
         key.getSpec().publish.restartWorkloads = new io.fabric8.kubernetes.api.model.LabelSelectorBuilder().withMatchLabels(labels).build();
         apply(key);
-        // The operator tests run with hsm.publish.restart-workloads at its default: off.
-        HsmKey ready = awaitCondition(HsmKey.class, "signing", "Ready", "True", null, Duration.ofSeconds(40));
-        String message = condition(ready, "Ready").getMessage();
-        assertTrue(message.contains("spec.publish.restartWorkloads is not applied: this installation does not restart workloads"),
-                message);
-        assertTrue(message.contains("workloadRestarts.enabled"), "it names the setting that turns restarts on: " + message);
-        var template = client.apps().deployments().inNamespace(ns).withName("payments-api").require().getSpec().getTemplate().getMetadata();
-        assertTrue(template.getAnnotations() == null || template.getAnnotations().keySet().stream()
-                .noneMatch(a -> a.startsWith("key-version.hsmoperator.io/")), "the Deployment was not touched: " + template.getAnnotations());
-        assertFalse(eventReasons().contains("WorkloadsRestarted"));
+        String own = ns;
+        ns = elsewhere;
+        try {
+            HsmKey ready = awaitCondition(HsmKey.class, "signing", "Ready", "True", null, Duration.ofSeconds(40));
+            String message = condition(ready, "Ready").getMessage();
+            assertTrue(message.contains("spec.publish.restartWorkloads is not applied: this installation restarts workloads only in "
+                    + "namespaces t*"), message);
+            assertTrue(message.contains("workloadRestarts.namespaces"), "it names the setting that allows restarts here: " + message);
+            var template = client.apps().deployments().inNamespace(elsewhere).withName("payments-api").require().getSpec().getTemplate()
+                    .getMetadata();
+            assertTrue(template.getAnnotations() == null || template.getAnnotations().keySet().stream()
+                    .noneMatch(a -> a.startsWith("key-version.hsmoperator.io/")), "the Deployment was not touched: " + template.getAnnotations());
+            assertFalse(eventReasons().contains("WorkloadsRestarted"));
+        } finally {
+            ns = own;
+        }
     }
 
     @Test
