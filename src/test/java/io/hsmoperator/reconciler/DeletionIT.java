@@ -1,16 +1,13 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.diagnostics.HsmDiagnostics;
-import io.hsmoperator.api.diagnostics.HsmDiagnosticsSpec;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
-import io.hsmoperator.api.privateendpoint.PrivateEndpointSpec;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec;
 import io.hsmoperator.emulator.Controls;
@@ -42,34 +39,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @QuarkusTest
 class DeletionIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(40);
-    private static final String SUBNET = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-net/providers/Microsoft.Network/"
-            + "virtualNetworks/vnet/subnets/pe";
-    private static final String WORKSPACE = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-mon/providers/"
-            + "Microsoft.OperationalInsights/workspaces/law";
-
-    private HsmDiagnostics diagnostics(String name, String hsm) {
-        HsmDiagnostics d = new HsmDiagnostics();
-        d.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
-        HsmDiagnosticsSpec s = new HsmDiagnosticsSpec();
-        s.hsmRef = new HsmReference(hsm, null);
-        s.logAnalyticsWorkspaceId = WORKSPACE;
-        d.setSpec(s);
-        return d;
-    }
-
-    private PrivateEndpoint privateEndpoint(String name, String hsm) {
-        PrivateEndpoint p = new PrivateEndpoint();
-        p.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
-        PrivateEndpointSpec s = new PrivateEndpointSpec();
-        s.hsmRef = new HsmReference(hsm, null);
-        s.azureName = "pe-" + name + "-" + ns;
-        s.resourceGroup = "rg-net-" + ns;
-        s.location = "westeurope";
-        s.subnetId = SUBNET;
-        p.setSpec(s);
-        return p;
-    }
-
     private boolean granted(String azureName, String principal) {
         return emulator.<Boolean>inspect(s -> s.hsms.get(azureName).roleAssignments.values().stream()
                 .anyMatch(a -> principal.equalsIgnoreCase(a.principalId)));
@@ -96,10 +65,10 @@ class DeletionIT extends OperatorTestBase {
         String principal = UUID.randomUUID().toString();
         HsmRoleAssignment grant = roleAssignment(ns, "grant", new HsmReference("hsm", null), "Managed HSM Crypto User", principal, null,
                 HsmRoleAssignmentSpec.Scope.KEYS);
-        PrivateEndpoint pe = privateEndpoint("pe", "hsm");
+        PrivateEndpoint pe = privateEndpoint(ns, "pe", new HsmReference("hsm", null), SUBNET);
         // For ten seconds after each write, Azure's reads answer as before it: the new grant and setting read as absent.
         try (AutoCloseable lagging = emulator.controls().lagReads(Duration.ofSeconds(10))) {
-            List<HasMetadata> made = List.of(apply(grant), apply(diagnostics("audit", "hsm")), apply(pe));
+            List<HasMetadata> made = List.of(apply(grant), apply(diagnostics(ns, "audit", new HsmReference("hsm", null))), apply(pe));
             await().atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() -> accepted("PUT", "/roleAssignments/")
                     && accepted("PUT", "/diagnosticSettings/audit") && accepted("PUT", "/privateEndpoints/" + pe.getSpec().azureName));
             made.forEach(r -> client.resource(r).delete());

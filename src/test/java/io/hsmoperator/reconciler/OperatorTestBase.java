@@ -165,6 +165,37 @@ public abstract class OperatorTestBase {
         return a;
     }
 
+    /** A subnet of the test subscription, where the test configuration lets the test namespaces place private endpoints. */
+    protected static final String SUBNET = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-net/providers/Microsoft.Network/"
+            + "virtualNetworks/vnet/subnets/pe";
+
+    /** A private endpoint {@code name} (Azure name pe-{name}-{namespace}) in {@code namespace} to {@code hsmRef}, in {@code subnet}. */
+    protected io.hsmoperator.api.privateendpoint.PrivateEndpoint privateEndpoint(String namespace, String name, HsmReference hsmRef,
+                                                                               String subnet) {
+        var p = new io.hsmoperator.api.privateendpoint.PrivateEndpoint();
+        p.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.privateendpoint.PrivateEndpointSpec();
+        s.hsmRef = hsmRef;
+        s.azureName = "pe-" + name + "-" + namespace;
+        s.resourceGroup = "rg-net-" + namespace;
+        s.location = "westeurope";
+        s.subnetId = subnet;
+        p.setSpec(s);
+        return p;
+    }
+
+    /** A diagnostic setting {@code name} in {@code namespace} sending {@code hsmRef}'s audit logs to a Log Analytics workspace. */
+    protected io.hsmoperator.api.diagnostics.HsmDiagnostics diagnostics(String namespace, String name, HsmReference hsmRef) {
+        var d = new io.hsmoperator.api.diagnostics.HsmDiagnostics();
+        d.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.diagnostics.HsmDiagnosticsSpec();
+        s.hsmRef = hsmRef;
+        s.logAnalyticsWorkspaceId = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-mon/providers/"
+                + "Microsoft.OperationalInsights/workspaces/law";
+        d.setSpec(s);
+        return d;
+    }
+
     protected <T extends HasMetadata> T apply(T resource) {
         return client.resource(resource).inNamespace(resource.getMetadata().getNamespace() == null ? ns
                 : resource.getMetadata().getNamespace()).create();

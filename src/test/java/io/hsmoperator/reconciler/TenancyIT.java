@@ -1,7 +1,6 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
@@ -9,7 +8,6 @@ import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
-import io.hsmoperator.api.privateendpoint.PrivateEndpointSpec;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec;
 import io.hsmoperator.emulator.Controls;
@@ -78,33 +76,6 @@ class TenancyIT extends OperatorTestBase {
         ManagedHsm h = get(ManagedHsm.class, "hsm");
         h.getSpec().allowedHsmWideKinds = List.of(new ManagedHsmSpec.HsmWideGrant(namespace, List.of(kinds)));
         update(h);
-    }
-
-    private PrivateEndpoint endpointIn(String namespace, String name, String hsmNamespace, String subnet) {
-        PrivateEndpoint p = new PrivateEndpoint();
-        p.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
-        PrivateEndpointSpec s = new PrivateEndpointSpec();
-        s.hsmRef = new HsmReference("hsm", hsmNamespace);
-        s.azureName = "pe-" + name + "-" + namespace;
-        s.resourceGroup = "rg-net-" + namespace;
-        s.location = "westeurope";
-        s.subnetId = subnet;
-        p.setSpec(s);
-        return p;
-    }
-
-    private static final String SUBNET = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-net/providers/Microsoft.Network/"
-            + "virtualNetworks/vnet/subnets/pe";
-
-    private io.hsmoperator.api.diagnostics.HsmDiagnostics diagnosticsIn(String namespace, String name, String hsmNamespace) {
-        var d = new io.hsmoperator.api.diagnostics.HsmDiagnostics();
-        d.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
-        var s = new io.hsmoperator.api.diagnostics.HsmDiagnosticsSpec();
-        s.hsmRef = new HsmReference("hsm", hsmNamespace);
-        s.logAnalyticsWorkspaceId = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-" + namespace
-                + "/providers/Microsoft.OperationalInsights/workspaces/law-" + namespace;
-        d.setSpec(s);
-        return d;
     }
 
     private HsmKey keyIn(String namespace, String name, String hsmNamespace) {
@@ -367,17 +338,9 @@ class TenancyIT extends OperatorTestBase {
         granting(team, ManagedHsmSpec.HsmWideGrant.Kind.PrivateEndpoint);
         String hsmNs = ns;
         in(team, () -> {
-            PrivateEndpoint p = new PrivateEndpoint();
-            p.setMetadata(new ObjectMetaBuilder().withName("self-approved").withNamespace(team).build());
-            PrivateEndpointSpec s = new PrivateEndpointSpec();
-            s.hsmRef = new HsmReference("hsm", hsmNs);
-            s.azureName = "pe-self-" + team;
-            s.resourceGroup = "rg-net-" + team;
-            s.location = "westeurope";
-            s.subnetId = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/pe";
-            s.manualApproval = true;
-            s.approveConnection = true;
-            p.setSpec(s);
+            PrivateEndpoint p = privateEndpoint(team, "self-approved", new HsmReference("hsm", hsmNs), SUBNET);
+            p.getSpec().manualApproval = true;
+            p.getSpec().approveConnection = true;
             apply(p);
             await().atMost(WAIT).until(() -> {
                 PrivateEndpoint r = get(PrivateEndpoint.class, "self-approved");
@@ -435,8 +398,8 @@ class TenancyIT extends OperatorTestBase {
         String hsmNs = ns;
         long mark = emulator.controls().lastSequence();
         in(team, () -> {
-            apply(diagnosticsIn(team, "divert", hsmNs));
-            apply(endpointIn(team, "tap", hsmNs, SUBNET));
+            apply(diagnostics(team, "divert", new HsmReference("hsm", hsmNs)));
+            apply(privateEndpoint(team, "tap", new HsmReference("hsm", hsmNs), SUBNET));
             for (String name : List.of("divert", "tap")) {
                 Class<? extends io.fabric8.kubernetes.client.CustomResource<?, ? extends io.hsmoperator.api.common.HsmStatus>> kind =
                         name.equals("divert") ? io.hsmoperator.api.diagnostics.HsmDiagnostics.class : PrivateEndpoint.class;
@@ -478,8 +441,8 @@ class TenancyIT extends OperatorTestBase {
         long mark = emulator.controls().lastSequence();
         String elsewhere = "/subscriptions/0b0e0000-0000-4000-8000-00000000000b/resourceGroups/rg-net/providers/Microsoft.Network/"
                 + "virtualNetworks/vnet/subnets/pe";
-        apply(endpointIn(ns, "outside", null, elsewhere));
-        PrivateEndpoint zone = endpointIn(ns, "zone", null, SUBNET);
+        apply(privateEndpoint(ns, "outside", new HsmReference("hsm", null), elsewhere));
+        PrivateEndpoint zone = privateEndpoint(ns, "zone", new HsmReference("hsm", null), SUBNET);
         zone.getSpec().privateDnsZoneIds = List.of("/subscriptions/0b0e0000-0000-4000-8000-00000000000b/resourceGroups/rg-dns/providers/"
                 + "Microsoft.Network/privateDnsZones/privatelink.managedhsm.azure.net");
         apply(zone);
@@ -505,8 +468,8 @@ class TenancyIT extends OperatorTestBase {
         long mark = emulator.controls().lastSequence();
         apply(hsmKey("new-key", "hsm", HsmKeySpec.KeyType.EC_HSM));
         apply(roleAssignment(ns, "reader", null, HsmRoleAssignmentSpec.Scope.KEYS, null));
-        apply(diagnosticsIn(ns, "audit", null));
-        apply(endpointIn(ns, "pe", null, SUBNET));
+        apply(diagnostics(ns, "audit", new HsmReference("hsm", null)));
+        apply(privateEndpoint(ns, "pe", new HsmReference("hsm", null), SUBNET));
         awaitCondition(HsmKey.class, "new-key", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(HsmRoleAssignment.class, "reader", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(io.hsmoperator.api.diagnostics.HsmDiagnostics.class, "audit", "Ready", "False", "ObserveOnly", WAIT);

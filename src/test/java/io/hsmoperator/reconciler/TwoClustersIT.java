@@ -9,9 +9,7 @@ import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
-import io.hsmoperator.api.privateendpoint.PrivateEndpointSpec;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
-import io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec;
 import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.kube.TestCluster;
@@ -49,15 +47,7 @@ class TwoClustersIT extends OperatorTestBase {
         HsmKey key = hsmKey("signing", "hsm", HsmKeySpec.KeyType.EC_HSM);
         HsmRoleAssignment grant = roleAssignment(ns, "signer", new HsmReference("hsm", null), "Managed HSM Crypto User", principal, "signing",
                 null);
-        PrivateEndpoint pe = new PrivateEndpoint();
-        pe.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("pe").withNamespace(ns).build());
-        PrivateEndpointSpec s = new PrivateEndpointSpec();
-        s.hsmRef = new HsmReference("hsm", null);
-        s.azureName = "pe-" + azureName;
-        s.resourceGroup = "rg-net-" + ns;
-        s.location = "westeurope";
-        s.subnetId = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/pe";
-        pe.setSpec(s);
+        PrivateEndpoint pe = privateEndpoint(ns, "pe", new HsmReference("hsm", null), SUBNET);
         return List.of(hsm, key, grant, pe);
     }
 
@@ -119,7 +109,7 @@ class TwoClustersIT extends OperatorTestBase {
         assertTrue(emulator.<Boolean>inspect(st -> st.hsms.get(azureName).roleAssignments.values().stream()
                 .anyMatch(a -> principal.equalsIgnoreCase(a.principalId))), "the first cluster's grant stands");
         assertTrue(emulator.<Boolean>inspect(st -> st.privateEndpoints.keySet().stream()
-                .anyMatch(k -> k.endsWith("/privateendpoints/pe-" + azureName.toLowerCase(Locale.ROOT)))), "its private endpoint stands");
+                .anyMatch(k -> k.endsWith("/privateendpoints/pe-pe-" + ns.toLowerCase(Locale.ROOT)))), "its private endpoint stands");
         awaitCondition(PrivateEndpoint.class, "pe", "Ready", "True", null, WAIT);
         awaitCondition(HsmKey.class, "signing", "Ready", "True", null, WAIT);
     }
