@@ -151,6 +151,22 @@ class HelmChartTest {
     }
 
     @Test
+    void theClusterIdentityIsReadableInEveryWatchModeUnlessConfigured() {
+        for (Map<String, String> values : List.of(Map.<String, String>of(), Map.of("watch.mode", "own"),
+                Map.of("watch.mode", "list", "watch.namespaces[0]", "team-a"))) {
+            List<JsonNode> docs = render(values);
+            assertTrue(find(docs, "ClusterRole").stream().anyMatch(cr -> grants(cr, "", "namespaces", "get")),
+                    "the operator reads the kube-system namespace's UID (" + values + ")");
+            assertTrue(stream(container(docs).path("env")).noneMatch(e -> e.path("name").asText().equals("HSM_CLUSTER_ID")),
+                    "no cluster identity is configured by default");
+        }
+        List<JsonNode> named = render(Map.of("clusterId", "prod-weu"));
+        assertTrue(find(named, "ClusterRole").stream().noneMatch(cr -> grants(cr, "", "namespaces", "get")),
+                "with clusterId set, no namespace is read");
+        assertEquals("prod-weu", env(named, "HSM_CLUSTER_ID"));
+    }
+
+    @Test
     void ownNamespace() {
         List<JsonNode> docs = render(Map.of("watch.mode", "own"));
         assertLeastPrivilege(docs);
