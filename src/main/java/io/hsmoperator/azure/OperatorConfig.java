@@ -124,6 +124,14 @@ public interface OperatorConfig {
         @WithDefault("PT30S")
         Duration timeout();
 
+        /**
+         * Timeout of every Azure write (PUT, POST, PATCH, DELETE), from the moment it leaves to Azure's answer; a write not
+         * answered by then is abandoned. With leader election a write leaves only while the leader lease stays valid for
+         * longer than this, so it must be well below the lease duration (less the retry period).
+         */
+        @WithDefault("PT8S")
+        Duration writeTimeout();
+
         /** Skip the check that the data-plane host matches the challenge's resource (needed for non-Azure hosts). */
         @WithDefault("false")
         boolean disableChallengeResourceVerification();
