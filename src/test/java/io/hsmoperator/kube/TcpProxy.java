@@ -12,13 +12,15 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A TCP forwarder in front of the API server that a test can take away: {@link #cut()} drops every connection and
- * refuses new ones (as an API server restarting or a partition looks to a client) until {@link #restore()}.
+ * refuses new ones (as an API server restarting looks to a client), {@link #blackhole()} keeps every connection open and
+ * accepts new ones but forwards nothing (as a partition looks: no answer, no error), until {@link #restore()}.
  */
 public final class TcpProxy implements AutoCloseable {
     private final ServerSocket server;
     private final InetSocketAddress target;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
     private volatile boolean down;
+    private volatile boolean blackholed;
 
     public TcpProxy(String host, int port) throws IOException {
         this.target = new InetSocketAddress(host, port);
@@ -38,7 +40,18 @@ public final class TcpProxy implements AutoCloseable {
         open.clear();
     }
 
+    /** From now on bytes in either direction are dropped; nothing is closed, so a client waits for its own timeouts. */
+    public void blackhole() {
+        blackholed = true;
+    }
+
     public void restore() {
+        if (blackholed) {
+            // What was dropped leaves these streams broken: the clients reconnect.
+            open.forEach(TcpProxy::quietlyClose);
+            open.clear();
+            blackholed = false;
+        }
         down = false;
     }
 
@@ -67,8 +80,10 @@ public final class TcpProxy implements AutoCloseable {
             byte[] buf = new byte[16384];
             try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
                 for (int n; (n = in.read(buf)) >= 0; ) {
-                    out.write(buf, 0, n);
-                    out.flush();
+                    if (!blackholed) {
+                        out.write(buf, 0, n);
+                        out.flush();
+                    }
                 }
             } catch (IOException e) {
                 // closed by cut() or by either side
