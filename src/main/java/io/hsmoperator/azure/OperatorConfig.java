@@ -44,6 +44,19 @@ public interface OperatorConfig {
 
     LeaderElection leaderElection();
 
+    Watch watch();
+
+    /** How the operator notices it can no longer see the resources it serves. */
+    interface Watch {
+        /**
+         * A watch that synced once and has been unable to watch for this long (its kind's CRD deleted, the operator's
+         * RBAC to list or watch it removed) counts as stopped for good: the operator exits, saying which kind and why,
+         * so that Kubernetes restarts it and the failure shows as restarts instead of a process that runs and sees nothing.
+         */
+        @WithDefault("PT5M")
+        Duration deafAfter();
+    }
+
     /**
      * Leader election on a Lease: of all replicas only the holder reconciles, so two never mutate Azure at once. A
      * replica that stops renewing (killed, partitioned) loses the lease after leaseDuration and another takes over.

@@ -188,10 +188,22 @@ public class OperatorInstance {
                 LOG.debugf("The watch of %s stopped", kind);
                 return;
             }
-            LOG.errorf("The watch of %s stopped for good (%s): the operator can no longer see changes to them; exiting so that "
-                    + "Kubernetes restarts it", kind, error.toString());
-            io.quarkus.runtime.Quarkus.asyncExit(1);
+            watchStoppedForGood(kind, error.toString());
         };
+    }
+
+    /**
+     * The one exit of a deaf operator, whether the operator SDK stopped the watch or {@link InformerWatchdog} judged it
+     * stopped: one line saying which kind and why, then a non-zero exit so that Kubernetes restarts the process.
+     */
+    void watchStoppedForGood(String kind, String why) {
+        if (stopping || jvmShuttingDown()) {
+            return;
+        }
+        stopping = true;
+        LOG.errorf("The watch of %s stopped for good (%s): the operator can no longer see changes to them; exiting so that "
+                + "Kubernetes restarts it", kind, why);
+        io.quarkus.runtime.Quarkus.asyncExit(1);
     }
 
     /** Before the operator SDK stops (its observer has priority 3123), so that the lease it then gives up is no surprise. */
