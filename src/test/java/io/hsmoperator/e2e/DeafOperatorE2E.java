@@ -37,7 +37,9 @@ class DeafOperatorE2E {
                 "this test deletes the HsmDiagnostics CRD and needs a cluster without HsmDiagnostics");
         try (Installation installation = new Installation(EmulatorConfig.inMemory(), Path.of("target", "e2e-deaf"), "deaf-apps")) {
             Map<String, String> settings = Map.of("HSM_WATCH_DEAF_AFTER", "PT" + DEAF_AFTER.toSeconds() + "S");
-            installation.helmApply(Map.of(), settings);
+            // A cluster identity of its own: the chart's read of kube-system (the default identity) is not what this is about.
+            Map<String, String> values = Map.of("clusterId", "deaf-operator-e2e");
+            installation.helmApply(values, settings);
             try {
                 Pod pod = installation.startPod();
                 await().atMost(Duration.ofMinutes(2)).until(pod::ready);
@@ -53,7 +55,7 @@ class DeafOperatorE2E {
                 assertTrue(log.contains("hsm.watch.deaf-after"), "and why:\n" + log);
             } finally {
                 LocalApiServer.install(admin, List.of(crd));
-                installation.helmUninstall(Map.of(), settings);
+                installation.helmUninstall(values, settings);
                 admin.leases().inNamespace(Installation.SYSTEM).withName("hsm-operator-leader").delete();
             }
         }
