@@ -62,6 +62,19 @@ public interface OperatorConfig {
 
     LeaderElection leaderElection();
 
+    Watch watch();
+
+    /** How the operator notices it can no longer see the resources it serves. */
+    interface Watch {
+        /**
+         * A watch that synced once and has been unable to watch for this long (its kind's CRD deleted, the operator's
+         * RBAC to list or watch it removed) counts as stopped for good: the operator exits, saying which kind and why,
+         * so that Kubernetes restarts it and the failure shows as restarts instead of a process that runs and sees nothing.
+         */
+        @WithDefault("PT5M")
+        Duration deafAfter();
+    }
+
     /**
      * Leader election on a Lease: of all replicas only the holder reconciles, so two never mutate Azure at once. A
      * replica that stops renewing (killed, partitioned) loses the lease after leaseDuration and another takes over.
@@ -141,6 +154,14 @@ public interface OperatorConfig {
         /** Timeout of every Azure call. */
         @WithDefault("PT30S")
         Duration timeout();
+
+        /**
+         * Timeout of every Azure write (PUT, POST, PATCH, DELETE), from the moment it leaves to Azure's answer; a write not
+         * answered by then is abandoned. With leader election a write leaves only while the leader lease stays valid for
+         * longer than this, so it must be well below the lease duration (less the retry period).
+         */
+        @WithDefault("PT8S")
+        Duration writeTimeout();
 
         /** Skip the check that the data-plane host matches the challenge's resource (needed for non-Azure hosts). */
         @WithDefault("false")

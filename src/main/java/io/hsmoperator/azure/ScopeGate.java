@@ -22,7 +22,8 @@ import java.util.regex.Pattern;
 /**
  * One throttle per Azure scope, shared by every client and reconcile thread: after a 429 (or a 503 with Retry-After),
  * no request to that scope leaves the process before Retry-After has passed; a throttled HSM slows only itself.
- * Scopes: ARM per subscription, the data plane per HSM host.
+ * Scopes: ARM per subscription, the data plane per HSM host. Every request passes here, so this is also where a write
+ * is held to the leader lease ({@link WriteFence}) and to its timeout.
  */
 @Singleton
 public class ScopeGate {
@@ -31,6 +32,8 @@ public class ScopeGate {
     private final Map<String, Instant> notBefore = new ConcurrentHashMap<>();
     private final Clock clock;
     private final Duration keyCreationInterval;
+    private final WriteFence fence;
+    private final Duration writeTimeout;
 
     public ScopeGate() {
         this(Clock.systemUTC());
@@ -41,14 +44,61 @@ public class ScopeGate {
     }
 
     public ScopeGate(Clock clock, Duration keyCreationInterval) {
+        this(clock, keyCreationInterval, new WriteFence(clock), WRITE_TIMEOUT);
+    }
+
+    public ScopeGate(Clock clock, Duration keyCreationInterval, WriteFence fence, Duration writeTimeout) {
         this.clock = clock;
         this.keyCreationInterval = keyCreationInterval;
+        this.fence = fence;
+        this.writeTimeout = writeTimeout;
     }
 
     @jakarta.inject.Inject
-    public ScopeGate(OperatorConfig config) {
-        this(Clock.systemUTC(), config.azure().keyCreationInterval());
+    public ScopeGate(OperatorConfig config, WriteFence fence) {
+        this(Clock.systemUTC(), config.azure().keyCreationInterval(), fence, config.azure().writeTimeout());
     }
+
+    /** The default of hsm.azure.write-timeout. */
+    static final Duration WRITE_TIMEOUT = Duration.ofSeconds(8);
+
+    /** A request that changes something in Azure. Token requests are not: they never pass the operator's pipelines. */
+    static boolean isWrite(String method) {
+        return !method.equals("GET") && !method.equals("HEAD") && !method.equals("OPTIONS");
+    }
+
+    /** Refuses a write the fence does not let out; a transient failure, so the reconcile is retried (by the leader). */
+    private void fenced(String method, URL url) {
+        if (!isWrite(method)) {
+            return;
+        }
+        Optional<String> refusal = fence.refusal(writeTimeout);
+        if (refusal.isPresent()) {
+            OperatorMetrics.fencedWrite();
+            throw new AzureError(AzureError.Kind.TRANSIENT, 0, "NotLeader", "Not sent (" + method + " " + url.getPath()
+                    + "): " + refusal.get(), null, null);
+        }
+    }
+
+    /**
+     * The write's deadline, from the fence's check to Azure's answer: past it the write is abandoned, so that none is
+     * still on its way once the lease the fence counted on may have lapsed. The HTTP client closes the connection at its
+     * response timeout, set to the same; the send runs off the caller's thread so that a blocking one (a synchronous
+     * client's) cannot hold the caller past the deadline either.
+     */
+    private Mono<HttpResponse> deadline(HttpPipelineCallContext context, HttpPipelineNextPolicy next, String method, URL url) {
+        if (!isWrite(method)) {
+            return next.process();
+        }
+        context.setData(RESPONSE_TIMEOUT, writeTimeout);
+        return next.process().subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic()).timeout(writeTimeout,
+                Mono.error(() -> new AzureError(AzureError.Kind.TRANSIENT, 0, "WriteTimeout", method + " " + url.getPath()
+                        + " was not answered within " + writeTimeout.toMillis() / 1000.0 + "s (hsm.azure.write-timeout) and was "
+                        + "abandoned; Azure may or may not have applied it", null, null)));
+    }
+
+    /** azure-core's per-request override of the HTTP client's response timeout. */
+    private static final String RESPONSE_TIMEOUT = "azure-response-timeout";
 
     /** The scope a request belongs to. */
     public static String scopeOf(URL url) {
@@ -152,13 +202,23 @@ public class ScopeGate {
                     return Mono.error(new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
                             + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null));
                 }
-                Duration slot = slot(scope, context.getHttpRequest().getHttpMethod().name(), context.getHttpRequest().getUrl());
-                Mono<HttpResponse> send = next.process().doOnNext(r -> observe(scope, r));
+                String method = context.getHttpRequest().getHttpMethod().name();
+                URL url = context.getHttpRequest().getUrl();
+                Duration slot = slot(scope, method, url);
+                // The fence is asked when the write leaves, after its pacing slot, which can be long in a busy queue.
+                Mono<HttpResponse> send = Mono.defer(() -> {
+                    fenced(method, url);
+                    return deadline(context, next, method, url);
+                }).doOnNext(r -> observe(scope, r));
                 return slot.isZero() ? send : Mono.delay(slot).then(send);
             }
 
             @Override
             public HttpResponse processSync(HttpPipelineCallContext context, com.azure.core.http.HttpPipelineNextSyncPolicy next) {
+                if (isWrite(context.getHttpRequest().getHttpMethod().name())) {
+                    // A blocking send cannot be abandoned at a deadline; the asynchronous one can.
+                    return HttpPipelinePolicy.super.processSync(context, next);
+                }
                 String scope = scopeOf(context.getHttpRequest().getUrl());
                 Optional<Duration> wait = waiting(scope);
                 if (wait.isPresent()) {

@@ -16,6 +16,7 @@ public final class OperatorMetrics {
     static final String RECONCILE = "hsm.operator.reconcile";
     static final String AZURE_REQUESTS = "hsm.operator.azure.requests";
     static final String THROTTLE_WAITS = "hsm.operator.azure.throttle.waits";
+    static final String FENCED_WRITES = "hsm.operator.azure.writes.fenced";
 
     private static final MeterRegistry DETACHED = new SimpleMeterRegistry();
 
@@ -58,6 +59,13 @@ public final class OperatorMetrics {
     public static void throttleWait(String cause, Duration waited) {
         Timer.builder(THROTTLE_WAITS).description("Waits imposed by Azure's rate limits (pacing and Retry-After)")
                 .tag("cause", cause).register(registry()).record(waited);
+    }
+
+    /** An Azure write not sent: this replica could not be sure it would still lead until the write was answered. */
+    public static void fencedWrite() {
+        io.micrometer.core.instrument.Counter.builder(FENCED_WRITES)
+                .description("Azure writes not sent because the leader lease might lapse before they were answered")
+                .register(registry()).increment();
     }
 
     static void remove(Meter meter) {

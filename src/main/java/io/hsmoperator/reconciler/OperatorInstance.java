@@ -3,6 +3,7 @@ package io.hsmoperator.reconciler;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.hsmoperator.azure.OperatorConfig;
+import io.hsmoperator.azure.WriteFence;
 import io.javaoperatorsdk.operator.api.config.InformerStoppedHandler;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.quarkus.arc.Unremovable;
@@ -14,8 +15,13 @@ import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import org.jboss.logging.Logger;
 
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * This replica of the operator: the namespace it runs in, the name it goes by (in the leader Lease and in the Events it
@@ -29,9 +35,15 @@ public class OperatorInstance {
     private final String clusterId;
     private final OperatorConfig.LeaderElection election;
     private final java.time.Duration downloadGrace;
+    private final Duration writeTimeout;
+    private final WriteFence fence;
     private volatile boolean stopping;
+    private volatile Instant leadingSince;
+    private final java.util.concurrent.atomic.AtomicBoolean watching = new java.util.concurrent.atomic.AtomicBoolean();
 
-    public OperatorInstance(OperatorConfig config, KubernetesClient kubernetes) {
+    public OperatorInstance(OperatorConfig config, KubernetesClient kubernetes, WriteFence fence) {
+        this.fence = fence;
+        this.writeTimeout = config.azure().writeTimeout();
         this.namespace = config.tenancy().operatorNamespace().or(() -> Optional.ofNullable(System.getenv("POD_NAMESPACE")))
                 .orElseGet(() -> kubernetes.getNamespace() == null ? "default" : kubernetes.getNamespace());
         // A restarted process is a new contender: with the pod name alone it could take over its predecessor's lease at
@@ -98,13 +110,64 @@ public class OperatorInstance {
             return null;
         }
         String leaseNamespace = election.namespace().orElse(namespace);
+        Duration usable = election.leaseDuration().minus(election.retryPeriod());
+        if (writeTimeout.compareTo(usable) >= 0) {
+            throw new IllegalStateException("hsm.azure.write-timeout (" + writeTimeout + ") must be shorter than the lease duration "
+                    + "less the retry period (" + election.leaseDuration() + " - " + election.retryPeriod() + "): a write leaves only "
+                    + "while the leader lease stays valid for longer than it may take, so no write would ever leave.");
+        }
         LOG.infof("Leader election on Lease %s/%s as %s: this replica reconciles only while it holds the lease",
                 leaseNamespace, election.leaseName(), identity);
-        LeaderCallbacks callbacks = new LeaderCallbacks(() -> LOG.infof("%s leads: reconciling", identity), this::stoppedLeading,
-                leader -> LOG.infof("The leader is %s", leader));
+        fence.elect(new WriteFence.Lease(leaseNamespace, election.leaseName(), identity, election.leaseDuration()));
+        LeaderCallbacks callbacks = new LeaderCallbacks(this::startedLeading, this::stoppedLeading, leader -> {
+            if (!identity.equals(leader)) {
+                fence.leading(false);
+            }
+            LOG.infof("The leader is %s", leader);
+        });
+        watchRenewals();
         // Not the SDK's exit-on-stop: it calls System.exit from the shutdown hook too, which hangs a rolling update.
         return new LeaderElectionConfiguration(election.leaseName(), leaseNamespace, election.leaseDuration(),
                 election.renewDeadline(), election.retryPeriod(), identity, callbacks, false);
+    }
+
+    private void startedLeading() {
+        leadingSince = Instant.now();
+        fence.leading(true);
+        LOG.infof("%s leads: reconciling", identity);
+    }
+
+    /**
+     * The elector notices a lapsed renew deadline only between its calls to the API server, and one call can block for
+     * as long as the client's timeouts and retries allow. This watchdog does not wait for it: a leader whose last
+     * accepted renewal is older than the renew deadline halts, as a lost lease does.
+     */
+    private void watchRenewals() {
+        if (!watching.compareAndSet(false, true)) {
+            return;
+        }
+        long every = Math.max(100, Math.min(1000, election.renewDeadline().toMillis() / 10));
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "leader-lease-watchdog");
+            t.setDaemon(true);
+            return t;
+        });
+        timer.scheduleWithFixedDelay(this::checkRenewal, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    private void checkRenewal() {
+        Instant since = leadingSince;
+        if (!fence.leads() || since == null || stopping) {
+            return;
+        }
+        Instant last = fence.lastRenewal().orElse(since);
+        Duration age = Duration.between(last, Instant.now());
+        if (age.compareTo(election.renewDeadline()) > 0 && !jvmShuttingDown()) {
+            fence.leading(false);
+            halt(String.format("%s could not renew the leader lease for %.1fs, past the renew deadline of %s (the API server may "
+                    + "be unreachable; another replica takes over once the lease lapses)", identity, age.toMillis() / 1000.0,
+                    election.renewDeadline()));
+        }
     }
 
     /**
@@ -126,10 +189,22 @@ public class OperatorInstance {
                 LOG.debugf("The watch of %s stopped", kind);
                 return;
             }
-            LOG.errorf("The watch of %s stopped for good (%s): the operator can no longer see changes to them; exiting so that "
-                    + "Kubernetes restarts it", kind, error.toString());
-            io.quarkus.runtime.Quarkus.asyncExit(1);
+            watchStoppedForGood(kind, error.toString());
         };
+    }
+
+    /**
+     * The one exit of a deaf operator, whether the operator SDK stopped the watch or {@link InformerWatchdog} judged it
+     * stopped: one line saying which kind and why, then a non-zero exit so that Kubernetes restarts the process.
+     */
+    void watchStoppedForGood(String kind, String why) {
+        if (stopping || jvmShuttingDown()) {
+            return;
+        }
+        stopping = true;
+        LOG.errorf("The watch of %s stopped for good (%s): the operator can no longer see changes to them; exiting so that "
+                + "Kubernetes restarts it", kind, why);
+        io.quarkus.runtime.Quarkus.asyncExit(1);
     }
 
     /** Before the operator SDK stops (its observer has priority 3123), so that the lease it then gives up is no surprise. */
@@ -142,6 +217,7 @@ public class OperatorInstance {
      * so it halts at once (no graceful shutdown that would let running reconciles go on); Kubernetes restarts it.
      */
     private void stoppedLeading() {
+        fence.leading(false);
         if (stopping || jvmShuttingDown()) {
             LOG.infof("%s stopped leading: shutting down", identity);
             return;

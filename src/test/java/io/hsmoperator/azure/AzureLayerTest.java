@@ -327,6 +327,11 @@ class AzureLayerTest {
             return Duration.ofSeconds(10);
         }
 
+        @Override
+        public Duration writeTimeout() {
+            return Duration.ofSeconds(8);
+        }
+
         public Duration keyCreationInterval() {
             return Duration.ofMillis(1200);
         }

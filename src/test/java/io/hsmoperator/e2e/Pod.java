@@ -205,6 +205,11 @@ final class Pod implements AutoCloseable {
         return process.exitValue();
     }
 
+    /** The exit code once the process exits within {@code wait}, else null (it still runs). */
+    Integer exitCode(Duration wait) throws InterruptedException {
+        return process.waitFor(wait.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : null;
+    }
+
     /** kill -9. */
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);

@@ -9,7 +9,10 @@ import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.emulator.Controls;
+import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.State;
+import io.hsmoperator.kube.TcpProxy;
 import io.hsmoperator.kube.TestCluster;
 import io.hsmoperator.rotation.RotationSchedule;
 import io.quarkus.test.junit.QuarkusTest;
@@ -19,9 +22,11 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,14 +40,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Two replicas of the packaged operator (separate processes, as two pods would be) against one API server and one
- * emulator: only the holder of the Lease acts, a killed leader is replaced within the lease duration, and a rotation
- * the killed leader started is finished by the next one exactly once. The operator inside this test JVM only hosts
- * the emulator; it watches a namespace nobody uses.
+ * emulator: only the holder of the Lease acts, a killed leader is replaced within the lease duration, a rotation
+ * the killed leader started is finished by the next one exactly once, and a leader cut off from the API server writes
+ * nothing to Azure once its renew deadline has passed. The operator inside this test JVM only hosts the emulator; it
+ * watches a namespace nobody uses.
  */
 @QuarkusTest
 @TestProfile(LeaderElectionIT.Elsewhere.class)
 class LeaderElectionIT extends OperatorTestBase {
     private static final Duration LEASE = Duration.ofSeconds(6);
+    private static final Duration RENEW_DEADLINE = Duration.ofSeconds(4);
     private static final Duration WAIT = Duration.ofSeconds(90);
     private static final String LEASE_NAME = "hsm-operator-leader";
     private final List<Process> replicas = new ArrayList<>();
@@ -136,6 +143,83 @@ class LeaderElectionIT extends OperatorTestBase {
         assertTrue(third.waitFor(30, TimeUnit.SECONDS), "the replica exits within 30 s of SIGTERM");
     }
 
+    /**
+     * The leader reaches the API server through a proxy that starts dropping every byte (a partition: no answer, no
+     * closed connection) while rotations are due on many keys of one HSM. Managed HSM takes one key creation a second,
+     * so the leader's rotations wait in line for their slots and would go on leaving after its renew deadline, from
+     * its cache, while its elector waits for the API server. Each replica signs in to Azure as its own principal, so
+     * the journal tells their writes apart.
+     */
+    @Test
+    void aLeaderCutOffFromTheApiServerWritesNothingAfterItsRenewDeadlineAndEachRotationDueIsMadeOnce() throws Exception {
+        Emulator.Principal first = emulator.builtInPrincipal();
+        Emulator.Principal second = emulator.registerPrincipal("replica-b of the operator");
+        emulator.assignArmRole(second.objectId(), "Owner", "/");
+        for (var p : Map.of("azure-credentials", first, "azure-credentials-b", second).entrySet()) {
+            client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName(p.getKey()).endMetadata()
+                    .addToStringData("clientSecret", p.getValue().clientSecret()).build()).create();
+        }
+        URI api = URI.create(TestCluster.server().quarkusClientProperties().get("quarkus.kubernetes-client.api-server-url"));
+        try (TcpProxy proxy = new TcpProxy(api.getHost(), api.getPort())) {
+            Process leader = replica("replica-a", first, "azure-credentials", api.getScheme() + "://" + api.getHost() + ":" + proxy.port());
+            await().atMost(WAIT).until(() -> "replica-a".equals(holder()));
+            Process standby = replica("replica-b", second, "azure-credentials-b", null);
+
+            // Both replicas administer the HSM, as both would with the one identity of an installation.
+            apply(officersSecret("hsm-officers", 3, "2"));
+            ManagedHsm declared = managedHsm("hsm", uniqueHsmName("hsm"));
+            declared.getSpec().initialAdminObjectIds = List.of(second.objectId());
+            apply(declared);
+            ManagedHsm hsm = awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", null, WAIT);
+            List<String> keys = java.util.stream.IntStream.range(0, 8).mapToObj(i -> "signing-" + i).toList();
+            for (String name : keys) {
+                apply(hsmKey(name, "hsm", HsmKeySpec.KeyType.EC_HSM));
+            }
+            for (String name : keys) {
+                awaitCondition(HsmKey.class, name, "Ready", "True", null, WAIT);
+            }
+
+            long before = emulator.controls().lastSequence();
+            for (String name : keys) {
+                HsmKey k = get(HsmKey.class, name);
+                k.getMetadata().setAnnotations(Map.of(Conditions.ROTATE_NOW_ANNOTATION, "partition"));
+                update(k);
+            }
+            java.util.function.Predicate<Controls.JournalEntry> byOldLeader = e -> e.seq() > before
+                    && first.objectId().equals(e.principal()) && e.isWrite() && !e.endpoint().equals("entra");
+            await().atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> !emulator.controls().journal(e -> byOldLeader.test(e)
+                    && e.path().matches("/keys/signing-\\d/create")).isEmpty());
+
+            proxy.blackhole();
+            Instant cut = Instant.now();
+            // Its last renewal was before the cut, so its renew deadline is at the latest this.
+            Instant deadline = cut.plus(RENEW_DEADLINE);
+            assertTrue(leader.waitFor(60, TimeUnit.SECONDS), "a leader that cannot renew its lease halts");
+            Instant halted = Instant.now();
+            assertEquals(List.of(), emulator.controls().journal(e -> byOldLeader.test(e) && e.time().isAfter(deadline)),
+                    "the cut-off leader wrote nothing to Azure after its renew deadline");
+            assertEquals(1, leader.exitValue());
+            String log = Files.readString(replicaLog("replica-a"));
+            assertTrue(log.contains("could not renew the leader lease") && log.contains("past the renew deadline"), "it says why");
+            assertTrue(Duration.between(cut, halted).compareTo(RENEW_DEADLINE.plusSeconds(3)) < 0,
+                    "it halted soon after its renew deadline, not when its blocked call to the API server gave up: "
+                            + Duration.between(cut, halted));
+
+            await().atMost(WAIT).until(() -> "replica-b".equals(holder()));
+            for (String name : keys) {
+                await().atMost(WAIT).until(() -> get(HsmKey.class, name), x -> x.getStatus() != null
+                        && "partition".equals(x.getStatus().lastRotateNowToken));
+            }
+            Thread.sleep(LEASE.toMillis());
+            for (String name : keys) {
+                List<State.KeyVersion> versions = versions(hsm, name);
+                assertEquals(2, versions.size(), name + ": one version for the key, one for the rotation due during the handover");
+                assertEquals("partition", versions.get(1).tags.get(RotationSchedule.ROTATE_NOW_TAG));
+            }
+            assertTrue(standby.isAlive());
+        }
+    }
+
     private final Map<String, Integer> httpPorts = new LinkedHashMap<>();
 
     /** The status code of a replica's /q/health/{check}. */
@@ -169,25 +253,46 @@ class LeaderElectionIT extends OperatorTestBase {
     }
 
     private List<State.KeyVersion> versions(ManagedHsm hsm) {
+        return versions(hsm, "signing");
+    }
+
+    private List<State.KeyVersion> versions(ManagedHsm hsm, String key) {
         return emulator.inspect(s -> {
-            State.Key k = s.hsms.get(hsm.getSpec().azureName).keys.get("signing");
+            State.Key k = s.hsms.get(hsm.getSpec().azureName).keys.get(key);
             return k == null ? List.<State.KeyVersion>of() : new ArrayList<>(k.versions);
         });
     }
 
-    /** The packaged operator as another pod would run it: real-Azure mode against this JVM's emulator, as a custom cloud. */
     private Process replica(String identity) throws IOException {
+        return replica(identity, emulator.builtInPrincipal(), "azure-credentials", null);
+    }
+
+    private Path replicaLog(String identity) {
+        return Path.of("target", "leader-election", ns + "-" + identity + ".log");
+    }
+
+    /**
+     * The packaged operator as another pod would run it: real-Azure mode against this JVM's emulator, as a custom cloud,
+     * signed in as {@code principal} (its client secret in Secret {@code secret}), reaching the API server at
+     * {@code apiServer} (null: directly).
+     */
+    private Process replica(String identity, Emulator.Principal principal, String secret, String apiServer) throws IOException {
         Map<String, String> props = PackagedOperator.properties(TestCluster.server().quarkusClientProperties(), emulator,
-                emulator.builtInPrincipal(), ns + "/azure-credentials");
+                principal, ns + "/" + secret);
+        if (apiServer != null) {
+            props.put("quarkus.kubernetes-client.api-server-url", apiServer);
+        }
         httpPorts.put(identity, freePort());
         props.put("quarkus.http.port", String.valueOf(httpPorts.get(identity)));
         props.put("hsm.cluster-id", "test-cluster");
         props.put("hsm.leader-election.namespace", ns);
         props.put("hsm.leader-election.identity", identity);
         props.put("hsm.leader-election.lease-duration", "PT" + LEASE.toSeconds() + "S");
-        props.put("hsm.leader-election.renew-deadline", "PT4S");
+        props.put("hsm.leader-election.renew-deadline", "PT" + RENEW_DEADLINE.toSeconds() + "S");
         props.put("hsm.leader-election.retry-period", "PT1S");
-        Process p = PackagedOperator.launch(props, Path.of("target", "leader-election", ns + "-" + identity + ".log"));
+        // Below the lease duration less the retry period, or no write would ever leave.
+        props.put("hsm.azure.write-timeout", "PT3S");
+        Process p = PackagedOperator.launch(props, replicaLog(identity));
         replicas.add(p);
         return p;
     }
