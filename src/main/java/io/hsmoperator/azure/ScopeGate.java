@@ -87,7 +87,10 @@ public class ScopeGate {
      * client's) cannot hold the caller past the deadline either.
      */
     private Mono<HttpResponse> deadline(HttpPipelineCallContext context, HttpPipelineNextPolicy next, String method, URL url) {
-        if (!isWrite(method)) {
+        // A security-domain download is fenced when it leaves like any write, but its answer is never abandoned: it carries
+        // the only copy of the blob Azure activates the HSM with, and abandoning it cannot take the request back. A replica
+        // that loses its lease meanwhile waits for it to reach the spool before it halts (OperatorInstance.halt).
+        if (!isWrite(method) || url.getPath().endsWith(SECURITY_DOMAIN_DOWNLOAD)) {
             return next.process();
         }
         context.setData(RESPONSE_TIMEOUT, writeTimeout);
@@ -96,6 +99,9 @@ public class ScopeGate {
                         + " was not answered within " + writeTimeout.toMillis() / 1000.0 + "s (hsm.azure.write-timeout) and was "
                         + "abandoned; Azure may or may not have applied it", null, null)));
     }
+
+    /** The path of Managed HSM's security-domain download (POST). */
+    private static final String SECURITY_DOMAIN_DOWNLOAD = "/securitydomain/download";
 
     /** azure-core's per-request override of the HTTP client's response timeout. */
     private static final String RESPONSE_TIMEOUT = "azure-response-timeout";

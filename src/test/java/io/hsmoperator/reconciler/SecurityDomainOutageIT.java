@@ -152,6 +152,8 @@ class SecurityDomainOutageIT extends OperatorTestBase {
         props.put("hsm.leader-election.lease-duration", "PT" + LEASE.toSeconds() + "S");
         props.put("hsm.leader-election.renew-deadline", "PT" + RENEW_DEADLINE.toSeconds() + "S");
         props.put("hsm.leader-election.retry-period", "PT1S");
+        // A write leaves only while the 6 s lease stays valid for longer than it may take (the default 8 s never would).
+        props.put("hsm.azure.write-timeout", "PT3S");
         Process p = PackagedOperator.launch(props, log(identity));
         processes.add(p);
         return p;
