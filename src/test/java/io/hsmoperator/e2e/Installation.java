@@ -116,6 +116,9 @@ final class Installation implements AutoCloseable {
         v.put("azure.armEndpoint", emulator.armEndpoint());
         v.put("azure.authorityHost", emulator.authorityHost());
         v.put("azure.caBundle.configMap", "azure-ca");
+        // The suite's leases are 6 s: a write must fit within the lease less the retry period, or none would ever leave
+        // (the chart sets HSM_AZURE_WRITE_TIMEOUT from this value; an extraEnv of the same name would duplicate it).
+        v.put("azure.writeTimeout", "PT3S");
         v.put("tenancy.managedHsmNamespaces[0]", apps + "=" + SUBSCRIPTION + "/rg-*");
         v.put("tenancy.privateEndpointSubnets[0]", apps + "=/subscriptions/" + SUBSCRIPTION + "/*");
         v.put("tenancy.privateDnsZones[0]", apps + "=/subscriptions/" + SUBSCRIPTION + "/*");

@@ -282,9 +282,7 @@ class InstalledOperatorE2E {
     private static final Map<String, String> SETTINGS = Map.of("HSM_RECONCILE_POLL", "PT0.5S", "HSM_RECONCILE_MAX_BACKOFF", "PT5S",
             "HSM_RECONCILE_RESYNC", "PT30S", "HSM_RECONCILE_DRIFT_INTERVAL", "PT" + DRIFT.toSeconds() + "S",
             "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S", "HSM_LEADER_ELECTION_LEASE_DURATION", "PT" + LEASE.toSeconds() + "S",
-            "HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S", "HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S",
-            // Below the lease duration less the retry period, or no write would ever leave.
-            "HSM_AZURE_WRITE_TIMEOUT", "PT3S");
+            "HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S", "HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S");
 
     private static String env(JsonNode deployment, String name) {
         for (JsonNode e : deployment.at("/spec/template/spec/containers/0/env")) {

@@ -53,8 +53,6 @@ class KeyScaleBench {
             env.put("HSM_LEADER_ELECTION_LEASE_DURATION", "PT6S");
             env.put("HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S");
             env.put("HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S");
-            // Below the lease duration less the retry period, or no write would ever leave.
-            env.put("HSM_AZURE_WRITE_TIMEOUT", "PT3S");
             return env;
         }
     }
