@@ -1,0 +1,70 @@
+package io.hsmoperator.local;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * Local mode's settings ({@code hsm.local.*}): the embedded emulator and the quick start. They exist only in local mode's
+ * application; the operator's image has none of them.
+ */
+@ConfigMapping(prefix = "hsm.local")
+public interface LocalConfig {
+    /** Emulator state directory in emulator mode; unset: in memory. */
+    Optional<String> stateDir();
+
+    /** Port of the embedded emulator (0: any free port). */
+    @WithDefault("0")
+    int port();
+
+    /**
+     * Provisioning time of an emulated HSM. The emulator's other long-running work is in proportion: activation
+     * (the security domain download) and backup jobs take a third of it, an HSM update a sixth.
+     */
+    @WithDefault("PT3S")
+    Duration provisioningDelay();
+
+    /**
+     * An ARM role definition file (az role definition format, e.g. config/azure/hsm-operator-arm-role.json) the
+     * operator's principal holds in the embedded emulator instead of Owner, so that a call outside it is refused.
+     */
+    Optional<String> armRole();
+
+    /** How long a new role assignment in the embedded emulator takes to become effective (and a revoked one to stop). */
+    @WithDefault("PT2S")
+    Duration rbacPropagation();
+
+    /** How long after an update the embedded emulator's reads may still answer the old value (Azure's reads lag). */
+    @WithDefault("PT2S")
+    Duration staleReads();
+
+    /** Enforce Azure's per-HSM rate limits in the embedded emulator (1 key creation, 5 RBAC operations per second). */
+    @WithDefault("true")
+    boolean serviceLimits();
+
+    /** Turn the emulator's test controls on (faults, clock, journal). */
+    @WithDefault("false")
+    boolean testControls();
+
+    /**
+     * Which Kubernetes API local mode uses: auto (default: the kubeconfig's cluster when it answers, otherwise a real
+     * API server started here when its binaries are available, otherwise an in-process mock), kubeconfig, api-server,
+     * or in-process. Read before Quarkus starts, see io.hsmoperator.local.LocalCluster.
+     */
+    @WithDefault("auto")
+    String cluster();
+
+    /** Directory of manifests the quick start applies to the in-process Kubernetes API. */
+    @WithDefault("config/samples")
+    String samples();
+
+    /** Stop the quick start once every sample is Ready (exit 0) or the timeout passed (exit 1). */
+    @WithDefault("false")
+    boolean exitWhenReady();
+
+    /** How long the quick start waits for the samples to become Ready. */
+    @WithDefault("PT3M")
+    Duration timeout();
+}
