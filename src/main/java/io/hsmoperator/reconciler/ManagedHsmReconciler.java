@@ -97,7 +97,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     private Duration converge(ManagedHsm cr, ManagedHsmStatus st) {
         ManagedHsmSpec spec = cr.getSpec();
-        String invalid = validate(cr);
+        String invalid = HsmSpecs.validate(spec);
         if (invalid != null) {
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
             return config.reconcile().resync();
@@ -116,7 +116,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         // Ours: it carries our tag, or it lost its tags but is the HSM this resource already reported as its own.
         String owner = ownership.tag(cr);
         String tagged = hsm.tags().get(Ownership.TAG);
-        boolean observeOnly = spec.management == ManagedHsmSpec.Management.ObserveOnly;
+        boolean observeOnly = HsmSpecs.observeOnly(spec);
         // An HSM's home is the namespace its tag names: only there may it be taken over once its owner is gone.
         String home = Ownership.Owner.parse(tagged).map(Ownership.Owner::namespace).orElse(cr.getMetadata().getNamespace());
         Ownership.Verdict verdict = tagged == null && hsm.id().equalsIgnoreCase(String.valueOf(st.resourceId)) ? new Ownership.Verdict.Ours()
@@ -136,7 +136,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         if (unstored != null) {
             return unstored;
         }
-        List<String> immutable = immutableConflicts(spec, hsm);
+        List<String> immutable = HsmSpecs.immutableConflicts(spec, hsm);
         if (!immutable.isEmpty()) {
             stalled(st, Reason.ImmutableFieldChanged, String.join("; ", immutable) + ". Azure cannot change these on an existing HSM: "
                     + "set them back, or create a new ManagedHsm for a new HSM. Nothing was changed.", gen(cr), clock);
@@ -165,10 +165,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             if (!ours) {
                 st.adopted = true;
             }
-            Map<String, String> specTags = spec.tags == null ? Map.of() : spec.tags;
-            ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
-                    Ownership.tags(hsm.tags(), specTags, owner, st.managedTags), hsm, Boolean.TRUE.equals(st.adopted));
-            String drift = drift(desired, hsm);
+            ManagedHsmArm.Desired desired = HsmSpecs.toUpdate(cr, hsm, owner, st.managedTags, Boolean.TRUE.equals(st.adopted));
+            String drift = HsmSpecs.drift(desired, hsm);
             if (drift != null) {
                 Duration held = DriftGuard.hold(st, st.lastUpdate, drift, "managed HSM " + spec.azureName, hsm.lastModified(), gen(cr),
                         clock, config.reconcile());
@@ -182,7 +180,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                 return config.reconcile().poll();
             }
             st.lastUpdate = null;
-            st.managedTags = Ownership.managedKeys(specTags);
+            st.managedTags = Ownership.managedKeys(HsmSpecs.tags(spec));
         }
         Duration activation = activation(cr, hsm, st);
         if (activation != null) {
@@ -214,9 +212,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             return Duration.between(now, due);
         }
         ManagedHsmSpec spec = cr.getSpec();
-        ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
-                Ownership.tags(hsm.tags(), spec.tags == null ? Map.of() : spec.tags, owner, st.managedTags), hsm,
-                Boolean.TRUE.equals(st.adopted));
+        ManagedHsmArm.Desired desired = HsmSpecs.toUpdate(cr, hsm, owner, st.managedTags, Boolean.TRUE.equals(st.adopted));
         Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
         events.mutation(cr, "HsmUpdateRetried", failed + "; sent the update again (attempt " + (attempts + 1) + ")", m);
         ManagedHsmStatus.PendingOperation retry = new ManagedHsmStatus.PendingOperation();
@@ -227,16 +223,6 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         st.pendingOperation = retry;
         progressing(st, Reason.Updating, failed + "; the operator sends it again with backoff.", gen(cr), clock);
         return config.reconcile().poll();
-    }
-
-    /** Checks what the CRD cannot (or what an API server without CEL would let through). */
-    private String validate(ManagedHsm cr) {
-        // Required fields and the CRD's other rules were checked by SpecRules before this.
-        ManagedHsmSpec s = cr.getSpec();
-        if (s.tags != null && s.tags.containsKey(Ownership.TAG)) {
-            return "The tag " + Ownership.TAG + " is reserved for the operator's ownership record; remove it from spec.tags.";
-        }
-        return null;
     }
 
     private static void observe(ManagedHsmStatus st, ManagedHsmArm.Hsm hsm) {
@@ -257,7 +243,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     private Duration absent(ManagedHsm cr, ManagedHsmStatus st) {
         ManagedHsmSpec spec = cr.getSpec();
-        if (spec.management == ManagedHsmSpec.Management.ObserveOnly) {
+        if (HsmSpecs.observeOnly(spec)) {
             stalled(st, Reason.NotFound, "No HSM named " + spec.azureName + " exists in resource group " + spec.resourceGroup
                     + "; management ObserveOnly never creates one.", gen(cr), clock);
             return config.reconcile().resync();
@@ -284,8 +270,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         admins.add(azure.principalId());
         String owner = ownership.tag(cr);
         Mutation m = arm.startCreate(spec.subscriptionId, spec.resourceGroup, spec.azureName,
-                desired(cr, tenant, new ArrayList<>(admins), Ownership.tags(Map.of(), spec.tags == null ? Map.of() : spec.tags, owner, null),
-                        null, false));
+                HsmSpecs.toCreate(cr, tenant, new ArrayList<>(admins), owner));
         events.mutation(cr, "HsmCreateStarted", "Creating managed HSM " + spec.azureName + " in " + spec.resourceGroup + " ("
                 + spec.location + "), with the operator " + azure.principalId() + " among its initial administrators", m);
         ManagedHsmStatus.PendingOperation op = new ManagedHsmStatus.PendingOperation();
@@ -296,75 +281,6 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         st.provisioningState = "Provisioning";
         progressing(st, Reason.Creating, "Azure is creating the HSM; provisioning takes about 20 minutes.", gen(cr), clock);
         return config.reconcile().poll();
-    }
-
-    /**
-     * The HSM as the spec wants it. A field the spec leaves unset has its default on an HSM this resource created; on an
-     * adopted HSM ({@code adopted}) it is null, so it is neither compared nor sent and Azure's value stays.
-     */
-    private ManagedHsmArm.Desired desired(ManagedHsm cr, String tenant, List<String> admins, Map<String, String> tags,
-                                          ManagedHsmArm.Hsm observed, boolean adopted) {
-        ManagedHsmSpec s = cr.getSpec();
-        return new ManagedHsmArm.Desired(s.location, s.sku == null ? "Standard_B1" : s.sku.name(), tenant, tags, admins,
-                s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays,
-                s.purgeProtection != null ? s.purgeProtection : adopted ? null : Boolean.TRUE,
-                s.publicNetworkAccess != null ? s.publicNetworkAccess.name() : adopted ? null : "Enabled",
-                networkRules(s.networkAcls, observed == null ? null : observed.networkAcls(), adopted));
-    }
-
-    /** Spec fields over Azure's (adopted) or over the defaults; null when an adopted HSM's spec states no rule at all. */
-    private static ManagedHsmArm.NetworkRules networkRules(ManagedHsmSpec.NetworkAcls acl, ManagedHsmArm.NetworkRules azure, boolean adopted) {
-        if (adopted && acl == null) {
-            return null;
-        }
-        ManagedHsmSpec.NetworkAcls a = acl == null ? new ManagedHsmSpec.NetworkAcls() : acl;
-        ManagedHsmArm.NetworkRules base = adopted && azure != null ? azure
-                : new ManagedHsmArm.NetworkRules("AzureServices", "Allow", List.of(), List.of());
-        return new ManagedHsmArm.NetworkRules(a.bypass != null ? a.bypass.name() : base.bypass(),
-                a.defaultAction != null ? a.defaultAction.name() : base.defaultAction(),
-                a.ipRules != null ? List.copyOf(a.ipRules) : base.ipRules(),
-                a.virtualNetworkRules != null ? List.copyOf(a.virtualNetworkRules) : base.virtualNetworkRules());
-    }
-
-    private static List<String> immutableConflicts(ManagedHsmSpec s, ManagedHsmArm.Hsm hsm) {
-        List<String> out = new ArrayList<>();
-        if (!hsm.location().replace(" ", "").equalsIgnoreCase(s.location.replace(" ", ""))) {
-            out.add("location is " + hsm.location() + " in Azure, " + s.location + " in spec");
-        }
-        String sku = s.sku == null ? "Standard_B1" : s.sku.name();
-        if (hsm.sku() != null && !hsm.sku().equalsIgnoreCase(sku)) {
-            out.add("sku is " + hsm.sku() + " in Azure, " + sku + " in spec");
-        }
-        if (s.tenantId != null && hsm.tenantId() != null && !hsm.tenantId().equalsIgnoreCase(s.tenantId)) {
-            out.add("tenantId is " + hsm.tenantId() + " in Azure, " + s.tenantId + " in spec");
-        }
-        int retention = s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays;
-        if (hsm.softDeleteRetentionDays() != retention) {
-            out.add("softDeleteRetentionDays is " + hsm.softDeleteRetentionDays() + " in Azure, " + retention + " in spec");
-        }
-        if (hsm.purgeProtection() && Boolean.FALSE.equals(s.purgeProtection)) {
-            out.add("purgeProtection is on in Azure and cannot be turned off");
-        }
-        return out;
-    }
-
-    /** What differs between the desired mutable properties and Azure, or null. The spec's tags are authoritative. */
-    private static String drift(ManagedHsmArm.Desired d, ManagedHsmArm.Hsm hsm) {
-        List<String> what = new ArrayList<>();
-        if (!d.tags().equals(hsm.tags())) {
-            what.add("tags");
-        }
-        if (d.publicNetworkAccess() != null && !d.publicNetworkAccess().equalsIgnoreCase(hsm.publicNetworkAccess())) {
-            what.add("publicNetworkAccess");
-        }
-        ManagedHsmArm.NetworkRules n = d.networkAcls();
-        if (n != null && !n.sameAs(hsm.networkAcls())) {
-            what.add("networkAcls");
-        }
-        if (Boolean.TRUE.equals(d.purgeProtection()) && !hsm.purgeProtection()) {
-            what.add("purgeProtection");
-        }
-        return what.isEmpty() ? null : String.join(", ", what);
     }
 
     // ---- activation ----------------------------------------------------------------------------
@@ -383,7 +299,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         Secret existing = kubernetes.secrets().inNamespace(ns).withName(output).get();
         SecurityDomainCustody.Held held = custody.judge(existing, cr.getMetadata().getName(), hsm);
         boolean stored = held instanceof SecurityDomainCustody.Ours o && o.holdsBlob();
-        boolean observeOnly = spec.management == ManagedHsmSpec.Management.ObserveOnly;
+        boolean observeOnly = HsmSpecs.observeOnly(spec);
         if (hsm.active()) {
             st.securityDomainSecret = stored ? output : null;
             if (observeOnly || spec.securityDomain == null) {
@@ -625,7 +541,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private Duration operatorAccess(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st) {
         String me = azure.principalId();
         String assignment = OperatorRole.assignmentName(me);
-        boolean observeOnly = cr.getSpec().management == ManagedHsmSpec.Management.ObserveOnly;
+        boolean observeOnly = HsmSpecs.observeOnly(cr.getSpec());
         boolean granted = access.assignment(hsm.hsmUri(), OperatorRole.SCOPE, assignment).isPresent();
         if (!granted) {
             if (observeOnly) {
@@ -728,9 +644,9 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             patchStatus(cr, waiting);
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
         }
-        if (spec.deletionPolicy != ManagedHsmSpec.DeletionPolicy.Delete || spec.management == ManagedHsmSpec.Management.ObserveOnly) {
+        if (spec.deletionPolicy != ManagedHsmSpec.DeletionPolicy.Delete || HsmSpecs.observeOnly(spec)) {
             events.normal(cr, "Retained", "Deleted the ManagedHsm resource; the HSM " + spec.azureName + " stays in Azure (deletionPolicy "
-                    + spec.deletionPolicy + (spec.management == ManagedHsmSpec.Management.ObserveOnly ? ", ObserveOnly" : "") + ").");
+                    + spec.deletionPolicy + (HsmSpecs.observeOnly(spec) ? ", ObserveOnly" : "") + ").");
             return DeleteControl.defaultDelete();
         }
         ManagedHsmStatus st = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
