@@ -70,6 +70,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private final Ownership ownership;
     private final SecurityDomainCustody custody;
     private final SecurityDomainSpool spool;
+    private final HsmUpdateRetry retry;
     private final HsmDeletion deletion;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
@@ -89,6 +90,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
+        this.retry = new HsmUpdateRetry(arm, config, events, clock);
         this.deletion = new HsmDeletion(arm, declarations, ownership, config, kubernetes, events, clock);
     }
 
@@ -147,7 +149,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         if (!hsm.provisioned()) {
             boolean createFailed = st.pendingOperation != null && "Create".equals(st.pendingOperation.type);
             if ("Failed".equalsIgnoreCase(hsm.provisioningState()) && !observeOnly && ours && !createFailed) {
-                return retryFailedUpdate(cr, st, hsm, owner);
+                return retry.retry(cr, st, hsm, owner);
             }
             if ("Failed".equalsIgnoreCase(hsm.provisioningState())) {
                 stalled(st, Reason.ProvisioningFailed, "Azure failed to provision the HSM: " + hsm.statusMessage(), gen(cr), clock);
@@ -194,37 +196,6 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         ready(st, Reason.Ready, "The HSM is provisioned, activated, and its data plane answers at " + hsm.hsmUri() + ".", gen(cr), clock);
         return config.reconcile().resync();
-    }
-
-    /**
-     * An update Azure reported Failed leaves the HSM Failed until another update succeeds: send the desired state again,
-     * at a pace that doubles from 30 s (capped at hsm.reconcile.max-backoff), never faster.
-     */
-    private Duration retryFailedUpdate(ManagedHsm cr, ManagedHsmStatus st, ManagedHsmArm.Hsm hsm, String owner) {
-        ManagedHsmStatus.PendingOperation p = st.pendingOperation != null && "RetryUpdate".equals(st.pendingOperation.type)
-                ? st.pendingOperation : null;
-        int attempts = p == null || p.attempts == null ? 0 : p.attempts;
-        Duration pace = Duration.ofSeconds(30L << Math.min(attempts, 10));
-        pace = pace.compareTo(config.reconcile().maxBackoff()) > 0 ? config.reconcile().maxBackoff() : pace;
-        Instant due = p == null ? Instant.MIN : Instant.parse(p.startedAt).plus(pace);
-        Instant now = Instant.now(clock);
-        String failed = "Azure reported the last update of the HSM Failed (" + Objects.toString(hsm.statusMessage(), "no message") + ")";
-        if (now.isBefore(due)) {
-            progressing(st, Reason.Updating, failed + "; the operator sends it again with backoff.", gen(cr), clock);
-            return Duration.between(now, due);
-        }
-        ManagedHsmSpec spec = cr.getSpec();
-        ManagedHsmArm.Desired desired = HsmSpecs.toUpdate(cr, hsm, owner, st.managedTags, Boolean.TRUE.equals(st.adopted));
-        Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
-        events.mutation(cr, "HsmUpdateRetried", failed + "; sent the update again (attempt " + (attempts + 1) + ")", m);
-        ManagedHsmStatus.PendingOperation retry = new ManagedHsmStatus.PendingOperation();
-        retry.type = "RetryUpdate";
-        retry.startedAt = now.toString();
-        retry.generation = gen(cr);
-        retry.attempts = attempts + 1;
-        st.pendingOperation = retry;
-        progressing(st, Reason.Updating, failed + "; the operator sends it again with backoff.", gen(cr), clock);
-        return config.reconcile().poll();
     }
 
     private static void observe(ManagedHsmStatus st, ManagedHsmArm.Hsm hsm) {
