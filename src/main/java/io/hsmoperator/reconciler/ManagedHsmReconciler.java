@@ -1,32 +1,20 @@
 package io.hsmoperator.reconciler;
 
-import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.hsmoperator.api.common.Conditions;
-import io.hsmoperator.api.common.HsmReference;
-import io.hsmoperator.api.diagnostics.HsmDiagnostics;
-import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
-import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
-import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.azure.AzureClients;
-import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.HsmAccessControl;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.ManagedHsmArm;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
-import io.hsmoperator.azure.OperatorRole;
 import io.hsmoperator.azure.SecurityDomain;
 import io.hsmoperator.metrics.ResourceMetrics;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -36,11 +24,8 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -51,25 +36,23 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
 /**
  * ManagedHsm: observe the HSM in Azure, validate the spec against it, act with the fewest writes (create, update the
  * mutable properties, download the security domain once, grant the operator its key-management role), report status.
- * Long-running operations are started and polled on later passes, never waited for.
+ * Long-running operations are started and polled on later passes, never waited for. This class sequences the steps;
+ * what the spec means for the HSM is {@link HsmSpecs}, activation and the security domain {@link HsmActivation}, the
+ * operator's own role in the HSM {@link OperatorGrant}, the retry of a Failed update {@link HsmUpdateRetry}, and
+ * deletion {@link HsmDeletion}.
  */
 @ControllerConfiguration(name = "managedhsm", generationAwareEventProcessing = false,
         informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<ManagedHsm> {
     static final String BLOB_KEY = SecurityDomainCustody.BLOB_KEY;
     private final ManagedHsmArm arm;
-    private final SecurityDomain securityDomain;
-    private final HsmAccessControl access;
     private final AzureClients azure;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
     private final Events events;
     private final Clock clock;
     private final HsmDeclarations declarations;
-    private final HsmKeys keys;
     private final Ownership ownership;
-    private final SecurityDomainCustody custody;
-    private final SecurityDomainSpool spool;
     private final HsmActivation activation;
     private final OperatorGrant operatorGrant;
     private final HsmUpdateRetry retry;
@@ -79,19 +62,14 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                                 OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
                                 HsmDeclarations declarations, HsmKeys keys, Ownership ownership, SecurityDomainCustody custody,
                                 SecurityDomainSpool spool) {
-        this.custody = custody;
-        this.spool = spool;
-        this.keys = keys;
-        this.ownership = ownership;
-        this.clock = clock;
-        this.declarations = declarations;
         this.arm = arm;
-        this.securityDomain = securityDomain;
-        this.access = access;
         this.azure = azure;
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
+        this.clock = clock;
+        this.declarations = declarations;
+        this.ownership = ownership;
         this.activation = new HsmActivation(kubernetes, securityDomain, custody, spool, azure, config, events, clock);
         this.operatorGrant = new OperatorGrant(access, keys, azure, config, events, clock);
         this.retry = new HsmUpdateRetry(arm, config, events, clock);
@@ -104,6 +82,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     }
 
     private Duration converge(ManagedHsm cr, ManagedHsmStatus st) {
+        // validate what needs no Azure call, and that this namespace may manage HSMs where the spec puts this one
         ManagedHsmSpec spec = cr.getSpec();
         String invalid = HsmSpecs.validate(spec);
         if (invalid != null) {
@@ -115,18 +94,22 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             stalled(st, Reason.NotPermitted, refused.get(), gen(cr), clock);
             return config.reconcile().resync();
         }
+
+        // observe the HSM; create it only when the name is free
         st.operatorPrincipalId = azure.principalId();
         var observed = arm.get(spec.subscriptionId, spec.resourceGroup, spec.azureName);
         if (observed.isEmpty()) {
             return absent(cr, st);
         }
         ManagedHsmArm.Hsm hsm = observed.get();
-        // Ours: it carries our tag, or it lost its tags but is the HSM this resource already reported as its own.
+
+        // validate what Azure holds: whose the HSM is, and that the spec does not change what cannot change
         String owner = ownership.tag(cr);
         String tagged = hsm.tags().get(Ownership.TAG);
         boolean observeOnly = HsmSpecs.observeOnly(spec);
         // An HSM's home is the namespace its tag names: only there may it be taken over once its owner is gone.
         String home = Ownership.Owner.parse(tagged).map(Ownership.Owner::namespace).orElse(cr.getMetadata().getNamespace());
+        // Ours: it carries our tag, or it lost its tags but is the HSM this resource already reported as its own.
         Ownership.Verdict verdict = tagged == null && hsm.id().equalsIgnoreCase(String.valueOf(st.resourceId)) ? new Ownership.Verdict.Ours()
                 : ownership.judge(tagged, cr, ManagedHsm.class, home, observeOnly || Boolean.TRUE.equals(spec.adoptExisting));
         if (verdict instanceof Ownership.Verdict.Conflict c) {
@@ -150,6 +133,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                     + "set them back, or create a new ManagedHsm for a new HSM. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+
+        // act: wait for provisioning, bring the mutable properties to the spec, activate, grant the operator its role
         if (!hsm.provisioned()) {
             boolean createFailed = st.pendingOperation != null && "Create".equals(st.pendingOperation.type);
             if ("Failed".equalsIgnoreCase(hsm.provisioningState()) && !observeOnly && ours && !createFailed) {
@@ -198,10 +183,13 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         if (grant != null) {
             return grant;
         }
+
+        // Ready comes last: referrers wait for it before they use the HSM, and need every step above done.
         ready(st, Reason.Ready, "The HSM is provisioned, activated, and its data plane answers at " + hsm.hsmUri() + ".", gen(cr), clock);
         return config.reconcile().resync();
     }
 
+    /** What Azure holds, in status before any later step can stop the reconcile: a Stalled HSM still shows its state. */
     private static void observe(ManagedHsmStatus st, ManagedHsmArm.Hsm hsm) {
         st.resourceId = hsm.id();
         st.hsmUri = hsm.hsmUri();
@@ -218,6 +206,11 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
     }
 
+    /**
+     * No HSM of that name in Azure: create it, with the operator among its initial administrators (only they can download
+     * the security domain); never under ObserveOnly, in place of this resource's HSM gone from Azure, or where a
+     * soft-deleted HSM holds the name.
+     */
     private Duration absent(ManagedHsm cr, ManagedHsmStatus st) {
         ManagedHsmSpec spec = cr.getSpec();
         if (HsmSpecs.observeOnly(spec)) {
