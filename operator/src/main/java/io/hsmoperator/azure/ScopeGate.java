@@ -197,20 +197,33 @@ public class ScopeGate {
         return Optional.of(left);
     }
 
+    /**
+     * Admits a request to its scope, the same for both paths: refused (429, locally) while the scope waits for
+     * Retry-After; otherwise it takes its pacing slot, and this is how long it must wait for it.
+     */
+    private Duration admit(String scope, String method, URL url) {
+        Optional<Duration> wait = waiting(scope);
+        if (wait.isPresent()) {
+            throw new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
+                    + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null);
+        }
+        return slot(scope, method, url);
+    }
+
     /** The pipeline policy: refuse locally while the scope waits; learn from every 429 and Retry-After. */
     public HttpPipelinePolicy policy() {
         return new HttpPipelinePolicy() {
             @Override
             public Mono<HttpResponse> process(HttpPipelineCallContext context, HttpPipelineNextPolicy next) {
-                String scope = scopeOf(context.getHttpRequest().getUrl());
-                Optional<Duration> wait = waiting(scope);
-                if (wait.isPresent()) {
-                    return Mono.error(new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
-                            + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null));
-                }
                 String method = context.getHttpRequest().getHttpMethod().name();
                 URL url = context.getHttpRequest().getUrl();
-                Duration slot = slot(scope, method, url);
+                String scope = scopeOf(url);
+                Duration slot;
+                try {
+                    slot = admit(scope, method, url);
+                } catch (AzureError refused) {
+                    return Mono.error(refused);
+                }
                 // The fence is asked when the write leaves, after its pacing slot, which can be long in a busy queue.
                 Mono<HttpResponse> send = Mono.defer(() -> {
                     fenced(method, url);
@@ -221,17 +234,15 @@ public class ScopeGate {
 
             @Override
             public HttpResponse processSync(HttpPipelineCallContext context, com.azure.core.http.HttpPipelineNextSyncPolicy next) {
-                if (isWrite(context.getHttpRequest().getHttpMethod().name())) {
+                String method = context.getHttpRequest().getHttpMethod().name();
+                if (isWrite(method)) {
                     // A blocking send cannot be abandoned at a deadline; the asynchronous one can.
                     return HttpPipelinePolicy.super.processSync(context, next);
                 }
-                String scope = scopeOf(context.getHttpRequest().getUrl());
-                Optional<Duration> wait = waiting(scope);
-                if (wait.isPresent()) {
-                    throw new AzureError(AzureError.Kind.THROTTLED, 429, "Throttled", "Azure throttled " + scope
-                            + "; the next request waits " + wait.get().toSeconds() + "s for Retry-After", wait.get(), null);
-                }
-                Duration slot = slot(scope, context.getHttpRequest().getHttpMethod().name(), context.getHttpRequest().getUrl());
+                // A read has no deadline to keep, so the blocking send serves.
+                URL url = context.getHttpRequest().getUrl();
+                String scope = scopeOf(url);
+                Duration slot = admit(scope, method, url);
                 if (!slot.isZero()) {
                     try {
                         Thread.sleep(slot.toMillis());

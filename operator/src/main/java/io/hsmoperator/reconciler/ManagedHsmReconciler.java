@@ -1,32 +1,20 @@
 package io.hsmoperator.reconciler;
 
-import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.hsmoperator.api.common.Conditions;
-import io.hsmoperator.api.common.HsmReference;
-import io.hsmoperator.api.diagnostics.HsmDiagnostics;
-import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
-import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
-import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.azure.AzureClients;
-import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.HsmAccessControl;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.ManagedHsmArm;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
-import io.hsmoperator.azure.OperatorRole;
 import io.hsmoperator.azure.SecurityDomain;
 import io.hsmoperator.metrics.ResourceMetrics;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -36,11 +24,8 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -51,43 +36,44 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
 /**
  * ManagedHsm: observe the HSM in Azure, validate the spec against it, act with the fewest writes (create, update the
  * mutable properties, download the security domain once, grant the operator its key-management role), report status.
- * Long-running operations are started and polled on later passes, never waited for.
+ * Long-running operations are started and polled on later passes, never waited for. This class sequences the steps;
+ * what the spec means for the HSM is {@link HsmSpecs}, activation and the security domain {@link HsmActivation}, the
+ * operator's own role in the HSM {@link OperatorGrant}, the retry of a Failed update {@link HsmUpdateRetry}, and
+ * deletion {@link HsmDeletion}.
  */
 @ControllerConfiguration(name = "managedhsm", generationAwareEventProcessing = false,
         informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<ManagedHsm> {
     static final String BLOB_KEY = SecurityDomainCustody.BLOB_KEY;
     private final ManagedHsmArm arm;
-    private final SecurityDomain securityDomain;
-    private final HsmAccessControl access;
     private final AzureClients azure;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
     private final Events events;
     private final Clock clock;
     private final HsmDeclarations declarations;
-    private final HsmKeys keys;
     private final Ownership ownership;
-    private final SecurityDomainCustody custody;
-    private final SecurityDomainSpool spool;
+    private final HsmActivation activation;
+    private final OperatorGrant operatorGrant;
+    private final HsmUpdateRetry retry;
+    private final HsmDeletion deletion;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
                                 OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
                                 HsmDeclarations declarations, HsmKeys keys, Ownership ownership, SecurityDomainCustody custody,
                                 SecurityDomainSpool spool) {
-        this.custody = custody;
-        this.spool = spool;
-        this.keys = keys;
-        this.ownership = ownership;
-        this.clock = clock;
-        this.declarations = declarations;
         this.arm = arm;
-        this.securityDomain = securityDomain;
-        this.access = access;
         this.azure = azure;
         this.config = config;
         this.kubernetes = kubernetes;
         this.events = events;
+        this.clock = clock;
+        this.declarations = declarations;
+        this.ownership = ownership;
+        this.activation = new HsmActivation(kubernetes, securityDomain, custody, spool, azure, config, events, clock);
+        this.operatorGrant = new OperatorGrant(access, keys, azure, config, events, clock);
+        this.retry = new HsmUpdateRetry(arm, config, events, clock);
+        this.deletion = new HsmDeletion(arm, declarations, ownership, config, kubernetes, events, clock);
     }
 
     @Override
@@ -96,8 +82,9 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     }
 
     private Duration converge(ManagedHsm cr, ManagedHsmStatus st) {
+        // validate what needs no Azure call, and that this namespace may manage HSMs where the spec puts this one
         ManagedHsmSpec spec = cr.getSpec();
-        String invalid = validate(cr);
+        String invalid = HsmSpecs.validate(spec);
         if (invalid != null) {
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
             return config.reconcile().resync();
@@ -107,18 +94,22 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             stalled(st, Reason.NotPermitted, refused.get(), gen(cr), clock);
             return config.reconcile().resync();
         }
+
+        // observe the HSM; create it only when the name is free
         st.operatorPrincipalId = azure.principalId();
         var observed = arm.get(spec.subscriptionId, spec.resourceGroup, spec.azureName);
         if (observed.isEmpty()) {
             return absent(cr, st);
         }
         ManagedHsmArm.Hsm hsm = observed.get();
-        // Ours: it carries our tag, or it lost its tags but is the HSM this resource already reported as its own.
+
+        // validate what Azure holds: whose the HSM is, and that the spec does not change what cannot change
         String owner = ownership.tag(cr);
         String tagged = hsm.tags().get(Ownership.TAG);
-        boolean observeOnly = spec.management == ManagedHsmSpec.Management.ObserveOnly;
+        boolean observeOnly = HsmSpecs.observeOnly(spec);
         // An HSM's home is the namespace its tag names: only there may it be taken over once its owner is gone.
         String home = Ownership.Owner.parse(tagged).map(Ownership.Owner::namespace).orElse(cr.getMetadata().getNamespace());
+        // Ours: it carries our tag, or it lost its tags but is the HSM this resource already reported as its own.
         Ownership.Verdict verdict = tagged == null && hsm.id().equalsIgnoreCase(String.valueOf(st.resourceId)) ? new Ownership.Verdict.Ours()
                 : ownership.judge(tagged, cr, ManagedHsm.class, home, observeOnly || Boolean.TRUE.equals(spec.adoptExisting));
         if (verdict instanceof Ownership.Verdict.Conflict c) {
@@ -132,20 +123,22 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         observe(st, hsm);
         // A security domain downloaded earlier and not yet stored comes before anything else: it exists nowhere else, and
         // Azure may already call the HSM active.
-        Duration unstored = storeSpooled(cr, st, hsm);
+        Duration unstored = activation.storeSpooled(cr, st, hsm);
         if (unstored != null) {
             return unstored;
         }
-        List<String> immutable = immutableConflicts(spec, hsm);
+        List<String> immutable = HsmSpecs.immutableConflicts(spec, hsm);
         if (!immutable.isEmpty()) {
             stalled(st, Reason.ImmutableFieldChanged, String.join("; ", immutable) + ". Azure cannot change these on an existing HSM: "
                     + "set them back, or create a new ManagedHsm for a new HSM. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+
+        // act: wait for provisioning, bring the mutable properties to the spec, activate, grant the operator its role
         if (!hsm.provisioned()) {
             boolean createFailed = st.pendingOperation != null && "Create".equals(st.pendingOperation.type);
             if ("Failed".equalsIgnoreCase(hsm.provisioningState()) && !observeOnly && ours && !createFailed) {
-                return retryFailedUpdate(cr, st, hsm, owner);
+                return retry.retry(cr, st, hsm, owner);
             }
             if ("Failed".equalsIgnoreCase(hsm.provisioningState())) {
                 stalled(st, Reason.ProvisioningFailed, "Azure failed to provision the HSM: " + hsm.statusMessage(), gen(cr), clock);
@@ -165,10 +158,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             if (!ours) {
                 st.adopted = true;
             }
-            Map<String, String> specTags = spec.tags == null ? Map.of() : spec.tags;
-            ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
-                    Ownership.tags(hsm.tags(), specTags, owner, st.managedTags), hsm, Boolean.TRUE.equals(st.adopted));
-            String drift = drift(desired, hsm);
+            ManagedHsmArm.Desired desired = HsmSpecs.toUpdate(cr, hsm, owner, st.managedTags, Boolean.TRUE.equals(st.adopted));
+            String drift = HsmSpecs.drift(desired, hsm);
             if (drift != null) {
                 Duration held = DriftGuard.hold(st, st.lastUpdate, drift, "managed HSM " + spec.azureName, hsm.lastModified(), gen(cr),
                         clock, config.reconcile());
@@ -182,63 +173,23 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
                 return config.reconcile().poll();
             }
             st.lastUpdate = null;
-            st.managedTags = Ownership.managedKeys(specTags);
+            st.managedTags = Ownership.managedKeys(HsmSpecs.tags(spec));
         }
-        Duration activation = activation(cr, hsm, st);
-        if (activation != null) {
-            return activation;
+        Duration activating = activation.activate(cr, hsm, st);
+        if (activating != null) {
+            return activating;
         }
-        Duration grant = operatorAccess(cr, hsm, st);
+        Duration grant = operatorGrant.ensure(cr, hsm, st);
         if (grant != null) {
             return grant;
         }
+
+        // Ready comes last: referrers wait for it before they use the HSM, and need every step above done.
         ready(st, Reason.Ready, "The HSM is provisioned, activated, and its data plane answers at " + hsm.hsmUri() + ".", gen(cr), clock);
         return config.reconcile().resync();
     }
 
-    /**
-     * An update Azure reported Failed leaves the HSM Failed until another update succeeds: send the desired state again,
-     * at a pace that doubles from 30 s (capped at hsm.reconcile.max-backoff), never faster.
-     */
-    private Duration retryFailedUpdate(ManagedHsm cr, ManagedHsmStatus st, ManagedHsmArm.Hsm hsm, String owner) {
-        ManagedHsmStatus.PendingOperation p = st.pendingOperation != null && "RetryUpdate".equals(st.pendingOperation.type)
-                ? st.pendingOperation : null;
-        int attempts = p == null || p.attempts == null ? 0 : p.attempts;
-        Duration pace = Duration.ofSeconds(30L << Math.min(attempts, 10));
-        pace = pace.compareTo(config.reconcile().maxBackoff()) > 0 ? config.reconcile().maxBackoff() : pace;
-        Instant due = p == null ? Instant.MIN : Instant.parse(p.startedAt).plus(pace);
-        Instant now = Instant.now(clock);
-        String failed = "Azure reported the last update of the HSM Failed (" + Objects.toString(hsm.statusMessage(), "no message") + ")";
-        if (now.isBefore(due)) {
-            progressing(st, Reason.Updating, failed + "; the operator sends it again with backoff.", gen(cr), clock);
-            return Duration.between(now, due);
-        }
-        ManagedHsmSpec spec = cr.getSpec();
-        ManagedHsmArm.Desired desired = desired(cr, hsm.tenantId(), hsm.initialAdminObjectIds(),
-                Ownership.tags(hsm.tags(), spec.tags == null ? Map.of() : spec.tags, owner, st.managedTags), hsm,
-                Boolean.TRUE.equals(st.adopted));
-        Mutation m = arm.startUpdate(spec.subscriptionId, spec.resourceGroup, spec.azureName, desired);
-        events.mutation(cr, "HsmUpdateRetried", failed + "; sent the update again (attempt " + (attempts + 1) + ")", m);
-        ManagedHsmStatus.PendingOperation retry = new ManagedHsmStatus.PendingOperation();
-        retry.type = "RetryUpdate";
-        retry.startedAt = now.toString();
-        retry.generation = gen(cr);
-        retry.attempts = attempts + 1;
-        st.pendingOperation = retry;
-        progressing(st, Reason.Updating, failed + "; the operator sends it again with backoff.", gen(cr), clock);
-        return config.reconcile().poll();
-    }
-
-    /** Checks what the CRD cannot (or what an API server without CEL would let through). */
-    private String validate(ManagedHsm cr) {
-        // Required fields and the CRD's other rules were checked by SpecRules before this.
-        ManagedHsmSpec s = cr.getSpec();
-        if (s.tags != null && s.tags.containsKey(Ownership.TAG)) {
-            return "The tag " + Ownership.TAG + " is reserved for the operator's ownership record; remove it from spec.tags.";
-        }
-        return null;
-    }
-
+    /** What Azure holds, in status before any later step can stop the reconcile: a Stalled HSM still shows its state. */
     private static void observe(ManagedHsmStatus st, ManagedHsmArm.Hsm hsm) {
         st.resourceId = hsm.id();
         st.hsmUri = hsm.hsmUri();
@@ -255,9 +206,14 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
     }
 
+    /**
+     * No HSM of that name in Azure: create it, with the operator among its initial administrators (only they can download
+     * the security domain); never under ObserveOnly, in place of this resource's HSM gone from Azure, or where a
+     * soft-deleted HSM holds the name.
+     */
     private Duration absent(ManagedHsm cr, ManagedHsmStatus st) {
         ManagedHsmSpec spec = cr.getSpec();
-        if (spec.management == ManagedHsmSpec.Management.ObserveOnly) {
+        if (HsmSpecs.observeOnly(spec)) {
             stalled(st, Reason.NotFound, "No HSM named " + spec.azureName + " exists in resource group " + spec.resourceGroup
                     + "; management ObserveOnly never creates one.", gen(cr), clock);
             return config.reconcile().resync();
@@ -284,8 +240,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         admins.add(azure.principalId());
         String owner = ownership.tag(cr);
         Mutation m = arm.startCreate(spec.subscriptionId, spec.resourceGroup, spec.azureName,
-                desired(cr, tenant, new ArrayList<>(admins), Ownership.tags(Map.of(), spec.tags == null ? Map.of() : spec.tags, owner, null),
-                        null, false));
+                HsmSpecs.toCreate(cr, tenant, new ArrayList<>(admins), owner));
         events.mutation(cr, "HsmCreateStarted", "Creating managed HSM " + spec.azureName + " in " + spec.resourceGroup + " ("
                 + spec.location + "), with the operator " + azure.principalId() + " among its initial administrators", m);
         ManagedHsmStatus.PendingOperation op = new ManagedHsmStatus.PendingOperation();
@@ -298,508 +253,13 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         return config.reconcile().poll();
     }
 
-    /**
-     * The HSM as the spec wants it. A field the spec leaves unset has its default on an HSM this resource created; on an
-     * adopted HSM ({@code adopted}) it is null, so it is neither compared nor sent and Azure's value stays.
-     */
-    private ManagedHsmArm.Desired desired(ManagedHsm cr, String tenant, List<String> admins, Map<String, String> tags,
-                                          ManagedHsmArm.Hsm observed, boolean adopted) {
-        ManagedHsmSpec s = cr.getSpec();
-        return new ManagedHsmArm.Desired(s.location, s.sku == null ? "Standard_B1" : s.sku.name(), tenant, tags, admins,
-                s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays,
-                s.purgeProtection != null ? s.purgeProtection : adopted ? null : Boolean.TRUE,
-                s.publicNetworkAccess != null ? s.publicNetworkAccess.name() : adopted ? null : "Enabled",
-                networkRules(s.networkAcls, observed == null ? null : observed.networkAcls(), adopted));
-    }
-
-    /** Spec fields over Azure's (adopted) or over the defaults; null when an adopted HSM's spec states no rule at all. */
-    private static ManagedHsmArm.NetworkRules networkRules(ManagedHsmSpec.NetworkAcls acl, ManagedHsmArm.NetworkRules azure, boolean adopted) {
-        if (adopted && acl == null) {
-            return null;
-        }
-        ManagedHsmSpec.NetworkAcls a = acl == null ? new ManagedHsmSpec.NetworkAcls() : acl;
-        ManagedHsmArm.NetworkRules base = adopted && azure != null ? azure
-                : new ManagedHsmArm.NetworkRules("AzureServices", "Allow", List.of(), List.of());
-        return new ManagedHsmArm.NetworkRules(a.bypass != null ? a.bypass.name() : base.bypass(),
-                a.defaultAction != null ? a.defaultAction.name() : base.defaultAction(),
-                a.ipRules != null ? List.copyOf(a.ipRules) : base.ipRules(),
-                a.virtualNetworkRules != null ? List.copyOf(a.virtualNetworkRules) : base.virtualNetworkRules());
-    }
-
-    private static List<String> immutableConflicts(ManagedHsmSpec s, ManagedHsmArm.Hsm hsm) {
-        List<String> out = new ArrayList<>();
-        if (!hsm.location().replace(" ", "").equalsIgnoreCase(s.location.replace(" ", ""))) {
-            out.add("location is " + hsm.location() + " in Azure, " + s.location + " in spec");
-        }
-        String sku = s.sku == null ? "Standard_B1" : s.sku.name();
-        if (hsm.sku() != null && !hsm.sku().equalsIgnoreCase(sku)) {
-            out.add("sku is " + hsm.sku() + " in Azure, " + sku + " in spec");
-        }
-        if (s.tenantId != null && hsm.tenantId() != null && !hsm.tenantId().equalsIgnoreCase(s.tenantId)) {
-            out.add("tenantId is " + hsm.tenantId() + " in Azure, " + s.tenantId + " in spec");
-        }
-        int retention = s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays;
-        if (hsm.softDeleteRetentionDays() != retention) {
-            out.add("softDeleteRetentionDays is " + hsm.softDeleteRetentionDays() + " in Azure, " + retention + " in spec");
-        }
-        if (hsm.purgeProtection() && Boolean.FALSE.equals(s.purgeProtection)) {
-            out.add("purgeProtection is on in Azure and cannot be turned off");
-        }
-        return out;
-    }
-
-    /** What differs between the desired mutable properties and Azure, or null. The spec's tags are authoritative. */
-    private static String drift(ManagedHsmArm.Desired d, ManagedHsmArm.Hsm hsm) {
-        List<String> what = new ArrayList<>();
-        if (!d.tags().equals(hsm.tags())) {
-            what.add("tags");
-        }
-        if (d.publicNetworkAccess() != null && !d.publicNetworkAccess().equalsIgnoreCase(hsm.publicNetworkAccess())) {
-            what.add("publicNetworkAccess");
-        }
-        ManagedHsmArm.NetworkRules n = d.networkAcls();
-        if (n != null && !n.sameAs(hsm.networkAcls())) {
-            what.add("networkAcls");
-        }
-        if (Boolean.TRUE.equals(d.purgeProtection()) && !hsm.purgeProtection()) {
-            what.add("purgeProtection");
-        }
-        return what.isEmpty() ? null : String.join(", ", what);
-    }
-
-    // ---- activation ----------------------------------------------------------------------------
-
-    /**
-     * Null when the HSM is active and its security domain is where it should be (or nobody asked the operator to keep
-     * it); otherwise the wait before the next look. A security domain exists only in Azure's answer to a download, so
-     * each step keeps it somewhere that outlives the process before taking the next: the Secret is created (and proved
-     * to be this HSM's) before the download, the answer goes to the spool on disk before anything else, and leaves the
-     * spool only once the Secret holds it.
-     */
-    private Duration activation(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st) {
-        ManagedHsmSpec spec = cr.getSpec();
-        String ns = cr.getMetadata().getNamespace();
-        String output = outputSecret(cr);
-        Secret existing = kubernetes.secrets().inNamespace(ns).withName(output).get();
-        SecurityDomainCustody.Held held = custody.judge(existing, cr.getMetadata().getName(), hsm);
-        boolean stored = held instanceof SecurityDomainCustody.Ours o && o.holdsBlob();
-        boolean observeOnly = spec.management == ManagedHsmSpec.Management.ObserveOnly;
-        if (hsm.active()) {
-            st.securityDomainSecret = stored ? output : null;
-            if (observeOnly || spec.securityDomain == null) {
-                cond(st, cr, "True", Reason.Active, "The HSM is activated.");
-                return null;
-            }
-            return keptSecurityDomain(cr, hsm, st, output, held);
-        }
-        if (observeOnly) {
-            cond(st, cr, "False", Reason.ObserveOnly, "The HSM is not activated; ObserveOnly never activates it.");
-            stalled(st, Reason.ObserveOnly, "The HSM is not activated; ObserveOnly never activates it.", gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        if (spec.securityDomain == null) {
-            return notActivated(cr, st, Reason.SecurityDomainNotConfigured, "The HSM is provisioned but not activated. Set "
-                    + "spec.securityDomain.certificatesSecret to a Secret with at least 3 officers' certificates and a quorum.");
-        }
-        if (held instanceof SecurityDomainCustody.Foreign f) {
-            return conflict(cr, hsm, st, output, f, false);
-        }
-        if (stored) {
-            st.securityDomainSecret = output;
-            String status = securityDomain.status(hsm.hsmUri());
-            if ("Failed".equalsIgnoreCase(status)) {
-                return notActivated(cr, st, Reason.ActivationFailed, "Azure reports that activation failed after the security domain "
-                        + "was downloaded (kept in Secret " + output + "). Contact Azure support; do not delete that Secret.");
-            }
-            cond(st, cr, "False", Reason.Activating, "The security domain is stored in Secret " + output + "; Azure is activating the HSM ("
-                    + status + ").");
-            progressing(st, Reason.Activating, "Azure is activating the HSM.", gen(cr), clock);
-            return config.reconcile().poll();
-        }
-        Object officers = officers(cr, hsm);
-        if (officers instanceof OfficerCertificates.Problem p) {
-            return notActivated(cr, st, p.reason(), p.message());
-        }
-        if (held instanceof SecurityDomainCustody.Absent) {
-            String placeholder = custody.placeholder(cr, output, hsm);
-            if (placeholder != null) {
-                return notStored(cr, st, placeholder + " Nothing was downloaded yet.");
-            }
-        }
-        String before = securityDomain.status(hsm.hsmUri());
-        if (!"NotStarted".equalsIgnoreCase(before)) {
-            return notActivated(cr, st, Reason.SecurityDomainNotStored, "The security domain of this HSM was already downloaded (status "
-                    + before + ") but Secret " + output + " does not hold it and the operator's spool has no copy: it was downloaded "
-                    + "elsewhere, or the operator stopped before spooling it. Only the copy from that download can recover the HSM.");
-        }
-        Duration notYetStored = downloadAndStore(cr, hsm, st, (OfficerCertificates.Parsed) officers, output, null);
-        if (notYetStored != null) {
-            return notYetStored;
-        }
-        cond(st, cr, "False", Reason.Activating, "The security domain is stored in Secret " + output + "; Azure is activating the HSM.");
-        progressing(st, Reason.Activating, "Azure is activating the HSM.", gen(cr), clock);
-        return config.reconcile().poll();
-    }
-
-    /**
-     * An active HSM whose security domain the spec asks the operator to keep: null when the Secret holds it, or when the
-     * HSM was activated before this resource adopted it and nothing asks for a copy. An HSM this resource created, or
-     * whose Secret it made, without its security domain stored is {@code SecurityDomainMissing}: only a new download,
-     * asked for with the annotation, gives a copy again.
-     */
-    private Duration keptSecurityDomain(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st, String output,
-                                        SecurityDomainCustody.Held held) {
-        if (held instanceof SecurityDomainCustody.Foreign f) {
-            return conflict(cr, hsm, st, output, f, true);
-        }
-        if (held instanceof SecurityDomainCustody.Ours o && o.holdsBlob()) {
-            cond(st, cr, "True", Reason.Active, "The HSM is activated; its security domain is kept in Secret " + output + ".");
-            return null;
-        }
-        String token = downloadToken(cr);
-        String used = held instanceof SecurityDomainCustody.Ours o ? o.token() : null;
-        boolean requested = token != null && !token.equals(used);
-        // Ours to keep: this resource made the HSM (so the operator activated it), or made the Secret for it. An HSM
-        // adopted already active was activated by someone who kept its security domain themselves.
-        boolean expected = !Boolean.TRUE.equals(st.adopted) || held instanceof SecurityDomainCustody.Ours;
-        if (!requested && !expected) {
-            cond(st, cr, "True", Reason.Active, "The HSM was activated before this resource adopted it; the operator keeps no copy of "
-                    + "its security domain. To keep one in Secret " + output + ", annotate this resource "
-                    + Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION + "=<token>.");
-            return null;
-        }
-        if (!requested) {
-            String message = "The HSM is activated, but no copy of its security domain is stored in Secret " + output + " or waiting "
-                    + "in the operator's spool: if the HSM is lost, nothing can recover it. Download a new copy, encrypted to the "
-                    + "officers' certificates in Secret " + cr.getSpec().securityDomain.certificatesSecret + ": kubectl annotate mhsm "
-                    + cr.getMetadata().getName() + " " + Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION + "=<token>"
-                    + (token != null ? " with a token other than the one already used." : ".");
-            if (!Reason.SecurityDomainMissing.name().equals(conditionReason(cr, io.hsmoperator.reconciler.Conditions.READY))) {
-                events.warning(cr, Reason.SecurityDomainMissing.name(), message);
-            }
-            cond(st, cr, "True", Reason.SecurityDomainMissing, message);
-            stalled(st, Reason.SecurityDomainMissing, message, gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        Object officers = officers(cr, hsm);
-        if (officers instanceof OfficerCertificates.Problem p) {
-            cond(st, cr, "True", p.reason(), "The HSM is activated; a new copy of its security domain cannot be downloaded: " + p.message());
-            stalled(st, p.reason(), p.message(), gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        if (held instanceof SecurityDomainCustody.Absent) {
-            String placeholder = custody.placeholder(cr, output, hsm);
-            if (placeholder != null) {
-                return notStored(cr, st, placeholder + " Nothing was downloaded yet.");
-            }
-        }
-        Duration notYetStored = downloadAndStore(cr, hsm, st, (OfficerCertificates.Parsed) officers, output, token);
-        if (notYetStored != null) {
-            return notYetStored;
-        }
-        cond(st, cr, "True", Reason.Active, "The HSM is activated; its security domain is kept in Secret " + output + ".");
-        return null;
-    }
-
-    /** Downloads the security domain (spooled at once) and stores it; null once stored, otherwise the wait. */
-    private Duration downloadAndStore(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st, OfficerCertificates.Parsed officers,
-                                      String output, String token) {
-        custody.download(cr, hsm, officers, output, token, d -> events.mutation(cr, "SecurityDomainDownloaded", "Downloaded the security "
-                + "domain of " + hsm.id() + " for " + officers.certificates().size() + " officers with quorum " + officers.quorum()
-                + (token == null ? "" : " (" + Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION + " " + token + ")")
-                + "; storing it in Secret " + output, d.mutation()));
-        return storeSpooled(cr, st, hsm);
-    }
-
-    /** The officers' certificates and quorum from the spec's Secret, or what is wrong with them. */
-    private Object officers(ManagedHsm cr, ManagedHsmArm.Hsm hsm) {
-        String ns = cr.getMetadata().getNamespace();
-        String name = cr.getSpec().securityDomain.certificatesSecret;
-        Secret certs = kubernetes.secrets().inNamespace(ns).withName(name).get();
-        if (certs == null) {
-            return new OfficerCertificates.Problem(Reason.SecurityDomainSecretMissing, "Secret " + name
-                    + " (the officers' certificates and quorum) does not exist in namespace " + ns + ".");
-        }
-        Object parsed = OfficerCertificates.parse(certs);
-        if (parsed instanceof OfficerCertificates.Problem) {
-            return parsed;
-        }
-        String me = azure.principalId();
-        if (hsm.initialAdminObjectIds().stream().noneMatch(me::equalsIgnoreCase)) {
-            return new OfficerCertificates.Problem(Reason.OperatorNotAdministrator, "Downloading the security domain needs a Managed "
-                    + "HSM Administrator; the operator (" + me + ") is not among the HSM's initial administrators "
-                    + hsm.initialAdminObjectIds() + ". Download it yourself (az keyvault security-domain download) or recreate the HSM "
-                    + "with the operator as an initial administrator.");
-        }
-        return parsed;
-    }
-
-    /**
-     * Writes this HSM's spooled security domain into its Secret; null when none is spooled or it is now stored. Until
-     * then the blob stays in the spool, and nothing is downloaded again.
-     */
-    private Duration storeSpooled(ManagedHsm cr, ManagedHsmStatus st, ManagedHsmArm.Hsm hsm) {
-        Optional<SecurityDomainSpool.Entry> spooled = spool.get(hsm.id(), hsm.createdAt());
-        if (spooled.isEmpty()) {
-            return null;
-        }
-        SecurityDomainSpool.Entry e = spooled.get();
-        SecurityDomainCustody.Stored result;
-        try {
-            result = custody.store(e);
-        } catch (KubernetesClientException x) {
-            return notStored(cr, st, "The security domain was downloaded at " + e.downloadedAt() + " and is kept in the operator's spool "
-                    + "on local disk (hsm.security-domain.spool-dir), but Secret " + e.secret() + " cannot be written (" + x.getCode() + " "
-                    + (x.getStatus() == null ? "" : x.getStatus().getReason()) + "). The operator keeps retrying and does not download "
-                    + "it again. The spool outlives a restart of the operator's container, not the deletion of its pod: do not "
-                    + "delete the pod before this is fixed.");
-        }
-        if (result == SecurityDomainCustody.Stored.FOREIGN) {
-            return conflict(cr, hsm, st, e.secret(), new SecurityDomainCustody.Foreign("does not record this HSM"), hsm.active());
-        }
-        if (result == SecurityDomainCustody.Stored.STORED) {
-            events.normal(cr, "SecurityDomainStored", "Stored the security domain of " + hsm.id() + " in Secret " + e.secret() + ".");
-        }
-        st.securityDomainSecret = e.secret();
-        return null;
-    }
-
-    /** The output Secret belongs to another HSM or to someone else: nothing is downloaded into it, used or overwritten. */
-    private Duration conflict(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st, String output, SecurityDomainCustody.Foreign f,
-                              boolean active) {
-        String message = "Secret " + output + " " + f.why() + "; it is not this HSM's (" + hsm.id() + (hsm.createdAt() == null ? ""
-                : ", created at " + hsm.createdAt()) + ") security domain, and the operator neither takes it for one nor writes "
-                + "into it." + (active ? "" : " Nothing was downloaded.") + " Move that Secret away, or set "
-                + "spec.securityDomain.outputSecret to another name.";
-        if (!Reason.SecurityDomainSecretConflict.name().equals(conditionReason(cr, io.hsmoperator.reconciler.Conditions.READY))) {
-            events.warning(cr, Reason.SecurityDomainSecretConflict.name(), message);
-        }
-        st.securityDomainSecret = null;
-        cond(st, cr, active ? "True" : "False", Reason.SecurityDomainSecretConflict, message);
-        stalled(st, Reason.SecurityDomainSecretConflict, message, gen(cr), clock);
-        return config.reconcile().resync();
-    }
-
-    private static String outputSecret(ManagedHsm cr) {
-        ManagedHsmSpec.SecurityDomain sd = cr.getSpec().securityDomain;
-        return sd == null || sd.outputSecret == null ? cr.getMetadata().getName() + "-security-domain" : sd.outputSecret;
-    }
-
-    /** The download annotation's token, trimmed; null when absent or blank. */
-    static String downloadToken(ManagedHsm cr) {
-        Map<String, String> a = cr.getMetadata().getAnnotations();
-        String t = a == null ? null : a.get(Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION);
-        return t == null || t.isBlank() ? null : t.trim();
-    }
-
-    private Duration notStored(ManagedHsm cr, ManagedHsmStatus st, String message) {
-        if (!Reason.SecurityDomainNotStored.name().equals(conditionReason(cr, Conditions.ACTIVATED))) {
-            events.warning(cr, Reason.SecurityDomainNotStored.name(), message);
-        }
-        cond(st, cr, "False", Reason.SecurityDomainNotStored, message);
-        stalled(st, Reason.SecurityDomainNotStored, message, gen(cr), clock);
-        return Reports.backoffFor(cr, config.reconcile().maxBackoff());
-    }
-
-    private static String conditionReason(ManagedHsm cr, String type) {
-        var c = cr.getStatus() == null ? null : io.hsmoperator.reconciler.Conditions.get(cr.getStatus(), type);
-        return c == null ? null : c.getReason();
-    }
-
-    private Duration notActivated(ManagedHsm cr, ManagedHsmStatus st, Reason reason, String message) {
-        cond(st, cr, "False", reason, message);
-        stalled(st, reason, message, gen(cr), clock);
-        return config.reconcile().resync();
-    }
-
-    private void cond(ManagedHsmStatus st, ManagedHsm cr, String status, Reason reason, String message) {
-        io.hsmoperator.reconciler.Conditions.set(st, Conditions.ACTIVATED, status, reason, message, gen(cr), clock);
-    }
-
-    // ---- the operator's own access -------------------------------------------------------------
-
-    /**
-     * Ensures the operator holds its key-management role at /keys, and that Azure already honours it: null when it does,
-     * otherwise the wait before the next look. The reads double as the data-plane check.
-     */
-    private Duration operatorAccess(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st) {
-        String me = azure.principalId();
-        String assignment = OperatorRole.assignmentName(me);
-        boolean observeOnly = cr.getSpec().management == ManagedHsmSpec.Management.ObserveOnly;
-        boolean granted = access.assignment(hsm.hsmUri(), OperatorRole.SCOPE, assignment).isPresent();
-        if (!granted) {
-            if (observeOnly) {
-                return null;
-            }
-            boolean defined = access.roleDefinitions(hsm.hsmUri()).stream().anyMatch(d -> d.name().equalsIgnoreCase(OperatorRole.DEFINITION_NAME));
-            if (!defined) {
-                Mutation m = access.defineRole(hsm.hsmUri(), OperatorRole.DEFINITION_NAME, OperatorRole.NAME + ": create, read, update, "
-                        + "rotate, delete and recover keys; no purge, export, release or cryptographic use", OperatorRole.DATA_ACTIONS);
-                events.mutation(cr, "RoleDefined", "Defined role '" + OperatorRole.NAME + "' in " + hsm.hsmUri(), m);
-            }
-            Optional<Mutation> assigned;
-            try {
-                assigned = access.assign(hsm.hsmUri(), OperatorRole.SCOPE, assignment, OperatorRole.definitionId(), me);
-            } catch (AzureError e) {
-                // Assigning a role definition that exists is refused (400) until the definition has propagated.
-                if (!e.is(AzureError.Kind.BAD_REQUEST)) {
-                    throw e;
-                }
-                return waitingForAccess(cr, st, "The operator defined its role '" + OperatorRole.NAME + "'; Azure does not accept "
-                        + "assignments of a new role until its definition has propagated.");
-            }
-            if (assigned.isPresent()) {
-                events.mutation(cr, "OperatorRoleAssigned", "Granted the operator (" + me + ") role '" + OperatorRole.NAME + "' at "
-                        + OperatorRole.SCOPE + " in " + hsm.hsmUri(), assigned.get());
-            } else {
-                // The same grant under another name (an administrator made it) serves as well; our own name not found yet
-                // means Azure's reads lag the write.
-                Optional<HsmAccessControl.Assignment> equal = access.assignments(hsm.hsmUri(), OperatorRole.SCOPE).stream()
-                        .filter(x -> x.principalId().equalsIgnoreCase(me) && x.roleGuid().equalsIgnoreCase(OperatorRole.DEFINITION_NAME))
-                        .findFirst();
-                if (equal.isEmpty()) {
-                    return waitingForAccess(cr, st, "Azure says the operator's role assignment exists, but its reads do not show it "
-                            + "yet (they lag its writes).");
-                }
-                assignment = equal.get().name();
-            }
-        }
-        ManagedHsmStatus.OperatorAccess a = new ManagedHsmStatus.OperatorAccess();
-        a.roleDefinitionId = OperatorRole.definitionId();
-        a.roleName = OperatorRole.NAME;
-        a.scope = OperatorRole.SCOPE;
-        a.assignmentName = assignment;
-        st.operatorAccess = a;
-        // Once Azure honoured the grant (the HSM was Ready), the assignment read above is check enough on later looks.
-        if (observeOnly || (granted && io.hsmoperator.reconciler.Conditions.isTrue(cr.getStatus(), Conditions.READY))) {
-            return null;
-        }
-        try {
-            // Only the operator's role lets it read keys (administrators cannot): reading a key answers 200 or 404 once
-            // the grant works, 403 before.
-            keys.get(hsm.hsmUri(), ACCESS_PROBE);
-            return null;
-        } catch (AzureError e) {
-            if (!e.is(AzureError.Kind.FORBIDDEN)) {
-                throw e;
-            }
-            return waitingForAccess(cr, st, "The operator granted itself role '" + OperatorRole.NAME + "' at " + OperatorRole.SCOPE
-                    + "; Azure does not honour it yet.");
-        }
-    }
-
-    /** The key the access check reads; it need not exist (and is never created). */
-    static final String ACCESS_PROBE = "hsm-operator-access-probe";
-
-    private Duration waitingForAccess(ManagedHsm cr, ManagedHsmStatus st, String why) {
-        progressing(st, Reason.WaitingForAccess, why + " Role assignments take up to several minutes to propagate; the operator looks "
-                + "again shortly (hsm.reconcile.poll) and is never Stalled by it.", gen(cr), clock);
-        return config.reconcile().poll();
-    }
-
-    // ---- deletion ------------------------------------------------------------------------------
-
     @Override
     public DeleteControl cleanup(ManagedHsm stale, Context<ManagedHsm> context) {
-        DeleteControl control = delete(stale);
+        DeleteControl control = deletion.delete(stale);
         if (control.isRemoveFinalizer()) {
             ResourceMetrics.forget(stale);
         }
         return control;
-    }
-
-    private DeleteControl delete(ManagedHsm stale) {
-        ManagedHsm cr = Reports.latest(kubernetes, stale);
-        if (Reports.abandoned(events, cr)) {
-            return DeleteControl.defaultDelete();
-        }
-        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, ManagedHsmStatus.class, clock, config.reconcile().poll());
-        if (unreadable != null) {
-            return unreadable;
-        }
-        ManagedHsmSpec spec = cr.getSpec();
-        // Whatever the policy, the HSM stays known while anything still references it: their own deletion needs it to
-        // revoke grants, delete keys and settings (a namespace deleted as a whole deletes everything at once).
-        List<String> referencing = referencing(cr);
-        if (!referencing.isEmpty()) {
-            ManagedHsmStatus waiting = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
-            stalled(waiting, Reason.DeletionBlocked, "Resources still reference this HSM: " + referencing + ". Deleting waits until "
-                    + "they are gone, so that each can revoke or delete what it made in the HSM.", gen(cr), clock);
-            patchStatus(cr, waiting);
-            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
-        }
-        if (spec.deletionPolicy != ManagedHsmSpec.DeletionPolicy.Delete || spec.management == ManagedHsmSpec.Management.ObserveOnly) {
-            events.normal(cr, "Retained", "Deleted the ManagedHsm resource; the HSM " + spec.azureName + " stays in Azure (deletionPolicy "
-                    + spec.deletionPolicy + (spec.management == ManagedHsmSpec.Management.ObserveOnly ? ", ObserveOnly" : "") + ").");
-            return DeleteControl.defaultDelete();
-        }
-        ManagedHsmStatus st = Reports.copy(cr.getStatus(), ManagedHsmStatus.class);
-        Optional<String> refused = declarations.refusal(cr.getMetadata().getNamespace(), spec.subscriptionId, spec.resourceGroup);
-        if (refused.isPresent()) {
-            if (st.resourceId == null) {
-                events.normal(cr, "Retained", "Deleted the ManagedHsm resource; it never reached Azure (" + Reason.NotPermitted + ").");
-                return DeleteControl.defaultDelete();
-            }
-            stalled(st, Reason.DeletionBlocked, "deletionPolicy is Delete, but " + refused.get(), gen(cr), clock);
-            patchStatus(cr, st);
-            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
-        }
-        try {
-            var observed = arm.get(spec.subscriptionId, spec.resourceGroup, spec.azureName);
-            if (observed.isEmpty()) {
-                return DeleteControl.defaultDelete();
-            }
-            // Only an HSM that carries this resource's tag is deleted: adoption writes the tag first, and a tag that names
-            // anyone else (alive or not) means this resource never managed it.
-            if (!ownership.isOf(observed.get().tags().get(Ownership.TAG), cr)) {
-                events.warning(cr, "DeletionRefused", "The HSM " + observed.get().id() + " is not owned by this resource; it was not deleted.");
-                return DeleteControl.defaultDelete();
-            }
-            // An adopted HSM may have purge protection off whatever the spec leaves unset: its soft-deleted copy could then
-            // be purged by anyone allowed to, so the operator does not delete it.
-            if (!observed.get().purgeProtection()) {
-                stalled(st, Reason.DeletionBlocked, "deletionPolicy is Delete, but purge protection is off on " + observed.get().id()
-                        + " in Azure, so its soft-deleted copy could be purged. Turn purge protection on in Azure (az keyvault "
-                        + "update-hsm --enable-purge-protection; irreversible), or set deletionPolicy: Retain.", gen(cr), clock);
-                patchStatus(cr, st);
-                return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
-            }
-            if (!"Deleting".equalsIgnoreCase(observed.get().provisioningState())) {
-                Mutation m = arm.startDelete(spec.subscriptionId, spec.resourceGroup, spec.azureName);
-                events.mutation(cr, "HsmDeleteStarted", "Soft-deleting managed HSM " + observed.get().id() + " (deletionPolicy Delete); "
-                        + "it stays recoverable for " + observed.get().softDeleteRetentionDays() + " days and is never purged", m);
-            }
-            return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
-        } catch (AzureError e) {
-            return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
-        }
-    }
-
-    /** Every HsmKey, HsmRoleAssignment, HsmDiagnostics and PrivateEndpoint that references this ManagedHsm, read now. */
-    private List<String> referencing(ManagedHsm cr) {
-        List<String> out = new ArrayList<>();
-        referencing(cr, HsmKey.class, k -> k.getSpec() == null ? null : k.getSpec().hsmRef, out);
-        referencing(cr, HsmRoleAssignment.class, a -> a.getSpec() == null ? null : a.getSpec().hsmRef, out);
-        referencing(cr, HsmDiagnostics.class, d -> d.getSpec() == null ? null : d.getSpec().hsmRef, out);
-        referencing(cr, PrivateEndpoint.class, p -> p.getSpec() == null ? null : p.getSpec().hsmRef, out);
-        return out;
-    }
-
-    private <T extends HasMetadata> void referencing(ManagedHsm cr, Class<T> kind, java.util.function.Function<T, HsmReference> ref,
-                                                    List<String> out) {
-        for (T r : kubernetes.resources(kind).inAnyNamespace().list().getItems()) {
-            HsmReference to = ref.apply(r);
-            // A namespace this HSM does not admit made nothing in it, and must not be able to hold its deletion up.
-            if (to != null && cr.getMetadata().getName().equals(to.name)
-                    && cr.getMetadata().getNamespace().equals(to.namespaceOr(r.getMetadata().getNamespace()))
-                    && HsmRefs.admits(cr, r)) {
-                out.add(r.getKind() + " " + r.getMetadata().getNamespace() + "/" + r.getMetadata().getName());
-            }
-        }
-    }
-
-    private void patchStatus(ManagedHsm cr, ManagedHsmStatus st) {
-        Reports.patchStatusIfChanged(kubernetes, cr, st);
     }
 
     private static Long gen(ManagedHsm cr) {
