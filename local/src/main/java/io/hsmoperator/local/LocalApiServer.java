@@ -36,6 +36,7 @@ public final class LocalApiServer implements AutoCloseable {
     private final boolean downloaded;
     private final Path kubeconfig;
     private Process controllerManager;
+    private boolean attachedControllerManager;
 
     private LocalApiServer(KubeAPIServer server, Path binaries, boolean downloaded, Path kubeconfig) {
         this.server = server;
@@ -92,6 +93,17 @@ public final class LocalApiServer implements AutoCloseable {
     }
 
     /**
+     * A server this JVM already runs, started elsewhere (the test bed: Quarkus loads it once per application, and each
+     * load must reach the one server of the JVM). Closing the view leaves the server running; its starter stops it.
+     */
+    public static LocalApiServer attach(Path kubeconfig, boolean controllerManager) {
+        Path binaries = cachedBinaries().orElseThrow(() -> new IllegalStateException("no Kubernetes binaries in " + home()));
+        LocalApiServer view = new LocalApiServer(null, binaries, false, kubeconfig);
+        view.attachedControllerManager = controllerManager;
+        return view;
+    }
+
+    /**
      * Starts kube-controller-manager with the controllers a test or a newcomer notices when they are missing: garbage
      * collection (owned ConfigMaps go with their HsmKey), namespace deletion, and each namespace's default ServiceAccount.
      * kube-api-test downloads no kube-controller-manager: without e2e/kube-binaries' build there is none, and the server
@@ -119,7 +131,7 @@ public final class LocalApiServer implements AutoCloseable {
     }
 
     public synchronized boolean hasControllerManager() {
-        return controllerManager != null && controllerManager.isAlive();
+        return attachedControllerManager || controllerManager != null && controllerManager.isAlive();
     }
 
     /** A client authenticated as the cluster's administrator (kube-api-test's client certificate). */
@@ -183,6 +195,9 @@ public final class LocalApiServer implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (server == null) {
+            return;
+        }
         if (controllerManager != null) {
             controllerManager.destroy();
             try {

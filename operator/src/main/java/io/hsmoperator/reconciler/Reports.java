@@ -16,7 +16,10 @@ import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
-/** Shared by the reconcilers: copy status, patch it only when it changed, map Azure failures to conditions and backoff. */
+/**
+ * The reconcile shell every kind runs in: copy status, patch it only when it changed (and before a write that must be
+ * recorded first), map Azure failures to conditions and backoff.
+ */
 public final class Reports {
     private static final Logger LOG = Logger.getLogger(Reports.class);
     private static final ObjectMapper JSON = new ObjectMapper();

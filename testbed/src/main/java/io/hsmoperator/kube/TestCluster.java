@@ -33,23 +33,45 @@ public final class TestCluster {
     private TestCluster() {
     }
 
+    /**
+     * The one server of this JVM, by its kubeconfig. Quarkus loads this class anew for each test application (and the
+     * test class and its test resource may see different loads), so the JVM's state, not a static field, says which
+     * server is the JVM's: otherwise each load starts a server of its own, and a test reaches another server than
+     * the operator it tests.
+     */
+    private static final String SHARED = "testbed.api-server.kubeconfig";
+
     public static synchronized LocalApiServer server() {
         if (server == null) {
-            long start = System.nanoTime();
-            try {
-                server = LocalApiServer.start(true).withControllerManager();
-            } catch (RuntimeException e) {
-                throw new IllegalStateException("The operator tests need a real Kubernetes API server, and none could be started. "
-                        + "Without internet access, build its binaries once with e2e/kube-binaries (.ci/run does).", e);
+            synchronized (System.getProperties()) {
+                String shared = System.getProperty(SHARED);
+                if (shared != null) {
+                    server = LocalApiServer.attach(Path.of(shared), Boolean.getBoolean(SHARED + ".controller-manager"));
+                    admin = server.adminClient();
+                    return server;
+                }
+                start();
+                System.setProperty(SHARED + ".controller-manager", String.valueOf(server.hasControllerManager()));
+                System.setProperty(SHARED, server.kubeconfig().toString());
             }
-            admin = server.adminClient();
-            LocalApiServer.install(admin, committedCrds());
-            settle();
-            System.out.printf("Kubernetes %s API server up in %.1fs at %s (kubeconfig %s; kube-controller-manager: %s)%n",
-                    server.version(), (System.nanoTime() - start) / 1e9, server.config().getMasterUrl(), server.kubeconfig(),
-                    server.hasControllerManager() ? "running" : "absent, build it with e2e/kube-binaries");
         }
         return server;
+    }
+
+    private static void start() {
+        long start = System.nanoTime();
+        try {
+            server = LocalApiServer.start(true).withControllerManager();
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("The operator tests need a real Kubernetes API server, and none could be started. "
+                    + "Without internet access, build its binaries once with e2e/kube-binaries (.ci/run does).", e);
+        }
+        admin = server.adminClient();
+        LocalApiServer.install(admin, committedCrds());
+        settle();
+        System.out.printf("Kubernetes %s API server up in %.1fs at %s (kubeconfig %s; kube-controller-manager: %s)%n",
+                server.version(), (System.nanoTime() - start) / 1e9, server.config().getMasterUrl(), server.kubeconfig(),
+                server.hasControllerManager() ? "running" : "absent, build it with e2e/kube-binaries");
     }
 
     /**
