@@ -7,7 +7,7 @@ Standard library only, so that the build needs nothing but python3, GNU tar and 
   oci.py layout SPEC.json LAYOUTDIR        write an OCI image layout (index, manifest, config) from a spec
   oci.py sbom SPEC.json OUT.spdx.json      write an SPDX 2.3 SBOM (Debian packages + Java libraries)
   oci.py chart-command DEPLOYMENT.yaml     print the container's command in the chart as a JSON array
-  oci.py pom-version POM.xml               print the project version (the parent's when not set)
+  oci.py pom-gav POM.xml                   print {"group", "artifact", "version"} (the parent's group and version if unset)
   oci.py pom-meta POM.xml...               print {"licenses": ..., "source": ...} from the first POM that has them
 """
 import gzip
@@ -175,8 +175,8 @@ def maven_libraries(deps_path):
 
 
 def sbom(spec_path, out):
-    """spec: {name, version, revision, created, manifest_digest, config_digest, arch, dpkg_status, dependencies,
-    tool, source, licenses}"""
+    """spec: {name, version, revision, created, manifest_digest, arch, dpkg_status, dependencies, tool, source,
+    licenses, app: {group, artifact, version}}"""
     with open(spec_path) as f:
         spec = json.load(f)
     debs = dpkg_packages(spec["dpkg_status"])
@@ -227,6 +227,11 @@ def sbom(spec_path, out):
         add(sid("deb", name, version, arch), name, version,
             f"pkg:deb/debian/{_purl_part(name)}@{_purl_part(version)}?arch={_purl_part(arch)}",
             "OPERATING-SYSTEM" if name == "base-files" else "LIBRARY", "Organization: Debian")
+    app = spec.get("app")
+    if app:  # the operator's own jar (in /deployments/app, not among its dependencies)
+        add(sid("maven", app["group"], app["artifact"], app["version"]), f"{app['group']}:{app['artifact']}",
+            app["version"], f"pkg:maven/{_purl_part(app['group'])}/{_purl_part(app['artifact'])}@{_purl_part(app['version'])}",
+            "APPLICATION", "NOASSERTION")
     for g, a, v, c, t in libs:
         qual = []
         if c:
@@ -235,7 +240,7 @@ def sbom(spec_path, out):
             qual.append(f"type={_purl_part(t)}")
         purl = f"pkg:maven/{_purl_part(g)}/{_purl_part(a)}@{_purl_part(v)}" + ("?" + "&".join(qual) if qual else "")
         add(sid("maven", g, a, c, v), f"{g}:{a}" + (f":{c}" if c else ""), v, purl,
-            "APPLICATION" if g == spec.get("app_group") and a == spec.get("app_artifact") else "LIBRARY", "NOASSERTION")
+            "LIBRARY", "NOASSERTION")
     doc = {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -280,14 +285,18 @@ def _pom(path):
     return root, ns
 
 
-def pom_version(path):
+def pom_gav(path):
+    """{group, artifact, version} of a POM, the parent's group and version when it sets none."""
     root, ns = _pom(path)
-    v = root.find("m:version", ns)
-    if v is None:
-        v = root.find("m:parent/m:version", ns)
-    if v is None or not v.text.strip():
-        die(f"{path}: no version")
-    print(v.text.strip())
+    gav = {}
+    for k, tag in (("group", "groupId"), ("artifact", "artifactId"), ("version", "version")):
+        e = root.find(f"m:{tag}", ns)
+        if e is None and k != "artifact":
+            e = root.find(f"m:parent/m:{tag}", ns)
+        if e is None or not (e.text or "").strip():
+            die(f"{path}: no {tag}")
+        gav[k] = e.text.strip()
+    print(json.dumps(gav))
 
 
 def pom_meta(*paths):
@@ -316,8 +325,8 @@ def main(argv):
         sbom(*args)
     elif cmd == "chart-command" and len(args) == 1:
         chart_command(*args)
-    elif cmd == "pom-version" and len(args) == 1:
-        pom_version(*args)
+    elif cmd == "pom-gav" and len(args) == 1:
+        pom_gav(*args)
     elif cmd == "pom-meta" and args:
         pom_meta(*args)
     else:
