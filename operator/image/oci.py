@@ -127,7 +127,8 @@ def layout(spec_path, out):
 
 
 # ---------------------------------------------------------------------------------------------- SBOM
-PURL_SAFE = re.compile(r"[^A-Za-z0-9.+~:_-]")
+# Percent-encoding as the purl specification and its reference implementation do (":" stays, "+" becomes %2B).
+PURL_SAFE = re.compile(r"[^A-Za-z0-9.~:_-]")
 
 
 def _purl_part(s):
