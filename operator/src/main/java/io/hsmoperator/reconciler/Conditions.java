@@ -14,6 +14,11 @@ import java.util.Objects;
  * a condition's status changes.
  */
 public final class Conditions {
+    /** The generation of the spec a condition written now describes (its observedGeneration). */
+    static Long gen(io.fabric8.kubernetes.api.model.HasMetadata resource) {
+        return resource.getMetadata().getGeneration();
+    }
+
     public static final String READY = io.hsmoperator.api.common.Conditions.READY;
     public static final String RECONCILING = io.hsmoperator.api.common.Conditions.RECONCILING;
     public static final String STALLED = io.hsmoperator.api.common.Conditions.STALLED;

@@ -18,6 +18,7 @@ import java.util.Optional;
 
 import static io.hsmoperator.api.common.Conditions.ACTIVATED;
 import static io.hsmoperator.api.common.Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION;
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.stalled;
 
@@ -295,9 +296,5 @@ final class HsmActivation {
 
     private void cond(ManagedHsmStatus st, ManagedHsm cr, String status, Reason reason, String message) {
         Conditions.set(st, ACTIVATED, status, reason, message, gen(cr), clock);
-    }
-
-    private static Long gen(ManagedHsm cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

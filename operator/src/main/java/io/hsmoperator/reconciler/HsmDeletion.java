@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.function.Function;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.stalled;
 
 /**
@@ -136,9 +137,5 @@ final class HsmDeletion {
                 out.add(r.getKind() + " " + r.getMetadata().getNamespace() + "/" + r.getMetadata().getName());
             }
         }
-    }
-
-    private static Long gen(ManagedHsm cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

@@ -29,6 +29,7 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.ready;
 import static io.hsmoperator.reconciler.Conditions.stalled;
@@ -268,9 +269,5 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
             }
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
-    }
-
-    private static Long gen(HsmDiagnostics cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

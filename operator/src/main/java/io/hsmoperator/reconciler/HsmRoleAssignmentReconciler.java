@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.ready;
 import static io.hsmoperator.reconciler.Conditions.stalled;
@@ -322,9 +323,5 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             return spec.scope == HsmRoleAssignmentSpec.Scope.ALL ? "/" : "/keys";
         }
         return st.scope.startsWith("/keys/") && st.scope.length() > "/keys/".length() ? st.scope : null;
-    }
-
-    private static Long gen(HsmRoleAssignment cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

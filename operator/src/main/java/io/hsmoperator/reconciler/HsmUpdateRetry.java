@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 
 /**
@@ -58,9 +59,5 @@ final class HsmUpdateRetry {
         st.pendingOperation = retry;
         progressing(st, Reason.Updating, failed + "; the operator sends it again with backoff.", gen(cr), clock);
         return config.reconcile().poll();
-    }
-
-    private static Long gen(ManagedHsm cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

@@ -13,6 +13,7 @@ import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import java.time.Clock;
 import java.time.Instant;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.stalled;
 
@@ -108,9 +109,5 @@ final class KeyDeletion {
         } catch (AzureError e) {
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
-    }
-
-    private static Long gen(HsmKey cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

@@ -15,6 +15,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
+
 /**
  * The rotation step of an HsmKey: new versions when they fall due or are asked for, Azure's own rotation policy kept as
  * the spec says, old versions disabled after their grace period, and the Rotation condition. It acts and reports; when
@@ -181,9 +183,5 @@ final class KeyRotation {
 
     private void rotation(HsmKeyStatus st, HsmKey cr, String status, Reason reason, String message) {
         Conditions.set(st, io.hsmoperator.api.common.Conditions.ROTATION, status, reason, message, gen(cr), clock);
-    }
-
-    private static Long gen(HsmKey cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

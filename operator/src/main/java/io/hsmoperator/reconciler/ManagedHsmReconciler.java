@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.ready;
 import static io.hsmoperator.reconciler.Conditions.stalled;
@@ -260,9 +261,5 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             ResourceMetrics.forget(stale);
         }
         return control;
-    }
-
-    private static Long gen(ManagedHsm cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

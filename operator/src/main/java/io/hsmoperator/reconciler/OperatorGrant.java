@@ -15,6 +15,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 
 /**
@@ -115,9 +116,5 @@ final class OperatorGrant {
         progressing(st, Reason.WaitingForAccess, why + " Role assignments take up to several minutes to propagate; the operator looks "
                 + "again shortly (hsm.reconcile.poll) and is never Stalled by it.", gen(cr), clock);
         return config.reconcile().poll();
-    }
-
-    private static Long gen(ManagedHsm cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

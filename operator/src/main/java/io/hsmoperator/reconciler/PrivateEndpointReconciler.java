@@ -32,6 +32,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 
+import static io.hsmoperator.reconciler.Conditions.gen;
 import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.ready;
 import static io.hsmoperator.reconciler.Conditions.stalled;
@@ -326,9 +327,5 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
             }
             return Reports.deletionWaits(kubernetes, cr, st, e, clock, config.reconcile().poll());
         }
-    }
-
-    private static Long gen(PrivateEndpoint cr) {
-        return cr.getMetadata().getGeneration();
     }
 }

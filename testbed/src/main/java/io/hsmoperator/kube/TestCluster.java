@@ -43,7 +43,9 @@ public final class TestCluster {
 
     public static synchronized LocalApiServer server() {
         if (server == null) {
-            synchronized (System.getProperties()) {
+            // A lock every load finds: a string literal is one object in the whole JVM, whichever class loader loaded
+            // the class (unlike the Properties object, whose lock System.setProperty takes).
+            synchronized (SHARED) {
                 String shared = System.getProperty(SHARED);
                 if (shared != null) {
                     server = LocalApiServer.attach(Path.of(shared), Boolean.getBoolean(SHARED + ".controller-manager"));

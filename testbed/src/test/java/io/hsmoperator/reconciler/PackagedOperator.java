@@ -40,6 +40,9 @@ final class PackagedOperator {
         props.put("hsm.reconcile.resync", "PT3S");
         props.put("hsm.reconcile.key-full-read", "PT3S");
         props.put("hsm.reconcile.max-backoff", "PT5S");
+        // Its own spool, not the default under /tmp that every process on the machine would share.
+        props.put("hsm.security-domain.spool-dir", Path.of("target", "packaged-spool", java.util.UUID.randomUUID().toString())
+                .toAbsolutePath().toString());
         return props;
     }
 
