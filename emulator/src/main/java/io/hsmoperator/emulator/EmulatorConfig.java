@@ -44,52 +44,50 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
         return new Builder(this);
     }
 
-    public EmulatorConfig withStateDir(Path dir, boolean persistent) {
+    private EmulatorConfig with(java.util.function.Consumer<Builder> change) {
         Builder b = toBuilder();
-        b.stateDir = dir;
-        b.persistent = persistent;
+        change.accept(b);
         return b.build();
+    }
+
+    public EmulatorConfig withStateDir(Path dir, boolean persistent) {
+        return with(b -> {
+            b.stateDir = dir;
+            b.persistent = persistent;
+        });
     }
 
     public EmulatorConfig withPort(int port) {
-        Builder b = toBuilder();
-        b.port = port;
-        return b.build();
+        return with(b -> b.port = port);
     }
 
     public EmulatorConfig withDelays(Duration provisioning, Duration activation, Duration update, Duration job) {
-        Builder b = toBuilder();
-        b.provisioningDelay = provisioning;
-        b.activationDelay = activation;
-        b.updateDelay = update;
-        b.jobDuration = job;
-        return b.build();
+        return with(b -> {
+            b.provisioningDelay = provisioning;
+            b.activationDelay = activation;
+            b.updateDelay = update;
+            b.jobDuration = job;
+        });
     }
 
     public EmulatorConfig withTestControls(boolean on) {
-        Builder b = toBuilder();
-        b.testControls = on;
-        return b.build();
+        return with(b -> b.testControls = on);
     }
 
     public EmulatorConfig withImplicitResourceGroups(boolean on) {
-        Builder b = toBuilder();
-        b.implicitResourceGroups = on;
-        return b.build();
+        return with(b -> b.implicitResourceGroups = on);
     }
 
     public EmulatorConfig withNetwork(String bindAddress, String advertisedHost, List<String> extraHostNames) {
-        Builder b = toBuilder();
-        b.bindAddress = bindAddress;
-        b.advertisedHost = advertisedHost;
-        b.extraHostNames = extraHostNames;
-        return b.build();
+        return with(b -> {
+            b.bindAddress = bindAddress;
+            b.advertisedHost = advertisedHost;
+            b.extraHostNames = extraHostNames;
+        });
     }
 
     public EmulatorConfig withTenantId(String tenantId) {
-        Builder b = toBuilder();
-        b.tenantId = tenantId;
-        return b.build();
+        return with(b -> b.tenantId = tenantId);
     }
 
     /**
@@ -97,9 +95,7 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
      * revoked assignment keeps working: Azure documents minutes. Zero for the conformance tier.
      */
     public EmulatorConfig withRbacPropagation(Duration delay) {
-        Builder b = toBuilder();
-        b.rbacPropagation = delay;
-        return b.build();
+        return with(b -> b.rbacPropagation = delay);
     }
 
     /**
@@ -107,9 +103,7 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
      * Retry-After. Off for the conformance tier, whose recorded traffic ran at Azure's pace.
      */
     public EmulatorConfig withServiceLimits(boolean on) {
-        Builder b = toBuilder();
-        b.serviceLimits = on;
-        return b.build();
+        return with(b -> b.serviceLimits = on);
     }
 
     /**
@@ -117,9 +111,7 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
      * before (Azure's reads lag its writes). Zero for the conformance tier.
      */
     public EmulatorConfig withStaleReads(Duration window) {
-        Builder b = toBuilder();
-        b.staleReads = window;
-        return b.build();
+        return with(b -> b.staleReads = window);
     }
 
     /** The settings of an EmulatorConfig, one field each; starts from the in-memory test defaults. */

@@ -52,12 +52,9 @@ final class HsmDeletion {
 
     DeleteControl delete(ManagedHsm stale) {
         ManagedHsm cr = Reports.latest(kubernetes, stale);
-        if (Reports.abandoned(events, cr)) {
-            return DeleteControl.defaultDelete();
-        }
-        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, ManagedHsmStatus.class, clock, config.reconcile().poll());
-        if (unreadable != null) {
-            return unreadable;
+        DeleteControl stop = Reports.deletionStops(kubernetes, events, cr, ManagedHsmStatus.class, clock, config.reconcile().poll());
+        if (stop != null) {
+            return stop;
         }
         ManagedHsmSpec spec = cr.getSpec();
         // Whatever the policy, the HSM stays known while anything still references it: their own deletion needs it to

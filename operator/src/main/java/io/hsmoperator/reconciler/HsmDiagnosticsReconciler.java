@@ -220,12 +220,9 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
     @Override
     public DeleteControl cleanup(HsmDiagnostics cached, Context<HsmDiagnostics> context) {
         HsmDiagnostics cr = Reports.latest(kubernetes, cached);
-        if (Reports.abandoned(events, cr)) {
-            return DeleteControl.defaultDelete();
-        }
-        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, HsmDiagnosticsStatus.class, clock, config.reconcile().poll());
-        if (unreadable != null) {
-            return unreadable;
+        DeleteControl stop = Reports.deletionStops(kubernetes, events, cr, HsmDiagnosticsStatus.class, clock, config.reconcile().poll());
+        if (stop != null) {
+            return stop;
         }
         HsmDiagnosticsStatus st = Reports.copy(cr.getStatus(), HsmDiagnosticsStatus.class);
         if (cr.getSpec().deletionPolicy == HsmDiagnosticsSpec.DeletionPolicy.Retain) {

@@ -260,12 +260,9 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
     @Override
     public DeleteControl cleanup(HsmRoleAssignment cached, Context<HsmRoleAssignment> context) {
         HsmRoleAssignment cr = Reports.latest(kubernetes, cached);
-        if (Reports.abandoned(events, cr)) {
-            return DeleteControl.defaultDelete();
-        }
-        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, HsmRoleAssignmentStatus.class, clock, config.reconcile().poll());
-        if (unreadable != null) {
-            return unreadable;
+        DeleteControl stop = Reports.deletionStops(kubernetes, events, cr, HsmRoleAssignmentStatus.class, clock, config.reconcile().poll());
+        if (stop != null) {
+            return stop;
         }
         HsmRoleAssignmentSpec spec = cr.getSpec();
         HsmRoleAssignmentStatus st = Reports.copy(cr.getStatus(), HsmRoleAssignmentStatus.class);

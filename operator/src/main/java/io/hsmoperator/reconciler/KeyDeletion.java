@@ -42,12 +42,9 @@ final class KeyDeletion {
 
     DeleteControl delete(HsmKey stale) {
         HsmKey cr = Reports.latest(kubernetes, stale);
-        if (Reports.abandoned(events, cr)) {
-            return DeleteControl.defaultDelete();
-        }
-        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, HsmKeyStatus.class, clock, config.reconcile().poll());
-        if (unreadable != null) {
-            return unreadable;
+        DeleteControl stop = Reports.deletionStops(kubernetes, events, cr, HsmKeyStatus.class, clock, config.reconcile().poll());
+        if (stop != null) {
+            return stop;
         }
         HsmKeySpec.DeletionPolicy policy = cr.getSpec().deletionPolicy == null ? HsmKeySpec.DeletionPolicy.Retain : cr.getSpec().deletionPolicy;
         if (policy == HsmKeySpec.DeletionPolicy.Retain) {

@@ -274,12 +274,9 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
     @Override
     public DeleteControl cleanup(PrivateEndpoint cached, Context<PrivateEndpoint> context) {
         PrivateEndpoint cr = Reports.latest(kubernetes, cached);
-        if (Reports.abandoned(events, cr)) {
-            return DeleteControl.defaultDelete();
-        }
-        DeleteControl unreadable = Reports.deletionOfUnreadable(kubernetes, cr, PrivateEndpointStatus.class, clock, config.reconcile().poll());
-        if (unreadable != null) {
-            return unreadable;
+        DeleteControl stop = Reports.deletionStops(kubernetes, events, cr, PrivateEndpointStatus.class, clock, config.reconcile().poll());
+        if (stop != null) {
+            return stop;
         }
         PrivateEndpointSpec spec = cr.getSpec();
         PrivateEndpointStatus st = Reports.copy(cr.getStatus(), PrivateEndpointStatus.class);

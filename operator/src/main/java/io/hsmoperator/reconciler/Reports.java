@@ -106,11 +106,23 @@ public final class Reports {
     }
 
     /**
+     * What every deletion settles before it may touch Azure, in this order: a resource released by the abandon
+     * annotation goes at once; one whose spec the operator could not read in full waits. Null: the deletion goes on.
+     */
+    public static <R extends CustomResource<?, S>, S extends HsmStatus> io.javaoperatorsdk.operator.api.reconciler.DeleteControl deletionStops(
+            io.fabric8.kubernetes.client.KubernetesClient kubernetes, Events events, R cr, Class<S> type, Clock clock, Duration poll) {
+        if (abandoned(events, cr)) {
+            return io.javaoperatorsdk.operator.api.reconciler.DeleteControl.defaultDelete();
+        }
+        return deletionOfUnreadable(kubernetes, cr, type, clock, poll);
+    }
+
+    /**
      * A deletion decided on a spec the operator could not read in full could act on a default instead of what was
      * written (a deletionPolicy it could not read is not Delete, nor Retain): it waits, touching nothing in Azure, until
      * the spec is corrected or the resource is abandoned. Null when the spec was read in full.
      */
-    public static <R extends CustomResource<?, S>, S extends HsmStatus> io.javaoperatorsdk.operator.api.reconciler.DeleteControl deletionOfUnreadable(
+    private static <R extends CustomResource<?, S>, S extends HsmStatus> io.javaoperatorsdk.operator.api.reconciler.DeleteControl deletionOfUnreadable(
             io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock, Duration poll) {
         java.util.List<String> unreadable = cr.getSpec() == null ? java.util.List.of("spec: missing") : SpecReading.unreadable(cr);
         if (unreadable.isEmpty()) {
@@ -146,7 +158,7 @@ public final class Reports {
     }
 
     /** Whether the resource asks to be released without touching Azure ({@value Conditions#ABANDON_ANNOTATION}); says so if it does. */
-    public static boolean abandoned(Events events, CustomResource<?, ?> cr) {
+    private static boolean abandoned(Events events, CustomResource<?, ?> cr) {
         var annotations = cr.getMetadata().getAnnotations();
         if (annotations == null || !"true".equalsIgnoreCase(annotations.get(io.hsmoperator.api.common.Conditions.ABANDON_ANNOTATION))) {
             return false;
