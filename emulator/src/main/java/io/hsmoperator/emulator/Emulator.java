@@ -78,7 +78,10 @@ public final class Emulator implements AutoCloseable {
         this.stateDir = config.stateDir() != null ? config.stateDir() : Files.createTempDirectory("hsm-emulator");
         Files.createDirectories(stateDir);
         this.state = loadState();
-        this.tls = Tls.loadOrCreate(stateDir, config.extraHostNames());
+        // The certificate names the host every URL the emulator hands out carries (its advertised host), and the extra names.
+        List<String> hostNames = new ArrayList<>(List.of(config.advertisedHost()));
+        hostNames.addAll(config.extraHostNames());
+        this.tls = Tls.loadOrCreate(stateDir, hostNames);
         Files.writeString(stateDir.resolve("ca.crt"), tls.caPem());
         this.entra = new Entra(this, rsaKey("entra-signing.key"), rsaKey("federation-issuer.key"));
         this.arm = new Arm(this);
