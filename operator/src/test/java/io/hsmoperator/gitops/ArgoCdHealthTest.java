@@ -8,11 +8,14 @@ import io.hsmoperator.api.Kinds;
 import io.hsmoperator.api.common.HsmStatus;
 import io.hsmoperator.reconciler.Conditions;
 import io.hsmoperator.reconciler.Reason;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
 
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -28,18 +31,30 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The Argo CD health checks of {@code config/argocd/}, run as Argo CD runs them (a Lua interpreter, {@code obj} the
- * resource, only Argo CD's libraries), against status fixtures shaped as the operator writes status; and the argocd-cm
- * snippet carries the same Lua as the files.
+ * The Argo CD health checks of {@code config/argocd/}, run by Argo CD's own code ({@link GitOpsHealth}: its Lua VM and
+ * its settings reading argocd-cm), against status fixtures shaped as the operator writes status; and the argocd-cm
+ * snippet carries the same Lua as the files, and Argo CD reads the same health from it.
  */
 class ArgoCdHealthTest {
     static final List<StatusFixtures.Case> CASES = StatusFixtures.CASES;
+
+    /** All fixtures in one run of the tool; the tests below find their results kept. */
+    @BeforeAll
+    static void judgeEveryFixture() {
+        GitOpsHealth.of(CASES.stream().map(StatusFixtures.Case::resource).toList());
+    }
+
+    /** The health check's file for a kind: config/argocd/hsmoperator.io_{kind}.lua. */
+    static Path script(String kind) {
+        return GitOpsHealth.argoCdDirectory().resolve("hsmoperator.io_" + kind + ".lua");
+    }
 
     @ParameterizedTest(name = "{0}")
     @FieldSource("CASES")
     void eachStateHasItsHealthAndTheReadyMessage(StatusFixtures.Case c) {
         JsonNode resource = c.resource();
-        ArgoCdHealth.Result health = ArgoCdHealth.of(resource);
+        GitOpsHealth.Health health = GitOpsHealth.of(resource).argoCdScript();
+        assertTrue(health != null && health.error() == null, c + ": " + health);
         assertEquals(c.argoCd(), health.status(), c + ": " + health.message());
         assertTrue(health.message() != null && !health.message().isBlank(), c + ": a health without a message");
         JsonNode ready = StatusFixtures.condition(resource, "Ready");
@@ -52,15 +67,33 @@ class ArgoCdHealthTest {
         }
     }
 
+    /**
+     * What Argo CD shows is the script's health, except for a resource being deleted: Argo CD calls it Progressing
+     * ("Pending deletion") before it runs any script (the README says so).
+     */
+    @ParameterizedTest(name = "{0}")
+    @FieldSource("CASES")
+    void argoCdShowsTheScriptsHealthUnlessTheResourceIsBeingDeleted(StatusFixtures.Case c) {
+        GitOpsHealth.Result result = GitOpsHealth.of(c.resource());
+        if (c.resource().path("metadata").has("deletionTimestamp")) {
+            assertEquals(new GitOpsHealth.Health("Progressing", "Pending deletion", null), result.argoCd(), c.toString());
+        } else {
+            assertEquals(result.argoCdScript(), result.argoCd(), c.toString());
+        }
+    }
+
     @Test
     void messagesLeadWithTheReason() {
         JsonNode invalid = new StatusFixtures.Case("HsmKey", "invalid-spec", null, null).resource();
-        assertTrue(ArgoCdHealth.of(invalid).message().startsWith("InvalidSpec: The operator cannot read the spec: spec.curve"),
-                ArgoCdHealth.of(invalid).message());
+        assertTrue(message(invalid).startsWith("InvalidSpec: The operator cannot read the spec: spec.curve"), message(invalid));
         JsonNode observed = new StatusFixtures.Case("ManagedHsm", "observe-only-ready", null, null).resource();
-        assertTrue(ArgoCdHealth.of(observed).message().startsWith("ObserveOnly"), ArgoCdHealth.of(observed).message());
+        assertTrue(message(observed).startsWith("ObserveOnly"), message(observed));
         JsonNode notActivated = new StatusFixtures.Case("ManagedHsm", "observe-only-not-activated", null, null).resource();
-        assertEquals("ObserveOnly: The HSM is not activated; ObserveOnly never activates it.", ArgoCdHealth.of(notActivated).message());
+        assertEquals("ObserveOnly: The HSM is not activated; ObserveOnly never activates it.", message(notActivated));
+    }
+
+    private static String message(JsonNode resource) {
+        return GitOpsHealth.of(resource).argoCd().message();
     }
 
     @Test
@@ -139,7 +172,8 @@ class ArgoCdHealthTest {
 
     @Test
     void argocdCmCarriesTheSameLuaAsTheFiles() throws Exception {
-        JsonNode cm = StatusFixtures.YAML.readTree(ArgoCdHealth.DIRECTORY.resolve("argocd-cm.yaml").toFile());
+        Path cmFile = GitOpsHealth.argoCdDirectory().resolve("argocd-cm.yaml");
+        JsonNode cm = StatusFixtures.YAML.readTree(cmFile.toFile());
         assertEquals("ConfigMap", cm.path("kind").asText());
         assertEquals("argocd-cm", cm.path("metadata").path("name").asText());
         Set<String> expected = new TreeSet<>();
@@ -148,26 +182,55 @@ class ArgoCdHealthTest {
             assertEquals("hsmoperator.io", HasMetadata.getGroup(kind));
             String key = "resource.customizations.health." + HasMetadata.getGroup(kind) + "_" + name;
             expected.add(key);
-            String file = Files.readString(ArgoCdHealth.script(name));
-            assertEquals(file, cm.path("data").path(key).asText(), key + " differs from " + ArgoCdHealth.script(name)
+            String file = Files.readString(script(name));
+            assertEquals(file, cm.path("data").path(key).asText(), key + " differs from " + script(name)
                     + ": copy the file into argocd-cm.yaml, indented by four spaces");
         }
         Set<String> keys = new TreeSet<>();
         cm.path("data").fieldNames().forEachRemaining(keys::add);
         assertEquals(expected, keys);
-        try (var files = Files.list(ArgoCdHealth.DIRECTORY)) {
+        try (var files = Files.list(GitOpsHealth.argoCdDirectory())) {
             assertEquals(Kinds.ALL.size(), files.filter(f -> f.toString().endsWith(".lua")).count(), "one script per kind");
         }
+        // and Argo CD, reading argocd-cm.yaml with its own settings code, judges every fixture as from the files
+        List<JsonNode> fixtures = CASES.stream().map(StatusFixtures.Case::resource).toList();
+        assertEquals(GitOpsHealth.of(fixtures), GitOpsHealth.judge(fixtures, List.of("--argocd-cm", cmFile.toString())));
     }
 
     @Test
     void scriptsUseOnlyWhatArgoCdOffers() throws Exception {
         for (Class<? extends HasMetadata> kind : Kinds.ALL) {
-            String lua = Files.readString(ArgoCdHealth.script(HasMetadata.getKind(kind)));
-            // Argo CD's Lua is 5.1 (gopher-lua) without io and with a restricted os; luaj is 5.2: keep to the common part
+            String lua = Files.readString(script(HasMetadata.getKind(kind)));
+            // Argo CD's Lua is 5.1 (gopher-lua) with only its base, package and table libraries and a restricted os:
+            // nothing newer, nothing that loads code or touches files
             for (String absent : List.of("io.", "os.", "require", "goto", "//", "load(", "dofile", "string.pack")) {
                 assertFalse(lua.contains(absent), HasMetadata.getKind(kind) + " uses " + absent);
             }
         }
+    }
+
+    /**
+     * The tool runs scripts with the libraries Argo CD opens for a health customization and no more: no string or math
+     * library (a script calling string.format fails in Argo CD, Unknown with the error), and Lua 5.1.
+     */
+    @Test
+    void theScriptsRunWithArgoCdsLibrariesOnly(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("example.com_Probe.lua"), """
+                local hs = {}
+                hs.status = "Healthy"
+                hs.message = string.format("%s", obj.metadata.name) .. " " .. _VERSION .. " " .. tostring(math)
+                return hs
+                """);
+        Files.writeString(dir.resolve("example.com_Plain.lua"), """
+                return {status = "Healthy", message = _VERSION .. " " .. table.concat({"a", "b"}, ",")}
+                """);
+        List<JsonNode> objects = List.of(
+                StatusFixtures.YAML.readTree("{apiVersion: example.com/v1, kind: Probe, metadata: {name: p}}"),
+                StatusFixtures.YAML.readTree("{apiVersion: example.com/v1, kind: Plain, metadata: {name: q}}"));
+        List<GitOpsHealth.Result> results = GitOpsHealth.judge(objects, List.of("--argocd-lua-dir", dir.toString()));
+        GitOpsHealth.Health probe = results.get(0).argoCd();
+        assertEquals("Unknown", probe.status(), probe.toString());
+        assertTrue(probe.message().contains("attempt to index a non-table object(nil) with key 'format'"), probe.toString());
+        assertEquals(new GitOpsHealth.Health("Healthy", "Lua 5.1 a,b", null), results.get(1).argoCd());
     }
 }

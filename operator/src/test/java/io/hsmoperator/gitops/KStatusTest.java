@@ -1,6 +1,7 @@
 package io.hsmoperator.gitops;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
@@ -12,17 +13,30 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The status fixtures through kstatus's rules (what Flux's {@code wait} and {@code healthChecks} decide from): Current
- * when Ready, InProgress while the operator works or has not seen the latest generation, Failed when it is Stalled; and
- * kstatus and the Argo CD checks agree wherever the operator has written a status.
+ * The status fixtures through kstatus's own {@code status.Compute} ({@link GitOpsHealth}; what Flux's {@code wait} and
+ * {@code healthChecks} decide from): Current when Ready, InProgress while the operator works or has not seen the latest
+ * generation, Failed when it is Stalled; and kstatus and the Argo CD checks agree wherever the operator has written a
+ * status.
  */
 class KStatusTest {
     static final List<StatusFixtures.Case> CASES = StatusFixtures.CASES;
 
+    /** All fixtures in one run of the tool; the tests below find their results kept. */
+    @BeforeAll
+    static void judgeEveryFixture() {
+        GitOpsHealth.of(CASES.stream().map(StatusFixtures.Case::resource).toList());
+    }
+
+    private static GitOpsHealth.Health kstatus(JsonNode resource) {
+        GitOpsHealth.Health result = GitOpsHealth.of(resource).kstatus();
+        assertTrue(result.error() == null, resource + ": " + result.error());
+        return result;
+    }
+
     @ParameterizedTest(name = "{0}")
     @FieldSource("CASES")
     void eachStateHasItsKStatus(StatusFixtures.Case c) {
-        KStatus.Result result = KStatus.compute(c.resource());
+        GitOpsHealth.Health result = kstatus(c.resource());
         assertEquals(c.kstatus(), result.status(), c + ": " + result.message());
     }
 
@@ -34,7 +48,8 @@ class KStatusTest {
             return; // the two documented differences: no status yet (kstatus: Current), deletion (kstatus: Terminating)
         }
         Map<String, String> kstatusOf = Map.of("Healthy", "Current", "Progressing", "InProgress", "Degraded", "Failed", "Suspended", "Failed");
-        assertEquals(kstatusOf.get(ArgoCdHealth.of(resource).status()), KStatus.compute(resource).status(), c.toString());
+        GitOpsHealth.Result result = GitOpsHealth.of(resource);
+        assertEquals(kstatusOf.get(result.argoCdScript().status()), result.kstatus().status(), c.toString());
     }
 
     /** The Flux snippet waits for each kind, with the API version the CRDs serve and the names of config/samples/. */
@@ -56,6 +71,7 @@ class KStatusTest {
         }
     }
 
+    /** kstatus's rules as its code applies them to a kind it has no rules of its own for, as ours. */
     @Test
     void theRulesAsKStatusWritesThem() throws Exception {
         JsonNode gen = StatusFixtures.YAML.readTree("""
@@ -65,29 +81,33 @@ class KStatusTest {
                   observedGeneration: 3
                   conditions: [{type: Stalled, status: "True", message: stuck}]
                 """);
-        assertEquals(new KStatus.Result("InProgress", "HsmKey generation is 4, but latest observed generation is 3"), KStatus.compute(gen));
+        assertEquals(health("InProgress", "HsmKey generation is 4, but latest observed generation is 3"), kstatus(gen));
         JsonNode noObserved = StatusFixtures.YAML.readTree("""
                 kind: HsmKey
                 metadata: {generation: 4}
                 status: {conditions: [{type: Stalled, status: "True", message: stuck}]}
                 """);
-        assertEquals(new KStatus.Result("Failed", "stuck"), KStatus.compute(noObserved), "no observedGeneration: the check is skipped");
+        assertEquals(health("Failed", "stuck"), kstatus(noObserved), "no observedGeneration: the check is skipped");
         JsonNode firstWins = StatusFixtures.YAML.readTree("""
                 kind: HsmKey
                 status: {conditions: [{type: Stalled, status: "True", message: a}, {type: Reconciling, status: "True", message: b}]}
                 """);
-        assertEquals("Failed", KStatus.compute(firstWins).status(), "the first of Reconciling/Stalled in list order decides");
+        assertEquals("Failed", kstatus(firstWins).status(), "the first of Reconciling/Stalled in list order decides");
         JsonNode readyUnknown = StatusFixtures.YAML.readTree("""
                 kind: HsmKey
                 status: {conditions: [{type: Ready, status: Unknown, message: looking}]}
                 """);
-        assertEquals(new KStatus.Result("InProgress", "looking"), KStatus.compute(readyUnknown));
+        assertEquals(health("InProgress", "looking"), kstatus(readyUnknown));
         JsonNode other = StatusFixtures.YAML.readTree("""
                 kind: HsmKey
                 status: {conditions: [{type: RotationDue, status: "True"}]}
                 """);
-        assertEquals("Current", KStatus.compute(other).status(), "no standard condition: Current");
-        assertTrue(KStatus.compute(StatusFixtures.YAML.readTree("kind: HsmKey\nmetadata: {deletionTimestamp: '2026-11-30T11:00:00Z'}"))
+        assertEquals("Current", kstatus(other).status(), "no standard condition: Current");
+        assertTrue(kstatus(StatusFixtures.YAML.readTree("kind: HsmKey\nmetadata: {deletionTimestamp: '2026-11-30T11:00:00Z'}"))
                 .status().equals("Terminating"));
+    }
+
+    private static GitOpsHealth.Health health(String status, String message) {
+        return new GitOpsHealth.Health(status, message, null);
     }
 }

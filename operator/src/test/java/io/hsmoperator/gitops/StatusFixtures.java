@@ -19,7 +19,7 @@ import java.util.Locale;
 final class StatusFixtures {
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
-    /** A fixture and its expected Argo CD health and kstatus status. */
+    /** A fixture and its expected Argo CD health (what the kind's script returns) and kstatus status. */
     record Case(String kind, String name, String argoCd, String kstatus) {
         JsonNode resource() {
             return load(kind).stream().filter(r -> name.equals(r.path("metadata").path("name").asText())).findFirst()

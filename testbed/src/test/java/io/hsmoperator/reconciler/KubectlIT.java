@@ -154,7 +154,8 @@ class KubectlIT extends OperatorTestBase {
     }
 
     /**
-     * The status the operator really wrote, through the Argo CD health check and kstatus's rules; kept in
+     * The status the operator really wrote, through Argo CD's health assessment with the checks of config/argocd/ and
+     * kstatus's status.Compute, their own code (tools/gitops-health); kept in
      * target/gitops-captured/ to compare with (or refresh) the fixtures of src/test/resources/gitops/.
      */
     private void healthyForArgoCdAndCurrentForKStatus(String kind) throws Exception {
@@ -163,10 +164,9 @@ class KubectlIT extends OperatorTestBase {
         java.nio.file.Path captured = java.nio.file.Path.of("target", "gitops-captured", kind.replace('/', '-') + ".json");
         java.nio.file.Files.createDirectories(captured.getParent());
         java.nio.file.Files.writeString(captured, json);
-        var health = io.hsmoperator.gitops.ArgoCdHealth.of(resource);
-        assertEquals("Healthy", health.status(), kind + ": " + health.message());
-        var kstatus = io.hsmoperator.gitops.KStatus.compute(resource);
-        assertEquals(io.hsmoperator.gitops.KStatus.CURRENT, kstatus.status(), kind + ": " + kstatus.message());
+        var result = io.hsmoperator.gitops.GitOpsHealth.of(resource);
+        assertEquals("Healthy", result.argoCd().status(), kind + ": " + result.argoCd());
+        assertEquals("Current", result.kstatus().status(), kind + ": " + result.kstatus());
     }
 
     @Test
