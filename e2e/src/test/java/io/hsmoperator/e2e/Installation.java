@@ -1,15 +1,19 @@
 package io.hsmoperator.e2e;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.marcnuri.helm.Helm;
+import com.marcnuri.helm.InstallCommand;
+import com.marcnuri.helm.UpgradeCommand;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
+import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBindingBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.kubernetes.client.readiness.Readiness;
 import io.hsmoperator.chart.Chart;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.EmulatorConfig;
@@ -28,16 +32,20 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The operator installed on the test cluster as the README's AKS steps install it, against an emulator: the operator's
- * Azure identity with the shipped ARM role and a federated credential for the chart's ServiceAccount, the emulator's
- * Entra trusting the API server's service-account issuer, the chart rendered and applied in {@link #SYSTEM}, and pods of
- * its Deployment run as processes ({@link Pod}).
+ * The operator installed on the real node as the README's AKS steps install it, against an emulator listening on the pod
+ * network: the operator's Azure identity with the shipped ARM role and a federated credential for the chart's
+ * ServiceAccount, the emulator's Entra trusting the API server's service-account issuer, the real workload-identity
+ * webhook, and the chart installed by Helm in {@link #SYSTEM} with the image from the node's registry. The kubelet runs
+ * the pods; {@link #logs} keeps what each of their containers wrote.
  */
 final class Installation implements AutoCloseable {
     static final String SYSTEM = "hsm-system";
+    static final String RELEASE = "hsm-operator";
     static final String SUBSCRIPTION = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
+    static final String AZURE_AUDIENCE = "api://AzureADTokenExchange";
     /** The sample HSM's initial administrators, the security team (config/samples/managedhsm.yaml). */
     static final String SAMPLE_HSM_ADMIN = "7a1c3e5f-2b4d-4f6a-8c9e-0d1f2a3b4c5d";
+    private static final Map<String, String> PODS = Map.of("app.kubernetes.io/name", "hsm-operator", "app.kubernetes.io/instance", RELEASE);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     final KubernetesClient admin;
@@ -46,16 +54,13 @@ final class Installation implements AutoCloseable {
     /** The API server's service-account issuer, which the emulator's Entra trusts. */
     final String issuer;
     final Path dir;
+    final PodLogs logs;
     private final String apps;
-    /** The pods running now, by name, and every pod that ever ran. */
-    final Map<String, Pod> pods = new LinkedHashMap<>();
-    final List<Pod> everyPod = new ArrayList<>();
-    private int podSerial;
 
     /** Prepares the cluster and Azure for a release whose ManagedHsms live in namespace {@code apps}. */
     Installation(EmulatorConfig emulatorConfig, Path dir, String apps) throws Exception {
         this.admin = TestCluster.admin();
-        this.emulator = Emulator.start(emulatorConfig.withTestControls(true));
+        this.emulator = Emulator.start(WorkloadIdentityWebhook.azure(emulatorConfig.withTestControls(true)));
         this.dir = dir;
         this.apps = apps;
         if (Files.exists(dir)) {
@@ -66,10 +71,10 @@ final class Installation implements AutoCloseable {
             }
         }
         Files.createDirectories(dir);
+        // A release a failed test class left behind would make helm install refuse.
+        Helm.uninstall(RELEASE).withNamespace(SYSTEM).withKubeConfig(Node.kubeconfig()).ignoreNotFound().call();
         for (String ns : List.of(SYSTEM, apps)) {
             admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).serverSideApply();
-            admin.serviceAccounts().inNamespace(ns).resource(new ServiceAccountBuilder().withNewMetadata().withName("default").endMetadata()
-                    .build()).serverSideApply();
         }
         // An AKS cluster's OIDC issuer is public; here the API server serves discovery and keys to anonymous callers.
         admin.rbac().clusterRoleBindings().resource(new ClusterRoleBindingBuilder().withNewMetadata()
@@ -83,7 +88,7 @@ final class Installation implements AutoCloseable {
         emulator.assignArmRole(operatorIdentity.objectId(), role, "/subscriptions/" + SUBSCRIPTION);
         admin.serviceAccounts().inNamespace("default").resource(new ServiceAccountBuilder().withNewMetadata().withName("issuer-probe")
                 .endMetadata().build()).serverSideApply();
-        String probe = Pod.token(admin, "default", "issuer-probe", Pod.AZURE_AUDIENCE);
+        String probe = token(admin, "default", "issuer-probe", AZURE_AUDIENCE);
         issuer = JSON.readTree(Base64.getUrlDecoder().decode(probe.split("\\.")[1])).path("iss").asText();
         try (var in = Files.newInputStream(Path.of(admin.getConfiguration().getCaCertFile()))) {
             emulator.trustIssuer(issuer, java.net.URI.create(admin.getConfiguration().getMasterUrl()),
@@ -92,25 +97,35 @@ final class Installation implements AutoCloseable {
         emulator.addFederatedCredential(operatorIdentity.clientId(), issuer, "system:serviceaccount:" + SYSTEM + ":hsm-operator");
         admin.configMaps().inNamespace(SYSTEM).resource(new ConfigMapBuilder().withNewMetadata().withName("azure-ca").endMetadata()
                 .addToData("ca.crt", emulator.caPem()).build()).serverSideApply();
+        WorkloadIdentityWebhook.install(admin, emulator);
+        logs = new PodLogs(admin, SYSTEM, PODS, dir);
     }
 
-    /** helm install / helm upgrade: the rendered objects applied (these upgrades only add and change objects). */
-    void helmApply(Map<String, String> values, Map<String, String> env) {
-        for (JsonNode d : render(values, env)) {
-            admin.resource(resource(d)).forceConflicts().serverSideApply();
-        }
+    /** helm install --wait: returns once the Deployment's pods are Ready. */
+    void helmInstall(Map<String, String> values, Map<String, String> env) throws Exception {
+        InstallCommand install = new Helm(Chart.DIR).install().withName(RELEASE).withNamespace(SYSTEM).withKubeConfig(Node.kubeconfig())
+                .withValuesFile(valuesFile(env)).waitReady().withTimeout(180);
+        values(values).forEach(install::set);
+        install.call();
+    }
+
+    /** helm upgrade, without --wait: the test watches the rolling update itself. */
+    void helmUpgrade(Map<String, String> values, Map<String, String> env) throws Exception {
+        UpgradeCommand upgrade = new Helm(Chart.DIR).upgrade().withName(RELEASE).withNamespace(SYSTEM).withKubeConfig(Node.kubeconfig())
+                .withValuesFile(valuesFile(env));
+        values(values).forEach(upgrade::set);
+        upgrade.call();
     }
 
     /** helm uninstall: the release's objects deleted (the CRDs, in the chart's crds/, stay). */
-    void helmUninstall(Map<String, String> values, Map<String, String> env) {
-        for (JsonNode d : render(values, env)) {
-            admin.resource(resource(d)).delete();
-        }
+    void helmUninstall() {
+        Helm.uninstall(RELEASE).withNamespace(SYSTEM).withKubeConfig(Node.kubeconfig()).call();
     }
 
-    /** The chart with the values that point it at the emulator, {@code values}, and {@code env} as extraEnv. */
-    List<JsonNode> render(Map<String, String> values, Map<String, String> env) {
+    /** The chart values that point it at the node's registry and the emulator, then {@code values} (as --set). */
+    private Map<String, String> values(Map<String, String> values) {
         Map<String, String> v = new LinkedHashMap<>();
+        v.put("image.repository", Node.imageRepository());
         v.put("azure.workloadIdentity.clientId", operatorIdentity.clientId());
         v.put("azure.cloud", "custom");
         v.put("azure.armEndpoint", emulator.armEndpoint());
@@ -122,34 +137,65 @@ final class Installation implements AutoCloseable {
         v.put("tenancy.managedHsmNamespaces[0]", apps + "=" + SUBSCRIPTION + "/rg-*");
         v.put("tenancy.privateEndpointSubnets[0]", apps + "=/subscriptions/" + SUBSCRIPTION + "/*");
         v.put("tenancy.privateDnsZones[0]", apps + "=/subscriptions/" + SUBSCRIPTION + "/*");
-        int i = 0;
-        for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
-            v.put("extraEnv[" + i + "].name", e.getKey());
-            v.put("extraEnv[" + i + "].value", e.getValue());
-            i++;
-        }
         v.putAll(values);
-        return Chart.render(SYSTEM, v);
+        return v;
     }
 
-    JsonNode deployment() {
-        return JSON.valueToTree(admin.apps().deployments().inNamespace(SYSTEM).withName("hsm-operator").require());
+    /**
+     * extraEnv as a values file (--set would turn a value such as 6443 into a number): {@code env} and where the API server
+     * is, since the node has no kube-proxy to make the kubernetes Service's address work (an explicit env wins over the one
+     * the kubelet derives from the Service).
+     */
+    private Path valuesFile(Map<String, String> env) throws Exception {
+        Map<String, String> all = new TreeMap<>(env);
+        all.put("KUBERNETES_SERVICE_HOST", Node.gateway());
+        all.put("KUBERNETES_SERVICE_PORT", Node.apiServerPort());
+        List<Map<String, String>> extraEnv = new ArrayList<>();
+        all.forEach((k, v) -> extraEnv.add(Map.of("name", k, "value", v)));
+        Path file = dir.resolve("values-" + System.nanoTime() + ".json");
+        Files.writeString(file, JSON.writeValueAsString(Map.of("extraEnv", extraEnv)));
+        return file;
     }
 
-    /** A pod of the Deployment as it is in the API server now, named as its ReplicaSet would name it. */
-    Pod startPod() throws Exception {
-        String name = "hsm-operator-" + (char) ('a' + podSerial++);
-        Pod p = Pod.start(admin, deployment(), name, emulator.tenantId(), emulator.authorityHost(), dir);
-        pods.put(name, p);
-        everyPod.add(p);
-        return p;
+    /** The operator's pods now, oldest first (those being deleted included). */
+    List<Pod> pods() {
+        return admin.pods().inNamespace(SYSTEM).withLabels(PODS).list().getItems().stream()
+                .sorted(Comparator.comparing(p -> p.getMetadata().getCreationTimestamp())).toList();
     }
 
-    /** The running pod whose replica holds the lease (its identity is the pod name and a suffix per process). */
-    Pod leader() {
+    /** The pods that are Ready and not being deleted. */
+    List<Pod> readyPods() {
+        return pods().stream().filter(p -> p.getMetadata().getDeletionTimestamp() == null && Readiness.isPodReady(p)).toList();
+    }
+
+    Pod pod(String name) {
+        return admin.pods().inNamespace(SYSTEM).withName(name).get();
+    }
+
+    /** The body of GET {@code path} on a pod's HTTP port (metrics, health), over the pod network. */
+    String get(Pod pod, String path) {
+        try {
+            var request = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + pod.getStatus().getPodIP() + ":8080" + path))
+                    .timeout(java.time.Duration.ofSeconds(5)).build();
+            return java.net.http.HttpClient.newHttpClient().send(request, java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static ContainerStatus operatorContainer(Pod pod) {
+        return pod.getStatus().getContainerStatuses().stream().filter(c -> c.getName().equals("operator")).findFirst().orElseThrow();
+    }
+
+    /** The name of the pod whose operator holds the lease (its identity is the pod name and a suffix per process). */
+    String leader() {
         Lease lease = admin.leases().inNamespace(SYSTEM).withName("hsm-operator-leader").get();
         String holder = lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
-        return holder == null ? null : pods.values().stream().filter(p -> holder.startsWith(p.name + "-")).findFirst().orElse(null);
+        return holder == null ? null : pods().stream().map(p -> p.getMetadata().getName()).filter(n -> holder.startsWith(n + "-"))
+                .findFirst().orElse(null);
     }
 
     /**
@@ -181,13 +227,15 @@ final class Installation implements AutoCloseable {
         return keys;
     }
 
-    private static GenericKubernetesResource resource(JsonNode d) {
-        return Serialization.unmarshal(d.toString(), GenericKubernetesResource.class);
+    static String token(KubernetesClient admin, String ns, String serviceAccount, String audience) {
+        return admin.serviceAccounts().inNamespace(ns).withName(serviceAccount).tokenRequest(new TokenRequestBuilder().withNewSpec()
+                .withAudiences(audience == null ? List.of() : List.of(audience)).withExpirationSeconds(3600L).endSpec().build())
+                .getStatus().getToken();
     }
 
     @Override
     public void close() {
-        pods.values().forEach(Pod::close);
+        logs.close();
         emulator.close();
     }
 }

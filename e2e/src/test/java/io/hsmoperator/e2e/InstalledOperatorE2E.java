@@ -1,19 +1,16 @@
 package io.hsmoperator.e2e;
 
-import com.azure.core.exception.HttpResponseException;
-import com.azure.identity.WorkloadIdentityCredentialBuilder;
 import com.azure.security.keyvault.keys.KeyClient;
 import com.azure.security.keyvault.keys.models.KeyProperties;
-import com.azure.security.keyvault.keys.cryptography.CryptographyClient;
-import com.azure.security.keyvault.keys.cryptography.CryptographyClientBuilder;
-import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
+import io.fabric8.kubernetes.api.model.ContainerStatus;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
-import io.hsmoperator.azure.AzureHttpClients;
+import io.hsmoperator.gitops.GitOpsHealth;
 import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.EmulatorConfig;
@@ -27,10 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -42,16 +36,15 @@ import java.util.stream.IntStream;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The operator installed as a user installs it, end to end on a real API server: the chart's objects applied as
- * rendered, the packaged operator run as the chart's Deployment runs it (see {@link Pod}), authorised only by the
- * chart's RBAC through its ServiceAccount's token, and authenticated to Azure (the emulator) by workload identity: the
- * API server issues the ServiceAccount token and the emulator's Entra checks it against the API server's OIDC discovery
- * and JWKS. The steps build on one another, in order: install, the samples converge, a workload signs, rotate-now, a
- * rolling upgrade to two replicas, kill -9 while 50 keys are created, uninstall.
+ * The operator installed as a user installs it, end to end on a real node: the chart installed by Helm, the operator's
+ * image pulled from a registry and run by the kubelet under the chart's security context, authorised only by the chart's
+ * RBAC through its ServiceAccount, and authenticated to Azure (the emulator) by workload identity: the real webhook
+ * projects the ServiceAccount token into the pod and the emulator's Entra checks it against the API server's OIDC
+ * discovery and JWKS. The steps build on one another, in order: install, the samples converge, a workload pod signs,
+ * rotate-now, drift, a rolling upgrade to two replicas, kill -9 while 50 keys are created, uninstall.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -69,7 +62,7 @@ class InstalledOperatorE2E {
     private KubernetesClient admin;
     private Emulator emulator;
     private Emulator.Principal operatorIdentity;
-    private Map<String, Pod> pods;
+    private Workload workload;
 
     @BeforeAll
     void cluster() throws Exception {
@@ -79,7 +72,7 @@ class InstalledOperatorE2E {
         admin = installation.admin;
         emulator = installation.emulator;
         operatorIdentity = installation.operatorIdentity;
-        pods = installation.pods;
+        workload = new Workload(installation, APPS, "payments-signing-key");
     }
 
     @AfterAll
@@ -92,14 +85,35 @@ class InstalledOperatorE2E {
     @Test
     @Order(1)
     void install() throws Exception {
-        installation.helmApply(Map.of(), SETTINGS);
-        Pod first = installation.startPod();
-        await().atMost(WAIT).until(first::ready);
-        await().atMost(WAIT).until(() -> installation.leader() == first);
+        installation.helmInstall(Map.of(), SETTINGS);
+        Pod first = installation.readyPods().get(0);
+        String name = first.getMetadata().getName();
+        await().atMost(WAIT).until(() -> name.equals(installation.leader()));
+
+        // The workload-identity webhook, not the chart or the test, gave the pod its Azure identity.
+        Map<String, String> env = new LinkedHashMap<>();
+        first.getSpec().getContainers().get(0).getEnv().forEach(e -> env.put(e.getName(), e.getValue()));
+        assertEquals(operatorIdentity.clientId(), env.get("AZURE_CLIENT_ID"));
+        assertEquals(emulator.tenantId(), env.get("AZURE_TENANT_ID"));
+        assertEquals(emulator.authorityHost(), env.get("AZURE_AUTHORITY_HOST"));
+        String tokenFile = env.get("AZURE_FEDERATED_TOKEN_FILE");
+        assertTrue(first.getSpec().getVolumes().stream().anyMatch(v -> v.getProjected() != null && v.getProjected().getSources().stream()
+                .anyMatch(s -> s.getServiceAccountToken() != null && Installation.AZURE_AUDIENCE.equals(s.getServiceAccountToken().getAudience()))),
+                "the webhook projects a token for " + Installation.AZURE_AUDIENCE);
+        assertEquals("185\n", TestCluster.kubectlOk("exec", "-n", Installation.SYSTEM, name, "-c", "operator", "--", "id", "-u"),
+                "the chart's non-root user");
+        assertTrue(TestCluster.kubectl(null, "exec", "-n", Installation.SYSTEM, name, "-c", "operator", "--", "touch", "/deployments/x")
+                .exitCode() != 0, "the root file system is read-only");
+        assertTrue(TestCluster.kubectlOk("exec", "-n", Installation.SYSTEM, name, "-c", "operator", "--", "head", "-c", "3", tokenFile)
+                .startsWith("eyJ"), "the projected token is where AZURE_FEDERATED_TOKEN_FILE says");
+        // The JVM sizes its heap from the container's memory limit (512Mi, MaxRAMPercentage 75), not the machine's.
+        long heapMax = metric(installation.get(first, "/q/metrics"), "jvm_memory_max_bytes", "area=\"heap\"");
+        System.out.printf("e2e: the operator's heap may grow to %d MiB under the chart's 512Mi limit%n", heapMax >> 20);
+        assertTrue(heapMax > 256L << 20 && heapMax <= 512L << 20, "heap maximum from the container's limit: " + (heapMax >> 20) + " MiB");
         // Quarkus prints this when a bean looked up at run time was removed at build time: the operator SDK's lookup of
         // the informer-stopped handler, which makes a deaf operator exit, was one.
-        assertFalse(first.logText().contains("programmatic lookup problem"), "a bean the operator needs was removed at build time:\n"
-                + first.logText());
+        String log = installation.logs.of(name);
+        assertFalse(log.contains("programmatic lookup problem"), "a bean the operator needs was removed at build time:\n" + log);
     }
 
     @Test
@@ -113,21 +127,42 @@ class InstalledOperatorE2E {
         State.Hsm hsm = emulator.inspect(s -> s.hsms.get(HSM_NAME));
         assertEquals("production", hsm.tags.get("environment"), "the HSM carries the sample's tags");
         assertEquals("EC-HSM", emulator.inspect(s -> s.hsms.get(HSM_NAME).keys.get("payments-signing").versions.get(0).kty));
+
+        // What Argo CD and kstatus (Flux, kpt, cli-utils) make of the statuses the operator wrote, judged by their own code;
+        // the operator's Deployment with them, by Argo CD's built-in check.
+        List<JsonNode> objects = new java.util.ArrayList<>();
+        for (String kind : List.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints")) {
+            readTree(TestCluster.kubectlOk("get", "-n", APPS, kind, "-o", "json")).path("items").forEach(objects::add);
+        }
+        objects.add(readTree(TestCluster.kubectlOk("get", "-n", Installation.SYSTEM, "deployment/hsm-operator", "-o", "json")));
+        for (GitOpsHealth.Result r : GitOpsHealth.of(objects)) {
+            String what = r.kind() + " " + r.name();
+            assertEquals("Healthy", r.argoCd().status(), what + " in Argo CD: " + r.argoCd());
+            assertEquals("Current", r.kstatus().status(), what + " in kstatus: " + r.kstatus());
+        }
+        System.out.printf("e2e: %d objects Healthy in Argo CD's checks and Current in kstatus, as the operator wrote them%n", objects.size());
+    }
+
+    private static JsonNode readTree(String json) {
+        try {
+            return JSON.readTree(json);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
     @Order(3)
     void theWorkloadSignsWithThePublishedKeyAndNobodyElseCan() throws Exception {
         emulator.registerPrincipal("payments-api", WORKLOAD_PRINCIPAL);
-        CryptographyClient workload = workloadCrypto("payments-api", WORKLOAD_PRINCIPAL);
-        byte[] digest = MessageDigest.getInstance("SHA-256").digest("e2e".getBytes(StandardCharsets.UTF_8));
-        byte[] signature = workload.sign(SignatureAlgorithm.ES256, digest).getSignature();
-        assertTrue(workload.verify(SignatureAlgorithm.ES256, digest, signature).isValid());
+        Workload.Run run = workload.run("payments-api", WORKLOAD_PRINCIPAL);
+        assertTrue(run.succeeded() && run.log().contains("verified: true"), "the workload signs through its identity:\n" + run.log());
+        assertTrue(run.injectedEnv().contains("AZURE_FEDERATED_TOKEN_FILE"), "the webhook gave the workload its identity: " + run.injectedEnv());
 
         Emulator.Principal other = emulator.registerPrincipal("intruder");
-        CryptographyClient intruder = workloadCrypto("intruder", other.objectId());
-        HttpResponseException refused = assertThrows(HttpResponseException.class, () -> intruder.sign(SignatureAlgorithm.ES256, digest));
-        assertEquals(403, refused.getResponse().getStatusCode(), "a principal without the role cannot sign");
+        Workload.Run intruder = workload.run("intruder", other.objectId());
+        assertFalse(intruder.succeeded(), "a principal without the role cannot sign:\n" + intruder.log());
+        assertTrue(intruder.log().contains("refused: HTTP 403"), intruder.log());
     }
 
     @Test
@@ -175,26 +210,35 @@ class InstalledOperatorE2E {
     @Test
     @Order(6)
     void rollingUpgradeToTwoReplicasHandsOverWithoutASecondVersion() throws Exception {
-        Pod old = pods.values().iterator().next();
-        installation.helmApply(Map.of("replicas", "2", "azure.timeout", "PT25S"), SETTINGS);
-        assertEquals("PT25S", env(installation.deployment(), "HSM_AZURE_TIMEOUT"), "the upgraded Deployment is what the new pods run");
-        // A rolling update: a new pod, ready before the old one is told to stop, then the second new pod.
-        Pod surge = installation.startPod();
-        await().atMost(WAIT).until(surge::ready);
-        assertEquals(old, installation.leader(), "the standby is ready without taking the lease");
-
+        String old = installation.leader();
+        installation.helmUpgrade(Map.of("replicas", "2", "azure.timeout", "PT25S"), SETTINGS);
         rotateNow("e2e-rotation-2");
-        long stopped = System.nanoTime();
-        assertStoppedBySigterm(old);
-        Pod second = installation.startPod();
-        // Either new pod may win the lease: the surge pod, standing by, or the second one, started meanwhile.
-        Pod next = await().atMost(LEASE.multipliedBy(3)).pollInterval(Duration.ofMillis(100))
-                .until(installation::leader, p -> p == surge || p == second);
-        Duration gap = Duration.ofNanos(System.nanoTime() - stopped);
-        System.out.printf("e2e: %s leads %d ms after %s was told to stop (lease %d s)%n", next.name, gap.toMillis(), old.name,
-                LEASE.toSeconds());
+        // The Deployment controller rolls: a new pod, Ready before the old one is told to stop (maxUnavailable 0 of 2), then
+        // the second. The lease passes from the old pod to a new one when the old one stops.
+        long stopping = 0;
+        String next = null;
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (next == null && System.nanoTime() < deadline) {
+            Pod p = installation.pod(old);
+            if (stopping == 0 && (p == null || p.getMetadata().getDeletionTimestamp() != null)) {
+                stopping = System.nanoTime();
+            }
+            String leader = installation.leader();
+            if (leader != null && !leader.equals(old)) {
+                next = leader;
+            }
+            Thread.sleep(100);
+        }
+        assertTrue(next != null && stopping != 0, "the lease passed from " + old + " to a new pod (leader now " + next + ")");
+        Duration gap = Duration.ofNanos(System.nanoTime() - stopping);
+        System.out.printf("e2e: %s leads %d ms after %s was told to stop (lease %d s)%n", next, gap.toMillis(), old, LEASE.toSeconds());
         assertTrue(gap.compareTo(LEASE.plusSeconds(2)) <= 0, "no gap longer than the lease: " + gap);
-        await().atMost(WAIT).until(second::ready);
+        TestCluster.kubectlOk("rollout", "status", "-n", Installation.SYSTEM, "deployment/hsm-operator", "--timeout=" + WAIT.toSeconds() + "s");
+        assertEquals(2, installation.readyPods().size(), "two replicas Ready");
+        for (Pod p : installation.readyPods()) {
+            assertEquals("PT25S", env(p, "HSM_AZURE_TIMEOUT"), "the new pods run the upgraded Deployment");
+        }
+        assertStoppedBySigterm(old);
 
         await().atMost(WAIT).until(() -> "e2e-rotation-2".equals(keyStatus("payments-signing").path("lastRotateNowToken").asText()));
         Thread.sleep(LEASE.toMillis());
@@ -221,14 +265,16 @@ class InstalledOperatorE2E {
                 """.formatted(i)));
         TestCluster.kubectl(yaml.toString(), "apply", "-n", APPS, "-f", "-");
         await().atMost(WAIT).until(() -> bulkKeysInAzure() >= 10);
-        Pod leader = installation.leader();
+        String leader = installation.leader();
+        ContainerStatus before = Installation.operatorContainer(installation.pod(leader));
         int atKill = bulkKeysInAzure();
-        leader.kill();
-        pods.remove(leader.name);
-        Pod replacement = installation.startPod();
+        Node.kill(before.getContainerID());
         TestCluster.kubectlOk("wait", "-n", APPS, "--for=condition=Ready", "hsmkeys", "--all", "--timeout=240s");
-        System.out.printf("e2e: killed the leader with %d of %d keys created; all Ready after the handover%n", atKill, BULK);
-        await().atMost(WAIT).until(replacement::ready);
+        System.out.printf("e2e: killed the leader's container with %d of %d keys created; all Ready after the handover%n", atKill, BULK);
+        // The kubelet restarted the container in the same pod, and says how it ended.
+        ContainerStatus after = await().atMost(WAIT).until(() -> Installation.operatorContainer(installation.pod(leader)),
+                c -> c.getRestartCount() > before.getRestartCount() && Boolean.TRUE.equals(c.getReady()));
+        assertEquals(137, after.getLastState().getTerminated().getExitCode(), "ended by SIGKILL (128 + 9)");
         for (int i = 0; i < BULK; i++) {
             String name = "bulk-%02d".formatted(i);
             assertEquals(1, versions(name), name + " has exactly one version");
@@ -255,25 +301,39 @@ class InstalledOperatorE2E {
         boolean settings = emulator.inspect(s -> s.diagnosticSettings.isEmpty());
         assertTrue(settings, "HsmDiagnostics deletionPolicy Delete");
 
-        // helm uninstall: the Deployment's pods stop, the release's objects go, the CRDs stay.
-        for (Pod p : pods.values()) {
+        // helm uninstall: the kubelet stops the Deployment's pods, the release's objects go, the CRDs stay.
+        List<String> running = installation.pods().stream().map(p -> p.getMetadata().getName()).toList();
+        installation.helmUninstall();
+        await().atMost(WAIT).until(() -> installation.pods().isEmpty());
+        for (String p : running) {
             assertStoppedBySigterm(p);
         }
-        installation.helmUninstall(Map.of("replicas", "2", "azure.timeout", "PT25S"), SETTINGS);
         assertEquals(5, admin.apiextensions().v1().customResourceDefinitions().list().getItems().stream()
                 .filter(c -> c.getSpec().getGroup().equals("hsmoperator.io")).count(), "helm uninstall keeps the CRDs");
 
-        // Every call the operator made was allowed by the chart's RBAC: a missing rule shows as a refusal in its log.
-        for (Pod p : installation.everyPod) {
-            Matcher forbidden = Pattern.compile(".*(is forbidden|Forbidden).*").matcher(p.logText());
-            assertFalse(forbidden.find(), p.name + " was refused by the API server: " + (forbidden.find(0) ? forbidden.group() : ""));
+        // Every call the operator made was allowed by the chart's RBAC: a missing rule shows as a refusal in its log. Only
+        // until its shutdown began: helm uninstall deletes the Roles together with the Deployment, so a standby still
+        // trying for the lease while it stops is refused, which says nothing of the rules.
+        for (Map.Entry<String, String> log : installation.logs.all().entrySet()) {
+            String beforeShutdown = log.getValue().split("\\(Shutdown thread\\)", 2)[0];
+            Matcher forbidden = Pattern.compile(".*(is forbidden|Forbidden).*").matcher(beforeShutdown);
+            assertFalse(forbidden.find(), log.getKey() + " was refused by the API server: " + (forbidden.find(0) ? forbidden.group() : ""));
         }
     }
 
-    /** A JVM that ran its shutdown on SIGTERM exits 143 (128 + 15), which Kubernetes counts as a normal stop. */
-    private static void assertStoppedBySigterm(Pod pod) throws InterruptedException {
-        int status = pod.terminate(Duration.ofSeconds(30));
-        assertTrue(status == 0 || status == 143, pod.name + " stops on SIGTERM without an error, exit status " + status);
+    /**
+     * The operator in pod {@code name} ran its shutdown when the kubelet sent SIGTERM: Quarkus logs that it stopped, which
+     * neither SIGKILL at the end of the grace period nor a crash would let it write.
+     */
+    private void assertStoppedBySigterm(String name) {
+        await().atMost(Duration.ofSeconds(30)).until(() -> installation.pod(name) == null);
+        String log = installation.logs.of(name);
+        assertTrue(Pattern.compile(" stopped in [0-9.]+s").matcher(log).find(),
+                name + " stops on SIGTERM, running its shutdown:\n" + tail(log));
+    }
+
+    private static String tail(String log) {
+        return log.length() > 3000 ? log.substring(log.length() - 3000) : log;
     }
 
     // ---- the chart ----------------------------------------------------------------------------------
@@ -284,30 +344,25 @@ class InstalledOperatorE2E {
             "HSM_ROLE_ASSIGNMENTS_PROPAGATION", "PT2S", "HSM_LEADER_ELECTION_LEASE_DURATION", "PT" + LEASE.toSeconds() + "S",
             "HSM_LEADER_ELECTION_RENEW_DEADLINE", "PT4S", "HSM_LEADER_ELECTION_RETRY_PERIOD", "PT1S");
 
-    private static String env(JsonNode deployment, String name) {
-        for (JsonNode e : deployment.at("/spec/template/spec/containers/0/env")) {
-            if (name.equals(e.path("name").asText())) {
-                return e.path("value").asText();
+    private static String env(Pod pod, String name) {
+        return pod.getSpec().getContainers().get(0).getEnv().stream().filter(e -> e.getName().equals(name)).map(EnvVar::getValue)
+                .findFirst().orElse(null);
+    }
+
+    /** The sum of a metric's samples whose labels include {@code label} (the Prometheus text format). */
+    private static long metric(String metrics, String name, String label) {
+        long total = 0;
+        Matcher m = Pattern.compile("(?m)^" + name + "\\{([^}]*)} ([0-9.eE+-]+)$").matcher(metrics);
+        while (m.find()) {
+            double v = Double.parseDouble(m.group(2));
+            if (m.group(1).contains(label) && v > 0) {
+                total += (long) v;
             }
         }
-        return null;
+        return total;
     }
 
     // ---- what the test looks at -------------------------------------------------------------------------
-
-    private CryptographyClient workloadCrypto(String serviceAccount, String objectId) throws Exception {
-        admin.serviceAccounts().inNamespace(APPS).resource(new ServiceAccountBuilder().withNewMetadata().withName(serviceAccount)
-                .endMetadata().build()).serverSideApply();
-        String clientId = emulator.inspect(s -> s.principals.get(objectId).clientId);
-        emulator.addFederatedCredential(clientId, installation.issuer, "system:serviceaccount:" + APPS + ":" + serviceAccount);
-        Path token = installation.dir.resolve(serviceAccount + ".token");
-        Files.writeString(token, Pod.token(admin, APPS, serviceAccount, Pod.AZURE_AUDIENCE));
-        var http = AzureHttpClients.create(List.of(emulator.caCertificate()), Duration.ofSeconds(30));
-        var credential = new WorkloadIdentityCredentialBuilder().tenantId(emulator.tenantId()).clientId(clientId)
-                .tokenFilePath(token.toString()).authorityHost(emulator.authorityHost()).disableInstanceDiscovery().httpClient(http).build();
-        return new CryptographyClientBuilder().keyIdentifier(publishedKeyId()).credential(credential).httpClient(http)
-                .disableChallengeResourceVerification().buildClient();
-    }
 
     private String publishedKeyId() {
         return admin.configMaps().inNamespace(APPS).withName("payments-signing-key").require().getData().get("keyId");

@@ -1,6 +1,7 @@
 package io.hsmoperator.e2e;
 
 import com.azure.security.keyvault.keys.KeyClient;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
@@ -26,9 +27,9 @@ import static org.awaitility.Awaitility.await;
 
 /**
  * The cost and scale benchmark (e2e/bench): a measurement that prints figures, not a test with thresholds. For each N it
- * installs the chart, runs the operator as its pod, creates N EC-HSM HsmKeys on one HSM and measures: time from apply to
+ * installs the chart on the real node (its pod run by the kubelet), creates N EC-HSM HsmKeys on one HSM and measures: time from apply to
  * all Ready, Azure calls per key while converging, steady-state Azure calls per key per hour, drift latency (a key
- * disabled out of band until enabled again), the operator's RSS and heap. Steady state is measured for three
+ * disabled out of band until enabled again), the operator container's memory (working set, as the kubelet counts it) and heap. Steady state is measured for three
  * strategies with the same operator and emulator, chosen by settings alone: ours (list each HSM every drift interval,
  * read each key in full once a day), ASO's (read each key every hour) and Crossplane's (read each key every 10
  * minutes). Time runs {@link #SCALE} times faster than production: every interval is divided by it, and each window
@@ -124,9 +125,8 @@ class KeyScaleBench {
         try (Installation inst = new Installation(emulator, Path.of("target", "bench", "n" + n), apps)) {
             Strategy ours = STRATEGIES.get(0);
             Map<String, String> values = Map.of("resources.limits.memory", memoryLimit(n));
-            inst.helmApply(values, ours.settings());
-            Pod pod = inst.startPod();
-            await().atMost(Duration.ofMinutes(2)).until(pod::ready);
+            inst.helmInstall(values, ours.settings());
+            Pod pod = inst.readyPods().get(0);
             TestCluster.kubectlOk("apply", "-n", apps, "-f", "../config/samples/security-domain-officers.yaml", "-f",
                     "../config/samples/managedhsm.yaml");
             String sample = Files.readString(Path.of("../config/samples/managedhsm.yaml"));
@@ -151,13 +151,10 @@ class KeyScaleBench {
             await().atMost(Duration.ofMinutes(30)).pollInterval(Duration.ofSeconds(Math.max(1, n / 2000))).until(() -> ready(inst, apps) >= n);
             Duration toReady = Duration.ofNanos(System.nanoTime() - start);
             double converging = keyCalls(inst, mark, e -> true) / (double) n;
-            long rss = pod.rssBytes();
-            long heap = heapUsed(pod);
-            System.out.printf("bench N=%d: all Ready in %.1f s, %.2f Azure calls per key, RSS %d MiB, heap %d MiB%n", n,
+            long rss = Node.memoryWorkingSet(pod);
+            long heap = heapUsed(inst, pod);
+            System.out.printf("bench N=%d: all Ready in %.1f s, %.2f Azure calls per key, memory %d MiB, heap %d MiB%n", n,
                     toReady.toMillis() / 1000.0, converging, rss >> 20, heap >> 20);
-            if (Boolean.getBoolean("bench.nmt")) {
-                System.out.println(pod.nativeMemory());
-            }
 
             String hsmUri = inst.admin.resources(HsmKey.class).inNamespace(apps).withName(keyName(0)).require().getStatus()
                     .versionlessKeyId.replaceAll("/keys/.*", "");
@@ -172,15 +169,11 @@ class KeyScaleBench {
 
     /** Restarts the operator with the strategy's settings, lets the start-up reads pass, then measures a window. */
     private Steady steady(Installation inst, Strategy s, int n, KeyClient portal, Map<String, String> values) throws Exception {
-        for (Pod p : List.copyOf(inst.pods.values())) {
-            p.terminate(Duration.ofSeconds(30));
-            inst.pods.remove(p.name);
-        }
-        inst.helmApply(values, s.settings());
         long started = inst.emulator.controls().lastSequence();
         long podStart = System.nanoTime();
-        Pod pod = inst.startPod();
-        await().atMost(Duration.ofMinutes(2)).until(pod::ready);
+        // helm upgrade with the strategy's settings: the Deployment rolls to a pod that runs them.
+        inst.helmUpgrade(values, s.settings());
+        TestCluster.kubectlOk("rollout", "status", "-n", Installation.SYSTEM, "deployment/" + Installation.RELEASE, "--timeout=180s");
         // A new leader reads every key once at start (its first pass): wait until it has, then until the reads of single
         // keys fall to the strategy's own steady rate (with a margin), so that the window measures steady state only.
         await().atMost(Duration.ofMinutes(20)).pollInterval(Duration.ofSeconds(1))
@@ -238,9 +231,9 @@ class KeyScaleBench {
                 .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()))).count();
     }
 
-    private static long heapUsed(Pod pod) {
+    private static long heapUsed(Installation inst, Pod pod) {
         long total = 0;
-        Matcher m = Pattern.compile("(?m)^jvm_memory_used_bytes\\{[^}]*area=\"heap\"[^}]*} ([0-9.eE+]+)$").matcher(pod.get("/q/metrics"));
+        Matcher m = Pattern.compile("(?m)^jvm_memory_used_bytes\\{[^}]*area=\"heap\"[^}]*} ([0-9.eE+]+)$").matcher(inst.get(pod, "/q/metrics"));
         while (m.find()) {
             total += (long) Double.parseDouble(m.group(1));
         }
@@ -274,7 +267,7 @@ class KeyScaleBench {
 
     static String table(List<Result> results) {
         StringBuilder t = new StringBuilder();
-        t.append("| N | apply → all Ready | with Azure's 1 create/s | Azure calls per key (converging) | operator RSS | heap | memory limit |\n");
+        t.append("| N | apply → all Ready | with Azure's 1 create/s | Azure calls per key (converging) | operator memory (working set) | heap | memory limit |\n");
         t.append("|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Result r : results) {
             t.append(String.format(Locale.ROOT, "| %,d | %.1f s | ≥ %,.0f s | %.2f | %d MiB | %d MiB | %s |%n", r.n(), r.toReady().toMillis() / 1000.0,
