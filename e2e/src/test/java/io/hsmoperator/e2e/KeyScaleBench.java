@@ -171,8 +171,11 @@ class KeyScaleBench {
     private Steady steady(Installation inst, Strategy s, int n, KeyClient portal, Map<String, String> values) throws Exception {
         long started = inst.emulator.controls().lastSequence();
         long podStart = System.nanoTime();
-        // helm upgrade with the strategy's settings: the Deployment rolls to a pod that runs them.
-        inst.helmUpgrade(values, s.settings());
+        // helm upgrade with the strategy's settings and a pod annotation of its own: the Deployment rolls to a new pod that
+        // runs them, also when the settings are those the operator runs already (the first strategy's are the install's).
+        Map<String, String> restart = new LinkedHashMap<>(values);
+        restart.put("podAnnotations.hsm-bench-restart", "r" + System.nanoTime());
+        inst.helmUpgrade(restart, s.settings());
         TestCluster.kubectlOk("rollout", "status", "-n", Installation.SYSTEM, "deployment/" + Installation.RELEASE, "--timeout=180s");
         // A new leader reads every key once at start (its first pass): wait until it has, then until the reads of single
         // keys fall to the strategy's own steady rate (with a margin), so that the window measures steady state only.
