@@ -126,6 +126,76 @@ public final class PromTool {
         return names;
     }
 
+    /**
+     * Runs {@code promtool test rules} with the chart's rules (default values, job="hsm-operator-metrics") on a real scrape
+     * of the operator ({@code exposition}: every sample of a metric the rules read, held for an hour, with the job and
+     * instance labels Prometheus adds): as scraped, no alert fires; with every {@code hsm_operator_hsm_ready} series at
+     * 0 instead, HsmNotReady fires for each of them, with the scrape's labels and a summary naming the resource.
+     */
+    public static Result testRulesOn(String exposition, Path dir) {
+        JsonNode rule = prometheusRule("hsm-system", Map.of()).deepCopy();
+        for (JsonNode group : rule.at("/spec/groups")) {
+            for (JsonNode r : group.get("rules")) {
+                ((ObjectNode) r.get("annotations")).remove("description");
+            }
+        }
+        writeRuleFile(rule, dir.resolve("rules.yaml"));
+        Set<String> used = new TreeSet<>();
+        expressions(rule).values().forEach(e -> used.addAll(metricNames(e)));
+        String extra = "job=\"hsm-operator-metrics\",instance=\"10.0.0.5:8080\"";
+        Pattern sample = Pattern.compile("^([A-Za-z_:][A-Za-z0-9_:]*)(?:\\{(.*)\\})? (\\S+)(?: \\d+)?$");
+        Pattern label = Pattern.compile("([A-Za-z_][A-Za-z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\"");
+        StringBuilder asScraped = new StringBuilder();
+        StringBuilder notReady = new StringBuilder();
+        StringBuilder expected = new StringBuilder();
+        for (String line : exposition.lines().toList()) {
+            Matcher m = sample.matcher(line.trim());
+            if (line.startsWith("#") || !m.matches() || !used.contains(m.group(1))) {
+                continue;
+            }
+            String labels = m.group(2) == null || m.group(2).isBlank() ? extra : m.group(2).replaceAll(",$", "") + "," + extra;
+            String series = m.group(1) + "{" + labels + "}";
+            String value = m.group(3);
+            String held = String.join(" ", java.util.Collections.nCopies(61, value));
+            asScraped.append("      - series: ").append(quote(series)).append("\n        values: ").append(quote(held)).append("\n");
+            boolean ready = m.group(1).equals("hsm_operator_hsm_ready");
+            notReady.append("      - series: ").append(quote(series)).append("\n        values: ")
+                    .append(quote(ready ? String.join(" ", java.util.Collections.nCopies(61, "0")) : held)).append("\n");
+            if (ready) {
+                Map<String, String> l = new java.util.TreeMap<>();
+                Matcher lm = label.matcher(labels);
+                while (lm.find()) {
+                    l.put(lm.group(1), lm.group(2));
+                }
+                expected.append("          - exp_labels: {severity: critical");
+                l.forEach((k, v) -> expected.append(", ").append(k).append(": ").append(quote(v)));
+                expected.append("}\n            exp_annotations:\n              summary: ")
+                        .append(quote("ManagedHsm " + l.get("namespace") + "/" + l.get("name") + " has not been Ready for 30m")).append("\n");
+            }
+        }
+        if (expected.isEmpty()) {
+            throw new IllegalStateException("the scrape has no hsm_operator_hsm_ready series:\n" + exposition);
+        }
+        StringBuilder file = new StringBuilder("rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests:\n");
+        file.append("  - name: the operator's scrape, held for an hour\n    interval: 1m\n    input_series:\n").append(asScraped)
+                .append("    alert_rule_test:\n");
+        for (String alert : expressions(rule).keySet()) {
+            file.append("      - eval_time: 60m\n        alertname: ").append(alert).append("\n        exp_alerts: []\n");
+        }
+        file.append("  - name: the same with its HSMs not Ready\n    interval: 1m\n    input_series:\n").append(notReady)
+                .append("    alert_rule_test:\n      - eval_time: 60m\n        alertname: HsmNotReady\n        exp_alerts:\n").append(expected);
+        try {
+            Files.writeString(dir.resolve("scrape-test.yaml"), file);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return promtool(dir, "test", "rules", "scrape-test.yaml");
+    }
+
+    private static String quote(String s) {
+        return "'" + s.replace("'", "''") + "'";
+    }
+
     /** The Grafana dashboard shipped in config/grafana/. */
     public static JsonNode dashboard() {
         try {

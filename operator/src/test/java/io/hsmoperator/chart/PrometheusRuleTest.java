@@ -149,6 +149,25 @@ class PrometheusRuleTest {
     }
 
     @Test
+    void theRulesOnAScrapeStayQuietAndNameTheResourceWhenItFails(@TempDir Path dir) {
+        // The format Micrometer serves (HsmKeyReconcilerIT gives the same method a real scrape).
+        String scrape = """
+                # HELP hsm_operator_hsm_ready 1 when the ManagedHsm is Ready, else 0
+                # TYPE hsm_operator_hsm_ready gauge
+                hsm_operator_hsm_ready{name="hsm",namespace="team-a"} 1.0
+                hsm_operator_hsm_security_domain_missing{name="hsm",namespace="team-a"} 0.0
+                hsm_operator_key_next_rotation_seconds{name="measured",namespace="team-a"} 2591999.5
+                hsm_operator_key_next_rotation_seconds{name="static",namespace="team-a"} NaN
+                hsm_operator_key_versions{name="measured",namespace="team-a"} 1.0
+                hsm_operator_azure_requests_seconds_count{operation="POST /keys/{name}/create",service="hsm-keys",status="200"} 1
+                hsm_operator_reconcile_seconds_count{kind="HsmKey",outcome="success"} 3
+                process_start_time_seconds 1.765080000123E9
+                """;
+        PromTool.Result r = PromTool.testRulesOn(scrape, dir);
+        assertEquals(0, r.exit(), "promtool test rules on a scrape:\n" + r.both());
+    }
+
+    @Test
     void metricNamesOfAnExpression() {
         assertEquals(Set.of("a_total", "b_seconds_sum"), PromTool.metricNames(
                 "sum by (service, le) (rate(a_total{job=~\"$job\",status=~\"5..\"}[$__rate_interval])) / on(x) group_left max(b_seconds_sum offset 5m) > bool 3"));
