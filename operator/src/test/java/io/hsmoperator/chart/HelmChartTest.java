@@ -224,6 +224,24 @@ class HelmChartTest {
     }
 
     @Test
+    void prometheusRuleOnlyWhenAskedWithTunableThresholds() {
+        assertTrue(render(Map.of()).stream().noneMatch(d -> kind(d, "PrometheusRule")), "off by default");
+        List<JsonNode> docs = render(Map.of("metrics.prometheusRule.enabled", "true", "metrics.prometheusRule.hsmNotReadyFor", "1h"));
+        JsonNode rule = one(docs, "PrometheusRule");
+        assertEquals("monitoring.coreos.com/v1", rule.get("apiVersion").asText());
+        assertTrue(rule.toString().contains("\"for\":\"1h\""), rule.toString());
+        IllegalStateException duration = assertThrows(IllegalStateException.class,
+                () -> render(Map.of("metrics.prometheusRule.enabled", "true", "metrics.prometheusRule.hsmNotReadyFor", "an hour")));
+        assertTrue(duration.getMessage().contains("hsmNotReadyFor"), duration.getMessage());
+        IllegalStateException typo = assertThrows(IllegalStateException.class,
+                () -> render(Map.of("metrics.prometheusRule.enabled", "true", "metrics.prometheusRule.keyRotationOverdue", "3600")));
+        assertTrue(typo.getMessage().contains("keyRotationOverdue"), typo.getMessage());
+        IllegalStateException job = assertThrows(IllegalStateException.class,
+                () -> render(Map.of("metrics.prometheusRule.enabled", "true", "metrics.prometheusRule.job", "a\"} or vector(1) #")));
+        assertTrue(job.getMessage().contains("job"), job.getMessage());
+    }
+
+    @Test
     void schemaRefusesBadValues() {
         IllegalStateException replicas = assertThrows(IllegalStateException.class, () -> render(Map.of("replicas", "0")));
         assertTrue(replicas.getMessage().contains("replicas"), replicas.getMessage());
