@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.chart.PromTool;
 import io.hsmoperator.gitops.GitOpsHealth;
 import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.Emulator;
@@ -118,7 +119,7 @@ class InstalledOperatorE2E {
 
     @Test
     @Order(2)
-    void samplesConverge() {
+    void samplesConverge() throws Exception {
         TestCluster.kubectlOk("apply", "-n", APPS, "-f", "../config/samples/");
         for (String kind : List.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints")) {
             // What a user or a CI pipeline waits on; it works on every kind because every kind has a Ready condition.
@@ -141,6 +142,19 @@ class InstalledOperatorE2E {
             assertEquals("Current", r.kstatus().status(), what + " in kstatus: " + r.kstatus());
         }
         System.out.printf("e2e: %d objects Healthy in Argo CD's checks and Current in kstatus, as the operator wrote them%n", objects.size());
+
+        // The chart's alerts on what the leader's pod exports (its /q/metrics over the pod network), through Prometheus's
+        // own promtool: every metric they and the dashboard read is there, none fires on a converged install, and
+        // HsmNotReady names the HSM when its readiness drops.
+        String scrape = installation.get(installation.pod(installation.leader()), "/q/metrics");
+        java.util.Set<String> missing = new java.util.TreeSet<>(PromTool.metricsUsed());
+        missing.removeAll(PromTool.scrapedNames(scrape));
+        // Counted only from their first use: a wait for Azure's limits, a write fenced by a lost lease.
+        assertTrue(java.util.Set.of("hsm_operator_azure_throttle_waits_seconds_sum", "hsm_operator_azure_writes_fenced_total")
+                .containsAll(missing), "the alerts and the dashboard read metrics the pod does not export: " + missing);
+        java.nio.file.Path rulesDir = java.nio.file.Files.createDirectories(installation.dir.resolve("prometheus-rules"));
+        PromTool.Result rules = PromTool.testRulesOn(scrape, rulesDir);
+        assertEquals(0, rules.exit(), "promtool test rules on the pod's scrape (" + rulesDir + "):\n" + rules.both());
     }
 
     private static JsonNode readTree(String json) {
