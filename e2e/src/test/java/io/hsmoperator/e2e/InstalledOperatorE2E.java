@@ -153,7 +153,7 @@ class InstalledOperatorE2E {
         assertTrue(java.util.Set.of("hsm_operator_azure_throttle_waits_seconds_sum", "hsm_operator_azure_writes_fenced_total")
                 .containsAll(missing), "the alerts and the dashboard read metrics the pod does not export: " + missing);
         java.nio.file.Path rulesDir = java.nio.file.Files.createDirectories(installation.dir.resolve("prometheus-rules"));
-        PromTool.Result rules = PromTool.testRulesOn(scrape, rulesDir);
+        io.hsmoperator.tools.GoTools.Run rules = PromTool.testRulesOn(scrape, rulesDir);
         assertEquals(0, rules.exit(), "promtool test rules on the pod's scrape (" + rulesDir + "):\n" + rules.both());
     }
 

@@ -3,6 +3,7 @@ package io.hsmoperator.chart;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.hsmoperator.tools.GoTools;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -13,56 +14,31 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
  * Prometheus's own promtool (tools/promtool: github.com/prometheus/prometheus/cmd/promtool at the version its go.mod
- * pins), built from the Go module proxy on first use in a JVM like {@link io.hsmoperator.gitops.GitOpsHealth} (see there
- * why from here), and what the tests give it: the chart's PrometheusRule, the Grafana dashboard, the metric names both
- * use.
+ * pins), built from the Go module proxy on first use in a JVM through {@link GoTools}, and what the tests give it: the
+ * chart's PrometheusRule, the Grafana dashboard, the metric names both use.
  */
 public final class PromTool {
     static final ObjectMapper JSON = new ObjectMapper();
-    private static Path binary;
 
     private PromTool() {
     }
 
-    /** The project's root: the first directory upwards from the working directory (a module's) with tools/promtool. */
-    public static Path root() {
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            if (Files.isRegularFile(p.resolve("tools/promtool/build"))) {
-                return p;
-            }
-        }
-        throw new IllegalStateException("no tools/promtool/build above " + Path.of("").toAbsolutePath());
-    }
-
     /** The built promtool; built (or found up to date) once per JVM. */
-    public static synchronized Path binary() {
-        if (binary == null) {
-            String out = run(List.of("bash", root().resolve("tools/promtool/build").toString()), 30).out();
-            List<String> lines = out.lines().filter(l -> !l.isBlank()).toList();
-            binary = Path.of(lines.get(lines.size() - 1));
-        }
-        return binary;
-    }
-
-    /** What promtool printed and how it exited. */
-    public record Result(int exit, String out, String err) {
-        public String both() {
-            return out + err;
-        }
+    public static Path binary() {
+        return GoTools.binary("promtool");
     }
 
     /** Runs promtool with {@code args} in {@code dir}; never throws on a non-zero exit (the caller asserts). */
-    public static Result promtool(Path dir, String... args) {
+    public static GoTools.Run promtool(Path dir, String... args) {
         List<String> command = new ArrayList<>();
         command.add(binary().toString());
         command.addAll(List.of(args));
-        return run(command, dir, 5);
+        return GoTools.run(command, dir, 5);
     }
 
     /** The chart's PrometheusRule (release hsm-operator in {@code namespace}, enabled, {@code values} added). */
@@ -106,7 +82,7 @@ public final class PromTool {
     public static List<String> templateExpressions() {
         try {
             List<String> exprs = new ArrayList<>();
-            for (String line : Files.readAllLines(root().resolve("helm/hsm-operator/templates/prometheusrule.yaml"))) {
+            for (String line : Files.readAllLines(GoTools.root().resolve("helm/hsm-operator/templates/prometheusrule.yaml"))) {
                 String t = line.trim();
                 if (t.startsWith("expr:")) {
                     exprs.add(t.substring("expr:".length()).replaceAll("\\{\\{[^}]*\\}\\}", " ").trim());
@@ -132,7 +108,7 @@ public final class PromTool {
      * instance labels Prometheus adds): as scraped, no alert fires; with every {@code hsm_operator_hsm_ready} series at
      * 0 instead, HsmNotReady fires for each of them, with the scrape's labels and a summary naming the resource.
      */
-    public static Result testRulesOn(String exposition, Path dir) {
+    public static GoTools.Run testRulesOn(String exposition, Path dir) {
         JsonNode rule = prometheusRule("hsm-system", Map.of()).deepCopy();
         for (JsonNode group : rule.at("/spec/groups")) {
             for (JsonNode r : group.get("rules")) {
@@ -199,7 +175,7 @@ public final class PromTool {
     /** The Grafana dashboard shipped in config/grafana/. */
     public static JsonNode dashboard() {
         try {
-            return JSON.readTree(root().resolve("config/grafana/hsm-operator.json").toFile());
+            return JSON.readTree(GoTools.root().resolve("config/grafana/hsm-operator.json").toFile());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -265,44 +241,5 @@ public final class PromTool {
         exposition.lines().filter(l -> !l.isBlank() && !l.startsWith("#"))
                 .forEach(l -> names.add(l.split("[{ ]", 2)[0]));
         return names;
-    }
-
-    private static Result run(List<String> command, Path dir, long minutes) {
-        try {
-            Path out = Files.createTempFile("promtool", ".out");
-            Path err = Files.createTempFile("promtool", ".err");
-            try {
-                ProcessBuilder pb = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile());
-                if (dir != null) {
-                    pb.directory(dir.toFile());
-                }
-                Process p = pb.start();
-                p.getOutputStream().close();
-                if (!p.waitFor(minutes, TimeUnit.MINUTES)) {
-                    p.destroyForcibly();
-                    throw new IllegalStateException(command + " took more than " + minutes + " min");
-                }
-                return new Result(p.exitValue(), Files.readString(out), Files.readString(err));
-            } finally {
-                Files.deleteIfExists(out);
-                Files.deleteIfExists(err);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static Result run(List<String> command, long minutes) {
-        Result r = run(command, null, minutes);
-        if (!r.err().isBlank()) {
-            System.err.print(r.err());
-        }
-        if (r.exit() != 0) {
-            throw new IllegalStateException(command + " exited with " + r.exit() + ": " + r.err());
-        }
-        return r;
     }
 }

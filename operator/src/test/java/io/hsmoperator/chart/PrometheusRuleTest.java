@@ -43,7 +43,7 @@ class PrometheusRuleTest {
                 "metrics.prometheusRule.reconcileErrorsPerSecond", "1", "metrics.prometheusRule.job", "hsm"))) {
             JsonNode rule = PromTool.prometheusRule(NS, values);
             Path file = PromTool.writeRuleFile(rule, dir.resolve("rules.yaml"));
-            PromTool.Result check = PromTool.promtool(dir, "check", "rules", "--lint=all", "--lint-fatal", file.getFileName().toString());
+            io.hsmoperator.tools.GoTools.Run check = PromTool.promtool(dir, "check", "rules", "--lint=all", "--lint-fatal", file.getFileName().toString());
             assertEquals(0, check.exit(), values + ": promtool check rules:\n" + check.both());
             assertTrue(check.out().contains("SUCCESS: 8 rules found"), check.both());
         }
@@ -67,7 +67,7 @@ class PrometheusRuleTest {
             assertNotNull(in, "prometheus/rules-test.yaml");
             Files.copy(in, dir.resolve("rules-test.yaml"));
         }
-        PromTool.Result test = PromTool.promtool(dir, "test", "rules", "rules-test.yaml");
+        io.hsmoperator.tools.GoTools.Run test = PromTool.promtool(dir, "test", "rules", "rules-test.yaml");
         assertEquals(0, test.exit(), "promtool test rules:\n" + test.both());
         assertTrue(test.both().contains("SUCCESS"), test.both());
         // Every alert has a case in the test file.
@@ -122,7 +122,7 @@ class PrometheusRuleTest {
             }
         }
         Files.writeString(dir.resolve("dashboard.yaml"), PromTool.JSON.writeValueAsString(file));
-        PromTool.Result check = PromTool.promtool(dir, "check", "rules", "dashboard.yaml");
+        io.hsmoperator.tools.GoTools.Run check = PromTool.promtool(dir, "check", "rules", "dashboard.yaml");
         assertEquals(0, check.exit(), "the dashboard's expressions, through promtool check rules:\n" + check.both());
         // Panels the issue asks for.
         for (String title : List.of("Keys by age of their current version", "Time to next rotation", "Azure requests by operation and status",
@@ -163,7 +163,7 @@ class PrometheusRuleTest {
                 hsm_operator_reconcile_seconds_count{kind="HsmKey",outcome="success"} 3
                 process_start_time_seconds 1.765080000123E9
                 """;
-        PromTool.Result r = PromTool.testRulesOn(scrape, dir);
+        io.hsmoperator.tools.GoTools.Run r = PromTool.testRulesOn(scrape, dir);
         assertEquals(0, r.exit(), "promtool test rules on a scrape:\n" + r.both());
     }
 

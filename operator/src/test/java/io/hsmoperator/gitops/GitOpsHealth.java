@@ -3,6 +3,7 @@ package io.hsmoperator.gitops;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.hsmoperator.tools.GoTools;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -12,7 +13,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 
 /**
  * What Argo CD and kstatus make of Kubernetes objects, decided by their own code: {@code tools/gitops-health}, a small Go
@@ -25,11 +25,7 @@ import java.util.concurrent.TimeUnit;
  * judges all its objects in one run of the tool; results are kept per object, so tests that judge the same fixtures again
  * do not start it again.
  *
- * <p>Why the build runs from here rather than from a Maven execution like e2e/kube-binaries: its users are unit tests of
- * operator/ (surefire, the test phase, before any pre-integration-test execution could run), an integration test of
- * testbed/ and the e2e, each from its own module directory; building on first use covers all of them, a single test run
- * from an IDE included, and a build with -DskipTests never pays for it. The script is a hash check when the tool is up to
- * date and takes a lock, so the test JVMs that run side by side build it once.
+ * <p>Built and run through {@link GoTools}, which says why from the tests rather than a Maven execution.
  */
 public final class GitOpsHealth {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -48,35 +44,18 @@ public final class GitOpsHealth {
     }
 
     private static final Map<String, Result> JUDGED = new ConcurrentHashMap<>();
-    private static Path binary;
 
     private GitOpsHealth() {
     }
 
-    /** The project's root: the first directory upwards from the working directory (a module's) with tools/gitops-health. */
-    public static Path root() {
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            if (Files.isRegularFile(p.resolve("tools/gitops-health/build"))) {
-                return p;
-            }
-        }
-        throw new IllegalStateException("no tools/gitops-health/build above " + Path.of("").toAbsolutePath());
-    }
-
     /** Argo CD's health checks, one {@code <group>_<Kind>.lua} per kind, and argocd-cm.yaml with the same scripts. */
     public static Path argoCdDirectory() {
-        return root().resolve("config/argocd");
+        return GoTools.root().resolve("config/argocd");
     }
 
     /** The built tool; built (or found up to date) once per JVM. */
-    public static synchronized Path binary() {
-        if (binary == null) {
-            Path build = root().resolve("tools/gitops-health/build");
-            String out = run(List.of("bash", build.toString()), 30);
-            List<String> lines = out.lines().filter(l -> !l.isBlank()).toList();
-            binary = Path.of(lines.get(lines.size() - 1));
-        }
-        return binary;
+    public static Path binary() {
+        return GoTools.binary("gitops-health");
     }
 
     /** The results for one object, with the health checks of config/argocd/. */
@@ -118,7 +97,7 @@ public final class GitOpsHealth {
             command.addAll(flags);
             command.add(input.toString());
             List<Result> results = new ArrayList<>();
-            for (String line : run(command, 1).lines().filter(l -> !l.isBlank()).toList()) {
+            for (String line : GoTools.runOk(command, 1).lines().filter(l -> !l.isBlank()).toList()) {
                 results.add(JSON.readValue(line, Result.class));
             }
             if (results.size() != objects.size()) {
@@ -131,39 +110,6 @@ public final class GitOpsHealth {
             if (input != null) {
                 input.toFile().delete();
             }
-        }
-    }
-
-    /** Runs a command; its stdout is the result, its stderr goes to the test's output (the build says what it does). */
-    private static String run(List<String> command, long minutes) {
-        try {
-            Path out = Files.createTempFile("gitops-health", ".out");
-            Path err = Files.createTempFile("gitops-health", ".err");
-            try {
-                Process p = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-                p.getOutputStream().close();
-                boolean done = p.waitFor(minutes, TimeUnit.MINUTES);
-                String stderr = Files.readString(err);
-                if (!stderr.isBlank()) {
-                    System.err.print(stderr);
-                }
-                if (!done) {
-                    p.destroyForcibly();
-                    throw new IllegalStateException(command + " took more than " + minutes + " min");
-                }
-                if (p.exitValue() != 0) {
-                    throw new IllegalStateException(command + " exited with " + p.exitValue() + ": " + stderr);
-                }
-                return Files.readString(out);
-            } finally {
-                Files.deleteIfExists(out);
-                Files.deleteIfExists(err);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
         }
     }
 }

@@ -610,7 +610,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         // The chart's rules on this scrape, through Prometheus's promtool: quiet as it is, HsmNotReady naming the HSM
         // when its hsm_operator_hsm_ready is 0 instead.
         java.nio.file.Path rulesDir = java.nio.file.Files.createTempDirectory("rules-on-scrape");
-        io.hsmoperator.chart.PromTool.Result rules = io.hsmoperator.chart.PromTool.testRulesOn(m, rulesDir);
+        io.hsmoperator.tools.GoTools.Run rules = io.hsmoperator.chart.PromTool.testRulesOn(m, rulesDir);
         assertEquals(0, rules.exit(), "promtool test rules on the operator's scrape (" + rulesDir + "):\n" + rules.both());
 
         for (String probe : List.of("/q/health/started", "/q/health/live", "/q/health/ready")) {
