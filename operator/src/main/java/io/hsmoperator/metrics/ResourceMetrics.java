@@ -22,13 +22,15 @@ import java.util.function.ToDoubleFunction;
 
 /**
  * Gauges per HsmKey and per ManagedHsm, read from the status the operator last reported (never from Azure): a key's
- * current version's age, the time to its next rotation and its version count; an HSM's Ready. Each resource's gauges
+ * current version's age, the time to its next rotation, the time until its current version expires and its version
+ * count; an HSM's Ready. Each resource's gauges
  * are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
  */
 public final class ResourceMetrics {
     static final String KEY_VERSION_AGE = "hsm.operator.key.version.age.seconds";
     static final String KEY_NEXT_ROTATION = "hsm.operator.key.next.rotation.seconds";
     static final String KEY_VERSIONS = "hsm.operator.key.versions";
+    static final String KEY_EXPIRY = "hsm.operator.key.expiry.seconds";
     static final String HSM_READY = "hsm.operator.hsm.ready";
     static final String HSM_SECURITY_DOMAIN_MISSING = "hsm.operator.hsm.security.domain.missing";
 
@@ -67,6 +69,8 @@ public final class ResourceMetrics {
                 fresh.meters.add(gauge(registry, KEY_VERSION_AGE, "Age of the key's current version", tags, fresh, ResourceMetrics::versionAge));
                 fresh.meters.add(gauge(registry, KEY_NEXT_ROTATION, "Seconds until the key's next scheduled rotation (negative: overdue)",
                         tags, fresh, ResourceMetrics::untilRotation));
+                fresh.meters.add(gauge(registry, KEY_EXPIRY, "Seconds until the key's current version expires (negative: expired; "
+                        + "NaN: it never expires)", tags, fresh, ResourceMetrics::untilExpiry));
                 fresh.meters.add(gauge(registry, KEY_VERSIONS, "Versions the key has in Azure (Managed HSM allows 100)", tags, fresh,
                         s -> ((HsmKeyStatus) s.status).versionCount == null ? Double.NaN : ((HsmKeyStatus) s.status).versionCount));
             } else {
@@ -101,6 +105,16 @@ public final class ResourceMetrics {
         }
         return s.versions.stream().filter(v -> s.currentVersion.equals(v.version) && v.created != null).findFirst()
                 .map(v -> seconds(Duration.between(Instant.parse(v.created), t.clock.instant()))).orElse(Double.NaN);
+    }
+
+    /** From the current version's expiry in status.versions (Azure's exp attribute, as the operator last read it). */
+    private static double untilExpiry(Tracked t) {
+        HsmKeyStatus s = (HsmKeyStatus) t.status;
+        if (s.versions == null || s.currentVersion == null) {
+            return Double.NaN;
+        }
+        return s.versions.stream().filter(v -> s.currentVersion.equals(v.version) && v.expires != null).findFirst()
+                .map(v -> seconds(Duration.between(t.clock.instant(), Instant.parse(v.expires)))).orElse(Double.NaN);
     }
 
     /** From status.nextRotationTime, which the rotation schedule computed; nothing is recomputed here. */

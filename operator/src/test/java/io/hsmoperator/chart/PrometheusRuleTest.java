@@ -40,17 +40,20 @@ class PrometheusRuleTest {
     void theRenderedRulesPassPromtoolCheckRules(@TempDir Path dir) {
         for (Map<String, String> values : List.of(Map.<String, String>of(), Map.of("metrics.prometheusRule.keyRotationOverdueSeconds", "86400",
                 "metrics.prometheusRule.hsmNotReadyFor", "2h", "metrics.prometheusRule.azureThrottledPerSecond", "2",
-                "metrics.prometheusRule.reconcileErrorsPerSecond", "1", "metrics.prometheusRule.job", "hsm"))) {
+                "metrics.prometheusRule.reconcileErrorsPerSecond", "1", "metrics.prometheusRule.job", "hsm",
+                "metrics.prometheusRule.keyExpiringWithinSeconds", "2592000"))) {
             JsonNode rule = PromTool.prometheusRule(NS, values);
             Path file = PromTool.writeRuleFile(rule, dir.resolve("rules.yaml"));
             io.hsmoperator.tools.GoTools.Run check = PromTool.promtool(dir, "check", "rules", "--lint=all", "--lint-fatal", file.getFileName().toString());
             assertEquals(0, check.exit(), values + ": promtool check rules:\n" + check.both());
-            assertTrue(check.out().contains("SUCCESS: 8 rules found"), check.both());
+            assertTrue(check.out().contains("SUCCESS: 9 rules found"), check.both());
         }
         Map<String, String> tuned = PromTool.expressions(PromTool.prometheusRule(NS, Map.of("metrics.prometheusRule.keyRotationOverdueSeconds",
                 "86400", "metrics.prometheusRule.job", "hsm", "metrics.prometheusRule.azureThrottledPerSecond", "2")));
         assertEquals("-hsm_operator_key_next_rotation_seconds{job=\"hsm\"} > 86400", tuned.get("HsmKeyRotationOverdue"));
         assertTrue(tuned.get("HsmOperatorAzureThrottled").endsWith(" > 2"), tuned.get("HsmOperatorAzureThrottled"));
+        // values.yaml's numbers reach the template as floats: a default of a million or more must not print as 1.2096e+06.
+        assertEquals("hsm_operator_key_expiry_seconds{job=\"hsm\"} < 1209600", tuned.get("HsmKeyExpiringSoon"));
     }
 
     @Test
@@ -101,7 +104,7 @@ class PrometheusRuleTest {
                 }
             }
         }
-        assertEquals(8, alerts);
+        assertEquals(9, alerts);
     }
 
     @Test
