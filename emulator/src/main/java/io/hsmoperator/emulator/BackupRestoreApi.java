@@ -59,12 +59,24 @@ final class BackupRestoreApi {
                 if (!pre) {
                     String folder = "mhsm-" + hsm.name + "-" + DateTimeFormatter.ofPattern("yyyyMMddHHmmssSS")
                             .format(emu.controls().now().atZone(ZoneOffset.UTC));
-                    job.folderUri = container.replaceAll("/+$", "") + "/" + folder;
-                    emu.write(() -> {
-                        emu.state().backupFolders.put(job.folderUri.toLowerCase(Locale.ROOT), snapshot(hsm));
-                        emu.dirty();
-                        return null;
-                    });
+                    String base = container.replaceAll("/+$", "");
+                    BlobStorage storage = emu.blobStorage();
+                    if (storage != null && storage.serves(base)) {
+                        ObjectNode failure = writeFolder(storage, hsm, base, folder, body);
+                        emu.write(() -> {
+                            job.error = failure;
+                            job.folderUri = failure == null ? base + "/" + folder : null;
+                            emu.dirty();
+                            return null;
+                        });
+                    } else {
+                        job.folderUri = base + "/" + folder;
+                        emu.write(() -> {
+                            emu.state().backupFolders.put(job.folderUri.toLowerCase(Locale.ROOT), snapshot(hsm));
+                            emu.dirty();
+                            return null;
+                        });
+                    }
                 }
                 return jobStarted(job, r.baseUrl() + "/backup/" + job.jobId + "/pending");
             }
@@ -74,18 +86,21 @@ final class BackupRestoreApi {
                 }
                 dataPlane.check(r, hsm, "restore/start/action", "/");
                 JsonNode sas = body.path("sasTokenParameters");
-                String folder = sas.path("storageResourceUri").asText("").replaceAll("/+$", "") + "/" + body.path("folderToRestore").asText("");
                 boolean pre = first.equals("prerestore");
                 State.Job job = startJob(hsm, first, pre ? 0 : emu.config().jobDuration().toMillis());
-                String content = emu.read(() -> emu.state().backupFolders.get(folder.toLowerCase(Locale.ROOT)));
-                if (content == null) {
-                    job.error = Json.object().put("code", "InvalidBackupFolder").put("message",
-                            "The backup folder " + folder + " was not found or is not readable.");
-                } else if (!pre) {
+                try {
+                    Map<String, State.Key> keys = readBackup(hsm, sas, body.path("folderToRestore").asText(""));
+                    if (!pre) {
+                        emu.write(() -> {
+                            hsm.keys.clear();
+                            hsm.keys.putAll(keys);
+                            emu.dirty();
+                            return null;
+                        });
+                    }
+                } catch (JobFailure f) {
                     emu.write(() -> {
-                        Map<String, State.Key> keys = restoreSnapshot(hsm, content);
-                        hsm.keys.clear();
-                        hsm.keys.putAll(keys);
+                        job.error = f.error;
                         emu.dirty();
                         return null;
                     });
@@ -100,15 +115,18 @@ final class BackupRestoreApi {
 
     Http.Response selectiveRestore(Http.Request r, State.Hsm hsm, String name) {
         JsonNode body = r.json();
-        JsonNode sas = body.path("sasTokenParameters");
-        String folder = sas.path("storageResourceUri").asText("").replaceAll("/+$", "") + "/" + body.path("folder").asText("");
         State.Job job = startJob(hsm, "restore", emu.config().jobDuration().toMillis());
-        String content = emu.read(() -> emu.state().backupFolders.get(folder.toLowerCase(Locale.ROOT)));
-        if (content == null) {
-            job.error = Json.object().put("code", "InvalidBackupFolder").put("message", "The backup folder " + folder + " was not found.");
-        } else {
+        Map<String, State.Key> backup;
+        try {
+            backup = readBackup(hsm, body.path("sasTokenParameters"), body.path("folder").asText(""));
+        } catch (JobFailure f) {
+            job.error = f.error;
+            backup = null;
+        }
+        if (backup != null) {
+            Map<String, State.Key> restoredFrom = backup;
             emu.write(() -> {
-                State.Key source = restoreSnapshot(hsm, content).get(name.toLowerCase(Locale.ROOT));
+                State.Key source = restoredFrom.get(name.toLowerCase(Locale.ROOT));
                 int restored = 0;
                 int skipped = 0;
                 if (source == null) {
@@ -193,6 +211,100 @@ final class BackupRestoreApi {
             o.putNull("statusDetails");
         }
         return o;
+    }
+
+    /** What made a job fail, as its {@code error}. */
+    private static final class JobFailure extends Exception {
+        final ObjectNode error;
+
+        JobFailure(String code, String message) {
+            super(message);
+            this.error = Json.object().put("code", code).put("message", message);
+        }
+    }
+
+    /** The folder's blob that lists its keys; written last, so a backup cut short has none and does not restore. */
+    static final String MANIFEST = "backup.json";
+    private static final String KID = "backup-protection-key";
+
+    /**
+     * Writes the HSM's keys into {@code container/folder} on the Blob service: one blob per key under keys/, then the
+     * manifest. Each is sealed with the HSM's backup key (authenticated encryption), so only an HSM of the same security
+     * domain reads them and an altered blob fails the restore. Returns the job's error, or null.
+     */
+    private ObjectNode writeFolder(BlobStorage storage, State.Hsm hsm, String container, String folder, JsonNode request) {
+        if (request.path("useManagedIdentity").asBoolean(false)) {
+            return Json.object().put("code", "InvalidManagedIdentity").put("message",
+                    "useManagedIdentity needs a user-assigned managed identity on the HSM with access to the storage account; this HSM has none.");
+        }
+        String sas = Json.text(request, "token");
+        byte[] key = backupKey(hsm);
+        Map<String, String> blobs = emu.read(() -> {
+            Map<String, String> sealed = new LinkedHashMap<>();
+            com.fasterxml.jackson.databind.node.ArrayNode names = Json.array();
+            for (Map.Entry<String, State.Key> k : hsm.keys.entrySet()) {
+                sealed.put(folder + "/keys/" + k.getKey(), Jwe.encryptDirect(Json.bytes(k.getValue()), key, KID));
+                names.add(k.getKey());
+            }
+            ObjectNode manifest = Json.object().put("hsm", hsm.name).put("folder", folder);
+            manifest.set("keys", names);
+            sealed.put(folder + "/" + MANIFEST, Jwe.encryptDirect(Json.bytes(manifest), key, KID));
+            return sealed;
+        });
+        try {
+            for (Map.Entry<String, String> b : blobs.entrySet()) {
+                storage.put(container, b.getKey(), b.getValue(), sas);
+            }
+            return null;
+        } catch (BlobStorage.StorageException e) {
+            return Json.object().put("code", e.code).put("message", e.getMessage());
+        }
+    }
+
+    /** The keys of a backup folder: from the Blob service for its containers, else from the emulator's own state. */
+    private Map<String, State.Key> readBackup(State.Hsm hsm, JsonNode sasParameters, String folder) throws JobFailure {
+        String container = sasParameters.path("storageResourceUri").asText("").replaceAll("/+$", "");
+        BlobStorage storage = emu.blobStorage();
+        if (storage == null || !storage.serves(container)) {
+            String content = emu.read(() -> emu.state().backupFolders.get((container + "/" + folder).toLowerCase(Locale.ROOT)));
+            if (content == null) {
+                throw new JobFailure("InvalidBackupFolder", "The backup folder " + container + "/" + folder + " was not found or is not readable.");
+            }
+            return restoreSnapshot(hsm, content);
+        }
+        if (sasParameters.path("useManagedIdentity").asBoolean(false)) {
+            throw new JobFailure("InvalidManagedIdentity",
+                    "useManagedIdentity needs a user-assigned managed identity on the HSM with access to the storage account; this HSM has none.");
+        }
+        String sas = Json.text(sasParameters, "token");
+        byte[] key = backupKey(hsm);
+        try {
+            JsonNode manifest = open(storage.get(container, folder + "/" + MANIFEST, sas), key, folder, MANIFEST);
+            Map<String, State.Key> keys = new LinkedHashMap<>();
+            for (JsonNode n : manifest.path("keys")) {
+                String blob = "keys/" + n.asText();
+                keys.put(n.asText(), Json.MAPPER.treeToValue(open(storage.get(container, folder + "/" + blob, sas), key, folder, blob), State.Key.class));
+            }
+            return keys;
+        } catch (BlobStorage.StorageException e) {
+            throw new JobFailure(e.code, e.getMessage());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new JobFailure("InvalidBackupFolder", "The backup folder " + folder + " holds a key this HSM cannot read.");
+        }
+    }
+
+    private static JsonNode open(String sealed, byte[] key, String folder, String blob) throws JobFailure {
+        if (sealed == null) {
+            throw new JobFailure("InvalidBackupFolder", blob.equals(MANIFEST)
+                    ? "The backup folder " + folder + " was not found, or it is incomplete (it has no " + MANIFEST + ")."
+                    : "The backup folder " + folder + " is incomplete: " + blob + " is missing.");
+        }
+        try {
+            return Json.parse(Jwe.decryptDirect(sealed, key));
+        } catch (RuntimeException e) {
+            throw new JobFailure("InvalidBackupFolder", "The backup folder " + folder + " cannot be restored here: " + blob
+                    + " was altered, or the backup was made in another security domain.");
+        }
     }
 
     private String snapshot(State.Hsm hsm) {

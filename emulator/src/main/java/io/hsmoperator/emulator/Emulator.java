@@ -70,6 +70,7 @@ public final class Emulator implements AutoCloseable {
     private final Map<String, ObjectNode> transferKeys = new ConcurrentHashMap<>();
     private final AtomicBoolean dirty = new AtomicBoolean();
     private final Http.Listener main;
+    private volatile BlobStorage blobStorage;
     private volatile boolean closed;
 
     private Emulator(EmulatorConfig config) throws IOException {
@@ -230,6 +231,24 @@ public final class Emulator implements AutoCloseable {
      */
     public void trustIssuer(String issuer, java.net.URI reachAt, X509Certificate ca) {
         entra.trustIssuer(issuer, reachAt, ca);
+    }
+
+    /**
+     * Backups to and restores from containers under {@code endpoint} (https://127.0.0.1:PORT, accounts path-style below it)
+     * go to that Blob service, whose certificate this emulator's CA issued ({@link #issueServerCertificate}): Azurite.
+     * Containers elsewhere (the recordings' storage accounts) stay in the emulator's own state, as before.
+     */
+    public void useBlobStorage(String endpoint) {
+        blobStorage = new BlobStorage(endpoint, tls.trustingThisCa());
+    }
+
+    BlobStorage blobStorage() {
+        return blobStorage;
+    }
+
+    /** A server certificate from the emulator's CA, for a local service its clients must trust as they trust it. */
+    public Tls.Issued issueServerCertificate(List<String> names) {
+        return tls.issueServer(names);
     }
 
     /** A projected service-account token as a cluster would mount it for workload identity. */

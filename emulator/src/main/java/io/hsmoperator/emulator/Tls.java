@@ -139,6 +139,45 @@ public final class Tls {
         }
     }
 
+    /** A server certificate and its private key, PEM. */
+    public record Issued(String certificatePem, String privateKeyPem) {
+        @Override
+        public String toString() {
+            return "Issued[certificate]";
+        }
+    }
+
+    /**
+     * A server certificate from this CA for {@code names}, for another local service the emulator and its clients reach
+     * (Azurite): whoever trusts the emulator's CA trusts it too.
+     */
+    public Issued issueServer(List<String> names) {
+        try {
+            KeyPair kp = ecKeyPair();
+            X509Certificate cert = issue(new X500Name("CN=" + names.get(0)), kp, X500Name.getInstance(ca.getSubjectX500Principal().getEncoded()),
+                    caKey, new LinkedHashSet<>(names), false, Duration.ofDays(825));
+            return new Issued(pem("CERTIFICATE", cert.getEncoded()), pem("PRIVATE KEY", kp.getPrivate().getEncoded()));
+        } catch (Exception e) {
+            throw new IllegalStateException("Cannot issue a certificate for " + names + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A client TLS context that trusts this CA alone: the emulator reaching the services whose certificates it issued. */
+    public SSLContext trustingThisCa() {
+        try {
+            KeyStore ts = KeyStore.getInstance("PKCS12");
+            ts.load(null, null);
+            ts.setCertificateEntry("ca", ca);
+            javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(ts);
+            SSLContext c = SSLContext.getInstance("TLS");
+            c.init(null, tmf.getTrustManagers(), new SecureRandom());
+            return c;
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     private static boolean coversNames(X509Certificate cert, Set<String> names) throws GeneralSecurityException {
         Set<String> have = new LinkedHashSet<>();
         if (cert.getSubjectAlternativeNames() != null) {
