@@ -605,7 +605,7 @@ public final class Emulator implements AutoCloseable {
         return s;
     }
 
-    private static State.Principal newPrincipal(String displayName) {
+    static State.Principal newPrincipal(String displayName) {
         State.Principal p = new State.Principal();
         p.objectId = UUID.randomUUID().toString();
         p.clientId = UUID.randomUUID().toString();

@@ -36,6 +36,17 @@ public final class State {
     public List<ArmRoleAssignment> armRoleAssignments;
     /** Full-backup folders written by HSM backups, keyed by folder URL (the emulator's stand-in for blob storage). */
     public Map<String, String> backupFolders = new LinkedHashMap<>();
+    /** Microsoft.ManagedIdentity/userAssignedIdentities, by lower(resource id); each is also a principal. */
+    public Map<String, UserAssignedIdentity> userAssignedIdentities = new LinkedHashMap<>();
+
+    public static final class UserAssignedIdentity {
+        public String id;
+        public String name;
+        public String location;
+        public String principalId;
+        public String clientId;
+        public Map<String, String> tags = new LinkedHashMap<>();
+    }
 
     public static final class Principal {
         public String objectId;
@@ -52,6 +63,8 @@ public final class State {
         public String name;
         public List<String> actions = new ArrayList<>();
         public List<String> notActions = new ArrayList<>();
+        /** Actions on data (a storage account's blobs), checked where a service acts on data for a principal. */
+        public List<String> dataActions = new ArrayList<>();
     }
 
     public static final class ArmRoleAssignment {
@@ -76,6 +89,8 @@ public final class State {
         public String skuName;
         public String tenantId;
         public Map<String, String> tags = new LinkedHashMap<>();
+        /** The resource IDs of the user-assigned managed identities given to the HSM (ARM {@code identity}). */
+        public List<String> userAssignedIdentities = new ArrayList<>();
         public List<String> initialAdminObjectIds = new ArrayList<>();
         public int softDeleteRetentionInDays;
         public boolean enablePurgeProtection;
