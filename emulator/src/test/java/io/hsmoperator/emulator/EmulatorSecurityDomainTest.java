@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import java.security.KeyPair;
 import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.util.Base64;
 import java.util.List;
 
@@ -75,11 +76,13 @@ class EmulatorSecurityDomainTest extends EmulatorTestBase {
         JsonNode parsed = Json.parse(blob);
         assertEquals(3, parsed.path("SharedKeys").path("enc_shares").size());
         assertEquals(2, parsed.path("SharedKeys").path("required").asInt());
+        List<X509Certificate> twoCerts = officers.certificates().subList(1, 3);
         List<PrivateKey> two = officers.keys().subList(1, 3).stream().map(KeyPair::getPrivate).toList();
-        byte[] recovered = SecurityDomainBlob.recoverBackupKey(blob, two);
+        byte[] recovered = SecurityDomainBlob.recoverBackupKey(blob, twoCerts, two);
         byte[] domainKey = emulator.inspect(s -> Base64.getDecoder().decode(s.hsms.get(name.toLowerCase()).domainKey));
         assertArrayEquals(domainKey, recovered, "any two officers recover the HSM's key");
-        assertThrows(IllegalArgumentException.class, () -> SecurityDomainBlob.recoverBackupKey(blob, List.of(officers.keys().get(0).getPrivate())),
+        assertThrows(IllegalArgumentException.class, () -> SecurityDomainBlob.recoverBackupKey(blob,
+                List.of(officers.certificates().get(0)), List.of(officers.keys().get(0).getPrivate())),
                 "one officer alone cannot");
 
         // Once activated, a download is a new copy of the same security domain, for the officers named in it.
@@ -91,9 +94,9 @@ class EmulatorSecurityDomainTest extends EmulatorTestBase {
             assertEquals(202, r.getStatusCode(), "an activated HSM's security domain can be downloaded again");
             copy = Json.parse(r.getBodyAsByteArray().block()).get("value").asText();
         }
-        assertArrayEquals(domainKey, SecurityDomainBlob.recoverBackupKey(copy, others.keys().subList(0, 3).stream().map(KeyPair::getPrivate)
-                .toList()), "the new copy recovers the same HSM, with the new officers' quorum");
-        assertThrows(IllegalArgumentException.class, () -> SecurityDomainBlob.recoverBackupKey(copy, two), "and not with the old officers");
+        assertArrayEquals(domainKey, SecurityDomainBlob.recoverBackupKey(copy, others.certificates().subList(0, 3),
+                others.keys().subList(0, 3).stream().map(KeyPair::getPrivate).toList()), "the new copy recovers the same HSM, with the new officers' quorum");
+        assertThrows(IllegalArgumentException.class, () -> SecurityDomainBlob.recoverBackupKey(copy, twoCerts, two), "and not with the old officers");
         assertEquals(ActivationStatus.ACTIVE, admin.keyVault().serviceClient().getManagedHsms().getByResourceGroup("rg-sd", name)
                 .properties().securityDomainProperties().activationStatus(), "the HSM stays active");
     }
