@@ -112,6 +112,8 @@ public final class State {
         /** The HSM's own secret: protects key backups so they restore only into the same security domain. */
         public String domainKey;
         public SecurityDomain securityDomain;
+        /** The key an uploaded security domain is wrapped to: made on the first read, gone once an upload succeeds. */
+        public TransferKey transferKey;
         public Map<String, Key> keys = new LinkedHashMap<>();
         public Map<String, Key> deletedKeys = new LinkedHashMap<>();
         public Map<String, ObjectNode> customRoles = new LinkedHashMap<>();
@@ -140,8 +142,17 @@ public final class State {
         public List<String> certificateThumbprints = new ArrayList<>();
         public long downloadedAtMillis;
         public long activeAtMillis;
-        /** Base64 of the 32-byte security-domain key that the blob's shares protect. */
+        /** Base64 of the 32-byte security-domain key that the blob's shares protect (null after an upload). */
         public String key;
+        /** When the HSM was activated by uploading a security domain (0: by a download). */
+        public long uploadedAtMillis;
+    }
+
+    public static final class TransferKey {
+        /** PKCS#8, base64: the emulator's private half, as it keeps key material. */
+        public String privateKey;
+        /** The self-signed certificate of the public half (DER, base64), served as the JWK's x5c. */
+        public String certificate;
     }
 
     public static final class Key {
