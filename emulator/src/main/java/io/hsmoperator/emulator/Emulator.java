@@ -249,6 +249,32 @@ public final class Emulator implements AutoCloseable {
         return tls.issueServer(names);
     }
 
+    /**
+     * A user-assigned managed identity, as {@code az identity create} makes one through ARM; returns its principal's
+     * object ID. Giving it to an HSM still goes through ARM (and needs assign/action on it).
+     */
+    public String createUserAssignedIdentity(String subscription, String resourceGroup, String name, String location) {
+        return write(() -> {
+            String key = ManagedIdentityArmApi.resourceId(subscription, resourceGroup, name).toLowerCase(java.util.Locale.ROOT);
+            State.UserAssignedIdentity known = state.userAssignedIdentities.get(key);
+            if (known != null) {
+                return known.principalId;
+            }
+            State.Principal p = newPrincipal(name);
+            p.clientSecret = null;
+            state.principals.put(p.objectId, p);
+            State.UserAssignedIdentity id = new State.UserAssignedIdentity();
+            id.id = ManagedIdentityArmApi.resourceId(subscription, resourceGroup, name);
+            id.name = name;
+            id.location = location;
+            id.principalId = p.objectId;
+            id.clientId = p.clientId;
+            state.userAssignedIdentities.put(key, id);
+            dirty();
+            return p.objectId;
+        });
+    }
+
     /** A projected service-account token as a cluster would mount it for workload identity. */
     public String federatedToken(String subject) {
         return entra.federatedToken(subject, 3600);

@@ -17,12 +17,16 @@ import com.azure.resourcemanager.keyvault.models.MhsmipRule;
 import com.azure.resourcemanager.keyvault.models.NetworkRuleAction;
 import com.azure.resourcemanager.keyvault.models.NetworkRuleBypassOptions;
 import com.azure.resourcemanager.keyvault.models.PrivateEndpointServiceConnectionStatus;
+import com.azure.resourcemanager.keyvault.models.ManagedServiceIdentity;
+import com.azure.resourcemanager.keyvault.models.ManagedServiceIdentityType;
 import com.azure.resourcemanager.keyvault.models.PublicNetworkAccess;
+import com.azure.resourcemanager.keyvault.models.UserAssignedIdentity;
 import jakarta.inject.Singleton;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 
@@ -75,7 +79,8 @@ public class ArmManagedHsms implements ManagedHsmArm {
         ManagedHsmProperties props = new ManagedHsmProperties().withEnablePurgeProtection(d.purgeProtection())
                 .withPublicNetworkAccess(d.publicNetworkAccess() == null ? null : PublicNetworkAccess.fromString(d.publicNetworkAccess()))
                 .withNetworkAcls(d.networkAcls() == null ? null : networkAcls(d.networkAcls()));
-        ManagedHsmInner body = new ManagedHsmInner().withTags(new LinkedHashMap<>(d.tags())).withProperties(props);
+        ManagedHsmInner body = new ManagedHsmInner().withTags(new LinkedHashMap<>(d.tags())).withProperties(props)
+                .withIdentity(identity(d.userAssignedIdentities()));
         return AzureError.call(() -> Mutation.started(hsms(subscription).updateWithResponseAsync(resourceGroup, name, body), clients.timeout()));
     }
 
@@ -87,7 +92,9 @@ public class ArmManagedHsms implements ManagedHsmArm {
                         .withInitialAdminObjectIds(d.initialAdminObjectIds()).withEnableSoftDelete(true)
                         .withSoftDeleteRetentionInDays(d.softDeleteRetentionDays()).withEnablePurgeProtection(d.purgeProtection())
                         .withPublicNetworkAccess(PublicNetworkAccess.fromString(d.publicNetworkAccess()))
-                        .withNetworkAcls(networkAcls(d.networkAcls())));
+                        .withNetworkAcls(networkAcls(d.networkAcls())))
+                .withIdentity(d.userAssignedIdentities() == null || d.userAssignedIdentities().isEmpty() ? null
+                        : identity(d.userAssignedIdentities()));
         try {
             // The first response only: provisioning is observed by later reconciles, never waited for here.
             return Mutation.started(hsms(subscription).createOrUpdateWithResponseAsync(resourceGroup, name, body), clients.timeout());
@@ -116,6 +123,19 @@ public class ArmManagedHsms implements ManagedHsmArm {
         } catch (RuntimeException e) {
             throw AzureError.of(e);
         }
+    }
+
+    /** The identity block for {@code ids}: null sends none (Azure's stay), an empty list the type None (removes them). */
+    private static ManagedServiceIdentity identity(List<String> ids) {
+        if (ids == null) {
+            return null;
+        }
+        if (ids.isEmpty()) {
+            return new ManagedServiceIdentity().withType(ManagedServiceIdentityType.NONE);
+        }
+        Map<String, UserAssignedIdentity> assigned = new LinkedHashMap<>();
+        ids.forEach(id -> assigned.put(id, new UserAssignedIdentity()));
+        return new ManagedServiceIdentity().withType(ManagedServiceIdentityType.USER_ASSIGNED).withUserAssignedIdentities(assigned);
     }
 
     private static MhsmNetworkRuleSet networkAcls(NetworkRules n) {
@@ -147,6 +167,12 @@ public class ArmManagedHsms implements ManagedHsmArm {
                     c.privateLinkServiceConnectionState() == null ? null : String.valueOf(c.privateLinkServiceConnectionState().status()),
                     c.privateLinkServiceConnectionState() == null ? null : c.privateLinkServiceConnectionState().description())));
         }
+        List<Identity> identities = new ArrayList<>();
+        if (h.identity() != null && h.identity().userAssignedIdentities() != null) {
+            h.identity().userAssignedIdentities().forEach((id, ua) -> identities.add(new Identity(id,
+                    ua == null || ua.principalId() == null ? null : ua.principalId().toString(),
+                    ua == null || ua.clientId() == null ? null : ua.clientId().toString())));
+        }
         return new Hsm(h.id(), h.name(), h.location(), h.sku() == null ? null : h.sku().name().toString(),
                 p.tenantId() == null ? null : p.tenantId().toString(), h.tags() == null ? new LinkedHashMap<>() : new LinkedHashMap<>(h.tags()),
                 p.initialAdminObjectIds() == null ? List.of() : p.initialAdminObjectIds(),
@@ -154,7 +180,7 @@ public class ArmManagedHsms implements ManagedHsmArm {
                 p.publicNetworkAccess() == null ? "Enabled" : p.publicNetworkAccess().toString(), rules, p.hsmUri(),
                 p.provisioningState() == null ? null : p.provisioningState().toString(), p.statusMessage(),
                 p.securityDomainProperties() == null || p.securityDomainProperties().activationStatus() == null ? "Unknown"
-                        : p.securityDomainProperties().activationStatus().toString(), connections,
+                        : p.securityDomainProperties().activationStatus().toString(), connections, identities,
                 h.systemData() == null || h.systemData().lastModifiedAt() == null ? null : h.systemData().lastModifiedAt().toString(),
                 h.systemData() == null || h.systemData().createdAt() == null ? null : h.systemData().createdAt().toInstant().toString());
     }

@@ -46,6 +46,19 @@ public interface ManagedHsmArm {
     record Connection(String name, String privateEndpointId, String status, String description) {
     }
 
+    /** A user-assigned managed identity the HSM has: its resource ID and the principal Azure made for it. */
+    record Identity(String resourceId, String principalId, String clientId) {
+    }
+
+    /** Whether two lists of identity resource IDs name the same identities (ARM answers IDs in its own case). */
+    static boolean sameIdentities(List<String> a, List<String> b) {
+        java.util.Set<String> x = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+        java.util.Set<String> y = new java.util.TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+        x.addAll(a);
+        y.addAll(b);
+        return x.equals(y);
+    }
+
     /**
      * An HSM as ARM reports it. {@code createdAt} is ARM's systemData.createdAt: an HSM deleted (and purged) and created again
      * under the same name has the same resource ID but not the same creation time, so the two together name one HSM.
@@ -53,7 +66,7 @@ public interface ManagedHsmArm {
     record Hsm(String id, String name, String location, String sku, String tenantId, Map<String, String> tags,
                List<String> initialAdminObjectIds, int softDeleteRetentionDays, boolean purgeProtection, String publicNetworkAccess,
                NetworkRules networkAcls, String hsmUri, String provisioningState, String statusMessage, String activationStatus,
-               List<Connection> connections, String lastModified, String createdAt) {
+               List<Connection> connections, List<Identity> identities, String lastModified, String createdAt) {
         public boolean provisioned() {
             return "Succeeded".equalsIgnoreCase(provisioningState);
         }
@@ -61,13 +74,20 @@ public interface ManagedHsmArm {
         public boolean active() {
             return "Active".equalsIgnoreCase(activationStatus);
         }
+
+        /** Whether the HSM has exactly these user-assigned identities. */
+        public boolean hasIdentities(List<String> resourceIds) {
+            return sameIdentities(resourceIds, identities.stream().map(Identity::resourceId).toList());
+        }
     }
 
     /**
-     * What the operator wants the HSM to be. On an update, a null purgeProtection, publicNetworkAccess or networkAcls is
-     * not sent: Azure's value stays (an adopted HSM whose spec does not state it).
+     * What the operator wants the HSM to be. On an update, a null purgeProtection, publicNetworkAccess, networkAcls or
+     * userAssignedIdentities is not sent: Azure's value stays (an adopted HSM whose spec does not state it). An empty
+     * userAssignedIdentities removes the HSM's identities.
      */
     record Desired(String location, String sku, String tenantId, Map<String, String> tags, List<String> initialAdminObjectIds,
-                   int softDeleteRetentionDays, Boolean purgeProtection, String publicNetworkAccess, NetworkRules networkAcls) {
+                   int softDeleteRetentionDays, Boolean purgeProtection, String publicNetworkAccess, NetworkRules networkAcls,
+                   List<String> userAssignedIdentities) {
     }
 }

@@ -59,7 +59,8 @@ final class HsmSpecs {
                 s.softDeleteRetentionDays == null ? 90 : s.softDeleteRetentionDays,
                 s.purgeProtection != null ? s.purgeProtection : adopted ? null : Boolean.TRUE,
                 s.publicNetworkAccess != null ? s.publicNetworkAccess.name() : adopted ? null : "Enabled",
-                networkRules(s.networkAcls, observed == null ? null : observed.networkAcls(), adopted));
+                networkRules(s.networkAcls, observed == null ? null : observed.networkAcls(), adopted),
+                s.userAssignedIdentities != null ? List.copyOf(s.userAssignedIdentities) : adopted ? null : List.of());
     }
 
     /** Spec fields over Azure's (adopted) or over the defaults; null when an adopted HSM's spec states no rule at all. */
@@ -114,6 +115,9 @@ final class HsmSpecs {
         }
         if (Boolean.TRUE.equals(d.purgeProtection()) && !hsm.purgeProtection()) {
             what.add("purgeProtection");
+        }
+        if (d.userAssignedIdentities() != null && !hsm.hasIdentities(d.userAssignedIdentities())) {
+            what.add("userAssignedIdentities");
         }
         return what.isEmpty() ? null : String.join(", ", what);
     }

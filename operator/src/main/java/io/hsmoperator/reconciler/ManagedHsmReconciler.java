@@ -196,6 +196,14 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         st.hsmUri = hsm.hsmUri();
         st.provisioningState = hsm.provisioningState();
         st.activationStatus = hsm.activationStatus();
+        st.identities = new ArrayList<>();
+        for (ManagedHsmArm.Identity i : hsm.identities()) {
+            ManagedHsmStatus.Identity si = new ManagedHsmStatus.Identity();
+            si.resourceId = i.resourceId();
+            si.principalId = i.principalId();
+            si.clientId = i.clientId();
+            st.identities.add(si);
+        }
         st.privateEndpointConnections = new ArrayList<>();
         for (ManagedHsmArm.Connection c : hsm.connections()) {
             ManagedHsmStatus.PrivateEndpointConnection pc = new ManagedHsmStatus.PrivateEndpointConnection();

@@ -25,6 +25,65 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ManagedHsmReconcilerIT extends OperatorTestBase {
 
     @Test
+    void givesTheHsmItsDeclaredIdentitiesReportsTheirPrincipalsAndRemovesThemWhenTheSpecDoes() throws Exception {
+        apply(officersSecret("hsm-officers", 3, "2"));
+        String azureName = uniqueHsmName("ident");
+        String principal = emulator.createUserAssignedIdentity(SUBSCRIPTION, "rg-ids", "backup-writer-" + ns, "westeurope");
+        // The operator runs with exactly the shipped ARM role, which cannot give identities away; the second shipped role
+        // can, at the resource group of the identities meant for HSMs.
+        String assigner = emulator.defineArmRole(java.nio.file.Path.of("../config/azure/hsm-operator-identity-assign-role.json"));
+        emulator.assignArmRole(emulator.builtInPrincipal().objectId(), assigner, "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-ids");
+        String id = "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
+                + "backup-writer-" + ns;
+        ManagedHsm cr = managedHsm("hsm", azureName);
+        cr.getSpec().userAssignedIdentities = List.of(id);
+        apply(cr);
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", "Ready", Duration.ofSeconds(60));
+        assertEquals(1, azureHsm(azureName).orElseThrow().userAssignedIdentities.size());
+        assertTrue(azureHsm(azureName).orElseThrow().userAssignedIdentities.get(0).equalsIgnoreCase(id), "created with the identity");
+        assertEquals(1, ready.getStatus().identities.size());
+        assertEquals(principal, ready.getStatus().identities.get(0).principalId, "status names the principal to grant storage roles to");
+
+        long mark = emulator.controls().lastSequence();
+        cr.getSpec().userAssignedIdentities = List.of(id.toLowerCase(java.util.Locale.ROOT));
+        cr = respec(cr);
+        awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", "Ready", Duration.ofSeconds(60));
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains(azureName)),
+                "the same identity in another case is no drift: nothing is written");
+
+        cr.getSpec().userAssignedIdentities = List.of();
+        cr = respec(cr);
+        await().atMost(Duration.ofSeconds(60)).until(() -> azureHsm(azureName).orElseThrow().userAssignedIdentities.isEmpty());
+        await().atMost(Duration.ofSeconds(60)).until(() -> get(ManagedHsm.class, "hsm").getStatus().identities.isEmpty());
+
+        cr.getSpec().userAssignedIdentities = List.of(id.replace("backup-writer-", "nobody-"));
+        cr = respec(cr);
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+            var c = condition(get(ManagedHsm.class, "hsm"), "Ready");
+            return c != null && "False".equals(c.getStatus()) && c.getMessage().contains("nobody-" + ns) && c.getMessage().contains("not found");
+        });
+        assertTrue(azureHsm(azureName).orElseThrow().userAssignedIdentities.isEmpty(), "Azure refused it; nothing changed");
+
+        emulator.createUserAssignedIdentity(SUBSCRIPTION, "rg-elsewhere", "powerful-" + ns, "westeurope");
+        cr.getSpec().userAssignedIdentities = List.of("/subscriptions/" + SUBSCRIPTION
+                + "/resourceGroups/rg-elsewhere/providers/Microsoft.ManagedIdentity/userAssignedIdentities/powerful-" + ns);
+        cr = respec(cr);
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+            var c = condition(get(ManagedHsm.class, "hsm"), "Ready");
+            return c != null && "False".equals(c.getStatus()) && c.getMessage().contains("userAssignedIdentities/assign/action");
+        });
+        assertTrue(azureHsm(azureName).orElseThrow().userAssignedIdentities.isEmpty(),
+                "an identity outside the assigner role's scope is not given to the HSM");
+    }
+
+    /** The user's edit of the ManagedHsm's spec, written over the latest copy (the operator writes status meanwhile). */
+    private ManagedHsm respec(ManagedHsm edited) {
+        ManagedHsm latest = get(ManagedHsm.class, edited.getMetadata().getName());
+        latest.setSpec(edited.getSpec());
+        return update(latest);
+    }
+
+    @Test
     void createsActivatesAndGrantsItselfTheLeastRole() throws Exception {
         apply(officersSecret("hsm-officers", 3, "2"));
         String azureName = uniqueHsmName("prod");

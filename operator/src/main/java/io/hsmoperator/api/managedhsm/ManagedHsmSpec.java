@@ -104,6 +104,14 @@ public class ManagedHsmSpec {
             + "documented default on an HSM the operator creates.")
     public NetworkAcls networkAcls;
 
+    @JsonPropertyDescription("Resource IDs of user-assigned managed identities to give the HSM (/subscriptions/{s}/resourceGroups/{rg}/"
+            + "providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}): a full backup with useManagedIdentity writes to "
+            + "storage as the first of them, which needs Storage Blob Data Contributor on the storage account. The operator's "
+            + "Azure identity needs Microsoft.ManagedIdentity/userAssignedIdentities/assign/action on each. Unset: none on an "
+            + "HSM this resource creates, Azure's left as they are on an adopted one; empty: the HSM's identities are removed.")
+    public List<@Pattern("^/subscriptions/[0-9a-fA-F-]{36}/resource[Gg]roups/[^/]+/providers/[Mm]icrosoft\\.[Mm]anaged[Ii]dentity/"
+            + "user[Aa]ssigned[Ii]dentities/[^/]+$") String> userAssignedIdentities;
+
     @JsonPropertyDescription("Azure tags. The operator adds its ownership tag (hsmoperator.io-owner).")
     public Map<String, String> tags = new LinkedHashMap<>();
 

@@ -39,6 +39,9 @@ public class ManagedHsmStatus extends HsmStatus {
     @JsonPropertyDescription("The role the operator granted itself in the HSM to manage keys.")
     public OperatorAccess operatorAccess;
 
+    @JsonPropertyDescription("The HSM's user-assigned managed identities, as Azure reports them: grant storage roles to their principalId.")
+    public List<Identity> identities = new ArrayList<>();
+
     @JsonPropertyDescription("Private endpoint connections of the HSM, as Azure reports them.")
     public List<PrivateEndpointConnection> privateEndpointConnections = new ArrayList<>();
 
@@ -54,6 +57,15 @@ public class ManagedHsmStatus extends HsmStatus {
         public String scope;
         @JsonPropertyDescription("Name of the role assignment.")
         public String assignmentName;
+    }
+
+    public static class Identity {
+        @JsonPropertyDescription("Resource ID of the user-assigned identity.")
+        public String resourceId;
+        @JsonPropertyDescription("Object ID of its principal (what role assignments name).")
+        public String principalId;
+        @JsonPropertyDescription("Client ID of its principal.")
+        public String clientId;
     }
 
     public static class PrivateEndpointConnection {
