@@ -260,18 +260,9 @@ public final class Emulator implements AutoCloseable {
             if (known != null) {
                 return known.principalId;
             }
-            State.Principal p = newPrincipal(name);
-            p.clientSecret = null;
-            state.principals.put(p.objectId, p);
-            State.UserAssignedIdentity id = new State.UserAssignedIdentity();
-            id.id = ManagedIdentityArmApi.resourceId(subscription, resourceGroup, name);
-            id.name = name;
-            id.location = location;
-            id.principalId = p.objectId;
-            id.clientId = p.clientId;
-            state.userAssignedIdentities.put(key, id);
+            State.UserAssignedIdentity id = ManagedIdentityArmApi.create(state, subscription, resourceGroup, name, location);
             dirty();
-            return p.objectId;
+            return id.principalId;
         });
     }
 

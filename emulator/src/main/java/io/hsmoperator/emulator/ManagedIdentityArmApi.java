@@ -49,17 +49,8 @@ final class ManagedIdentityArmApi {
                         throw new ApiException(400, "LocationRequired", "The location property is required for this definition.");
                     }
                     resources.ensureResourceGroup(sub, rg, location);
-                    State.Principal p = Emulator.newPrincipal(name);
-                    p.clientSecret = null;
-                    emu.state().principals.put(p.objectId, p);
-                    State.UserAssignedIdentity id = new State.UserAssignedIdentity();
-                    id.id = "/subscriptions/" + sub + "/resourcegroups/" + rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name;
-                    id.name = name;
-                    id.location = location;
-                    id.principalId = p.objectId;
-                    id.clientId = p.clientId;
+                    State.UserAssignedIdentity id = create(emu.state(), sub, rg, name, location);
                     id.tags = Arm.stringMap(body.get("tags"));
-                    emu.state().userAssignedIdentities.put(key, id);
                     emu.dirty();
                     return Http.Response.json(201, view(id));
                 });
@@ -77,6 +68,21 @@ final class ManagedIdentityArmApi {
             default:
                 throw new ApiException(405, "MethodNotAllowed", "Method " + r.method + " is not allowed.");
         }
+    }
+
+    /** A new identity and its principal, which has no secret: only the resource it is given to gets tokens for it. */
+    static State.UserAssignedIdentity create(State state, String sub, String rg, String name, String location) {
+        State.Principal p = Emulator.newPrincipal(name);
+        p.clientSecret = null;
+        state.principals.put(p.objectId, p);
+        State.UserAssignedIdentity id = new State.UserAssignedIdentity();
+        id.id = resourceId(sub, rg, name);
+        id.name = name;
+        id.location = location;
+        id.principalId = p.objectId;
+        id.clientId = p.clientId;
+        state.userAssignedIdentities.put(id.id.toLowerCase(Locale.ROOT), id);
+        return id;
     }
 
     /** The identity a resource ID names; null when there is none. Called under the emulator's lock. */
