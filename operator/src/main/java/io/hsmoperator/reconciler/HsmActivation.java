@@ -134,6 +134,11 @@ final class HsmActivation {
             return conflict(cr, hsm, st, output, f, true);
         }
         if (held instanceof SecurityDomainCustody.Ours o && o.holdsBlob()) {
+            st.securityDomainWrappedFor = o.wrappedFor();
+            Duration rewrapping = rewrapForTheOfficers(cr, hsm, st, output, o);
+            if (rewrapping != null) {
+                return rewrapping;
+            }
             cond(st, cr, "True", Reason.Active, "The HSM is activated; its security domain is kept in Secret " + output + ".");
             return null;
         }
@@ -179,6 +184,44 @@ final class HsmActivation {
             return notYetStored;
         }
         cond(st, cr, "True", Reason.Active, "The HSM is activated; its security domain is kept in Secret " + output + ".");
+        return null;
+    }
+
+    /**
+     * The officers' certificates or quorum in the spec's Secret are no longer those the kept copy is encrypted to: the
+     * security domain is downloaded again for them (Azure allows it on an active HSM), spooled, then stored in place of
+     * the old copy, which the Secret keeps beside it ({@link SecurityDomainCustody#PREVIOUS_BLOB_KEY}). Null when nothing
+     * changed, the officers' Secret cannot be read (the copy held stays), or a download for these officers was already
+     * made and Azure's copy still names others (then it says so instead of downloading again).
+     */
+    private Duration rewrapForTheOfficers(ManagedHsm cr, ManagedHsmArm.Hsm hsm, ManagedHsmStatus st, String output,
+                                          SecurityDomainCustody.Ours held) {
+        if (held.wrappedFor() == null || !(officers(cr, hsm) instanceof OfficerCertificates.Parsed officers)) {
+            return null;
+        }
+        String wanted = SecurityDomainCustody.wrappedFor(officers);
+        if (wanted.equals(held.wrappedFor())) {
+            return null;
+        }
+        if (wanted.equals(st.securityDomainRewrapRequestedFor)) {
+            String message = "The security domain was downloaded again for the officers in Secret " + cr.getSpec().securityDomain.certificatesSecret
+                    + ", but the copy in Secret " + output + " is still encrypted to other certificates; the operator does not download "
+                    + "it again for the same officers.";
+            cond(st, cr, "True", Reason.SecurityDomainRewrapMismatch, message);
+            stalled(st, Reason.SecurityDomainRewrapMismatch, message, gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        st.securityDomainRewrapRequestedFor = wanted;
+        Duration notYetStored = downloadAndStore(cr, hsm, st, officers, output, held.token());
+        events.normal(cr, "SecurityDomainRewrapped", "The officers' certificates or quorum in Secret "
+                + cr.getSpec().securityDomain.certificatesSecret + " changed (now " + officers.certificates().size() + " certificates, quorum "
+                + officers.quorum() + "): downloaded the security domain again, encrypted to them"
+                + (notYetStored == null ? ", and stored it in Secret " + output + "; the previous copy is kept there as "
+                + SecurityDomainCustody.PREVIOUS_BLOB_KEY + "." : "; it waits in the spool to be stored."));
+        if (notYetStored != null) {
+            return notYetStored;
+        }
+        st.securityDomainWrappedFor = wanted;
         return null;
     }
 

@@ -15,7 +15,7 @@ public enum Reason {
     DeletedOutOfBand, ProvisioningFailed, AuthenticationFailed, PermissionDenied, AzureRejected, RefNotPermitted, HsmNotFound,
     HsmNotReady, SecurityDomainNotConfigured, SecurityDomainSecretMissing, SecurityDomainCertificateInvalid,
     SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
-    SecurityDomainNotStored, SecurityDomainMissing, SecurityDomainSecretConflict, ActivationFailed, OperatorNotAdministrator,
+    SecurityDomainNotStored, SecurityDomainRewrapMismatch, SecurityDomainMissing, SecurityDomainSecretConflict, ActivationFailed, OperatorNotAdministrator,
     ObserveOnly, DeletionBlocked, KeyMissing,
     VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted, WriteRefused,
     PublishConflict, KubernetesWriteFailed, DriftNotConverging

@@ -38,6 +38,8 @@ public class SecurityDomainCustody {
     static final String HSM_ID = "hsmoperator.io/hsm-resource-id";
     static final String HSM_CREATED_AT = "hsmoperator.io/hsm-created-at";
     static final String DOWNLOAD_TOKEN = "hsmoperator.io/download-token";
+    /** The copy a re-wrap replaced, kept beside the new one: officers holding the old keys can still recover the HSM. */
+    static final String PREVIOUS_BLOB_KEY = "security-domain.previous.json";
 
     private final KubernetesClient kubernetes;
     private final SecurityDomainSpool spool;
@@ -62,8 +64,11 @@ public class SecurityDomainCustody {
     record Absent() implements Held {
     }
 
-    /** The operator's Secret for this HSM; {@code token} is the download annotation's token its blob was downloaded for. */
-    record Ours(boolean holdsBlob, String token) implements Held {
+    /**
+     * The operator's Secret for this HSM; {@code token} is the download annotation's token its blob was downloaded for,
+     * {@code wrappedFor} whom the blob is encrypted to ({@link #wrappedFor(String)}; null without a blob).
+     */
+    record Ours(boolean holdsBlob, String token, String wrappedFor) implements Held {
     }
 
     /** Someone else's Secret, or the operator's for another HSM: never written into, never taken for this HSM's. */
@@ -87,7 +92,7 @@ public class SecurityDomainCustody {
         String recordedId = notes.get(HSM_ID);
         if (recordedId == null) {
             // Made before the Secret recorded its HSM: an empty placeholder of this ManagedHsm is still its own.
-            return managedHsm.equals(labels.get(MANAGEDHSM_LABEL)) && !blob ? new Ours(false, null)
+            return managedHsm.equals(labels.get(MANAGEDHSM_LABEL)) && !blob ? new Ours(false, null, null)
                     : new Foreign("was created for ManagedHsm " + labels.get(MANAGEDHSM_LABEL) + " and does not record which HSM it holds");
         }
         if (!recordedId.equalsIgnoreCase(hsmId)) {
@@ -99,7 +104,45 @@ public class SecurityDomainCustody {
             return new Foreign("holds the security domain of an earlier HSM of the same name, created at " + recordedAt
                     + " (this one was created at " + hsmCreatedAt + ")");
         }
-        return new Ours(blob, notes.get(DOWNLOAD_TOKEN));
+        return new Ours(blob, notes.get(DOWNLOAD_TOKEN),
+                blob ? wrappedFor(new String(Base64.getDecoder().decode(s.getData().get(BLOB_KEY)), StandardCharsets.UTF_8)) : null);
+    }
+
+    /**
+     * Whom a security-domain blob is encrypted to, read from the blob itself (its shares name their certificates by
+     * SHA-256 thumbprint, x5t_256, and the quorum is {@code required}): "quorum=2;officers=<sorted thumbprints>". Null
+     * when the blob does not say.
+     */
+    static String wrappedFor(String blob) {
+        try {
+            com.fasterxml.jackson.databind.JsonNode shared = new com.fasterxml.jackson.databind.ObjectMapper().readTree(blob).path("SharedKeys");
+            java.util.List<String> officers = new java.util.ArrayList<>();
+            shared.path("enc_shares").forEach(sh -> officers.add(sh.path("x5t_256").asText()));
+            if (officers.isEmpty() || !shared.path("required").canConvertToInt()) {
+                return null;
+            }
+            return fingerprint(shared.path("required").asInt(), officers);
+        } catch (java.io.IOException e) {
+            return null;
+        }
+    }
+
+    /** Whom a download for these officers encrypts the security domain to, in the terms of {@link #wrappedFor(String)}. */
+    static String wrappedFor(OfficerCertificates.Parsed officers) {
+        java.util.List<String> thumbprints = new java.util.ArrayList<>();
+        for (java.security.cert.X509Certificate c : officers.certificates()) {
+            try {
+                byte[] digest = java.security.MessageDigest.getInstance("SHA-256").digest(c.getEncoded());
+                thumbprints.add(Base64.getUrlEncoder().withoutPadding().encodeToString(digest));
+            } catch (java.security.GeneralSecurityException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return fingerprint(officers.quorum(), thumbprints);
+    }
+
+    private static String fingerprint(int quorum, java.util.List<String> thumbprints) {
+        return "quorum=" + quorum + ";officers=" + String.join(",", new java.util.TreeSet<>(thumbprints));
     }
 
     /**
@@ -164,7 +207,11 @@ public class SecurityDomainCustody {
             return Stored.FOREIGN;
         }
         Stored result = Stored.ALREADY_HELD;
-        if (!(held instanceof Ours o && o.holdsBlob())) {
+        // A copy for other officers (a re-wrap after the officers' certificates or quorum changed) replaces the one held,
+        // which is kept beside it; the same copy, spooled again because the spool could not be cleared, changes nothing.
+        String previous = held instanceof Ours o && o.holdsBlob() && o.wrappedFor() != null
+                && !o.wrappedFor().equals(wrappedFor(e.blob())) ? s.getData().get(BLOB_KEY) : null;
+        if (!(held instanceof Ours o && o.holdsBlob()) || previous != null) {
             Map<String, String> notes = identity(e.hsmResourceId(), e.hsmCreatedAt());
             notes.put("hsmoperator.io/quorum", String.valueOf(e.quorum()));
             notes.put("hsmoperator.io/officers", String.valueOf(e.officers()));
@@ -179,8 +226,11 @@ public class SecurityDomainCustody {
                         .withLabels(labels(e.managedHsm())).withAnnotations(notes).endMetadata().withType("Opaque")
                         .addToData(BLOB_KEY, data).build()).create();
             } else {
-                secrets.withName(e.secret()).edit(x -> new SecretBuilder(x).editMetadata().addToLabels(labels(e.managedHsm()))
-                        .addToAnnotations(notes).endMetadata().addToData(BLOB_KEY, data).build());
+                secrets.withName(e.secret()).edit(x -> {
+                    SecretBuilder b = new SecretBuilder(x).editMetadata().addToLabels(labels(e.managedHsm())).addToAnnotations(notes)
+                            .endMetadata().addToData(BLOB_KEY, data);
+                    return (previous == null ? b : b.addToData(PREVIOUS_BLOB_KEY, previous)).build();
+                });
             }
             result = Stored.STORED;
         }

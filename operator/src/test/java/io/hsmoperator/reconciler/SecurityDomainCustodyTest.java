@@ -35,13 +35,13 @@ class SecurityDomainCustodyTest {
     @Test
     void aSecretIsThisHsmsOnlyWhenItRecordsThisHsm() {
         assertInstanceOf(SecurityDomainCustody.Absent.class, judge(null));
-        assertEquals(new SecurityDomainCustody.Ours(true, "t1"), judge(secret("payments", Map.of(SecurityDomainCustody.HSM_ID, ID.toUpperCase(),
+        assertEquals(new SecurityDomainCustody.Ours(true, "t1", null), judge(secret("payments", Map.of(SecurityDomainCustody.HSM_ID, ID.toUpperCase(),
                 SecurityDomainCustody.HSM_CREATED_AT, CREATED, SecurityDomainCustody.DOWNLOAD_TOKEN, "t1"), true)));
-        assertEquals(new SecurityDomainCustody.Ours(true, null), judge(secret("another-name", Map.of(SecurityDomainCustody.HSM_ID, ID,
+        assertEquals(new SecurityDomainCustody.Ours(true, null, null), judge(secret("another-name", Map.of(SecurityDomainCustody.HSM_ID, ID,
                 SecurityDomainCustody.HSM_CREATED_AT, CREATED), true)), "a ManagedHsm declared again for the same HSM finds it");
-        assertEquals(new SecurityDomainCustody.Ours(true, null), judge(secret("payments", Map.of(SecurityDomainCustody.HSM_ID, ID), true)),
+        assertEquals(new SecurityDomainCustody.Ours(true, null, null), judge(secret("payments", Map.of(SecurityDomainCustody.HSM_ID, ID), true)),
                 "written before the creation time was recorded: the resource ID is all there is to go by");
-        assertEquals(new SecurityDomainCustody.Ours(false, null), judge(secret("payments", Map.of(), false)),
+        assertEquals(new SecurityDomainCustody.Ours(false, null, null), judge(secret("payments", Map.of(), false)),
                 "an empty placeholder of this ManagedHsm made before the Secret recorded its HSM");
 
         assertTrue(((SecurityDomainCustody.Foreign) judge(secret("payments", Map.of(SecurityDomainCustody.HSM_ID, ID,
@@ -52,6 +52,32 @@ class SecurityDomainCustodyTest {
         assertInstanceOf(SecurityDomainCustody.Foreign.class, judge(secret("payments", Map.of(), true)),
                 "a blob that does not say whose it is is nobody's to take");
         assertInstanceOf(SecurityDomainCustody.Foreign.class, judge(secret("other", Map.of(), false)));
+    }
+
+    @Test
+    void theBlobSaysWhomItIsEncryptedToInTheTermsOfTheOfficersSecret() throws Exception {
+        // Three officers' certificates (public only; made once with openssl for this test).
+        List<java.security.cert.X509Certificate> certs = new java.util.ArrayList<>();
+        List<String> thumbprints = new java.util.ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            try (var in = getClass().getResourceAsStream("/officers/officer-" + i + ".pem")) {
+                var cert = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
+                certs.add(cert);
+                thumbprints.add(java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(
+                        java.security.MessageDigest.getInstance("SHA-256").digest(cert.getEncoded())));
+            }
+        }
+        // The shape Azure's download has (and az keyvault security-domain restore-blob reads): shares named by x5t_256.
+        String blob = "{\"EncData\":{\"data\":[],\"kdf\":\"sp108_kdf\"},\"SharedKeys\":{\"enc_shares\":["
+                + "{\"enc_key\":\"x\",\"x5t_256\":\"" + thumbprints.get(2) + "\"},{\"enc_key\":\"x\",\"x5t_256\":\"" + thumbprints.get(0)
+                + "\"},{\"enc_key\":\"x\",\"x5t_256\":\"" + thumbprints.get(1) + "\"}],\"key_algorithm\":\"shamir_share\",\"required\":2},\"version\":2}";
+        assertEquals(SecurityDomainCustody.wrappedFor(new OfficerCertificates.Parsed(certs, 2)), SecurityDomainCustody.wrappedFor(blob),
+                "the same officers and quorum, in any order");
+        assertFalse(SecurityDomainCustody.wrappedFor(new OfficerCertificates.Parsed(certs, 3)).equals(SecurityDomainCustody.wrappedFor(blob)),
+                "another quorum");
+        assertFalse(SecurityDomainCustody.wrappedFor(new OfficerCertificates.Parsed(certs.subList(0, 2), 2))
+                .equals(SecurityDomainCustody.wrappedFor(blob)), "other officers");
+        assertEquals(null, SecurityDomainCustody.wrappedFor("{}"), "a blob that does not say");
     }
 
     @Test

@@ -150,6 +150,36 @@ class ManagedHsmReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void newOfficersGetTheSecurityDomainRewrappedOnceWithThePreviousCopyKeptBesideIt() throws Exception {
+        apply(officersSecret("hsm-officers", 3, "2"));
+        String azureName = uniqueHsmName("rewrap");
+        apply(managedHsm("hsm", azureName));
+        ManagedHsm ready = awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", "Ready", Duration.ofSeconds(60));
+        assertTrue(ready.getStatus().securityDomainWrappedFor.startsWith("quorum=2;officers="), ready.getStatus().securityDomainWrappedFor);
+        String first = client.secrets().inNamespace(ns).withName("hsm-security-domain").get().getData().get("security-domain.json");
+
+        long mark = emulator.controls().lastSequence();
+        // The officers change: a fourth joins and the quorum rises (a PUT of the Secret, as kubectl apply of a new version).
+        client.resource(officersSecret("hsm-officers", 4, "3")).update();
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+            String w = get(ManagedHsm.class, "hsm").getStatus().securityDomainWrappedFor;
+            return w != null && w.startsWith("quorum=3;");
+        });
+        Secret kept = client.secrets().inNamespace(ns).withName("hsm-security-domain").get();
+        var blob = new com.fasterxml.jackson.databind.ObjectMapper().readTree(Base64.getDecoder().decode(kept.getData().get("security-domain.json")));
+        assertEquals(3, blob.path("SharedKeys").path("required").asInt(), "the new copy needs three officers");
+        assertEquals(4, blob.path("SharedKeys").path("enc_shares").size(), "one share for each of the four");
+        assertEquals(first, kept.getData().get("security-domain.previous.json"), "the previous copy is kept beside it");
+        assertTrue(eventReasons().contains("SecurityDomainRewrapped"), eventReasons().toString());
+        java.util.function.Supplier<Integer> downloads = () -> emulator.controls().journal(e -> e.seq() > mark && e.method().equals("POST")
+                && e.path().contains("securitydomain/download") && e.status() < 300).size();
+        assertEquals(1, downloads.get(), "downloaded once for the new officers");
+        Thread.sleep(7000);
+        assertEquals(1, downloads.get(), "and not again on later reconciles");
+        assertEquals("True", condition(get(ManagedHsm.class, "hsm"), "Ready").getStatus());
+    }
+
+    @Test
     void steadyStateIssuesNoWrites() throws Exception {
         String azureName = readyHsm("steady").getSpec().azureName;
         long mark = emulator.controls().lastSequence();

@@ -39,6 +39,14 @@ public class ManagedHsmStatus extends HsmStatus {
     @JsonPropertyDescription("The role the operator granted itself in the HSM to manage keys.")
     public OperatorAccess operatorAccess;
 
+    @JsonPropertyDescription("Whom the kept copy of the security domain is encrypted to, read from the copy: the quorum and the "
+            + "SHA-256 thumbprints (x5t#S256) of the officers' certificates. When the officers' Secret names others, the "
+            + "operator downloads the security domain again for them.")
+    public String securityDomainWrappedFor;
+
+    @JsonPropertyDescription("The officers (as in securityDomainWrappedFor) a re-wrap last downloaded the security domain for.")
+    public String securityDomainRewrapRequestedFor;
+
     @JsonPropertyDescription("The HSM's user-assigned managed identities, as Azure reports them: grant storage roles to their principalId.")
     public List<Identity> identities = new ArrayList<>();
 
