@@ -2,6 +2,7 @@ package io.hsmoperator.metrics;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.CustomResource;
+import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmStatus;
 import io.hsmoperator.api.hsmkey.HsmKeyStatus;
@@ -21,9 +22,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.ToDoubleFunction;
 
 /**
- * Gauges per HsmKey and per ManagedHsm, read from the status the operator last reported (never from Azure): a key's
+ * Gauges per HsmKey, per ManagedHsm and per HsmBackup, read from the status the operator last reported (never from Azure): a key's
  * current version's age, the time to its next rotation, the time until its current version expires and its version
- * count; an HSM's Ready. Each resource's gauges
+ * count; an HSM's Ready; when an HsmBackup's last successful backup started. Each resource's gauges
  * are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
  */
 public final class ResourceMetrics {
@@ -33,6 +34,7 @@ public final class ResourceMetrics {
     static final String KEY_EXPIRY = "hsm.operator.key.expiry.seconds";
     static final String HSM_READY = "hsm.operator.hsm.ready";
     static final String HSM_SECURITY_DOMAIN_MISSING = "hsm.operator.hsm.security.domain.missing";
+    static final String BACKUP_LAST_SUCCESS = "hsm.operator.backup.last.success.timestamp.seconds";
 
     private static final Map<String, Tracked> TRACKED = new ConcurrentHashMap<>();
 
@@ -54,7 +56,7 @@ public final class ResourceMetrics {
 
     /** The status a reconcile of {@code cr} ended with (written or unchanged). */
     public static void observed(CustomResource<?, ?> cr, HsmStatus status, Clock clock) {
-        if (!(status instanceof HsmKeyStatus) && !(status instanceof ManagedHsmStatus)) {
+        if (!(status instanceof HsmKeyStatus) && !(status instanceof ManagedHsmStatus) && !(status instanceof HsmBackupStatus)) {
             return;
         }
         MeterRegistry registry = OperatorMetrics.registry();
@@ -73,6 +75,9 @@ public final class ResourceMetrics {
                         + "NaN: it never expires)", tags, fresh, ResourceMetrics::untilExpiry));
                 fresh.meters.add(gauge(registry, KEY_VERSIONS, "Versions the key has in Azure (Managed HSM allows 100)", tags, fresh,
                         s -> ((HsmKeyStatus) s.status).versionCount == null ? Double.NaN : ((HsmKeyStatus) s.status).versionCount));
+            } else if (status instanceof HsmBackupStatus) {
+                fresh.meters.add(gauge(registry, BACKUP_LAST_SUCCESS, "When the HsmBackup's last successful backup started (Unix "
+                        + "seconds; NaN: none yet)", tags, fresh, ResourceMetrics::lastBackup));
             } else {
                 fresh.meters.add(gauge(registry, HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, fresh,
                         s -> ready(s.status) ? 1 : 0));
@@ -121,6 +126,12 @@ public final class ResourceMetrics {
     private static double untilRotation(Tracked t) {
         String next = ((HsmKeyStatus) t.status).nextRotationTime;
         return next == null ? Double.NaN : seconds(Duration.between(t.clock.instant(), Instant.parse(next)));
+    }
+
+    /** From status.lastSuccessful.time. */
+    private static double lastBackup(Tracked t) {
+        HsmBackupStatus.LastSuccessful last = ((HsmBackupStatus) t.status).lastSuccessful;
+        return last == null || last.time == null ? Double.NaN : Instant.parse(last.time).toEpochMilli() / 1000.0;
     }
 
     private static boolean ready(HsmStatus s) {
