@@ -45,7 +45,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * RBAC through its ServiceAccount, and authenticated to Azure (the emulator) by workload identity: the real webhook
  * projects the ServiceAccount token into the pod and the emulator's Entra checks it against the API server's OIDC
  * discovery and JWKS. The steps build on one another, in order: install, the samples converge, a workload pod signs,
- * rotate-now, drift, a rolling upgrade to two replicas, kill -9 while 50 keys are created, uninstall.
+ * rotate-now, drift, a rolling upgrade to two replicas, a drain under the PodDisruptionBudget, kill -9 while 50 keys are
+ * created, uninstall.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -262,6 +263,32 @@ class InstalledOperatorE2E {
 
     @Test
     @Order(7)
+    void aDrainEvictsOneReplicaAtATime() throws Exception {
+        // kubectl drain cordons the node, then evicts. The chart's PodDisruptionBudget (minAvailable 1) lets the first
+        // replica go; its replacement cannot start on the cordoned node, so the second eviction is refused (429) and
+        // one replica, the leader here, keeps reconciling until the first is back.
+        String node = admin.nodes().list().getItems().get(0).getMetadata().getName();
+        var budget = admin.policy().v1().podDisruptionBudget().inNamespace(Installation.SYSTEM).withName("hsm-operator");
+        await().atMost(WAIT).until(() -> budget.get().getStatus() != null && budget.get().getStatus().getDisruptionsAllowed() == 1);
+        String leader = installation.leader();
+        String standby = installation.readyPods().stream().map(p -> p.getMetadata().getName()).filter(n -> !n.equals(leader))
+                .findFirst().orElseThrow();
+        admin.nodes().withName(node).edit(n -> { n.getSpec().setUnschedulable(true); return n; });
+        try {
+            assertTrue(admin.pods().inNamespace(Installation.SYSTEM).withName(standby).evict(), "the budget lets the standby go");
+            assertFalse(admin.pods().inNamespace(Installation.SYSTEM).withName(leader).evict(),
+                    "the budget refuses the leader's eviction while the standby's replacement cannot start");
+            assertEquals(leader, installation.leader(), "the leader kept its lease");
+            assertTrue(installation.pod(leader).getMetadata().getDeletionTimestamp() == null, "the leader was not told to stop");
+        } finally {
+            admin.nodes().withName(node).edit(n -> { n.getSpec().setUnschedulable(false); return n; });
+        }
+        TestCluster.kubectlOk("rollout", "status", "-n", Installation.SYSTEM, "deployment/hsm-operator", "--timeout=" + WAIT.toSeconds() + "s");
+        await().atMost(WAIT).until(() -> installation.readyPods().size() == 2);
+    }
+
+    @Test
+    @Order(8)
     void killNineWhileFiftyKeysAreCreated() throws Exception {
         StringBuilder yaml = new StringBuilder();
         IntStream.range(0, BULK).forEach(i -> yaml.append("""
@@ -297,7 +324,7 @@ class InstalledOperatorE2E {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void uninstallLeavesAzureAsEachDeletionPolicySays() throws Exception {
         // As the README says: the resources first, while the operator still runs to honour their deletion policies.
         TestCluster.kubectlOk("delete", "-n", APPS, "hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
@@ -317,6 +344,7 @@ class InstalledOperatorE2E {
 
         // helm uninstall: the kubelet stops the Deployment's pods, the release's objects go, the CRDs stay.
         List<String> running = installation.pods().stream().map(p -> p.getMetadata().getName()).toList();
+        java.time.LocalDateTime uninstallStarted = java.time.LocalDateTime.now(java.time.ZoneOffset.UTC);
         installation.helmUninstall();
         await().atMost(WAIT).until(() -> installation.pods().isEmpty());
         for (String p : running) {
@@ -326,11 +354,11 @@ class InstalledOperatorE2E {
                 .filter(c -> c.getSpec().getGroup().equals("hsmoperator.io")).count(), "helm uninstall keeps the CRDs");
 
         // Every call the operator made was allowed by the chart's RBAC: a missing rule shows as a refusal in its log. Only
-        // until its shutdown began: helm uninstall deletes the Roles together with the Deployment, so a standby still
-        // trying for the lease while it stops is refused, which says nothing of the rules.
+        // until helm uninstall began: it deletes the Roles together with the Deployment, so a standby still trying for
+        // the lease before its SIGTERM arrives is refused, which says nothing of the rules.
         for (Map.Entry<String, String> log : installation.logs.all().entrySet()) {
-            String beforeShutdown = log.getValue().split("\\(Shutdown thread\\)", 2)[0];
-            Matcher forbidden = Pattern.compile(".*(is forbidden|Forbidden).*").matcher(beforeShutdown);
+            String beforeUninstall = linesBefore(log.getValue(), uninstallStarted);
+            Matcher forbidden = Pattern.compile(".*(is forbidden|Forbidden).*").matcher(beforeUninstall);
             assertFalse(forbidden.find(), log.getKey() + " was refused by the API server: " + (forbidden.find(0) ? forbidden.group() : ""));
         }
     }
@@ -339,6 +367,22 @@ class InstalledOperatorE2E {
      * The operator in pod {@code name} ran its shutdown when the kubelet sent SIGTERM: Quarkus logs that it stopped, which
      * neither SIGKILL at the end of the grace period nor a crash would let it write.
      */
+    private static final Pattern LOG_TIME = Pattern.compile("^(\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2},\\d{3}) ");
+
+    /** The log's lines up to the first record stamped at or after {@code cutoff} (the pods log in UTC, as this machine). */
+    private static String linesBefore(String log, java.time.LocalDateTime cutoff) {
+        java.time.format.DateTimeFormatter f = java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss,SSS");
+        StringBuilder kept = new StringBuilder();
+        for (String line : log.split("\n")) {
+            Matcher m = LOG_TIME.matcher(line);
+            if (m.find() && !java.time.LocalDateTime.parse(m.group(1), f).isBefore(cutoff)) {
+                break;
+            }
+            kept.append(line).append('\n');
+        }
+        return kept.toString();
+    }
+
     private void assertStoppedBySigterm(String name) {
         await().atMost(Duration.ofSeconds(30)).until(() -> installation.pod(name) == null);
         String log = installation.logs.of(name);

@@ -27,10 +27,12 @@ final class Arm {
     private final ManagedHsmsArmApi hsms;
     private final NetworkArmApi network;
     private final InsightsArmApi insights;
+    private final ManagedIdentityArmApi identities;
 
     Arm(Emulator emu) {
         this.emu = emu;
         this.resources = new ResourcesArmApi(emu);
+        this.identities = new ManagedIdentityArmApi(emu, resources);
         this.hsms = new ManagedHsmsArmApi(emu, this, resources);
         this.network = new NetworkArmApi(emu, this, resources, hsms);
         this.insights = new InsightsArmApi(emu, hsms);
@@ -117,6 +119,9 @@ final class Arm {
             if (r.is(4, "providers") && r.is(5, "Microsoft.Network") && r.is(6, "privateEndpoints")) {
                 return network.privateEndpoints(r, sub, rg);
             }
+            if (r.is(4, "providers") && r.is(5, "Microsoft.ManagedIdentity") && r.is(6, "userAssignedIdentities") && r.size() == 8) {
+                return identities.identity(r, sub, rg, r.seg(7));
+            }
             throw ApiException.notFound("The resource type is not supported by the emulator: " + r.path);
         }
         if (r.is(2, "providers") && r.is(3, "Microsoft.KeyVault")) {
@@ -155,6 +160,10 @@ final class Arm {
                     + "' does not have authorization to perform action '" + action + "' over scope '" + scope
                     + "' or the scope is invalid. If access was recently granted, please refresh your credentials.");
         }
+    }
+
+    ManagedIdentityArmApi identities() {
+        return identities;
     }
 
     /** A linked resource (a subnet to join, a DNS zone to register in) needs its own permission: 403 LinkedAuthorizationFailed. */

@@ -21,7 +21,21 @@ final class ArmAuthorization {
             "owner", role("Owner", List.of("*"), List.of()),
             "contributor", role("Contributor", List.of("*"), List.of("Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
                     "Microsoft.Authorization/elevateAccess/Action")),
-            "reader", role("Reader", List.of("*/read"), List.of()));
+            "reader", role("Reader", List.of("*/read"), List.of()),
+            "storage blob data contributor", dataRole("Storage Blob Data Contributor",
+                    List.of("Microsoft.Storage/storageAccounts/blobServices/containers/delete",
+                            "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+                            "Microsoft.Storage/storageAccounts/blobServices/containers/write",
+                            "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"),
+                    List.of("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",
+                            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+                            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+                            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action",
+                            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action")),
+            "storage blob data reader", dataRole("Storage Blob Data Reader",
+                    List.of("Microsoft.Storage/storageAccounts/blobServices/containers/read",
+                            "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"),
+                    List.of("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read")));
 
     private ArmAuthorization() {
     }
@@ -31,6 +45,12 @@ final class ArmAuthorization {
         r.name = name;
         r.actions = new ArrayList<>(actions);
         r.notActions = new ArrayList<>(notActions);
+        return r;
+    }
+
+    private static State.ArmRole dataRole(String name, List<String> actions, List<String> dataActions) {
+        State.ArmRole r = role(name, actions, List.of());
+        r.dataActions = new ArrayList<>(dataActions);
         return r;
     }
 
@@ -92,6 +112,29 @@ final class ArmAuthorization {
             State.ArmRole role = definition(state, a.role);
             if (role != null && role.actions.stream().anyMatch(p -> Rbac.matches(p, action))
                     && role.notActions.stream().noneMatch(p -> Rbac.matches(p, action))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether the principal may perform {@code dataAction} on the blobs of a container of the storage account named
+     * {@code account}: a role with the data action assigned at the account, its blob service or the container, or above
+     * (a resource group or subscription: the emulator's Blob service, Azurite, is no ARM resource, so an assignment at any
+     * resource group or subscription counts, and one naming another account or container does not).
+     */
+    static boolean permitsData(State state, String principal, String dataAction, String account, String container) {
+        java.util.regex.Pattern storage = java.util.regex.Pattern.compile("^/subscriptions/[^/]+(/resourcegroups/[^/]+"
+                + "(/providers/microsoft\\.storage/storageaccounts/" + java.util.regex.Pattern.quote(account.toLowerCase(Locale.ROOT))
+                + "(/blobservices/default(/containers/" + java.util.regex.Pattern.quote(container.toLowerCase(Locale.ROOT)) + ")?)?)?)?$");
+        for (State.ArmRoleAssignment a : state.armRoleAssignments) {
+            String scope = a.scope.toLowerCase(Locale.ROOT).replaceAll("/+$", "");
+            if (!a.principalId.equalsIgnoreCase(principal) || !(scope.isEmpty() || storage.matcher(scope).matches())) {
+                continue;
+            }
+            State.ArmRole role = definition(state, a.role);
+            if (role != null && role.dataActions != null && role.dataActions.stream().anyMatch(p -> Rbac.matches(p, dataAction))) {
                 return true;
             }
         }

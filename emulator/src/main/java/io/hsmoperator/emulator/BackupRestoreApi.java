@@ -233,11 +233,12 @@ final class BackupRestoreApi {
      * domain reads them and an altered blob fails the restore. Returns the job's error, or null.
      */
     private ObjectNode writeFolder(BlobStorage storage, State.Hsm hsm, String container, String folder, JsonNode request) {
-        if (request.path("useManagedIdentity").asBoolean(false)) {
-            return Json.object().put("code", "InvalidManagedIdentity").put("message",
-                    "useManagedIdentity needs a user-assigned managed identity on the HSM with access to the storage account; this HSM has none.");
+        BlobStorage.Credential credential;
+        try {
+            credential = credential(storage, hsm, container, request, "write");
+        } catch (JobFailure f) {
+            return f.error;
         }
-        String sas = Json.text(request, "token");
         byte[] key = backupKey(hsm);
         Map<String, String> blobs = emu.read(() -> {
             Map<String, String> sealed = new LinkedHashMap<>();
@@ -253,7 +254,7 @@ final class BackupRestoreApi {
         });
         try {
             for (Map.Entry<String, String> b : blobs.entrySet()) {
-                storage.put(container, b.getKey(), b.getValue(), sas);
+                storage.put(container, b.getKey(), b.getValue(), credential);
             }
             return null;
         } catch (BlobStorage.StorageException e) {
@@ -272,11 +273,7 @@ final class BackupRestoreApi {
             }
             return restoreSnapshot(hsm, content);
         }
-        if (sasParameters.path("useManagedIdentity").asBoolean(false)) {
-            throw new JobFailure("InvalidManagedIdentity",
-                    "useManagedIdentity needs a user-assigned managed identity on the HSM with access to the storage account; this HSM has none.");
-        }
-        String sas = Json.text(sasParameters, "token");
+        BlobStorage.Credential sas = credential(storage, hsm, container, sasParameters, "read");
         byte[] key = backupKey(hsm);
         try {
             JsonNode manifest = open(storage.get(container, folder + "/" + MANIFEST, sas), key, folder, MANIFEST);
@@ -291,6 +288,41 @@ final class BackupRestoreApi {
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new JobFailure("InvalidBackupFolder", "The backup folder " + folder + " holds a key this HSM cannot read.");
         }
+    }
+
+    /**
+     * The SAS the request carried, or, with {@code useManagedIdentity}, a token of the HSM's user-assigned identity for
+     * Azure Storage, which the identity may use only with a role that grants the blob data action (Storage Blob Data
+     * Contributor for a backup, Reader or Contributor for a restore) on the account or container, or above. Azurite
+     * accepts any well-formed token, so the emulator checks the role here, as Azure Storage would.
+     */
+    private BlobStorage.Credential credential(BlobStorage storage, State.Hsm hsm, String container, JsonNode parameters, String access)
+            throws JobFailure {
+        if (!parameters.path("useManagedIdentity").asBoolean(false)) {
+            return BlobStorage.Credential.sas(Json.text(parameters, "token"));
+        }
+        String[] accountAndContainer = storage.accountAndContainer(container);
+        String dataAction = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/" + access;
+        String token = emu.read(() -> {
+            if (hsm.userAssignedIdentities == null || hsm.userAssignedIdentities.isEmpty()) {
+                return null;
+            }
+            State.UserAssignedIdentity id = emu.state().userAssignedIdentities.get(hsm.userAssignedIdentities.get(0).toLowerCase(Locale.ROOT));
+            State.Principal p = id == null ? null : emu.state().principals.get(id.principalId);
+            if (p == null || !ArmAuthorization.permitsData(emu.state(), p.objectId, dataAction, accountAndContainer[0], accountAndContainer[1])) {
+                return "";
+            }
+            return emu.entra().accessToken(p, "https://storage.azure.com");
+        });
+        if (token == null) {
+            throw new JobFailure("InvalidManagedIdentity", "useManagedIdentity needs a user-assigned managed identity on the HSM; this HSM has none.");
+        }
+        if (token.isEmpty()) {
+            throw new JobFailure("AuthorizationPermissionMismatch", "The HSM's managed identity " + hsm.userAssignedIdentities.get(0)
+                    + " is not authorized to perform " + dataAction + " on storage account " + accountAndContainer[0]
+                    + " (a Storage Blob Data role on the account or the container is needed).");
+        }
+        return BlobStorage.Credential.bearer(token);
     }
 
     private static JsonNode open(String sealed, byte[] key, String folder, String blob) throws JobFailure {

@@ -12,7 +12,7 @@ import java.util.Locale;
 
 /**
  * A real Azure Blob service (Azurite) as a Managed HSM's backup job reaches a storage account: over HTTPS, with the SAS
- * token the backup or restore request carried, through the Blob REST API. What the storage refuses (a SAS without the
+ * token the backup or restore request carried or a bearer token of the HSM's managed identity, through the Blob REST API. What the storage refuses (a SAS without the
  * permission, an expired SAS, a container that does not exist) fails the job with the storage's own error code.
  */
 final class BlobStorage {
@@ -26,6 +26,28 @@ final class BlobStorage {
     BlobStorage(String endpoint, SSLContext trust) {
         this.endpoint = endpoint.replaceAll("/+$", "");
         this.http = HttpClient.newBuilder().sslContext(trust).connectTimeout(Duration.ofSeconds(5)).build();
+    }
+
+    /** How a job authenticates to the storage: a SAS token, or a bearer token of the HSM's managed identity. */
+    record Credential(String sas, String bearer) {
+        static Credential sas(String token) {
+            return new Credential(token, null);
+        }
+
+        static Credential bearer(String token) {
+            return new Credential(null, token);
+        }
+
+        @Override
+        public String toString() {
+            return bearer != null ? "Credential[bearer]" : "Credential[sas]";
+        }
+    }
+
+    /** The account and container of a container URL of this service: https://127.0.0.1:PORT/{account}/{container}. */
+    String[] accountAndContainer(String containerUri) {
+        String[] p = containerUri.substring(endpoint.length() + 1).split("/");
+        return new String[]{p[0], p.length > 1 ? p[1] : ""};
     }
 
     /** Whether {@code containerUri} is a container of this service (https://127.0.0.1:PORT/account/container). */
@@ -46,8 +68,8 @@ final class BlobStorage {
     }
 
     /** Writes a block blob at {@code containerUri/name}. */
-    void put(String containerUri, String name, String content, String sas) throws StorageException {
-        HttpRequest.Builder b = request(containerUri, name, sas).header("x-ms-blob-type", "BlockBlob")
+    void put(String containerUri, String name, String content, Credential credential) throws StorageException {
+        HttpRequest.Builder b = request(containerUri, name, credential).header("x-ms-blob-type", "BlockBlob")
                 .PUT(HttpRequest.BodyPublishers.ofString(content, StandardCharsets.UTF_8));
         HttpResponse<String> r = send(b.build());
         if (r.statusCode() != 201) {
@@ -56,8 +78,8 @@ final class BlobStorage {
     }
 
     /** Reads {@code containerUri/name}; null when the blob (or its container) does not exist. */
-    String get(String containerUri, String name, String sas) throws StorageException {
-        HttpResponse<String> r = send(request(containerUri, name, sas).GET().build());
+    String get(String containerUri, String name, Credential credential) throws StorageException {
+        HttpResponse<String> r = send(request(containerUri, name, credential).GET().build());
         if (r.statusCode() == 404) {
             return null;
         }
@@ -67,10 +89,12 @@ final class BlobStorage {
         return r.body();
     }
 
-    private HttpRequest.Builder request(String containerUri, String name, String sas) {
+    private HttpRequest.Builder request(String containerUri, String name, Credential credential) {
+        String sas = credential.sas();
         String query = sas == null || sas.isBlank() ? "" : "?" + sas.replaceFirst("^\\?", "");
-        return HttpRequest.newBuilder(URI.create(containerUri.replaceAll("/+$", "") + "/" + name + query))
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(containerUri.replaceAll("/+$", "") + "/" + name + query))
                 .timeout(Duration.ofSeconds(30)).header("x-ms-version", VERSION);
+        return credential.bearer() == null ? b : b.header("Authorization", "Bearer " + credential.bearer());
     }
 
     private HttpResponse<String> send(HttpRequest request) throws StorageException {

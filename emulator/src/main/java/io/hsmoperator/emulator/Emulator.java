@@ -16,7 +16,6 @@ import java.security.KeyPairGenerator;
 import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
 import java.security.interfaces.RSAPrivateCrtKey;
-import java.security.interfaces.RSAPublicKey;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.security.spec.RSAPublicKeySpec;
 import java.time.Instant;
@@ -67,7 +66,6 @@ public final class Emulator implements AutoCloseable {
     private final ExecutorService executor;
     private final ScheduledExecutorService background;
     private final Map<String, Http.Listener> hsmListeners = new ConcurrentHashMap<>();
-    private final Map<String, ObjectNode> transferKeys = new ConcurrentHashMap<>();
     private final AtomicBoolean dirty = new AtomicBoolean();
     private final Http.Listener main;
     private volatile BlobStorage blobStorage;
@@ -421,22 +419,6 @@ public final class Emulator implements AutoCloseable {
         }
     }
 
-    ObjectNode transferKey(State.Hsm h) {
-        return transferKeys.computeIfAbsent(h.name.toLowerCase(Locale.ROOT), k -> {
-            try {
-                KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
-                g.initialize(2048);
-                RSAPublicKey pub = (RSAPublicKey) g.generateKeyPair().getPublic();
-                ObjectNode jwk = Json.object().put("kty", "RSA").put("alg", "RSA-OAEP-256").put("kid", "transfer-key-" + h.name)
-                        .put("n", Json.b64u(KeyCrypto.unsigned(pub.getModulus()))).put("e", Json.b64u(KeyCrypto.unsigned(pub.getPublicExponent())));
-                jwk.set("key_ops", Json.array(List.of("wrapKey", "encrypt")));
-                return jwk;
-            } catch (GeneralSecurityException e) {
-                throw new IllegalStateException(e);
-            }
-        });
-    }
-
     /** Applies an injected fault to a request that has been authenticated. */
     void applyFault(Http.Request r) {
         if (!config.testControls()) {
@@ -605,7 +587,7 @@ public final class Emulator implements AutoCloseable {
         return s;
     }
 
-    private static State.Principal newPrincipal(String displayName) {
+    static State.Principal newPrincipal(String displayName) {
         State.Principal p = new State.Principal();
         p.objectId = UUID.randomUUID().toString();
         p.clientId = UUID.randomUUID().toString();

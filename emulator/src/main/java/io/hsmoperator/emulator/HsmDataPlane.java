@@ -69,7 +69,7 @@ final class HsmDataPlane {
             return securityDomain.handle(r, hsm);
         }
         if (!emu.isActive(hsm)) {
-            throw new ApiException(403, "Forbidden", "Managed HSM is not activated. Download the security domain to activate it."
+            throw new ApiException(403, "Forbidden", "Managed HSM is not activated. Download the security domain to activate it, or upload one to restore it."
                     + activity());
         }
         int providers = indexOf(r, "providers");

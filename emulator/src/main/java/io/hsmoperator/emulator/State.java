@@ -36,6 +36,17 @@ public final class State {
     public List<ArmRoleAssignment> armRoleAssignments;
     /** Full-backup folders written by HSM backups, keyed by folder URL (the emulator's stand-in for blob storage). */
     public Map<String, String> backupFolders = new LinkedHashMap<>();
+    /** Microsoft.ManagedIdentity/userAssignedIdentities, by lower(resource id); each is also a principal. */
+    public Map<String, UserAssignedIdentity> userAssignedIdentities = new LinkedHashMap<>();
+
+    public static final class UserAssignedIdentity {
+        public String id;
+        public String name;
+        public String location;
+        public String principalId;
+        public String clientId;
+        public Map<String, String> tags = new LinkedHashMap<>();
+    }
 
     public static final class Principal {
         public String objectId;
@@ -52,6 +63,8 @@ public final class State {
         public String name;
         public List<String> actions = new ArrayList<>();
         public List<String> notActions = new ArrayList<>();
+        /** Actions on data (a storage account's blobs), checked where a service acts on data for a principal. */
+        public List<String> dataActions = new ArrayList<>();
     }
 
     public static final class ArmRoleAssignment {
@@ -76,6 +89,8 @@ public final class State {
         public String skuName;
         public String tenantId;
         public Map<String, String> tags = new LinkedHashMap<>();
+        /** The resource IDs of the user-assigned managed identities given to the HSM (ARM {@code identity}). */
+        public List<String> userAssignedIdentities = new ArrayList<>();
         public List<String> initialAdminObjectIds = new ArrayList<>();
         public int softDeleteRetentionInDays;
         public boolean enablePurgeProtection;
@@ -97,6 +112,8 @@ public final class State {
         /** The HSM's own secret: protects key backups so they restore only into the same security domain. */
         public String domainKey;
         public SecurityDomain securityDomain;
+        /** The key an uploaded security domain is wrapped to: made on the first read, gone once an upload succeeds. */
+        public TransferKey transferKey;
         public Map<String, Key> keys = new LinkedHashMap<>();
         public Map<String, Key> deletedKeys = new LinkedHashMap<>();
         public Map<String, ObjectNode> customRoles = new LinkedHashMap<>();
@@ -125,8 +142,17 @@ public final class State {
         public List<String> certificateThumbprints = new ArrayList<>();
         public long downloadedAtMillis;
         public long activeAtMillis;
-        /** Base64 of the 32-byte security-domain key that the blob's shares protect. */
+        /** Base64 of the 32-byte security-domain key that the blob's shares protect (null after an upload). */
         public String key;
+        /** When the HSM was activated by uploading a security domain (0: by a download). */
+        public long uploadedAtMillis;
+    }
+
+    public static final class TransferKey {
+        /** PKCS#8, base64: the emulator's private half, as it keeps key material. */
+        public String privateKey;
+        /** The self-signed certificate of the public half (DER, base64), served as the JWK's x5c. */
+        public String certificate;
     }
 
     public static final class Key {

@@ -178,6 +178,16 @@ public final class Tls {
         }
     }
 
+    /** A self-signed certificate for {@code keys} (an HSM's security-domain transfer key is handed out as one). */
+    static X509Certificate selfSigned(String subject, KeyPair keys) {
+        try {
+            X500Name name = new X500Name("CN=" + subject);
+            return issue(name, keys, name, keys.getPrivate(), null, false, Duration.ofDays(365));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     private static boolean coversNames(X509Certificate cert, Set<String> names) throws GeneralSecurityException {
         Set<String> have = new LinkedHashSet<>();
         if (cert.getSubjectAlternativeNames() != null) {

@@ -32,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EmulatorAzuriteBackupTest extends EmulatorTestBase {
     private Azurite azurite;
     private String hsmUri;
+    private String hsmName;
     private BlobContainerClient container;
 
     @BeforeAll
@@ -43,7 +44,8 @@ class EmulatorAzuriteBackupTest extends EmulatorTestBase {
                 .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), java.time.Duration.ofSeconds(30)))
                 .buildClient().createBlobContainer("backups");
         container.getBlobClient("notes/readme.txt").upload(com.azure.core.util.BinaryData.fromString("not the operator's"));
-        hsmUri = HsmFixtures.readyHsm(admin, "rg-azurite", hsmName("azurite"), HsmFixtures.CRYPTO_USER);
+        hsmName = hsmName("azurite");
+        hsmUri = HsmFixtures.readyHsm(admin, "rg-azurite", hsmName, HsmFixtures.CRYPTO_USER);
         admin.rbac(hsmUri).createRoleAssignment(com.azure.security.keyvault.administration.models.KeyVaultRoleScope.KEYS,
                 HsmFixtures.CRYPTO_OFFICER, admin.principal.objectId());
     }
@@ -118,7 +120,7 @@ class EmulatorAzuriteBackupTest extends EmulatorTestBase {
     }
 
     @Test
-    void theStoragesRefusalsFailTheJob() {
+    void theStoragesRefusalsFailTheJob() throws Exception {
         KeyVaultBackupClient backup = admin.backup(hsmUri);
         String readOnly = failure(backup.beginBackup(container.getBlobContainerUrl(),
                 sas(BlobContainerSasPermission.parse("rl"), OffsetDateTime.now().plusHours(1))));
@@ -130,9 +132,54 @@ class EmulatorAzuriteBackupTest extends EmulatorTestBase {
         String none = failure(backup.beginBackup(absent.getBlobContainerUrl(), absent.generateSas(
                 new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(1), BlobContainerSasPermission.parse("crwdl")))));
         assertTrue(none.startsWith("ContainerNotFound: "), none);
-        String identity = failure(backup.beginBackup(container.getBlobContainerUrl(), null));
+        String identity = failure(admin.backup(HsmFixtures.readyHsm(admin, "rg-azurite", hsmName("noidentity"), null))
+                .beginBackup(container.getBlobContainerUrl(), null));
         assertTrue(identity.startsWith("InvalidManagedIdentity: "), identity);
         assertFalse(readOnly.contains("sig=") || expired.contains("sig=") || none.contains("sig="), "no SAS in a job's error");
+    }
+
+    @Test
+    void theHsmsManagedIdentityWritesTheBackupOnceItHoldsABlobDataRole() throws Exception {
+        // A user-assigned identity through ARM, given to the HSM through the Key Vault resource manager SDK.
+        var pipeline = admin.keyVault().serviceClient().getHttpPipeline();
+        String identityId = "/subscriptions/" + admin.subscriptionId + "/resourceGroups/rg-azurite/providers/Microsoft.ManagedIdentity/"
+                + "userAssignedIdentities/hsm-backup-writer";
+        var put = new com.azure.core.http.HttpRequest(com.azure.core.http.HttpMethod.PUT, emulator.armEndpoint() + identityId.substring(1)
+                + "?api-version=2023-01-31").setHeader(com.azure.core.http.HttpHeaderName.CONTENT_TYPE, "application/json")
+                .setBody("{\"location\":\"westeurope\"}");
+        String principalId;
+        try (var response = pipeline.sendSync(put, com.azure.core.util.Context.NONE)) {
+            byte[] body = response.getBodyAsBinaryData().toBytes();
+            assertEquals(201, response.getStatusCode(), new String(body, java.nio.charset.StandardCharsets.UTF_8));
+            principalId = Json.parse(body).path("properties").path("principalId").asText();
+        }
+        var hsms = admin.keyVault().serviceClient().getManagedHsms();
+        var inner = hsms.getByResourceGroup("rg-azurite", hsmName);
+        inner.withIdentity(new com.azure.resourcemanager.keyvault.models.ManagedServiceIdentity()
+                .withType(com.azure.resourcemanager.keyvault.models.ManagedServiceIdentityType.USER_ASSIGNED)
+                .withUserAssignedIdentities(java.util.Map.of(identityId, new com.azure.resourcemanager.keyvault.models.UserAssignedIdentity())));
+        hsms.createOrUpdate("rg-azurite", hsmName, inner);
+        var updated = hsms.getByResourceGroup("rg-azurite", hsmName);
+        assertEquals(principalId, String.valueOf(updated.identity().userAssignedIdentities().values().iterator().next().principalId()),
+                "ARM reports the identity's principal on the HSM");
+
+        KeyVaultBackupClient backup = admin.backup(hsmUri);
+        String refused = failure(backup.beginBackup(container.getBlobContainerUrl(), null));
+        assertTrue(refused.startsWith("AuthorizationPermissionMismatch: ") && refused.contains("hsm-backup-writer"), refused);
+        emulator.assignArmRole(principalId, "Storage Blob Data Reader", "/subscriptions/" + admin.subscriptionId + "/resourceGroups/rg-storage"
+                + "/providers/Microsoft.Storage/storageAccounts/hsmbackups");
+        assertTrue(failure(backup.beginBackup(container.getBlobContainerUrl(), null)).startsWith("AuthorizationPermissionMismatch: "),
+                "reading is not writing");
+        emulator.assignArmRole(principalId, "Storage Blob Data Contributor", "/subscriptions/" + admin.subscriptionId
+                + "/resourceGroups/rg-storage/providers/Microsoft.Storage/storageAccounts/otheraccount");
+        assertTrue(failure(backup.beginBackup(container.getBlobContainerUrl(), null)).startsWith("AuthorizationPermissionMismatch: "),
+                "a role on another storage account does not count");
+        emulator.assignArmRole(principalId, "Storage Blob Data Contributor", "/subscriptions/" + admin.subscriptionId
+                + "/resourceGroups/rg-storage/providers/Microsoft.Storage/storageAccounts/hsmbackups/blobServices/default/containers/backups");
+        String folderUrl = backup.beginBackup(container.getBlobContainerUrl(), null).getFinalResult();
+        assertTrue(blobsUnder(folderName(folderUrl)).contains(folderName(folderUrl) + "/backup.json"), "written with the identity's token");
+        assertEquals(com.azure.core.util.polling.LongRunningOperationStatus.SUCCESSFULLY_COMPLETED,
+                backup.beginRestore(folderUrl, null).waitForCompletion().getStatus(), "and read back with it");
     }
 
     @Test
