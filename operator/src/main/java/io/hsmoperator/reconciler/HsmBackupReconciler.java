@@ -2,6 +2,7 @@ package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.backup.HsmBackupStatus;
@@ -82,7 +83,19 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         if (unusable != null) {
             return unusable;
         }
-        String sas = sas(cr);
+        String sas;
+        try {
+            sas = sas(cr);
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 403) {
+                throw e;
+            }
+            stalled(st, Reason.SecretMissing, "The operator may not read Secret " + spec.destination.sasTokenSecretRef.name
+                    + " in namespace " + cr.getMetadata().getNamespace() + " (forbidden): the Helm chart grants get on Secrets only in "
+                    + "rbac.backupSecretNamespaces (by default the watched namespaces) and where ManagedHsms may be declared; add "
+                    + "this namespace to rbac.backupSecretNamespaces. Nothing was sent to Azure.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
         if (sas == null) {
             stalled(st, Reason.SecretMissing, "Secret " + spec.destination.sasTokenSecretRef.name + " in namespace "
                     + cr.getMetadata().getNamespace() + " has no key " + spec.destination.sasTokenSecretRef.key + " (or does not exist): "
