@@ -165,6 +165,19 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
         assertNotNull(st.nextBackupTime);
         assertEquals(1, backupStarts(mark));
         assertTrue(eventReasons().containsAll(List.of("BackupStarted", "BackupSucceeded")), eventReasons().toString());
+        // The gauges the chart's HsmBackupOverdue alert and the dashboard read, and the rules on this scrape: quiet.
+        String m = scrape();
+        String labels = "namespace=\"" + ns + "\"";
+        assertEquals(OffsetDateTime.parse(st.lastSuccessful.time).toEpochSecond(),
+                sample(m, "hsm_operator_backup_last_success_timestamp_seconds", labels, "name=\"nightly\"").orElseThrow(), 0.001, m);
+        assertEquals(86400.0, sample(m, "hsm_operator_backup_interval_seconds", labels, "name=\"nightly\"").orElseThrow(), m);
+        assertTrue(sample(m, "hsm_operator_backup_created_timestamp_seconds", labels, "name=\"nightly\"").orElseThrow() > 0, m);
+        java.util.Set<String> missing = new java.util.TreeSet<>(io.hsmoperator.chart.PromTool.BACKUP_GAUGES);
+        missing.removeAll(io.hsmoperator.chart.PromTool.scrapedNames(m));
+        assertEquals(Set.of(), missing, "the gauges of an HsmBackup are in the operator's scrape");
+        String ours = m.lines().filter(l -> !l.contains("namespace=\"") || l.contains(labels)).collect(Collectors.joining("\n"));
+        io.hsmoperator.tools.GoTools.Run rules = io.hsmoperator.chart.PromTool.testRulesOn(ours, java.nio.file.Files.createTempDirectory("rules"));
+        assertEquals(0, rules.exit(), "promtool test rules on the operator's scrape:\n" + rules.both());
 
         // backup-now: exactly one more per distinct token
         backupNow("nightly", "before-upgrade");

@@ -392,4 +392,21 @@ public abstract class OperatorTestBase {
     protected static Map<String, String> tagsOf(State.Hsm h) {
         return h.tags;
     }
+
+    @org.eclipse.microprofile.config.inject.ConfigProperty(name = "quarkus.http.test-port", defaultValue = "8081")
+    protected int httpPort;
+
+    /** /q/metrics as Prometheus reads it. */
+    protected String scrape() throws Exception {
+        var response = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + httpPort + "/q/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        org.junit.jupiter.api.Assertions.assertEquals(200, response.statusCode(), response.body());
+        return response.body();
+    }
+
+    /** The value of the one series named {@code name} whose labels include every {@code label="value"} given. */
+    protected static java.util.OptionalDouble sample(String metrics, String name, String... labels) {
+        return metrics.lines().filter(l -> l.startsWith(name + "{") && java.util.Arrays.stream(labels).allMatch(l::contains))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst();
+    }
 }
