@@ -6,8 +6,6 @@ import com.azure.storage.blob.models.BlobItem;
 import com.azure.storage.blob.sas.BlobContainerSasPermission;
 import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
 import com.azure.storage.common.StorageSharedKeyCredential;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.backup.HsmBackupStatus;
@@ -75,27 +73,15 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
     }
 
     private void sasSecret(String name) {
-        client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName(name).endMetadata()
-                .addToStringData("sas", sas()).build()).create();
+        sasSecret(ns, name, sas());
     }
 
     private HsmBackup backup(String name, String every, Integer keepLast) {
-        HsmBackup b = new HsmBackup();
-        b.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(ns).build());
-        HsmBackupSpec s = new HsmBackupSpec();
-        s.hsmRef = new HsmReference("hsm", null);
-        s.destination = new HsmBackupSpec.Destination();
-        s.destination.containerUrl = container.getBlobContainerUrl();
-        s.destination.sasTokenSecretRef = new HsmBackupSpec.SecretKeyRef();
-        s.destination.sasTokenSecretRef.name = "backup-sas";
-        s.destination.sasTokenSecretRef.key = "sas";
-        s.schedule = new HsmBackupSpec.Schedule();
-        s.schedule.every = every;
+        HsmBackup b = hsmBackup(ns, name, new HsmReference("hsm", null), container.getBlobContainerUrl(), "backup-sas", every);
         if (keepLast != null) {
-            s.retention = new HsmBackupSpec.Retention();
-            s.retention.keepLast = keepLast;
+            b.getSpec().retention = new HsmBackupSpec.Retention();
+            b.getSpec().retention.keepLast = keepLast;
         }
-        b.setSpec(s);
         return b;
     }
 

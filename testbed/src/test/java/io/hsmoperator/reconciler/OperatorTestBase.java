@@ -196,6 +196,33 @@ public abstract class OperatorTestBase {
         return d;
     }
 
+    /**
+     * An HsmBackup {@code name} in {@code namespace} of {@code hsmRef} into {@code containerUrl}, every {@code every}, its SAS
+     * under the key sas of Secret {@code sasSecret}; no retention.
+     */
+    protected io.hsmoperator.api.backup.HsmBackup hsmBackup(String namespace, String name, HsmReference hsmRef, String containerUrl,
+            String sasSecret, String every) {
+        var b = new io.hsmoperator.api.backup.HsmBackup();
+        b.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.backup.HsmBackupSpec();
+        s.hsmRef = hsmRef;
+        s.destination = new io.hsmoperator.api.backup.HsmBackupSpec.Destination();
+        s.destination.containerUrl = containerUrl;
+        s.destination.sasTokenSecretRef = new io.hsmoperator.api.backup.HsmBackupSpec.SecretKeyRef();
+        s.destination.sasTokenSecretRef.name = sasSecret;
+        s.destination.sasTokenSecretRef.key = "sas";
+        s.schedule = new io.hsmoperator.api.backup.HsmBackupSpec.Schedule();
+        s.schedule.every = every;
+        b.setSpec(s);
+        return b;
+    }
+
+    /** A Secret {@code name} in {@code namespace} holding {@code sas} under the key sas, as an HsmBackup reads it. */
+    protected void sasSecret(String namespace, String name, String sas) {
+        client.secrets().inNamespace(namespace).resource(new SecretBuilder().withNewMetadata().withName(name).endMetadata()
+                .addToStringData("sas", sas).build()).createOr(existing -> existing.update());
+    }
+
     protected <T extends HasMetadata> T apply(T resource) {
         return client.resource(resource).inNamespace(resource.getMetadata().getNamespace() == null ? ns
                 : resource.getMetadata().getNamespace()).create();

@@ -1,9 +1,7 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.hsmoperator.api.backup.HsmBackup;
-import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
@@ -511,21 +509,8 @@ class TenancyIT extends OperatorTestBase {
      * the folder itself, and without retention the operator never lists the container.
      */
     private HsmBackup backup(String namespace, String name, HsmReference hsmRef) {
-        client.secrets().inNamespace(namespace).resource(new SecretBuilder().withNewMetadata().withName(name + "-sas").endMetadata()
-                .addToStringData("sas", "sv=2024-08-04&sr=c&sp=cw&sig=tenancy-test").build()).createOr(existing -> existing.update());
-        HsmBackup b = new HsmBackup();
-        b.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
-        HsmBackupSpec s = new HsmBackupSpec();
-        s.hsmRef = hsmRef;
-        s.destination = new HsmBackupSpec.Destination();
-        s.destination.containerUrl = "https://teambackups.blob.core.windows.net/hsm-backups";
-        s.destination.sasTokenSecretRef = new HsmBackupSpec.SecretKeyRef();
-        s.destination.sasTokenSecretRef.name = name + "-sas";
-        s.destination.sasTokenSecretRef.key = "sas";
-        s.schedule = new HsmBackupSpec.Schedule();
-        s.schedule.every = "P1D";
-        b.setSpec(s);
-        return b;
+        sasSecret(namespace, name + "-sas", "sv=2024-08-04&sr=c&sp=cw&sig=tenancy-test");
+        return hsmBackup(namespace, name, hsmRef, "https://teambackups.blob.core.windows.net/hsm-backups", name + "-sas", "P1D");
     }
 
     private HsmRoleAssignment roleAssignment(String namespace, String name, String keyRef, HsmRoleAssignmentSpec.Scope scope, String hsmNs) {
