@@ -65,6 +65,25 @@ A namespace written as a pattern cannot be named in RBAC: it must be listed in r
 {{- end -}}
 
 {{/*
+Namespaces where HsmBackups read the SAS token of their container from a Secret (get only): rbac.backupSecretNamespaces,
+else the watched namespaces (watch.mode own or list). With watch.mode all and no list, none: Secrets are never readable
+cluster-wide, so HsmBackups then work only where ManagedHsms may be declared (secretNamespaces, which grant get already).
+The namespaces secretNamespaces names are left out: their Role grants get already.
+*/}}
+{{- define "hsm-operator.backupSecretNamespaces" -}}
+{{- $out := .Values.rbac.backupSecretNamespaces -}}
+{{- if eq (len $out) 0 -}}
+{{- $out = include "hsm-operator.watchedNamespaces" . | trim | splitList "\n" | compact -}}
+{{- end -}}
+{{- $granted := include "hsm-operator.secretNamespaces" . | trim | splitList "\n" -}}
+{{- range ($out | uniq) }}
+{{- if not (has . $granted) }}
+{{ . }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Namespaces where HsmKeys may restart workloads (workloadRestarts.enabled): workloadRestarts.namespaces, else the
 watched namespaces (watch.mode own or list). With watch.mode all they must be listed: a restart is a rollout of
 someone's workload, never granted cluster-wide.
@@ -91,13 +110,13 @@ someone's workload, never granted cluster-wide.
 {{/* Rules in every watched namespace (a ClusterRole with watch.mode all). */}}
 {{- define "hsm-operator.workRules" -}}
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints"]
+  resources: ["managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints", "hsmbackups"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms/status", "hsmkeys/status", "hsmroleassignments/status", "hsmdiagnostics/status", "privateendpoints/status"]
+  resources: ["managedhsms/status", "hsmkeys/status", "hsmroleassignments/status", "hsmdiagnostics/status", "privateendpoints/status", "hsmbackups/status"]
   verbs: ["patch", "update"]
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms/finalizers", "hsmkeys/finalizers", "hsmroleassignments/finalizers", "hsmdiagnostics/finalizers", "privateendpoints/finalizers"]
+  resources: ["managedhsms/finalizers", "hsmkeys/finalizers", "hsmroleassignments/finalizers", "hsmdiagnostics/finalizers", "privateendpoints/finalizers", "hsmbackups/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["configmaps"]

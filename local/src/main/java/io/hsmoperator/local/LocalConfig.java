@@ -4,6 +4,7 @@ import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -43,6 +44,21 @@ public interface LocalConfig {
     /** Enforce Azure's per-HSM rate limits in the embedded emulator (1 key creation, 5 RBAC operations per second). */
     @WithDefault("true")
     boolean serviceLimits();
+
+    /**
+     * Start a real Blob service beside the emulator: Azurite, the Azure Storage emulator (Node.js, installed once per machine
+     * with npm), on loopback with a certificate of the emulator's CA. The emulated HSMs write their backups into it and the
+     * operator lists and prunes them there, as with Azure Storage. Off: backups stay inside the emulator.
+     */
+    @WithDefault("true")
+    boolean blobStorage();
+
+    /**
+     * The storage accounts of that Blob service, path-style: https://127.0.0.1:PORT/{account}/{container}. The quick start's
+     * sample HsmBackup writes to paymentsbackups.
+     */
+    @WithDefault("paymentsbackups")
+    List<String> storageAccounts();
 
     /** Turn the emulator's test controls on (faults, clock, journal). */
     @WithDefault("false")

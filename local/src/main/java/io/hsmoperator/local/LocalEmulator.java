@@ -6,6 +6,7 @@ import io.hsmoperator.azure.AzureHttpClients;
 import io.hsmoperator.azure.AzureTarget;
 import io.hsmoperator.azure.LocalAzure;
 import io.hsmoperator.azure.OperatorConfig;
+import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.emulator.EmulatorConfig;
 import jakarta.annotation.PreDestroy;
@@ -20,6 +21,7 @@ import java.time.ZoneOffset;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Local mode ({@code hsm.azure.mode=emulator}): starts the emulator in-process and points every Azure client at it,
@@ -31,6 +33,7 @@ public class LocalEmulator implements LocalAzure {
     private final OperatorConfig config;
     private final LocalConfig local;
     private volatile Emulator emulator;
+    private volatile Azurite azurite;
 
     public LocalEmulator(OperatorConfig config, LocalConfig local) {
         this.config = config;
@@ -57,6 +60,9 @@ public class LocalEmulator implements LocalAzure {
             });
             LOG.infof("Local mode: the Azure emulator listens on %s (tenant %s, state %s)", emulator.baseUrl(), emulator.tenantId(),
                     local.stateDir().orElse("in memory"));
+            if (local.blobStorage()) {
+                startBlobStorage();
+            }
         }
         Emulator.Principal p = emulator.builtInPrincipal();
         Map<String, String> endpoints = new HashMap<>(AzureEnvironment.AZURE.getEndpoints());
@@ -91,6 +97,26 @@ public class LocalEmulator implements LocalAzure {
         };
     }
 
+    /**
+     * Azurite for the emulated HSMs' backups, its blobs kept in the state directory when there is one. Without Node.js
+     * local mode goes on without it, and says what is missing.
+     */
+    private void startBlobStorage() {
+        try {
+            azurite = Azurite.start(emulator, local.storageAccounts(), local.stateDir().map(d -> Path.of(d, "azurite")).orElse(null));
+            LOG.infof("Local mode: Azurite serves blob storage at %s (storage accounts %s)", azurite.endpoint(), local.storageAccounts());
+        } catch (RuntimeException e) {
+            LOG.warnf("Local mode runs without a Blob service: %s. HsmBackups' backups stay inside the emulator "
+                    + "(hsm.local.blob-storage=false silences this).", e.getMessage());
+        }
+    }
+
+    /** The Blob service local mode started (Azurite), if it did. */
+    public Optional<Azurite> azurite() {
+        emulator();
+        return Optional.ofNullable(azurite);
+    }
+
     /** The running emulator, for the local quick start and for tests. */
     public Emulator emulator() {
         start();
@@ -99,6 +125,10 @@ public class LocalEmulator implements LocalAzure {
 
     @PreDestroy
     synchronized void stop() {
+        if (azurite != null) {
+            azurite.close();
+            azurite = null;
+        }
         if (emulator != null) {
             emulator.close();
             emulator = null;

@@ -5,13 +5,22 @@ import com.azure.security.keyvault.administration.models.KeyVaultRoleScope;
 import com.azure.security.keyvault.keys.cryptography.CryptographyClient;
 import com.azure.security.keyvault.keys.cryptography.CryptographyClientBuilder;
 import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
+import com.azure.storage.blob.BlobContainerClient;
+import com.azure.storage.blob.BlobServiceClientBuilder;
+import com.azure.storage.blob.models.BlobItem;
+import com.azure.storage.blob.models.ListBlobsOptions;
+import com.azure.storage.blob.sas.BlobContainerSasPermission;
+import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
+import com.azure.storage.common.StorageSharedKeyCredential;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.common.HsmStatus;
 import io.hsmoperator.api.diagnostics.HsmDiagnostics;
 import io.hsmoperator.api.hsmkey.HsmKey;
@@ -19,6 +28,7 @@ import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.azure.AzureHttpClients;
+import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Emulator;
 import io.hsmoperator.publish.KeyPublication;
 import io.javaoperatorsdk.operator.Operator;
@@ -27,19 +37,23 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Singleton;
 
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.PublicKey;
 import java.security.Signature;
 import java.time.Duration;
+import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -51,12 +65,13 @@ import java.util.stream.Stream;
 @Singleton
 public class QuickStart {
     private static final List<Class<? extends io.fabric8.kubernetes.client.CustomResource<?, ? extends HsmStatus>>> KINDS = List.of(
-            ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class, HsmDiagnostics.class, PrivateEndpoint.class);
+            ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class, HsmDiagnostics.class, PrivateEndpoint.class, HsmBackup.class);
     private final KubernetesClient client;
     private final LocalEmulator local;
     private final String samples;
     private final boolean exitWhenReady;
     private final Duration timeout;
+    private final List<String> storageAccounts;
 
     private final Operator operator;
 
@@ -67,6 +82,7 @@ public class QuickStart {
         this.samples = config.samples();
         this.exitWhenReady = config.exitWhenReady();
         this.timeout = config.timeout();
+        this.storageAccounts = config.storageAccounts();
     }
 
     void onStart(@Observes StartupEvent event) {
@@ -90,6 +106,7 @@ public class QuickStart {
                 say("  " + kubectl + " get hsm                       # every kind, with its columns");
                 say("  " + kubectl + " describe hsmkey payments-signing   # conditions and events");
                 say("  " + kubectl + " apply -f my-key.yaml               # your own HsmKey (hsmRef: payments-hsm)");
+                say("  " + kubectl + " annotate hsmbackup payments-hsm-nightly hsmoperator.io/backup-now=$(date +%s)   # one more backup");
                 say("Press Ctrl+C to stop.");
             }
         } catch (Exception e) {
@@ -151,6 +168,11 @@ public class QuickStart {
                 if (r.getMetadata().getNamespace() == null) {
                     r.getMetadata().setNamespace("default");
                 }
+                String unserved = r instanceof HsmBackup b ? toLocalStorage(b) : null;
+                if (unserved != null) {
+                    say("Skipping " + f.getFileName() + ": " + unserved);
+                    continue;
+                }
                 client.resource(r).createOr(existing -> existing.update());
                 if (kindOf(r) != null) {
                     crs.add(r);
@@ -158,6 +180,46 @@ public class QuickStart {
             }
         }
         return crs;
+    }
+
+    /**
+     * Points a sample HsmBackup at local mode's Azurite: its container https://{account}.blob.core.windows.net/{container}
+     * becomes https://127.0.0.1:PORT/{account}/{container}, made if missing, and the Secret the sample names gets a SAS for
+     * it (create, write, list, delete; never printed). Returns why it cannot, or null.
+     */
+    private String toLocalStorage(HsmBackup b) {
+        URI url = URI.create(b.getSpec().destination.containerUrl);
+        String account = url.getHost().split("\\.")[0].toLowerCase(Locale.ROOT);
+        String name = url.getPath().replaceAll("^/+|/+$", "");
+        Optional<Azurite> azurite = local.azurite();
+        if (azurite.isEmpty()) {
+            return "local mode has no Blob service for " + url + " (Azurite needs Node.js and npm; see the log above).";
+        }
+        if (!storageAccounts.contains(account)) {
+            return "local mode's Azurite has no storage account " + account + " (hsm.local.storage-accounts: " + storageAccounts + ").";
+        }
+        BlobContainerClient container = container(azurite.get(), account, name);
+        if (!container.exists()) {
+            container.create();
+        }
+        String sas = container.generateSas(new BlobServiceSasSignatureValues(OffsetDateTime.now().plusDays(30),
+                BlobContainerSasPermission.parse("cwdl")));
+        var ref = b.getSpec().destination.sasTokenSecretRef;
+        client.resource(new SecretBuilder().withNewMetadata().withName(ref.name).withNamespace(b.getMetadata().getNamespace()).endMetadata()
+                .addToStringData(ref.key, sas).build()).createOr(existing -> existing.update());
+        b.getSpec().destination.containerUrl = container.getBlobContainerUrl();
+        say("HsmBackup " + b.getMetadata().getName() + " backs up into Azurite's " + container.getBlobContainerUrl() + " in place of "
+                + url + " (SAS in Secret " + ref.name + ").");
+        return null;
+    }
+
+    /** A container of Azurite, as its account's owner reaches it (Shared Key). */
+    private BlobContainerClient container(Azurite azurite, String account, String name) {
+        Azurite.Account a = azurite.account(account);
+        return new BlobServiceClientBuilder().endpoint(azurite.accountUrl(account))
+                .credential(new StorageSharedKeyCredential(a.name(), a.key()))
+                .httpClient(AzureHttpClients.create(List.of(local.emulator().caCertificate()), Duration.ofSeconds(30)))
+                .buildClient().getBlobContainerClient(name);
     }
 
     @SuppressWarnings("unchecked")
@@ -191,7 +253,7 @@ public class QuickStart {
         Emulator emulator = local.emulator();
         for (HasMetadata r : applied) {
             var current = client.resources(kindOf(r)).inNamespace(ns(r)).withName(r.getMetadata().getName()).get();
-            say("  " + r.getKind() + " " + r.getMetadata().getName() + ": " + fact(current));
+            say("  " + r.getKind() + " " + r.getMetadata().getName() + ": " + (current instanceof HsmBackup b ? backupFact(b) : fact(current)));
         }
         HsmKey key = (HsmKey) applied.stream().filter(r -> r instanceof HsmKey || r.getKind().equals("HsmKey")).findFirst()
                 .map(r -> client.resources(HsmKey.class).inNamespace(ns(r)).withName(r.getMetadata().getName()).get()).orElse(null);
@@ -257,6 +319,18 @@ public class QuickStart {
             return s.keyId + " (published in ConfigMap " + s.publishedConfigMap + ")";
         }
         return describe(r);
+    }
+
+    /** The folder the HsmBackup's last backup wrote, and the blobs Azurite holds in it. */
+    private String backupFact(HsmBackup b) {
+        var last = b.getStatus().lastSuccessful;
+        String containerUrl = b.getSpec().destination.containerUrl;
+        String[] accountAndContainer = URI.create(containerUrl).getPath().replaceAll("^/+|/+$", "").split("/");
+        String folder = last.folderUrl.substring(last.folderUrl.lastIndexOf('/') + 1);
+        List<String> blobs = container(local.azurite().orElseThrow(), accountAndContainer[0], accountAndContainer[1])
+                .listBlobs(new ListBlobsOptions().setPrefix(folder + "/"), Duration.ofSeconds(30)).stream().map(BlobItem::getName).toList();
+        return "backup folder " + last.folderUrl + " holds " + blobs.size() + " blobs in Azurite (" + String.join(", ", blobs)
+                + "); the next backup is due at " + b.getStatus().nextBackupTime;
     }
 
     private static void say(String line) {

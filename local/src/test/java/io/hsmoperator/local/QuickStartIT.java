@@ -31,8 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The README's quick start command, as a newcomer runs it on a machine without a cluster: a real API server is started
- * (from the binaries e2e/kube-binaries builds), the samples converge to Ready, a digest is signed and verified with the
- * published key ID, and the newcomer's own HsmKey applied with kubectl becomes Ready with its columns shown. Without the
+ * (from the binaries e2e/kube-binaries builds), the samples converge to Ready (the HsmBackup with a real backup in local
+ * mode's Azurite), a digest is signed and verified with the published key ID, and the newcomer's own HsmKey applied with kubectl becomes Ready with its columns shown. Without the
  * binaries it falls back to an in-process mock API, which kubectl can still read.
  */
 class QuickStartIT {
@@ -137,12 +137,18 @@ class QuickStartIT {
         }
         assertTrue(out.contains("ManagedHsm/payments-hsm") && out.contains("Ready=True  Ready  The HSM is provisioned, activated"), out);
         assertTrue(out.contains("HsmKey/payments-signing") && out.contains("Ready=True  Ready  Key https://"), out);
-        assertTrue(out.contains("All 5 resources are Ready"), "every sample converges: " + out);
+        assertTrue(out.contains("All 6 resources are Ready"), "every sample converges: " + out);
+        // The sample HsmBackup made a real backup: a folder of blobs in local mode's Azurite, which status names.
+        assertTrue(out.contains("HsmBackup/payments-hsm-nightly") && out.contains("Ready=True  Ready  The last backup is https://127.0.0.1:"), out);
+        Matcher backup = Pattern.compile("HsmBackup payments-hsm-nightly: backup folder (https://127\\.0\\.0\\.1:\\d+/paymentsbackups/hsm-backups/"
+                + "mhsm-\\S+) holds (\\d+) blobs in Azurite").matcher(out);
+        assertTrue(backup.find(), out);
+        assertTrue(Integer.parseInt(backup.group(2)) > 0, "the backup folder holds the backup's blobs: " + backup.group(0));
         assertTrue(out.contains("HsmRoleAssignment/payments-api-signs Ready=True"), out);
         assertTrue(out.contains("verified by the HSM    true"), "the workload signs through the grant the operator made: " + out);
         assertTrue(out.contains("verified with jwks.json alone, without the HSM: true"), out);
-        assertFalse(out.contains("security-domain.json\":") || out.contains("client_secret") || out.contains("eyJ"),
-                "no token, secret or security-domain blob is printed");
+        assertFalse(out.contains("security-domain.json\":") || out.contains("client_secret") || out.contains("eyJ") || out.contains("sig="),
+                "no token, SAS, secret or security-domain blob is printed");
         // A newcomer's first screen has no Quarkus warning block about a bean it removed (the informer-stopped handler).
         assertFalse(out.contains("programmatic lookup problem"), out);
         return out;

@@ -1,6 +1,7 @@
 package io.hsmoperator.api;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.diagnostics.HsmDiagnostics;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
@@ -9,10 +10,10 @@ import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 
 import java.util.List;
 
-/** The five kinds of the API. */
+/** The six kinds of the API. */
 public final class Kinds {
     public static final List<Class<? extends HasMetadata>> ALL = List.of(ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class,
-            HsmDiagnostics.class, PrivateEndpoint.class);
+            HsmDiagnostics.class, PrivateEndpoint.class, HsmBackup.class);
 
     private Kinds() {
     }

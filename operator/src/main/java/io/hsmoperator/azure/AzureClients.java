@@ -14,8 +14,14 @@ import com.azure.resourcemanager.monitor.MonitorManager;
 import com.azure.resourcemanager.network.NetworkManager;
 import com.azure.security.keyvault.administration.KeyVaultAccessControlClient;
 import com.azure.security.keyvault.administration.KeyVaultAccessControlClientBuilder;
+import com.azure.security.keyvault.administration.KeyVaultBackupClient;
+import com.azure.security.keyvault.administration.KeyVaultBackupClientBuilder;
 import com.azure.security.keyvault.keys.KeyClient;
 import com.azure.security.keyvault.keys.KeyClientBuilder;
+import com.azure.storage.blob.BlobContainerClient;
+import com.azure.storage.blob.BlobContainerClientBuilder;
+import com.azure.storage.common.policy.RequestRetryOptions;
+import com.azure.storage.common.policy.RetryPolicyType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.hsmoperator.metrics.AzureRequestMetrics;
 import jakarta.inject.Singleton;
@@ -98,6 +104,28 @@ public class AzureClients {
             }
             return b.buildClient();
         });
+    }
+
+    public KeyVaultBackupClient backup(String hsmUri) {
+        return (KeyVaultBackupClient) clients.computeIfAbsent("backup:" + base(hsmUri), k -> {
+            KeyVaultBackupClientBuilder b = new KeyVaultBackupClientBuilder().vaultUrl(base(hsmUri)).credential(target.credential())
+                    .httpClient(http).retryOptions(NO_RETRIES).addPolicy(new RequestIdPolicy()).addPolicy(gate.policy())
+                    .addPolicy(new AzureRequestMetrics("hsm-backup"));
+            if (!target.verifyChallengeResource()) {
+                b.disableChallengeResourceVerification();
+            }
+            return b.buildClient();
+        });
+    }
+
+    /**
+     * A client of one blob container, authorised by {@code sas}. Built for each use and never cached: the SAS must not
+     * outlive the call that read it from its Secret.
+     */
+    public BlobContainerClient container(String containerUrl, String sas) {
+        return new BlobContainerClientBuilder().endpoint(containerUrl).sasToken(sas).httpClient(http)
+                .retryOptions(new RequestRetryOptions(RetryPolicyType.FIXED, 1, timeout, null, null, null))
+                .addPolicy(gate.policy()).addPolicy(new AzureRequestMetrics("storage-blob")).buildClient();
     }
 
     /** A pipeline for the security-domain calls, which have no SDK client. */

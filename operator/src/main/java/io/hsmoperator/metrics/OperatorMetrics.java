@@ -17,6 +17,7 @@ public final class OperatorMetrics {
     static final String AZURE_REQUESTS = "hsm.operator.azure.requests";
     static final String THROTTLE_WAITS = "hsm.operator.azure.throttle.waits";
     static final String FENCED_WRITES = "hsm.operator.azure.writes.fenced";
+    static final String BACKUP_FAILURES = "hsm.operator.backup.failures";
 
     private static final MeterRegistry DETACHED = new SimpleMeterRegistry();
 
@@ -66,6 +67,12 @@ public final class OperatorMetrics {
         io.micrometer.core.instrument.Counter.builder(FENCED_WRITES)
                 .description("Azure writes not sent because the leader lease might lapse before they were answered")
                 .register(registry()).increment();
+    }
+
+    /** A backup job that ended Failed; {@code reason}: Azure's error code for it (or JobNotFound). */
+    public static void backupFailed(String reason) {
+        io.micrometer.core.instrument.Counter.builder(BACKUP_FAILURES).description("HsmBackup backup jobs that failed, by Azure's error code")
+                .tag("reason", reason).register(registry()).increment();
     }
 
     static void remove(Meter meter) {

@@ -2,10 +2,13 @@ package io.hsmoperator.metrics;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.CustomResource;
+import io.hsmoperator.api.backup.HsmBackup;
+import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmStatus;
 import io.hsmoperator.api.hsmkey.HsmKeyStatus;
 import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
+import io.hsmoperator.rotation.IsoDuration;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -21,10 +24,11 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.ToDoubleFunction;
 
 /**
- * Gauges per HsmKey and per ManagedHsm, read from the status the operator last reported (never from Azure): a key's
+ * Gauges per HsmKey, per ManagedHsm and per HsmBackup, read from the status the operator last reported (never from Azure): a key's
  * current version's age, the time to its next rotation, the time until its current version expires and its version
- * count; an HSM's Ready. Each resource's gauges
- * are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
+ * count; an HSM's Ready; when an HsmBackup's last successful backup started, its interval and when it was created (so that
+ * an alert can tell "no successful backup within twice the interval", also of one that never succeeded). Each resource's
+ * gauges are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
  */
 public final class ResourceMetrics {
     static final String KEY_VERSION_AGE = "hsm.operator.key.version.age.seconds";
@@ -33,6 +37,9 @@ public final class ResourceMetrics {
     static final String KEY_EXPIRY = "hsm.operator.key.expiry.seconds";
     static final String HSM_READY = "hsm.operator.hsm.ready";
     static final String HSM_SECURITY_DOMAIN_MISSING = "hsm.operator.hsm.security.domain.missing";
+    static final String BACKUP_LAST_SUCCESS = "hsm.operator.backup.last.success.timestamp.seconds";
+    static final String BACKUP_INTERVAL = "hsm.operator.backup.interval.seconds";
+    static final String BACKUP_CREATED = "hsm.operator.backup.created.timestamp.seconds";
 
     private static final Map<String, Tracked> TRACKED = new ConcurrentHashMap<>();
 
@@ -45,6 +52,7 @@ public final class ResourceMetrics {
         final Clock clock;
         final List<Meter> meters = new ArrayList<>();
         volatile HsmStatus status;
+        volatile CustomResource<?, ?> resource;
 
         Tracked(MeterRegistry registry, Clock clock) {
             this.registry = registry;
@@ -54,7 +62,7 @@ public final class ResourceMetrics {
 
     /** The status a reconcile of {@code cr} ended with (written or unchanged). */
     public static void observed(CustomResource<?, ?> cr, HsmStatus status, Clock clock) {
-        if (!(status instanceof HsmKeyStatus) && !(status instanceof ManagedHsmStatus)) {
+        if (!(status instanceof HsmKeyStatus) && !(status instanceof ManagedHsmStatus) && !(status instanceof HsmBackupStatus)) {
             return;
         }
         MeterRegistry registry = OperatorMetrics.registry();
@@ -64,6 +72,7 @@ public final class ResourceMetrics {
             }
             Tracked fresh = new Tracked(registry, clock);
             fresh.status = status;
+            fresh.resource = cr;
             Tags tags = Tags.of("namespace", cr.getMetadata().getNamespace(), "name", cr.getMetadata().getName());
             if (status instanceof HsmKeyStatus) {
                 fresh.meters.add(gauge(registry, KEY_VERSION_AGE, "Age of the key's current version", tags, fresh, ResourceMetrics::versionAge));
@@ -73,6 +82,13 @@ public final class ResourceMetrics {
                         + "NaN: it never expires)", tags, fresh, ResourceMetrics::untilExpiry));
                 fresh.meters.add(gauge(registry, KEY_VERSIONS, "Versions the key has in Azure (Managed HSM allows 100)", tags, fresh,
                         s -> ((HsmKeyStatus) s.status).versionCount == null ? Double.NaN : ((HsmKeyStatus) s.status).versionCount));
+            } else if (status instanceof HsmBackupStatus) {
+                fresh.meters.add(gauge(registry, BACKUP_LAST_SUCCESS, "When the HsmBackup's last successful backup started (Unix "
+                        + "seconds; NaN: none yet)", tags, fresh, ResourceMetrics::lastBackup));
+                fresh.meters.add(gauge(registry, BACKUP_INTERVAL, "The HsmBackup's spec.schedule.every, in seconds (the longest "
+                        + "length of a period in months or years)", tags, fresh, ResourceMetrics::backupInterval));
+                fresh.meters.add(gauge(registry, BACKUP_CREATED, "When the HsmBackup was created (Unix seconds)", tags, fresh,
+                        ResourceMetrics::backupCreated));
             } else {
                 fresh.meters.add(gauge(registry, HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, fresh,
                         s -> ready(s.status) ? 1 : 0));
@@ -83,6 +99,7 @@ public final class ResourceMetrics {
             return fresh;
         });
         t.status = status;
+        t.resource = cr;
     }
 
     /** The resource is gone (its finalizer removed): so are its series. */
@@ -121,6 +138,27 @@ public final class ResourceMetrics {
     private static double untilRotation(Tracked t) {
         String next = ((HsmKeyStatus) t.status).nextRotationTime;
         return next == null ? Double.NaN : seconds(Duration.between(t.clock.instant(), Instant.parse(next)));
+    }
+
+    /** From status.lastSuccessful.time. */
+    private static double lastBackup(Tracked t) {
+        HsmBackupStatus.LastSuccessful last = ((HsmBackupStatus) t.status).lastSuccessful;
+        return last == null || last.time == null ? Double.NaN : Instant.parse(last.time).toEpochMilli() / 1000.0;
+    }
+
+    /** From spec.schedule.every; NaN when it does not parse (the resource is then InvalidSpec). */
+    private static double backupInterval(Tracked t) {
+        HsmBackup b = (HsmBackup) t.resource;
+        try {
+            return seconds(IsoDuration.parse(b.getSpec().schedule.every).atMost());
+        } catch (RuntimeException e) {
+            return Double.NaN;
+        }
+    }
+
+    private static double backupCreated(Tracked t) {
+        String created = t.resource.getMetadata().getCreationTimestamp();
+        return created == null ? Double.NaN : Instant.parse(created).toEpochMilli() / 1000.0;
     }
 
     private static boolean ready(HsmStatus s) {

@@ -3,6 +3,7 @@ package io.hsmoperator.reconciler;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.common.HsmRefStatus;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.diagnostics.HsmDiagnostics;
@@ -90,6 +91,9 @@ public final class HsmRefs {
         if (referrer instanceof PrivateEndpoint) {
             return HsmWideGrant.Kind.PrivateEndpoint;
         }
+        if (referrer instanceof HsmBackup) {
+            return HsmWideGrant.Kind.HsmBackup;
+        }
         if (referrer instanceof HsmRoleAssignment a && a.getSpec() != null && a.getSpec().scope != null) {
             return HsmWideGrant.Kind.HsmRoleAssignment;
         }
@@ -126,6 +130,7 @@ public final class HsmRefs {
             case HsmDiagnostics -> "A diagnostic setting (where the HSM's audit logs go)";
             case PrivateEndpoint -> "A private endpoint to the HSM";
             case HsmRoleAssignment -> "A grant at / or /keys (every key of the HSM)";
+            case HsmBackup -> "A full backup (a copy of every key of the HSM)";
         };
         return what + " is HSM-wide: ManagedHsm " + name + (admitsKeys(hsm, own) ? " lets namespace " + own + " use it for its own keys "
                 + "only, and" : "") + " does not grant namespace " + own + " " + kind + ". Its owners must add {namespace: " + own

@@ -198,6 +198,21 @@ class CrdCelRulesTest {
         c.add(new Case(pe, "subscriptionId written out", none(), s -> s.put("subscriptionId", "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f"), null));
         c.add(new Case(pe, "subscriptionId cannot change", s -> s.put("subscriptionId", "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f"),
                 s -> s.put("subscriptionId", "11111111-2222-3333-4444-555555555555"), "are immutable"));
+
+        String backup = "HsmBackup";
+        c.add(new Case(backup, "the sample is accepted", null, none(), null));
+        c.add(new Case(backup, "schedule, retention and the Secret may change", none(), s -> {
+            ((ObjectNode) s.get("schedule")).put("every", "PT12H");
+            ((ObjectNode) s.get("retention")).put("keepLast", 7).remove("maxAge");
+            ((ObjectNode) s.get("destination").get("sasTokenSecretRef")).put("name", "rotated-sas");
+        }, null));
+        c.add(new Case(backup, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "other-hsm"), "hsmRef is immutable"));
+        c.add(new Case(backup, "hsmRef.namespace written out", none(), s -> ((ObjectNode) s.get("hsmRef")).put("namespace", "payments"), null));
+        c.add(new Case(backup, "containerUrl is immutable", none(), s -> ((ObjectNode) s.get("destination"))
+                .put("containerUrl", "https://otherbackups.blob.core.windows.net/hsm-backups"), "destination.containerUrl is immutable"));
+        c.add(new Case(backup, "retention with neither rule", null, s -> s.putObject("retention"), "set keepLast, maxAge or both"));
+        c.add(new Case(backup, "retention by age alone", null, s -> ((ObjectNode) s.get("retention")).remove("keepLast"), null));
+        c.add(new Case(backup, "no retention keeps everything", null, s -> s.remove("retention"), null));
         return c;
     }
 

@@ -31,7 +31,8 @@ class HelmChartTest {
     static final String NS = "hsm-system";
     static final String CLIENT_ID = "0b3c2d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
     static final String TENANT_ID = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
-    static final Set<String> KINDS = Set.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints");
+    static final Set<String> KINDS = Set.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints",
+            "hsmbackups");
 
     @Test
     void lintStrictPasses() {
@@ -218,6 +219,40 @@ class HelmChartTest {
     }
 
     @Test
+    void hsmBackupsReadSecretsOnlyWhereTheyLive() {
+        // Watching all namespaces: Secrets are never readable cluster-wide; HsmBackups work where ManagedHsms may be declared.
+        List<JsonNode> all = render(Map.of());
+        assertTrue(find(all, "Role").stream().noneMatch(r -> r.at("/metadata/name").asText().endsWith("-backup-secrets")));
+        assertTrue(find(all, "ClusterRole").stream().noneMatch(cr -> grants(cr, "", "secrets", "get")), "never cluster-wide");
+        assertTrue(grants(named(all, "ClusterRole", "hsm-operator"), "hsmoperator.io", "hsmbackups", "watch"));
+        assertTrue(grants(named(all, "ClusterRole", "hsm-operator"), "hsmoperator.io", "hsmbackups/status", "patch"));
+        assertTrue(grants(named(all, "ClusterRole", "hsm-operator-startup"), "apiextensions.k8s.io", "customresourcedefinitions", "get"));
+        assertTrue(strings(named(all, "ClusterRole", "hsm-operator-startup").at("/rules/0/resourceNames")).contains("hsmbackups.hsmoperator.io"));
+
+        // Listed: get, and only get, there; the release namespace already reads Secrets for its ManagedHsms.
+        List<JsonNode> listed = render(Map.of("rbac.backupSecretNamespaces[0]", "payments", "rbac.backupSecretNamespaces[1]", NS));
+        assertLeastPrivilege(listed);
+        JsonNode payments = named(listed, "Role", "hsm-operator-backup-secrets");
+        assertEquals("payments", payments.at("/metadata/namespace").asText());
+        assertEquals(List.of("get"), strings(payments.at("/rules/0/verbs")));
+        assertEquals(List.of(NS, "payments"), namespacesOfRolesGranting(listed, "", "secrets"));
+        assertTrue(find(listed, "RoleBinding").stream().anyMatch(b -> b.at("/metadata/namespace").asText().equals("payments")
+                && b.at("/roleRef/name").asText().equals("hsm-operator-backup-secrets")));
+
+        // Watching a list: the watched namespaces, where HsmBackups can be reconciled at all.
+        List<JsonNode> watched = render(Map.of("watch.mode", "list", "watch.namespaces[0]", "team-a", "watch.namespaces[1]", "team-b"));
+        assertLeastPrivilege(watched);
+        assertEquals(List.of(NS, "team-a", "team-b"), namespacesOfRolesGranting(watched, "", "secrets"));
+        for (JsonNode role : find(watched, "Role")) {
+            if (role.at("/metadata/name").asText().endsWith("-backup-secrets")) {
+                assertEquals(List.of("get"), strings(role.at("/rules/0/verbs")), role.toString());
+            }
+        }
+        assertEquals(List.of(NS), namespacesOfRolesGranting(render(Map.of("watch.mode", "own")), "", "secrets"),
+                "watching its own namespace, whose ManagedHsms' Role reads Secrets already");
+    }
+
+    @Test
     void serviceMonitorWhenAsked() {
         List<JsonNode> docs = render(Map.of("metrics.serviceMonitor.enabled", "true"));
         assertEquals("/q/metrics", one(docs, "ServiceMonitor").at("/spec/endpoints/0/path").asText());
@@ -262,7 +297,7 @@ class HelmChartTest {
     @Test
     void chartCrdsAreTheGeneratedCrds() throws IOException {
         Set<String> repo = fileNames(Path.of("../crds"));
-        assertEquals(5, repo.size(), "the repository's crds/");
+        assertEquals(6, repo.size(), "the repository's crds/");
         assertEquals(repo, fileNames(CHART.resolve("crds")));
         for (String name : repo) {
             assertTrue(java.util.Arrays.equals(Files.readAllBytes(Path.of("../crds", name)), Files.readAllBytes(CHART.resolve("crds").resolve(name))),
@@ -297,6 +332,8 @@ class HelmChartTest {
                     assertFalse(verbs.contains("list") || verbs.contains("watch"), what + " lists or watches Secrets");
                     if (rule.has("resourceNames")) {
                         assertEquals(Set.of("get"), verbs, "the client secret is only read");
+                    } else if (role.at("/metadata/name").asText().endsWith("-backup-secrets")) {
+                        assertEquals(Set.of("get"), verbs, what + ": an HsmBackup's SAS Secret is only read");
                     } else {
                         assertEquals(Set.of("get", "create", "patch"), verbs, what + " Secrets verbs");
                     }
@@ -309,7 +346,7 @@ class HelmChartTest {
                 }
                 if (resources.contains("customresourcedefinitions")) {
                     assertEquals(Set.of("get"), verbs);
-                    assertEquals(5, strings(rule.path("resourceNames")).size(), "only the operator's CRDs, by name");
+                    assertEquals(6, strings(rule.path("resourceNames")).size(), "only the operator's CRDs, by name");
                 }
                 if (resources.contains("events")) {
                     assertEquals(Set.of("create"), verbs);

@@ -34,7 +34,7 @@ class PrometheusRuleTest {
 
     /** The operator's timers (Prometheus: _seconds_count, _seconds_sum, _seconds_max) and counters (_total), by field. */
     static final Set<String> TIMERS = Set.of("RECONCILE", "AZURE_REQUESTS", "THROTTLE_WAITS");
-    static final Set<String> COUNTERS = Set.of("FENCED_WRITES");
+    static final Set<String> COUNTERS = Set.of("FENCED_WRITES", "BACKUP_FAILURES");
 
     @Test
     void theRenderedRulesPassPromtoolCheckRules(@TempDir Path dir) {
@@ -46,7 +46,7 @@ class PrometheusRuleTest {
             Path file = PromTool.writeRuleFile(rule, dir.resolve("rules.yaml"));
             io.hsmoperator.tools.GoTools.Run check = PromTool.promtool(dir, "check", "rules", "--lint=all", "--lint-fatal", file.getFileName().toString());
             assertEquals(0, check.exit(), values + ": promtool check rules:\n" + check.both());
-            assertTrue(check.out().contains("SUCCESS: 9 rules found"), check.both());
+            assertTrue(check.out().contains("SUCCESS: 10 rules found"), check.both());
         }
         Map<String, String> tuned = PromTool.expressions(PromTool.prometheusRule(NS, Map.of("metrics.prometheusRule.keyRotationOverdueSeconds",
                 "86400", "metrics.prometheusRule.job", "hsm", "metrics.prometheusRule.azureThrottledPerSecond", "2")));
@@ -98,13 +98,13 @@ class PrometheusRuleTest {
                 assertTrue(description.length() > 100, name + ": a description that says what to do");
                 String expr = r.get("expr").asText();
                 assertTrue(expr.contains("job=\"hsm-operator-metrics\""), name + " reads only the operator's series: " + expr);
-                if (expr.contains("hsm_operator_key_") || expr.contains("hsm_operator_hsm_")) {
+                if (expr.contains("hsm_operator_key_") || expr.contains("hsm_operator_hsm_") || expr.contains("hsm_operator_backup_")) {
                     assertTrue(summary.contains("{{ $labels.namespace }}/{{ $labels.name }}"), name + " names the resource: " + summary);
                     assertTrue(description.contains("kubectl describe"), name + ": " + description);
                 }
             }
         }
-        assertEquals(9, alerts);
+        assertEquals(10, alerts);
     }
 
     @Test

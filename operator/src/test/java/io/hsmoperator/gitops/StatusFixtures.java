@@ -70,7 +70,14 @@ final class StatusFixtures {
             new Case("PrivateEndpoint", "awaiting-approval", "Progressing", "InProgress"),
             new Case("PrivateEndpoint", "ready", "Healthy", "Current"),
             new Case("PrivateEndpoint", "rejected", "Degraded", "Failed"),
-            new Case("PrivateEndpoint", "azure-unavailable", "Progressing", "InProgress"));
+            new Case("PrivateEndpoint", "azure-unavailable", "Progressing", "InProgress"),
+            new Case("HsmBackup", "applied", "Progressing", "Current"),
+            new Case("HsmBackup", "backing-up", "Progressing", "InProgress"),
+            new Case("HsmBackup", "another-job-running", "Progressing", "InProgress"),
+            new Case("HsmBackup", "ready", "Healthy", "Current"),
+            new Case("HsmBackup", "spec-changed", "Progressing", "InProgress"),
+            new Case("HsmBackup", "backup-failed", "Degraded", "Failed"),
+            new Case("HsmBackup", "secret-missing", "Degraded", "Failed"));
 
     private StatusFixtures() {
     }

@@ -196,6 +196,33 @@ public abstract class OperatorTestBase {
         return d;
     }
 
+    /**
+     * An HsmBackup {@code name} in {@code namespace} of {@code hsmRef} into {@code containerUrl}, every {@code every}, its SAS
+     * under the key sas of Secret {@code sasSecret}; no retention.
+     */
+    protected io.hsmoperator.api.backup.HsmBackup hsmBackup(String namespace, String name, HsmReference hsmRef, String containerUrl,
+            String sasSecret, String every) {
+        var b = new io.hsmoperator.api.backup.HsmBackup();
+        b.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.backup.HsmBackupSpec();
+        s.hsmRef = hsmRef;
+        s.destination = new io.hsmoperator.api.backup.HsmBackupSpec.Destination();
+        s.destination.containerUrl = containerUrl;
+        s.destination.sasTokenSecretRef = new io.hsmoperator.api.backup.HsmBackupSpec.SecretKeyRef();
+        s.destination.sasTokenSecretRef.name = sasSecret;
+        s.destination.sasTokenSecretRef.key = "sas";
+        s.schedule = new io.hsmoperator.api.backup.HsmBackupSpec.Schedule();
+        s.schedule.every = every;
+        b.setSpec(s);
+        return b;
+    }
+
+    /** A Secret {@code name} in {@code namespace} holding {@code sas} under the key sas, as an HsmBackup reads it. */
+    protected void sasSecret(String namespace, String name, String sas) {
+        client.secrets().inNamespace(namespace).resource(new SecretBuilder().withNewMetadata().withName(name).endMetadata()
+                .addToStringData("sas", sas).build()).createOr(existing -> existing.update());
+    }
+
     protected <T extends HasMetadata> T apply(T resource) {
         return client.resource(resource).inNamespace(resource.getMetadata().getNamespace() == null ? ns
                 : resource.getMetadata().getNamespace()).create();
@@ -391,5 +418,22 @@ public abstract class OperatorTestBase {
 
     protected static Map<String, String> tagsOf(State.Hsm h) {
         return h.tags;
+    }
+
+    @org.eclipse.microprofile.config.inject.ConfigProperty(name = "quarkus.http.test-port", defaultValue = "8081")
+    protected int httpPort;
+
+    /** /q/metrics as Prometheus reads it. */
+    protected String scrape() throws Exception {
+        var response = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://localhost:" + httpPort + "/q/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        org.junit.jupiter.api.Assertions.assertEquals(200, response.statusCode(), response.body());
+        return response.body();
+    }
+
+    /** The value of the one series named {@code name} whose labels include every {@code label="value"} given. */
+    protected static java.util.OptionalDouble sample(String metrics, String name, String... labels) {
+        return metrics.lines().filter(l -> l.startsWith(name + "{") && java.util.Arrays.stream(labels).allMatch(l::contains))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst();
     }
 }

@@ -1,6 +1,7 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
@@ -35,10 +36,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <li>adopt, recover or grant on a key another namespace made, released or crypto-shredded, or adopt a key nobody
  * tagged (only the HSM's namespace may reclaim them, and says so);</li>
  * <li>grant on a key its HsmKey does not own, however Ready that HsmKey's status claims to be;</li>
- * <li>grant at / or /keys, send the HSM's audit logs to its workspace, or open a private endpoint to the HSM without the
- * owners' grant of that kind; approve its own endpoint's connection; place an endpoint in a subnet or DNS zone the
+ * <li>grant at / or /keys, send the HSM's audit logs to its workspace, open a private endpoint to the HSM, or copy every
+ * key of the HSM into its own blob container with an HsmBackup, without the owners' grant of that kind; approve its own endpoint's connection; place an endpoint in a subnet or DNS zone the
  * operator's configuration does not give it;</li>
- * <li>write anything to an HSM its owners only observe;</li>
+ * <li>write anything to an HSM its owners only observe, or back it up;</li>
  * <li>touch a key whose namespace's permission was withdrawn.</li>
  * </ul>
  * The test configuration lets namespaces t* declare HSMs in subscription SUBSCRIPTION, resource groups rg-*
@@ -400,15 +401,17 @@ class TenancyIT extends OperatorTestBase {
         in(team, () -> {
             apply(diagnostics(team, "divert", new HsmReference("hsm", hsmNs)));
             apply(privateEndpoint(team, "tap", new HsmReference("hsm", hsmNs), SUBNET));
-            for (String name : List.of("divert", "tap")) {
+            apply(backup(team, "copy", new HsmReference("hsm", hsmNs)));
+            for (String name : List.of("divert", "tap", "copy")) {
                 Class<? extends io.fabric8.kubernetes.client.CustomResource<?, ? extends io.hsmoperator.api.common.HsmStatus>> kind =
-                        name.equals("divert") ? io.hsmoperator.api.diagnostics.HsmDiagnostics.class : PrivateEndpoint.class;
+                        name.equals("divert") ? io.hsmoperator.api.diagnostics.HsmDiagnostics.class
+                                : name.equals("copy") ? HsmBackup.class : PrivateEndpoint.class;
                 var refused = awaitCondition(kind, name, "Ready", "False", "NotPermitted", WAIT);
                 assertTrue(condition(refused, "Ready").getMessage().contains("spec.allowedHsmWideKinds"), condition(refused, "Ready").getMessage());
             }
             return null;
         });
-        assertEquals(List.of(), writesSince(mark, azureName), "audit logs are not diverted, no endpoint is made");
+        assertEquals(List.of(), writesSince(mark, azureName), "audit logs are not diverted, no endpoint or backup is made");
         assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains("privateEndpoints")));
 
         // The owners grant diagnostics, not endpoints: the setting is made, the endpoint still refused.
@@ -433,6 +436,20 @@ class TenancyIT extends OperatorTestBase {
         });
         assertTrue(emulator.<Boolean>inspect(st -> st.privateEndpoints.values().stream()
                 .anyMatch(p -> p.name.equals("pe-tap-" + team) && p.manual)), "a manual connection, though the spec did not ask for one");
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.endpoint().equals(azureName)
+                && e.path().startsWith("/backup")),
+                "no backup of the HSM into the other namespace's container while HsmBackup is not granted");
+
+        // Backups granted: a full copy of the HSM's keys goes to the container the other namespace chose.
+        granting(team, ManagedHsmSpec.HsmWideGrant.Kind.HsmDiagnostics, ManagedHsmSpec.HsmWideGrant.Kind.PrivateEndpoint,
+                ManagedHsmSpec.HsmWideGrant.Kind.HsmBackup);
+        in(team, () -> {
+            touch(HsmBackup.class, "copy");
+            awaitCondition(HsmBackup.class, "copy", "Ready", "True", null, WAIT);
+            return null;
+        });
+        assertEquals(1, emulator.controls().journal(e -> e.seq() > mark && e.endpoint().equals(azureName) && e.method().equals("POST")
+                && e.path().equals("/backup")).size(), "one backup, once granted");
     }
 
     @Test
@@ -470,10 +487,12 @@ class TenancyIT extends OperatorTestBase {
         apply(roleAssignment(ns, "reader", null, HsmRoleAssignmentSpec.Scope.KEYS, null));
         apply(diagnostics(ns, "audit", new HsmReference("hsm", null)));
         apply(privateEndpoint(ns, "pe", new HsmReference("hsm", null), SUBNET));
+        apply(backup(ns, "nightly", new HsmReference("hsm", null)));
         awaitCondition(HsmKey.class, "new-key", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(HsmRoleAssignment.class, "reader", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(io.hsmoperator.api.diagnostics.HsmDiagnostics.class, "audit", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(PrivateEndpoint.class, "pe", "Ready", "False", "ObserveOnly", WAIT);
+        awaitCondition(HsmBackup.class, "nightly", "Ready", "False", "ObserveOnly", WAIT);
         // Deleting a key made before the HSM was observed only: its policy says Delete, but nothing is written.
         client.resource(get(HsmKey.class, "made-before")).delete();
         await().atMost(WAIT).until(() -> get(HsmKey.class, "made-before") == null);
@@ -483,6 +502,15 @@ class TenancyIT extends OperatorTestBase {
         assertTrue(emulator.<Boolean>inspect(st -> st.hsms.get(azureName).keys.containsKey("made-before")));
         assertTrue(events().stream().anyMatch(e -> e.getReason().equals("Retained") && "Warning".equals(e.getType())
                 && e.getMessage().contains("ObserveOnly")));
+    }
+
+    /**
+     * A daily HsmBackup of {@code hsmRef} in {@code namespace}, with its SAS Secret. No Blob service here: the emulator keeps
+     * the folder itself, and without retention the operator never lists the container.
+     */
+    private HsmBackup backup(String namespace, String name, HsmReference hsmRef) {
+        sasSecret(namespace, name + "-sas", "sv=2024-08-04&sr=c&sp=cw&sig=tenancy-test");
+        return hsmBackup(namespace, name, hsmRef, "https://teambackups.blob.core.windows.net/hsm-backups", name + "-sas", "P1D");
     }
 
     private HsmRoleAssignment roleAssignment(String namespace, String name, String keyRef, HsmRoleAssignmentSpec.Scope scope, String hsmNs) {

@@ -11,6 +11,8 @@ public final class Conditions {
     public static final String GROUP = "hsmoperator.io";
     /** Annotation: a new token rotates the key once. */
     public static final String ROTATE_NOW_ANNOTATION = GROUP + "/rotate-now";
+    /** Annotation on an HsmBackup: a new token makes one extra backup. */
+    public static final String BACKUP_NOW_ANNOTATION = GROUP + "/backup-now";
     /** Annotation: a new value (a time, say) makes the operator look at Azure now instead of at the next resync. */
     public static final String RECONCILE_REQUEST_ANNOTATION = GROUP + "/reconcile-requested-at";
     /**

@@ -1,0 +1,136 @@
+package io.hsmoperator.azure;
+
+import com.azure.core.http.HttpHeaderName;
+import com.azure.core.http.HttpMethod;
+import com.azure.core.http.HttpRequest;
+import com.azure.core.http.HttpResponse;
+import com.azure.core.util.Context;
+import com.azure.core.util.polling.LongRunningOperationStatus;
+import com.azure.core.util.polling.PollResponse;
+import com.azure.security.keyvault.administration.models.KeyVaultBackupOperation;
+import com.azure.storage.blob.BlobContainerClient;
+import com.azure.storage.blob.models.BlobItem;
+import com.azure.storage.blob.models.BlobStorageException;
+import com.azure.storage.blob.models.ListBlobsOptions;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.inject.Singleton;
+
+import java.io.IOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * {@link HsmBackups}: the backup start through KeyVaultBackupClient, the job's status by its ID (which the SDK's poller
+ * cannot resume from) with a GET on the data-plane pipeline, and the container through the Storage SDK.
+ */
+@Singleton
+public class SdkHsmBackups implements HsmBackups {
+    private static final String API = "api-version=7.5";
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final AzureClients clients;
+
+    public SdkHsmBackups(AzureClients clients) {
+        this.clients = clients;
+    }
+
+    @Override
+    @AzureWrite
+    public Job start(String hsmUri, String containerUrl, String sas) {
+        return AzureError.call(() -> {
+            // The poller sends the POST when it is made; waiting for NOT_STARTED returns that first answer without polling.
+            PollResponse<KeyVaultBackupOperation> first = clients.backup(hsmUri).beginBackup(containerUrl, sas)
+                    .waitUntil(LongRunningOperationStatus.NOT_STARTED);
+            KeyVaultBackupOperation op = first.getValue();
+            if (op == null || op.getOperationId() == null) {
+                throw new AzureError(AzureError.Kind.TRANSIENT, 0, "NoJobId", "Azure accepted the backup but named no job", null, null);
+            }
+            return new Job(op.getOperationId(), op.getStatus() == null ? "InProgress" : op.getStatus(), op.getAzureStorageBlobContainerUrl(),
+                    op.getStartTime() == null ? null : op.getStartTime().toInstant(), null, null, new Mutation("unknown", 202));
+        });
+    }
+
+    @Override
+    public Job job(String hsmUri, String jobId) {
+        HttpRequest req = new HttpRequest(HttpMethod.GET, AzureClients.base(hsmUri) + "/backup/" + jobId + "/pending?" + API);
+        try (HttpResponse r = AzureError.call(() -> clients.dataPlanePipeline().sendSync(req, Context.NONE))) {
+            byte[] bytes = r.getBodyAsByteArray().block(clients.timeout());
+            JsonNode body = bytes == null || bytes.length == 0 ? JSON.createObjectNode() : JSON.readTree(bytes);
+            if (r.getStatusCode() != 200) {
+                JsonNode err = body.path("error");
+                int s = r.getStatusCode();
+                AzureError.Kind kind = s == 429 ? AzureError.Kind.THROTTLED : s >= 500 ? AzureError.Kind.TRANSIENT : s == 403
+                        ? AzureError.Kind.FORBIDDEN : s == 401 ? AzureError.Kind.UNAUTHENTICATED : s == 404 ? AzureError.Kind.NOT_FOUND
+                        : AzureError.Kind.BAD_REQUEST;
+                throw new AzureError(kind, s, err.path("code").asText(String.valueOf(s)), err.path("message").asText("backup job status"),
+                        AzureError.retryAfter(r), null);
+            }
+            JsonNode error = body.path("error");
+            String failure = error.isObject() ? HsmBackups.redact(error.path("code").asText("Failed") + ": " + error.path("message").asText(""))
+                    : null;
+            String requestId = r.getHeaderValue(HttpHeaderName.fromString("x-ms-request-id"));
+            return new Job(body.path("jobId").asText(jobId), body.path("status").asText("InProgress"), text(body, "azureStorageBlobContainerUri"),
+                    epoch(body.path("startTime")), epoch(body.path("endTime")), failure, new Mutation(requestId == null ? "unknown" : requestId, 200));
+        } catch (IOException e) {
+            throw AzureError.of(e);
+        }
+    }
+
+    @Override
+    public List<String> blobs(String containerUrl, String sas, String folder) {
+        return storage("list " + folder, () -> {
+            List<String> names = new ArrayList<>();
+            for (BlobItem b : container(containerUrl, sas).listBlobs(new ListBlobsOptions().setPrefix(folder + "/"), clients.timeout())) {
+                names.add(b.getName());
+            }
+            return names;
+        });
+    }
+
+    @Override
+    @AzureWrite
+    public int deleteFolder(String containerUrl, String sas, String folder) {
+        BlobContainerClient c = container(containerUrl, sas);
+        List<String> names = blobs(containerUrl, sas, folder);
+        for (String name : names) {
+            storage("delete " + name, () -> c.getBlobClient(name).deleteIfExists());
+        }
+        return names.size();
+    }
+
+    private BlobContainerClient container(String containerUrl, String sas) {
+        return clients.container(containerUrl, sas);
+    }
+
+    /**
+     * Runs a Storage SDK call; a refusal comes out classified, with the storage's status and error code only: its messages
+     * can quote the request, and the request carries the SAS.
+     */
+    private static <T> T storage(String what, Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (BlobStorageException e) {
+            int s = e.getStatusCode();
+            AzureError.Kind kind = s == 429 ? AzureError.Kind.THROTTLED : s >= 500 || s == 408 ? AzureError.Kind.TRANSIENT : s == 403
+                    ? AzureError.Kind.FORBIDDEN : s == 404 ? AzureError.Kind.NOT_FOUND : s == 409 ? AzureError.Kind.CONFLICT
+                    : AzureError.Kind.BAD_REQUEST;
+            String code = e.getErrorCode() == null ? String.valueOf(s) : e.getErrorCode().toString();
+            throw new AzureError(kind, s, code, "The storage account refused to " + what + " (" + code + ")",
+                    e.getResponse() == null ? null : AzureError.retryAfter(e.getResponse()), null);
+        } catch (RuntimeException e) {
+            AzureError err = AzureError.of(e);
+            throw new AzureError(err.kind(), err.status(), err.code(), HsmBackups.redact(err.getMessage()), err.retryAfter(), null);
+        }
+    }
+
+    private static String text(JsonNode n, String field) {
+        JsonNode v = n.path(field);
+        return v.isTextual() && !v.asText().isEmpty() ? v.asText() : null;
+    }
+
+    private static Instant epoch(JsonNode n) {
+        return n.isNumber() ? Instant.ofEpochSecond(n.asLong()) : null;
+    }
+}
