@@ -329,7 +329,7 @@ class InstalledOperatorE2E {
     @Order(9)
     void uninstallLeavesAzureAsEachDeletionPolicySays() throws Exception {
         // As the README says: the resources first, while the operator still runs to honour their deletion policies.
-        TestCluster.kubectlOk("delete", "-n", APPS, "hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
+        TestCluster.kubectlOk("delete", "-n", APPS, "hsmbackups,hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
                 "--timeout=" + WAIT.toSeconds() + "s");
         TestCluster.kubectlOk("delete", "-n", APPS, "managedhsms", "--all", "--timeout=" + WAIT.toSeconds() + "s");
         State.Hsm hsm = emulator.inspect(s -> s.hsms.get(HSM_NAME));
@@ -352,7 +352,7 @@ class InstalledOperatorE2E {
         for (String p : running) {
             assertStoppedBySigterm(p);
         }
-        assertEquals(5, admin.apiextensions().v1().customResourceDefinitions().list().getItems().stream()
+        assertEquals(io.hsmoperator.api.Kinds.ALL.size(), admin.apiextensions().v1().customResourceDefinitions().list().getItems().stream()
                 .filter(c -> c.getSpec().getGroup().equals("hsmoperator.io")).count(), "helm uninstall keeps the CRDs");
 
         // Every call the operator made was allowed by the chart's RBAC: a missing rule shows as a refusal in its log. Only
