@@ -208,7 +208,7 @@ class CrdAdmissionIT {
             }
             case "HsmDiagnostics" -> s.put("settingName", name);
             case "PrivateEndpoint" -> s.put("manualApproval", false);
-            case "ManagedHsm" -> { }
+            case "ManagedHsm", "HsmBackup" -> { }
             default -> throw new IllegalArgumentException(kind);
         }
         return s;
