@@ -18,7 +18,7 @@ public enum Reason {
     HsmNotReady, SecurityDomainNotConfigured, SecurityDomainSecretMissing, SecurityDomainCertificateInvalid,
     SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
     SecurityDomainNotStored, SecurityDomainRewrapMismatch, SecurityDomainMissing, SecurityDomainSecretConflict, ActivationFailed, OperatorNotAdministrator,
-    ObserveOnly, DeletionBlocked, KeyMissing,
+    ObserveOnly, DeletionBlocked, KeyMissing, VersionsGone,
     VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted, WriteRefused,
     PublishConflict, KubernetesWriteFailed, DriftNotConverging, SecretMissing
 }
