@@ -217,6 +217,27 @@ public abstract class OperatorTestBase {
         return b;
     }
 
+    /**
+     * An HsmRestore {@code name} in {@code namespace} into {@code hsmRef} from {@code folderUrl}, its SAS under the key sas of
+     * Secret {@code sasSecret}: of key {@code keyName}, or, when it is null, a full restore confirmed as {@code confirm}.
+     */
+    protected io.hsmoperator.api.restore.HsmRestore hsmRestore(String namespace, String name, HsmReference hsmRef, String folderUrl,
+            String sasSecret, String keyName, String confirm) {
+        var r = new io.hsmoperator.api.restore.HsmRestore();
+        r.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.restore.HsmRestoreSpec();
+        s.hsmRef = hsmRef;
+        s.source = new io.hsmoperator.api.restore.HsmRestoreSpec.Source();
+        s.source.folderUrl = folderUrl;
+        s.source.sasTokenSecretRef = new io.hsmoperator.api.backup.HsmBackupSpec.SecretKeyRef();
+        s.source.sasTokenSecretRef.name = sasSecret;
+        s.source.sasTokenSecretRef.key = "sas";
+        s.keyName = keyName;
+        s.confirmFullRestoreOf = confirm;
+        r.setSpec(s);
+        return r;
+    }
+
     /** A Secret {@code name} in {@code namespace} holding {@code sas} under the key sas, as an HsmBackup reads it. */
     protected void sasSecret(String namespace, String name, String sas) {
         client.secrets().inNamespace(namespace).resource(new SecretBuilder().withNewMetadata().withName(name).endMetadata()
