@@ -1,11 +1,9 @@
 package io.hsmoperator.reconciler;
 
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.models.BlobItem;
 import com.azure.storage.blob.sas.BlobContainerSasPermission;
 import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
-import com.azure.storage.common.StorageSharedKeyCredential;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.backup.HsmBackupStatus;
@@ -14,7 +12,6 @@ import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
-import io.hsmoperator.emulator.EmulatorHttp;
 import io.quarkus.test.junit.QuarkusTest;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -52,11 +49,7 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
         if (azurite == null) {
             azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
         }
-        Azurite.Account account = azurite.account(ACCOUNT);
-        container = new BlobServiceClientBuilder().endpoint(azurite.accountUrl(ACCOUNT))
-                .credential(new StorageSharedKeyCredential(account.name(), account.key()))
-                .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
-                .buildClient().createBlobContainer(ns);
+        container = blobContainer(azurite, ACCOUNT);
     }
 
     @AfterAll

@@ -1,19 +1,14 @@
 package io.hsmoperator.reconciler;
 
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.models.BlobItem;
 import com.azure.storage.blob.sas.BlobContainerSasPermission;
 import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
-import com.azure.storage.common.StorageSharedKeyCredential;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
-import io.hsmoperator.emulator.EmulatorHttp;
-import io.hsmoperator.kube.TestCluster;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.AfterEach;
@@ -26,7 +21,6 @@ import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
@@ -59,16 +53,11 @@ class HsmBackupRestartIT extends OperatorTestBase {
     @Test
     void theSuccessorOfAKilledOperatorWaitsOnTheRecordedJobAndStartsNoOther() throws Exception {
         azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        Azurite.Account account = azurite.account(ACCOUNT);
-        BlobContainerClient container = new BlobServiceClientBuilder().endpoint(azurite.accountUrl(ACCOUNT))
-                .credential(new StorageSharedKeyCredential(account.name(), account.key()))
-                .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
-                .buildClient().createBlobContainer(ns);
+        BlobContainerClient container = blobContainer(azurite, ACCOUNT);
         String sas = container.generateSas(new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(2),
                 BlobContainerSasPermission.parse("cwdl")));
         sasSecret(ns, "backup-sas", sas);
-        client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName("azure-credentials").endMetadata()
-                .addToStringData("clientSecret", emulator.builtInPrincipal().clientSecret()).build()).create();
+        packagedOperatorCredentials();
 
         Process first = operator("first");
         String hsmName = readyHsm("hsm").getSpec().azureName;
@@ -124,11 +113,7 @@ class HsmBackupRestartIT extends OperatorTestBase {
 
     /** The packaged operator as a pod would run it, watching this test's namespace only. */
     private Process operator(String identity) throws IOException {
-        Map<String, String> props = PackagedOperator.properties(TestCluster.server().quarkusClientProperties(), emulator,
-                emulator.builtInPrincipal(), ns + "/azure-credentials");
-        props.put("quarkus.http.port", "0");
-        props.put("quarkus.operator-sdk.namespaces", ns);
-        Process p = PackagedOperator.launch(props, log(identity));
+        Process p = PackagedOperator.watching(emulator, ns, log(identity));
         processes.add(p);
         return p;
     }

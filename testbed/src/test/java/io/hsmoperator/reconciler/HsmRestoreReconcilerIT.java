@@ -6,10 +6,8 @@ import com.azure.security.keyvault.keys.cryptography.models.SignatureAlgorithm;
 import com.azure.security.keyvault.keys.models.CreateEcKeyOptions;
 import com.azure.security.keyvault.keys.models.KeyVaultKey;
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.sas.BlobContainerSasPermission;
 import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
-import com.azure.storage.common.StorageSharedKeyCredential;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.restore.HsmRestore;
@@ -17,7 +15,6 @@ import io.hsmoperator.api.restore.HsmRestoreStatus;
 import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.EmulatorClients;
-import io.hsmoperator.emulator.EmulatorHttp;
 import io.hsmoperator.emulator.HsmFixtures;
 import io.quarkus.test.junit.QuarkusTest;
 import org.junit.jupiter.api.AfterAll;
@@ -58,11 +55,7 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
         if (azurite == null) {
             azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
         }
-        Azurite.Account account = azurite.account(ACCOUNT);
-        container = new BlobServiceClientBuilder().endpoint(azurite.accountUrl(ACCOUNT))
-                .credential(new StorageSharedKeyCredential(account.name(), account.key()))
-                .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
-                .buildClient().createBlobContainer(ns);
+        container = blobContainer(azurite, ACCOUNT);
     }
 
     @AfterAll

@@ -2,19 +2,14 @@ package io.hsmoperator.reconciler;
 
 import com.azure.security.keyvault.keys.models.CreateEcKeyOptions;
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.sas.BlobContainerSasPermission;
 import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
-import com.azure.storage.common.StorageSharedKeyCredential;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.restore.HsmRestore;
 import io.hsmoperator.api.restore.HsmRestoreStatus;
 import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
-import io.hsmoperator.emulator.EmulatorHttp;
-import io.hsmoperator.kube.TestCluster;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.AfterEach;
@@ -27,7 +22,6 @@ import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
@@ -60,16 +54,11 @@ class HsmRestoreRestartIT extends OperatorTestBase {
     @Test
     void theSuccessorOfAKilledOperatorWaitsOnTheRecordedRestoreAndStartsNoOther() throws Exception {
         azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        Azurite.Account account = azurite.account(ACCOUNT);
-        BlobContainerClient container = new BlobServiceClientBuilder().endpoint(azurite.accountUrl(ACCOUNT))
-                .credential(new StorageSharedKeyCredential(account.name(), account.key()))
-                .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
-                .buildClient().createBlobContainer(ns);
+        BlobContainerClient container = blobContainer(azurite, ACCOUNT);
         String sas = container.generateSas(new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(2),
                 BlobContainerSasPermission.parse("rl")));
         sasSecret(ns, "restore-sas", sas);
-        client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName("azure-credentials").endMetadata()
-                .addToStringData("clientSecret", emulator.builtInPrincipal().clientSecret()).build()).create();
+        packagedOperatorCredentials();
 
         Process first = operator("first");
         ManagedHsm hsm = readyHsm("hsm");
@@ -132,11 +121,7 @@ class HsmRestoreRestartIT extends OperatorTestBase {
 
     /** The packaged operator as a pod would run it, watching this test's namespace only. */
     private Process operator(String identity) throws IOException {
-        Map<String, String> props = PackagedOperator.properties(TestCluster.server().quarkusClientProperties(), emulator,
-                emulator.builtInPrincipal(), ns + "/azure-credentials");
-        props.put("quarkus.http.port", "0");
-        props.put("quarkus.operator-sdk.namespaces", ns);
-        Process p = PackagedOperator.launch(props, log(identity));
+        Process p = PackagedOperator.watching(emulator, ns, log(identity));
         processes.add(p);
         return p;
     }

@@ -238,6 +238,21 @@ public abstract class OperatorTestBase {
         return r;
     }
 
+    /** A blob container named as this test's namespace in {@code account} of {@code azurite}, made now. */
+    protected com.azure.storage.blob.BlobContainerClient blobContainer(io.hsmoperator.emulator.Azurite azurite, String account) {
+        io.hsmoperator.emulator.Azurite.Account a = azurite.account(account);
+        return new com.azure.storage.blob.BlobServiceClientBuilder().endpoint(azurite.accountUrl(account))
+                .credential(new com.azure.storage.common.StorageSharedKeyCredential(a.name(), a.key()))
+                .httpClient(io.hsmoperator.emulator.EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
+                .buildClient().createBlobContainer(ns);
+    }
+
+    /** The Secret azure-credentials in this test's namespace, with the client secret a packaged operator signs in with. */
+    protected void packagedOperatorCredentials() {
+        client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName("azure-credentials").endMetadata()
+                .addToStringData("clientSecret", emulator.builtInPrincipal().clientSecret()).build()).create();
+    }
+
     /** A Secret {@code name} in {@code namespace} holding {@code sas} under the key sas, as an HsmBackup reads it. */
     protected void sasSecret(String namespace, String name, String sas) {
         client.secrets().inNamespace(namespace).resource(new SecretBuilder().withNewMetadata().withName(name).endMetadata()
