@@ -10,10 +10,8 @@ import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
-import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
 import io.quarkus.test.junit.QuarkusTest;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -41,23 +39,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class HsmBackupReconcilerIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final String ACCOUNT = "hsmbackups";
-    private static Azurite azurite;
     private BlobContainerClient container;
 
     @BeforeEach
     void storage() {
-        if (azurite == null) {
-            azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        }
-        container = blobContainer(azurite, ACCOUNT);
-    }
-
-    @AfterAll
-    static void stopStorage() {
-        if (azurite != null) {
-            azurite.close();
-            azurite = null;
-        }
+        container = azuriteContainer(ACCOUNT);
     }
 
     private String sas() {

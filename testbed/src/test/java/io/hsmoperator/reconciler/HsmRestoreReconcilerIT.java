@@ -12,12 +12,10 @@ import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.restore.HsmRestore;
 import io.hsmoperator.api.restore.HsmRestoreStatus;
-import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.EmulatorClients;
 import io.hsmoperator.emulator.HsmFixtures;
 import io.quarkus.test.junit.QuarkusTest;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -45,25 +43,13 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final String ACCOUNT = "hsmrestores";
     private static final byte[] DIGEST = sha256("the payment of 2026-11-30");
-    private static Azurite azurite;
     private BlobContainerClient container;
     /** The SAS the restore Secret holds now (a test looks for it where it must not be). */
     private String readSas;
 
     @BeforeEach
     void storage() {
-        if (azurite == null) {
-            azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        }
-        container = blobContainer(azurite, ACCOUNT);
-    }
-
-    @AfterAll
-    static void stopStorage() {
-        if (azurite != null) {
-            azurite.close();
-            azurite = null;
-        }
+        container = azuriteContainer(ACCOUNT);
     }
 
     private String sas(String permissions) {

@@ -238,6 +238,28 @@ public abstract class OperatorTestBase {
         return r;
     }
 
+    /** The Blob service of the test class that asked for one ({@link #azuriteContainer}); stopped after the class. */
+    private static io.hsmoperator.emulator.Azurite classAzurite;
+
+    /**
+     * A blob container named as this test's namespace in {@code account} of an Azurite the test class shares: started
+     * with that account by the first test that asks, stopped after the class.
+     */
+    protected com.azure.storage.blob.BlobContainerClient azuriteContainer(String account) {
+        if (classAzurite == null) {
+            classAzurite = io.hsmoperator.emulator.Azurite.start(emulator, List.of(account), null);
+        }
+        return blobContainer(classAzurite, account);
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void stopClassAzurite() {
+        if (classAzurite != null) {
+            classAzurite.close();
+            classAzurite = null;
+        }
+    }
+
     /** A blob container named as this test's namespace in {@code account} of {@code azurite}, made now. */
     protected com.azure.storage.blob.BlobContainerClient blobContainer(io.hsmoperator.emulator.Azurite azurite, String account) {
         io.hsmoperator.emulator.Azurite.Account a = azurite.account(account);
