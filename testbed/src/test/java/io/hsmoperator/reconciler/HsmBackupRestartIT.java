@@ -2,30 +2,19 @@ package io.hsmoperator.reconciler;
 
 import com.azure.storage.blob.BlobContainerClient;
 import com.azure.storage.blob.models.BlobItem;
-import com.azure.storage.blob.sas.BlobContainerSasPermission;
-import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.HsmReference;
-import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.time.OffsetDateTime;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -36,28 +25,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @QuarkusTest
 @TestProfile(LeaderElectionIT.Elsewhere.class)
-class HsmBackupRestartIT extends OperatorTestBase {
+class HsmBackupRestartIT extends JobRestartTestBase {
     private static final Duration WAIT = Duration.ofSeconds(90);
-    private static final String ACCOUNT = "restarts";
-    private final List<Process> processes = new ArrayList<>();
-    private Azurite azurite;
 
-    @AfterEach
-    void stop() {
-        processes.forEach(Process::destroyForcibly);
-        if (azurite != null) {
-            azurite.close();
-        }
+    @Override
+    String logDir() {
+        return "hsmbackup-restart";
     }
 
     @Test
     void theSuccessorOfAKilledOperatorWaitsOnTheRecordedJobAndStartsNoOther() throws Exception {
-        azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        BlobContainerClient container = blobContainer(azurite, ACCOUNT);
-        String sas = container.generateSas(new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(2),
-                BlobContainerSasPermission.parse("cwdl")));
-        sasSecret(ns, "backup-sas", sas);
-        packagedOperatorCredentials();
+        BlobContainerClient container = storage("restarts", "backup-sas", "cwdl");
 
         Process first = operator("first");
         String hsmName = readyHsm("hsm").getSpec().azureName;
@@ -96,25 +74,11 @@ class HsmBackupRestartIT extends OperatorTestBase {
                 "the job's folder is in the container");
         Thread.sleep(2000);
         assertEquals(1, backupStarts(mark), "no second job was started");
-        String signature = sas.substring(sas.indexOf("sig=") + 4).split("&")[0];
-        for (String identity : List.of("first", "second")) {
-            assertFalse(Files.readString(log(identity)).contains(signature), "no SAS in the log of the " + identity + " operator");
-        }
+        assertNoSasInTheLogs("first", "second");
     }
 
     /** Backup jobs started since {@code mark}, by any principal. */
     private long backupStarts(long mark) {
         return emulator.controls().journal(e -> e.seq() > mark && e.method().equals("POST") && e.path().equals("/backup")).size();
-    }
-
-    private Path log(String identity) {
-        return Path.of("target", "hsmbackup-restart", ns, identity + ".log");
-    }
-
-    /** The packaged operator as a pod would run it, watching this test's namespace only. */
-    private Process operator(String identity) throws IOException {
-        Process p = PackagedOperator.watching(emulator, ns, log(identity));
-        processes.add(p);
-        return p;
     }
 }

@@ -2,31 +2,20 @@ package io.hsmoperator.reconciler;
 
 import com.azure.security.keyvault.keys.models.CreateEcKeyOptions;
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.sas.BlobContainerSasPermission;
-import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.restore.HsmRestore;
 import io.hsmoperator.api.restore.HsmRestoreStatus;
-import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.time.OffsetDateTime;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -37,28 +26,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @QuarkusTest
 @TestProfile(LeaderElectionIT.Elsewhere.class)
-class HsmRestoreRestartIT extends OperatorTestBase {
+class HsmRestoreRestartIT extends JobRestartTestBase {
     private static final Duration WAIT = Duration.ofSeconds(90);
-    private static final String ACCOUNT = "restorerestarts";
-    private final List<Process> processes = new ArrayList<>();
-    private Azurite azurite;
 
-    @AfterEach
-    void stop() {
-        processes.forEach(Process::destroyForcibly);
-        if (azurite != null) {
-            azurite.close();
-        }
+    @Override
+    String logDir() {
+        return "hsmrestore-restart";
     }
 
     @Test
     void theSuccessorOfAKilledOperatorWaitsOnTheRecordedRestoreAndStartsNoOther() throws Exception {
-        azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        BlobContainerClient container = blobContainer(azurite, ACCOUNT);
-        String sas = container.generateSas(new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(2),
-                BlobContainerSasPermission.parse("rl")));
-        sasSecret(ns, "restore-sas", sas);
-        packagedOperatorCredentials();
+        BlobContainerClient container = storage("restorerestarts", "restore-sas", "rl");
 
         Process first = operator("first");
         ManagedHsm hsm = readyHsm("hsm");
@@ -68,8 +46,7 @@ class HsmRestoreRestartIT extends OperatorTestBase {
                 io.hsmoperator.emulator.HsmFixtures.CRYPTO_USER, emulator.builtInPrincipal().objectId());
         awaitRbacPropagation();
         String kept = team.keys(hsm.getStatus().hsmUri).createEcKey(new CreateEcKeyOptions("kept")).getId();
-        String folderUrl = team.backup(hsm.getStatus().hsmUri).beginBackup(container.getBlobContainerUrl(), container.generateSas(
-                new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(2), BlobContainerSasPermission.parse("crwdl"))))
+        String folderUrl = team.backup(hsm.getStatus().hsmUri).beginBackup(container.getBlobContainerUrl(), sas(container, "crwdl"))
                 .getFinalResult();
         team.keys(hsm.getStatus().hsmUri).createEcKey(new CreateEcKeyOptions("kept"));
         // The job's polls fail while the first process runs: it has started the job and recorded it, and can see no more.
@@ -104,25 +81,11 @@ class HsmRestoreRestartIT extends OperatorTestBase {
         touch(HsmRestore.class, "undo");
         Thread.sleep(2000);
         assertEquals(1, restoreStarts(mark), "no second job was started, after the restart nor after the restore ended");
-        String signature = sas.substring(sas.indexOf("sig=") + 4).split("&")[0];
-        for (String identity : List.of("first", "second")) {
-            assertFalse(Files.readString(log(identity)).contains(signature), "no SAS in the log of the " + identity + " operator");
-        }
+        assertNoSasInTheLogs("first", "second");
     }
 
     /** Full restore jobs started since {@code mark}, by any principal. */
     private long restoreStarts(long mark) {
         return emulator.controls().journal(e -> e.seq() > mark && e.method().equals("PUT") && e.path().equals("/restore")).size();
-    }
-
-    private Path log(String identity) {
-        return Path.of("target", "hsmrestore-restart", ns, identity + ".log");
-    }
-
-    /** The packaged operator as a pod would run it, watching this test's namespace only. */
-    private Process operator(String identity) throws IOException {
-        Process p = PackagedOperator.watching(emulator, ns, log(identity));
-        processes.add(p);
-        return p;
     }
 }
