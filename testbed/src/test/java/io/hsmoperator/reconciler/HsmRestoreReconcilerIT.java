@@ -279,6 +279,35 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
         }
     }
 
+    @Test
+    void aBackupTheOperatorKnowsRunningHoldsTheRestoreBackWithoutACall() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String hsmName = hsm.getSpec().azureName;
+        team(hsm).keys(hsm.getStatus().hsmUri).createEcKey(new CreateEcKeyOptions("kept"));
+        String folderUrl = backUp(hsm);
+        sasSecret(ns, "backup-sas", sas("crwdl"));
+        // The HsmBackup's job stays running as far as the operator can tell: its polls fail.
+        Controls.Fault polls = emulator.controls().addFault(Controls.Fault.status("GET", hsmName, "(?i)/backup/[^/]+/pending", 503, 0, 100000));
+        long mark = emulator.controls().lastSequence();
+        try {
+            apply(hsmBackup(ns, "nightly", new HsmReference("hsm", null), container.getBlobContainerUrl(), "backup-sas", "P1D"));
+            await().atMost(WAIT).until(() -> {
+                var b = get(io.hsmoperator.api.backup.HsmBackup.class, "nightly");
+                return b.getStatus() != null && b.getStatus().running != null;
+            });
+            apply(restore("after-backup", folderUrl, null, hsmName));
+            HsmRestore waiting = awaitCondition(HsmRestore.class, "after-backup", "Reconciling", "True", "AnotherJobRunning", WAIT);
+            assertTrue(condition(waiting, "Ready").getMessage().contains("HsmBackup " + ns + "/nightly"), condition(waiting, "Ready").getMessage());
+            Thread.sleep(1500);
+            assertEquals(List.of(), restoreStarts(mark), "the known job saved the call Azure would refuse");
+        } finally {
+            emulator.controls().removeFault(polls);
+        }
+        // The backup ends; the restore starts then, once.
+        awaitPhase("after-backup", HsmRestoreStatus.Phase.Succeeded);
+        assertEquals(1, restoreStarts(mark).size());
+    }
+
     private static byte[] sha256(String s) {
         try {
             return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
