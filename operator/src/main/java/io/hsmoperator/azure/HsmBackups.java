@@ -101,12 +101,6 @@ public interface HsmBackups {
         return null;
     }
 
-    /** The container part of a backup folder's URL (everything before its last segment). */
-    static String containerOf(String folderUrl) {
-        String trimmed = folderUrl.replaceAll("/+$", "");
-        return trimmed.substring(0, trimmed.lastIndexOf('/'));
-    }
-
     /** Whatever a SAS might have left in a message (its signature), removed. */
     static String redact(String message) {
         return message == null ? null : message.replaceAll("(?i)sig=[^&\\s\"']+", "sig=REDACTED");
