@@ -86,6 +86,12 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
         if (st.jobId != null) {
             return poll(cr, st);
         }
+        if (st.startRequestedAt != null) {
+            // A start was asked for and its answer lost (a crash, a dropped connection): Azure has no list of jobs to look
+            // in, and a second start could run the restore twice. It ends here; the user checks the HSM and decides.
+            unknownStart(cr, st);
+            return config.reconcile().resync();
+        }
         if (st.phase == null) {
             st.phase = Phase.Pending;
         }
@@ -133,12 +139,22 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
             }
         }
 
-        // act: start the job, and record it before waiting on it
+        // act: record that a start is asked for, start the job, and record the job before waiting on it
+        st.startRequestedAt = Instant.now(clock).truncatedTo(ChronoUnit.SECONDS).toString();
+        st.restoredFrom = spec.source.folderUrl;
+        st.keyName = spec.keyName;
+        st.full = spec.keyName == null ? Boolean.TRUE : null;
+        Reports.writeAhead(kubernetes, cr, st);
         HsmRestores.Job started;
         try {
             started = spec.keyName == null ? restores.startFull(hsm.hsmUri(), spec.source.folderUrl, sas.token())
                     : restores.startSelective(hsm.hsmUri(), spec.keyName, spec.source.folderUrl, sas.token());
         } catch (AzureError e) {
+            if (e.is(AzureError.Kind.TRANSIENT)) {
+                throw e; // no answer, or one a gateway gave: the job may run; the next reconcile ends with StartResultUnknown
+            }
+            // Azure answered, and started nothing: the start may be asked for again.
+            st.startRequestedAt = null;
             if (!e.is(AzureError.Kind.CONFLICT)) {
                 throw e;
             }
@@ -147,9 +163,6 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
         st.phase = Phase.Running;
         st.jobId = started.id();
         st.startTime = (started.start() != null ? started.start() : Instant.now(clock)).truncatedTo(ChronoUnit.SECONDS).toString();
-        st.restoredFrom = spec.source.folderUrl;
-        st.keyName = spec.keyName;
-        st.full = spec.keyName == null ? Boolean.TRUE : null;
         // Recorded before the operator waits on it: a restart polls this job instead of starting another.
         Reports.writeAhead(kubernetes, cr, st);
         events.mutation(cr, "RestoreStarted", "Started " + what(st) + " job " + started.id() + " of HSM " + hsmName + " from "
@@ -215,14 +228,27 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
         }
     }
 
+    /** Ends a restore whose start was asked for and never answered: Failed, since it may not be started again. */
+    private void unknownStart(HsmRestore cr, HsmRestoreStatus st) {
+        st.phase = Phase.Failed;
+        st.endTime = Instant.now(clock).truncatedTo(ChronoUnit.SECONDS).toString();
+        st.error = "StartResultUnknown: the operator asked Azure to start the restore at " + st.startRequestedAt + " and got no answer; "
+                + "Azure lists no jobs, so whether one ran is unknown, and starting another could restore twice. Check the HSM's keys.";
+        OperatorMetrics.restoreEnded("failed", st.keyName == null ? "full" : "selective");
+        events.warning(cr, "RestoreFailed", "The start of the restore asked for at " + st.startRequestedAt + " was never answered: "
+                + "not started again.");
+        report(cr, st);
+    }
+
     /** The conditions of an ended restore, from status alone. */
     private void report(HsmRestore cr, HsmRestoreStatus st) {
         if (st.phase == Phase.Succeeded) {
             ready(st, Reason.Restored, "Restored " + what(st) + " from " + st.restoredFrom + " (job " + st.jobId + ", ended " + st.endTime
                     + "). A restore runs once: create a new HsmRestore to restore again.", gen(cr), clock);
         } else {
-            stalled(st, Reason.RestoreFailed, "Restore job " + st.jobId + " (" + what(st) + ") failed: " + st.error + " A restore runs "
-                    + "once and is not retried: create a new HsmRestore to try again.", gen(cr), clock);
+            stalled(st, Reason.RestoreFailed, (st.jobId == null ? "The restore" : "Restore job " + st.jobId) + " (" + what(st)
+                    + ") failed: " + st.error + " A restore runs once and is not retried: create a new HsmRestore to try again.",
+                    gen(cr), clock);
         }
     }
 

@@ -308,6 +308,31 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
         assertEquals(1, restoreStarts(mark).size());
     }
 
+    @Test
+    void aStartWhoseAnswerWasLostIsNeverAskedForAgain() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String hsmName = hsm.getSpec().azureName;
+        team(hsm).keys(hsm.getStatus().hsmUri).createEcKey(new CreateEcKeyOptions("kept"));
+        String folderUrl = backUp(hsm);
+        long mark = emulator.controls().lastSequence();
+        // Azure starts the job, and its answer never arrives: the operator cannot learn the job's ID.
+        Controls.Fault lost = emulator.controls().addFault(Controls.Fault.dropAfterCommit("PUT", hsmName, "/restore", 1));
+        try {
+            apply(restore("unanswered", folderUrl, null, hsmName));
+            HsmRestore failed = awaitPhase("unanswered", HsmRestoreStatus.Phase.Failed);
+            assertTrue(failed.getStatus().error.startsWith("StartResultUnknown: "), failed.getStatus().error);
+            assertNull(failed.getStatus().jobId);
+            assertNotNull(failed.getStatus().startRequestedAt);
+            assertEquals("RestoreFailed", condition(failed, "Ready").getReason());
+            assertEquals(1, lost.hits());
+        } finally {
+            emulator.controls().removeFault(lost);
+        }
+        touch(HsmRestore.class, "unanswered");
+        Thread.sleep(2000);
+        assertEquals(1, restoreStarts(mark).size(), "Azure was asked once: a second start could restore twice");
+    }
+
     private static byte[] sha256(String s) {
         try {
             return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));

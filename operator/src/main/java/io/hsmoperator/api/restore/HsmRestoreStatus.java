@@ -21,6 +21,11 @@ public class HsmRestoreStatus extends HsmRefStatus {
             + "same job and never starts a second.")
     public String jobId;
 
+    @JsonPropertyDescription("When the operator asked Azure to start the job (RFC 3339), recorded before it asked and kept until "
+            + "Azure named the job or certainly refused it: an answer lost on the way leaves it, and the restore is then Failed "
+            + "(StartResultUnknown) rather than started a second time.")
+    public String startRequestedAt;
+
     @JsonPropertyDescription("When the job started (RFC 3339).")
     public String startTime;
 
