@@ -150,10 +150,10 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
             started = spec.keyName == null ? restores.startFull(hsm.hsmUri(), spec.source.folderUrl, sas.token())
                     : restores.startSelective(hsm.hsmUri(), spec.keyName, spec.source.folderUrl, sas.token());
         } catch (AzureError e) {
-            if (e.is(AzureError.Kind.TRANSIENT)) {
+            if (e.is(AzureError.Kind.TRANSIENT) && !"NotLeader".equals(e.code())) {
                 throw e; // no answer, or one a gateway gave: the job may run; the next reconcile ends with StartResultUnknown
             }
-            // Azure answered, and started nothing: the start may be asked for again.
+            // Azure answered and started nothing, or the request never left (fenced): the start may be asked for again.
             st.startRequestedAt = null;
             if (!e.is(AzureError.Kind.CONFLICT)) {
                 throw e;
