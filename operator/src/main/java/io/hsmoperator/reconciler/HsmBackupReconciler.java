@@ -1,8 +1,6 @@
 package io.hsmoperator.reconciler;
 
-import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.backup.HsmBackupStatus;
@@ -23,13 +21,11 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 
 import static io.hsmoperator.reconciler.Conditions.gen;
@@ -83,25 +79,13 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         if (unusable != null) {
             return unusable;
         }
-        String sas;
-        try {
-            sas = sas(cr);
-        } catch (KubernetesClientException e) {
-            if (e.getCode() != 403) {
-                throw e;
-            }
-            stalled(st, Reason.SecretMissing, "The operator may not read Secret " + spec.destination.sasTokenSecretRef.name
-                    + " in namespace " + cr.getMetadata().getNamespace() + " (forbidden): the Helm chart grants get on Secrets only in "
-                    + "rbac.backupSecretNamespaces (by default the watched namespaces) and where ManagedHsms may be declared; add "
-                    + "this namespace to rbac.backupSecretNamespaces. Nothing was sent to Azure.", gen(cr), clock);
+        SasSecrets.Sas secret = SasSecrets.read(kubernetes, cr.getMetadata().getNamespace(), spec.destination.sasTokenSecretRef,
+                "the container");
+        if (secret.problem() != null) {
+            stalled(st, Reason.SecretMissing, secret.problem(), gen(cr), clock);
             return config.reconcile().resync();
         }
-        if (sas == null) {
-            stalled(st, Reason.SecretMissing, "Secret " + spec.destination.sasTokenSecretRef.name + " in namespace "
-                    + cr.getMetadata().getNamespace() + " has no key " + spec.destination.sasTokenSecretRef.key + " (or does not exist): "
-                    + "it must hold the SAS token for the container. Nothing was sent to Azure.", gen(cr), clock);
-            return config.reconcile().resync();
-        }
+        String sas = secret.token();
         String uri = hsm.hsmUri();
         String hsmName = hsm.hsm().getSpec().azureName;
         Instant now = Instant.now(clock);
@@ -250,19 +234,6 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         }
         return BackupSchedule.validate(s.schedule.every, s.retention == null ? null : s.retention.keepLast,
                 s.retention == null ? null : s.retention.maxAge);
-    }
-
-    /** The SAS token from the spec's Secret, or null when the Secret or its key is missing or empty. Never logged. */
-    private String sas(HsmBackup cr) {
-        HsmBackupSpec.SecretKeyRef ref = cr.getSpec().destination.sasTokenSecretRef;
-        Secret s = kubernetes.secrets().inNamespace(cr.getMetadata().getNamespace()).withName(ref.name).get();
-        String value = null;
-        if (s != null && s.getData() != null && s.getData().get(ref.key) != null) {
-            value = new String(Base64.getDecoder().decode(s.getData().get(ref.key)), StandardCharsets.UTF_8);
-        } else if (s != null && s.getStringData() != null) {
-            value = s.getStringData().get(ref.key);
-        }
-        return value == null || value.isBlank() ? null : value.trim().replaceFirst("^\\?", "");
     }
 
     private static Instant lastStart(HsmBackupStatus st) {

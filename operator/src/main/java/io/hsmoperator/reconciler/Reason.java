@@ -10,6 +10,8 @@ public enum Reason {
     RotationScheduled, RotationInProgress, RotateNowRequested, AzureRotationPolicy, OnDemandOnly,
     // backups (HsmBackup): a job running, another job of the HSM running, the last backup failed (retried on the schedule)
     BackingUp, AnotherJobRunning, BackupFailed,
+    // restores (HsmRestore): the job running, done, failed for good (a new HsmRestore tries again), the key to restore exists
+    Restoring, Restored, RestoreFailed, KeyExists,
     // problems the operator retries on its own
     Throttled, AzureUnavailable,
     // problems that need a change from you

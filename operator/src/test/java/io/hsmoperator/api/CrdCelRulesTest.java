@@ -213,6 +213,26 @@ class CrdCelRulesTest {
         c.add(new Case(backup, "retention with neither rule", null, s -> s.putObject("retention"), "set keepLast, maxAge or both"));
         c.add(new Case(backup, "retention by age alone", null, s -> ((ObjectNode) s.get("retention")).remove("keepLast"), null));
         c.add(new Case(backup, "no retention keeps everything", null, s -> s.remove("retention"), null));
+
+        String restore = "HsmRestore";
+        Consumer<ObjectNode> confirmedFull = s -> {
+            s.remove("keyName");
+            s.put("confirmFullRestoreOf", "contoso-payments-hsm");
+        };
+        c.add(new Case(restore, "the sample (a selective restore) is accepted", null, none(), null));
+        c.add(new Case(restore, "a confirmed full restore is accepted", null, confirmedFull, null));
+        c.add(new Case(restore, "a full restore needs its confirmation", null, s -> s.remove("keyName"), "set confirmFullRestoreOf"));
+        c.add(new Case(restore, "a confirmation beside keyName", null, s -> s.put("confirmFullRestoreOf", "contoso-payments-hsm"),
+                "confirmFullRestoreOf is for a full restore only"));
+        c.add(new Case(restore, "keyName is immutable", none(), s -> s.put("keyName", "payments-other"), "create a new HsmRestore"));
+        c.add(new Case(restore, "a selective restore cannot become a full one", none(), confirmedFull, "create a new HsmRestore"));
+        c.add(new Case(restore, "the folder is immutable", none(), s -> ((ObjectNode) s.get("source")).put("folderUrl",
+                "https://paymentsbackups.blob.core.windows.net/hsm-backups/mhsm-contoso-payments-hsm-2026113002000007"),
+                "create a new HsmRestore"));
+        c.add(new Case(restore, "the SAS Secret is immutable", none(), s -> ((ObjectNode) s.get("source").get("sasTokenSecretRef"))
+                .put("name", "rotated-sas"), "create a new HsmRestore"));
+        c.add(new Case(restore, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "other-hsm"), "hsmRef is immutable"));
+        c.add(new Case(restore, "hsmRef.namespace written out", none(), s -> ((ObjectNode) s.get("hsmRef")).put("namespace", "payments"), null));
         return c;
     }
 

@@ -172,6 +172,10 @@ class CrdAdmissionIT {
         if (kind.equals("HsmDiagnostics")) {
             out.set("logAnalyticsWorkspaceId", sample.get("logAnalyticsWorkspaceId").deepCopy());
         }
+        if (kind.equals("HsmRestore")) {
+            // a restore of one key, or a confirmed full restore: never neither
+            out.set("keyName", sample.get("keyName").deepCopy());
+        }
         return out;
     }
 
@@ -208,7 +212,7 @@ class CrdAdmissionIT {
             }
             case "HsmDiagnostics" -> s.put("settingName", name);
             case "PrivateEndpoint" -> s.put("manualApproval", false);
-            case "ManagedHsm", "HsmBackup" -> { }
+            case "ManagedHsm", "HsmBackup", "HsmRestore" -> { }
             default -> throw new IllegalArgumentException(kind);
         }
         return s;
