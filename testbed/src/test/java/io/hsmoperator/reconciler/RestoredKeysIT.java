@@ -2,20 +2,15 @@ package io.hsmoperator.reconciler;
 
 import com.azure.security.keyvault.administration.KeyVaultBackupClient;
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.sas.BlobContainerSasPermission;
 import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
-import com.azure.storage.common.StorageSharedKeyCredential;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.azure.Consistency;
-import io.hsmoperator.emulator.Azurite;
-import io.hsmoperator.emulator.EmulatorHttp;
 import io.quarkus.test.junit.QuarkusTest;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -38,15 +33,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RestoredKeysIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final String ACCOUNT = "restoredkeys";
-    private static Azurite azurite;
-
-    @AfterAll
-    static void stopStorage() {
-        if (azurite != null) {
-            azurite.close();
-            azurite = null;
-        }
-    }
 
     private HsmKey awaitKey(String name, java.util.function.Predicate<HsmKey> done, String what) {
         try {
@@ -85,14 +71,7 @@ class RestoredKeysIT extends OperatorTestBase {
         String v1 = awaitKey("rotated", k -> ready(k, null), "Ready").getStatus().currentVersion;
 
         // The owners' full backup, into a real Blob service.
-        if (azurite == null) {
-            azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        }
-        Azurite.Account account = azurite.account(ACCOUNT);
-        BlobContainerClient container = new BlobServiceClientBuilder().endpoint(azurite.accountUrl(ACCOUNT))
-                .credential(new StorageSharedKeyCredential(account.name(), account.key()))
-                .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
-                .buildClient().createBlobContainer(ns);
+        BlobContainerClient container = azuriteContainer(ACCOUNT);
         String sas = container.generateSas(new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(2),
                 BlobContainerSasPermission.parse("crwdl")));
         // As the HSM's administrator (the identity that created it), since the operator's own HsmRestore is not what is tested here.
