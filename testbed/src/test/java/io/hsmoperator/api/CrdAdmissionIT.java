@@ -172,6 +172,10 @@ class CrdAdmissionIT {
         if (kind.equals("HsmDiagnostics")) {
             out.set("logAnalyticsWorkspaceId", sample.get("logAnalyticsWorkspaceId").deepCopy());
         }
+        if (kind.equals("HsmBackup") && !out.path("destination").has("sasTokenSecretRef")) {
+            // optional in the schema, but one of it and useManagedIdentity is needed
+            ((ObjectNode) out.get("destination")).set("sasTokenSecretRef", sample.get("destination").get("sasTokenSecretRef").deepCopy());
+        }
         return out;
     }
 
