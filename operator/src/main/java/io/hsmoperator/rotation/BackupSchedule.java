@@ -94,13 +94,17 @@ public final class BackupSchedule {
 
     /**
      * The folders retention lets go: a folder is kept when it is among the newest {@code keepLast}, or younger than
-     * {@code maxAge}, or the newest of all; the others go. With neither rule set, every folder is kept.
+     * {@code maxAge}, or the newest of all; the others go. With neither rule set, every folder is kept. {@code folders}
+     * in the order status records them, oldest first.
      */
     public static List<Folder> expired(List<Folder> folders, Integer keepLast, IsoDuration maxAge, Instant now) {
         if (keepLast == null && maxAge == null) {
             return List.of();
         }
+        // Status lists folders oldest first, and job start times have whole seconds: of two backups started in the same
+        // second, the one recorded later is the newer (reversed first, then a stable sort keeps that order on ties).
         List<Folder> newestFirst = new ArrayList<>(folders);
+        java.util.Collections.reverse(newestFirst);
         newestFirst.sort(Comparator.comparing(Folder::time).reversed());
         Instant cutoff = maxAge == null ? null : maxAge.subtractFrom(now);
         List<Folder> out = new ArrayList<>();

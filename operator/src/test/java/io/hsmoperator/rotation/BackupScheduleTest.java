@@ -64,6 +64,12 @@ class BackupScheduleTest {
     }
 
     @Test
+    void ofTwoBackupsStartedInTheSameSecondTheOneRecordedLaterIsTheNewer() {
+        List<BackupSchedule.Folder> folders = List.of(folder("first", T0), folder("second", T0));
+        assertEquals(List.of(folder("first", T0)), BackupSchedule.expired(folders, 1, null, T0.plusSeconds(5)));
+    }
+
+    @Test
     void maxAgeLetsOldFoldersGoButNeverTheNewest() {
         List<BackupSchedule.Folder> folders = List.of(folder("a", T0), folder("b", T0.plusSeconds(86400)));
         Instant later = T0.plusSeconds(40 * 86400L);
