@@ -65,7 +65,7 @@ A namespace written as a pattern cannot be named in RBAC: it must be listed in r
 {{- end -}}
 
 {{/*
-Namespaces where HsmBackups read the SAS token of their container from a Secret (get only): rbac.backupSecretNamespaces,
+Namespaces where HsmBackups and HsmRestores read the SAS token of their container from a Secret (get only): rbac.backupSecretNamespaces,
 else the watched namespaces (watch.mode own or list). With watch.mode all and no list, none: Secrets are never readable
 cluster-wide, so HsmBackups then work only where ManagedHsms may be declared (secretNamespaces, which grant get already).
 The namespaces secretNamespaces names are left out: their Role grants get already.
@@ -110,13 +110,13 @@ someone's workload, never granted cluster-wide.
 {{/* Rules in every watched namespace (a ClusterRole with watch.mode all). */}}
 {{- define "hsm-operator.workRules" -}}
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints", "hsmbackups"]
+  resources: ["managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints", "hsmbackups", "hsmrestores"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms/status", "hsmkeys/status", "hsmroleassignments/status", "hsmdiagnostics/status", "privateendpoints/status", "hsmbackups/status"]
+  resources: ["managedhsms/status", "hsmkeys/status", "hsmroleassignments/status", "hsmdiagnostics/status", "privateendpoints/status", "hsmbackups/status", "hsmrestores/status"]
   verbs: ["patch", "update"]
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms/finalizers", "hsmkeys/finalizers", "hsmroleassignments/finalizers", "hsmdiagnostics/finalizers", "privateendpoints/finalizers", "hsmbackups/finalizers"]
+  resources: ["managedhsms/finalizers", "hsmkeys/finalizers", "hsmroleassignments/finalizers", "hsmdiagnostics/finalizers", "privateendpoints/finalizers", "hsmbackups/finalizers", "hsmrestores/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["configmaps"]

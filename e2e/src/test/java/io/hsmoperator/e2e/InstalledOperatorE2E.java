@@ -329,7 +329,7 @@ class InstalledOperatorE2E {
     @Order(9)
     void uninstallLeavesAzureAsEachDeletionPolicySays() throws Exception {
         // As the README says: the resources first, while the operator still runs to honour their deletion policies.
-        TestCluster.kubectlOk("delete", "-n", APPS, "hsmbackups,hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
+        TestCluster.kubectlOk("delete", "-n", APPS, "hsmrestores,hsmbackups,hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
                 "--timeout=" + WAIT.toSeconds() + "s");
         TestCluster.kubectlOk("delete", "-n", APPS, "managedhsms", "--all", "--timeout=" + WAIT.toSeconds() + "s");
         State.Hsm hsm = emulator.inspect(s -> s.hsms.get(HSM_NAME));

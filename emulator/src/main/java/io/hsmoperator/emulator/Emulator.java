@@ -315,6 +315,20 @@ public final class Emulator implements AutoCloseable {
         });
     }
 
+    /**
+     * Removes key {@code keyName} of HSM {@code hsmName}, live or soft-deleted, as if someone had deleted and purged it
+     * outside the operator: for tests that need a name free again (the operator never purges). False when there was none.
+     */
+    public boolean forgetKey(String hsmName, String keyName) {
+        return write(() -> {
+            State.Hsm h = state.hsms.get(hsmName.toLowerCase(java.util.Locale.ROOT));
+            String lower = keyName.toLowerCase(java.util.Locale.ROOT);
+            boolean removed = h != null && (h.keys.remove(lower) != null | h.deletedKeys.remove(lower) != null);
+            dirty();
+            return removed;
+        });
+    }
+
     /** Reads emulator state under its lock, for tests that check what Azure holds. */
     public <T> T inspect(Function<State, T> reader) {
         return read(() -> reader.apply(state));

@@ -14,18 +14,18 @@ import java.util.concurrent.TimeUnit;
  * its build script once per JVM, run with python3 (or $HSM_PYTHON). Like the operator's GoTools: a tool the tests fetch
  * on first use, so that what they prove is what Azure's users run.
  */
-final class AzureCliSecurityDomain {
+public final class AzureCliSecurityDomain {
     private static Path prepared;
 
     private AzureCliSecurityDomain() {
     }
 
     /** How a command exited and what it printed (the commands write their results to files; stderr has the errors). */
-    record Run(int exit, String out, String err) {
+    public record Run(int exit, String out, String err) {
     }
 
     /** Runs {@code az_sd.py command args...} in {@code dir}; never throws on a non-zero exit (the caller asserts). */
-    static Run run(Path dir, String command, String... args) {
+    public static Run run(Path dir, String command, String... args) {
         List<String> cmd = new ArrayList<>(List.of(python(), "-I", prepared().resolve("az_sd.py").toString(), command));
         cmd.addAll(List.of(args));
         return exec(cmd, dir);

@@ -119,6 +119,41 @@ class EmulatorAzuriteBackupTest extends EmulatorTestBase {
         assertEquals(1, admin.keys(hsmUri).listPropertiesOfKeyVersions("kept").stream().count(), "a failed restore changed nothing");
     }
 
+    /**
+     * A selective restore never overwrites (as recorded in KeyVaultBackupClientTest.beginSelectiveKeyRestore): a key that
+     * exists keeps its versions and the job ends Succeeded with "restored: 0"; a soft-deleted name fails the job
+     * (Conflict); a name that is free gets the backup's key back, versions and all.
+     */
+    @Test
+    void aSelectiveRestoreBringsBackAMissingKeyAndNeverOverwrites() {
+        KeyVaultKey single = admin.keys(hsmUri).createEcKey(new CreateEcKeyOptions("single"));
+        KeyVaultBackupClient backup = admin.backup(hsmUri);
+        String folderUrl = backup.beginBackup(container.getBlobContainerUrl(), writeSas()).getFinalResult();
+        KeyVaultKey newer = admin.keys(hsmUri).createEcKey(new CreateEcKeyOptions("single"));
+        String readSas = sas(BlobContainerSasPermission.parse("rl"), OffsetDateTime.now().plusHours(1));
+
+        var exists = backup.beginSelectiveKeyRestore("single", folderUrl, readSas).waitForCompletion();
+        assertEquals(com.azure.core.util.polling.LongRunningOperationStatus.SUCCESSFULLY_COMPLETED, exists.getStatus());
+        assertEquals("Number of successful key versions restored: 0, Number of key versions could not overwrite: 1",
+                exists.getValue().getStatusDetails());
+        assertEquals(2, admin.keys(hsmUri).listPropertiesOfKeyVersions("single").stream().count(), "nothing merged into the key");
+        assertEquals(newer.getId(), admin.keys(hsmUri).getKey("single").getId(), "nor overwritten");
+
+        admin.keys(hsmUri).beginDeleteKey("single").waitForCompletion();
+        String deleted = failure(backup.beginSelectiveKeyRestore("single", folderUrl, readSas));
+        assertTrue(deleted.startsWith("Conflict: ") && deleted.contains("deleted but recoverable"), deleted);
+
+        assertTrue(emulator.forgetKey(hsmName, "single"), "the test purges it behind the HSM's back");
+        var restored = backup.beginSelectiveKeyRestore("single", folderUrl, readSas).waitForCompletion();
+        assertEquals(com.azure.core.util.polling.LongRunningOperationStatus.SUCCESSFULLY_COMPLETED, restored.getStatus());
+        assertEquals("Number of successful key versions restored: 1, Number of key versions could not overwrite: 0",
+                restored.getValue().getStatusDetails());
+        assertEquals(single.getId(), admin.keys(hsmUri).getKey("single").getId(), "the backup's key is back");
+
+        String absent = failure(backup.beginSelectiveKeyRestore("never-backed-up", folderUrl, readSas));
+        assertTrue(absent.startsWith("KeyNotFound: "), absent);
+    }
+
     @Test
     void theStoragesRefusalsFailTheJob() throws Exception {
         KeyVaultBackupClient backup = admin.backup(hsmUri);

@@ -37,7 +37,9 @@ class EmulatorBackupSettingsConformanceTest extends EmulatorTestBase {
         assertEquals(k.getId(), admin.keys(hsmUri).getKey("precious").getId());
         admin.keys(hsmUri).beginDeleteKey("precious").waitForCompletion();
         admin.keys(hsmUri).beginRecoverDeletedKey("precious").waitForCompletion();
-        backup.beginSelectiveKeyRestore("precious", folder, "sas-token").waitForCompletion();
+        var selective = backup.beginSelectiveKeyRestore("precious", folder, "sas-token").waitForCompletion();
+        assertEquals("Number of successful key versions restored: 0, Number of key versions could not overwrite: 1",
+                selective.getValue().getStatusDetails(), "a key that exists is not overwritten (as recorded)");
     }
 
     @Test

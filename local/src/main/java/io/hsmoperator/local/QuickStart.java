@@ -159,6 +159,12 @@ public class QuickStart {
             Iterator<JsonNode> docs = yaml.readValues(yaml.getFactory().createParser(f.toFile()), JsonNode.class);
             while (docs.hasNext()) {
                 JsonNode doc = docs.next();
+                if ("HsmRestore".equals(doc.path("kind").asText())) {
+                    // A restore replaces keys, once, when someone asks for it: never as part of bringing the samples up.
+                    say("Skipping " + f.getFileName() + ": a restore runs once, when you ask for one (apply it after a backup, with "
+                            + "that backup's folder).");
+                    continue;
+                }
                 var kind = KINDS.stream().filter(k -> k.getSimpleName().equals(doc.path("kind").asText())).findFirst();
                 if (kind.isPresent() && !reconciled.contains(kind.get())) {
                     say("Skipping " + f.getFileName() + ": this build has no reconciler for " + kind.get().getSimpleName() + " yet.");

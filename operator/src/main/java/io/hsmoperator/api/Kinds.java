@@ -6,14 +6,15 @@ import io.hsmoperator.api.diagnostics.HsmDiagnostics;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
+import io.hsmoperator.api.restore.HsmRestore;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 
 import java.util.List;
 
-/** The six kinds of the API. */
+/** The seven kinds of the API. */
 public final class Kinds {
     public static final List<Class<? extends HasMetadata>> ALL = List.of(ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class,
-            HsmDiagnostics.class, PrivateEndpoint.class, HsmBackup.class);
+            HsmDiagnostics.class, PrivateEndpoint.class, HsmBackup.class, HsmRestore.class);
 
     private Kinds() {
     }

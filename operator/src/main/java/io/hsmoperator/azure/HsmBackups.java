@@ -8,19 +8,14 @@ import java.util.regex.Pattern;
 
 /**
  * Managed HSM full backups, and the blob container they go to: what the HsmBackup reconciler starts, waits on, lists and
- * prunes. The SAS token is passed through and never kept, logged or put in a message. Nothing here restores or purges.
+ * prunes. The SAS token is passed through and never kept, logged or put in a message. Nothing here restores or purges
+ * (restores are {@link HsmRestores}).
  *
  * <p>A null {@code sas} means managed identities, as in the Azure SDK: the HSM writes the backup as its own user-assigned
  * identity ({@code useManagedIdentity: true}, no token), and the operator lists and deletes as its own Azure identity
  * (a bearer token for Azure Storage), which needs Storage Blob Data Contributor on the container.
  */
 public interface HsmBackups {
-    /**
-     * How long after a job started a read of it may still answer 404: Azure's reads lag its writes, so a job started
-     * moments ago can be unknown to the GET that follows. Only after this long does a 404 mean Azure forgot the job.
-     */
-    java.time.Duration JOB_READ_LAG = java.time.Duration.ofMinutes(10);
-
     /**
      * Starts a full backup of the HSM into {@code containerUrl} with {@code sas} (null: as the HSM's managed identity);
      * returns the job as Azure answered the start (in progress). A 409 (another backup or restore runs on the HSM) comes
@@ -90,6 +85,28 @@ public interface HsmBackups {
     /** The folders a full backup of the HSM named {@code hsmName} makes: mhsm-{name}-{yyyyMMddHHmmss…}. */
     static boolean isBackupFolderOf(String folder, String hsmName) {
         return folder.matches("^mhsm-" + Pattern.quote(hsmName.toLowerCase(Locale.ROOT)) + "-[0-9]{8,}$");
+    }
+
+    /** A folder a full backup of any HSM makes: mhsm-{name}-{yyyyMMddHHmmss…}. */
+    Pattern BACKUP_FOLDER = Pattern.compile("^mhsm-[a-z0-9](?:[a-z0-9]|-[a-z0-9])+-[0-9]{8,}$");
+
+    /**
+     * Why {@code url} is not the URL of a full backup's folder, or null when it is: the URL of a blob container (as
+     * {@link #containerUrlProblem} says), then one more segment named as a backup names its folder, mhsm-{hsm}-{time}.
+     */
+    static String folderUrlProblem(String url) {
+        if (url != null && (url.contains("?") || url.contains("#"))) {
+            return "the folder URL has a query or fragment; give the folder's URL alone and put the SAS token in the Secret.";
+        }
+        String trimmed = url == null ? "" : url.replaceAll("/+$", "");
+        int slash = trimmed.lastIndexOf('/');
+        boolean inContainer = slash > "https://".length() && containerUrlProblem(trimmed.substring(0, slash)) == null;
+        if (!inContainer || !BACKUP_FOLDER.matcher(trimmed.substring(slash + 1).toLowerCase(Locale.ROOT)).matches()) {
+            return "'" + url + "' is not the URL of a backup folder: expected https://{account}.blob.core.windows.net/{container}/"
+                    + "mhsm-{hsm}-{time} (or path-style https://{host}/{account}/{container}/mhsm-{hsm}-{time}), as an HsmBackup's "
+                    + "status.lastSuccessful.folderUrl names it.";
+        }
+        return null;
     }
 
     /** Whatever a SAS might have left in a message (its signature), removed. */

@@ -1,10 +1,5 @@
 package io.hsmoperator.azure;
 
-import com.azure.core.http.HttpHeaderName;
-import com.azure.core.http.HttpMethod;
-import com.azure.core.http.HttpRequest;
-import com.azure.core.http.HttpResponse;
-import com.azure.core.util.Context;
 import com.azure.core.util.polling.LongRunningOperationStatus;
 import com.azure.core.util.polling.PollResponse;
 import com.azure.security.keyvault.administration.models.KeyVaultBackupOperation;
@@ -12,24 +7,18 @@ import com.azure.storage.blob.BlobContainerClient;
 import com.azure.storage.blob.models.BlobItem;
 import com.azure.storage.blob.models.BlobStorageException;
 import com.azure.storage.blob.models.ListBlobsOptions;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import jakarta.inject.Singleton;
 
-import java.io.IOException;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
 /**
  * {@link HsmBackups}: the backup start through KeyVaultBackupClient, the job's status by its ID (which the SDK's poller
- * cannot resume from) with a GET on the data-plane pipeline, and the container through the Storage SDK.
+ * cannot resume from) with a GET on the data-plane pipeline ({@link JobStatus}), and the container through the Storage SDK.
  */
 @Singleton
 public class SdkHsmBackups implements HsmBackups {
-    private static final String API = "api-version=7.5";
-    private static final ObjectMapper JSON = new ObjectMapper();
     private final AzureClients clients;
 
     public SdkHsmBackups(AzureClients clients) {
@@ -54,28 +43,9 @@ public class SdkHsmBackups implements HsmBackups {
 
     @Override
     public Job job(String hsmUri, String jobId) {
-        HttpRequest req = new HttpRequest(HttpMethod.GET, AzureClients.base(hsmUri) + "/backup/" + jobId + "/pending?" + API);
-        try (HttpResponse r = AzureError.call(() -> clients.dataPlanePipeline().sendSync(req, Context.NONE))) {
-            byte[] bytes = r.getBodyAsByteArray().block(clients.timeout());
-            JsonNode body = bytes == null || bytes.length == 0 ? JSON.createObjectNode() : JSON.readTree(bytes);
-            if (r.getStatusCode() != 200) {
-                JsonNode err = body.path("error");
-                int s = r.getStatusCode();
-                AzureError.Kind kind = s == 429 ? AzureError.Kind.THROTTLED : s >= 500 ? AzureError.Kind.TRANSIENT : s == 403
-                        ? AzureError.Kind.FORBIDDEN : s == 401 ? AzureError.Kind.UNAUTHENTICATED : s == 404 ? AzureError.Kind.NOT_FOUND
-                        : AzureError.Kind.BAD_REQUEST;
-                throw new AzureError(kind, s, err.path("code").asText(String.valueOf(s)), err.path("message").asText("backup job status"),
-                        AzureError.retryAfter(r), null);
-            }
-            JsonNode error = body.path("error");
-            String failure = error.isObject() ? HsmBackups.redact(error.path("code").asText("Failed") + ": " + error.path("message").asText(""))
-                    : null;
-            String requestId = r.getHeaderValue(HttpHeaderName.fromString("x-ms-request-id"));
-            return new Job(body.path("jobId").asText(jobId), body.path("status").asText("InProgress"), text(body, "azureStorageBlobContainerUri"),
-                    epoch(body.path("startTime")), epoch(body.path("endTime")), failure, new Mutation(requestId == null ? "unknown" : requestId, 200));
-        } catch (IOException e) {
-            throw AzureError.of(e);
-        }
+        JobStatus.Read r = JobStatus.read(clients, hsmUri, "backup", jobId);
+        return new Job(r.body().path("jobId").asText(jobId), r.body().path("status").asText("InProgress"), r.text("azureStorageBlobContainerUri"),
+                r.epoch("startTime"), r.epoch("endTime"), r.error(), r.mutation());
     }
 
     @Override
@@ -126,14 +96,5 @@ public class SdkHsmBackups implements HsmBackups {
             AzureError err = AzureError.of(e);
             throw new AzureError(err.kind(), err.status(), err.code(), HsmBackups.redact(err.getMessage()), err.retryAfter(), null);
         }
-    }
-
-    private static String text(JsonNode n, String field) {
-        JsonNode v = n.path(field);
-        return v.isTextual() && !v.asText().isEmpty() ? v.asText() : null;
-    }
-
-    private static Instant epoch(JsonNode n) {
-        return n.isNumber() ? Instant.ofEpochSecond(n.asLong()) : null;
     }
 }

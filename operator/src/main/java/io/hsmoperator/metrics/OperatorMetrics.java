@@ -18,6 +18,7 @@ public final class OperatorMetrics {
     static final String THROTTLE_WAITS = "hsm.operator.azure.throttle.waits";
     static final String FENCED_WRITES = "hsm.operator.azure.writes.fenced";
     static final String BACKUP_FAILURES = "hsm.operator.backup.failures";
+    static final String RESTORES = "hsm.operator.restores";
 
     private static final MeterRegistry DETACHED = new SimpleMeterRegistry();
 
@@ -73,6 +74,12 @@ public final class OperatorMetrics {
     public static void backupFailed(String reason) {
         io.micrometer.core.instrument.Counter.builder(BACKUP_FAILURES).description("HsmBackup backup jobs that failed, by Azure's error code")
                 .tag("reason", reason).register(registry()).increment();
+    }
+
+    /** A restore job that ended; {@code outcome}: succeeded or failed; {@code type}: full or selective. */
+    public static void restoreEnded(String outcome, String type) {
+        io.micrometer.core.instrument.Counter.builder(RESTORES).description("HsmRestore restore jobs that ended, by outcome and type")
+                .tag("outcome", outcome).tag("type", type).register(registry()).increment();
     }
 
     static void remove(Meter meter) {

@@ -1,12 +1,11 @@
 package io.hsmoperator.reconciler;
 
-import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.Consistency;
 import io.hsmoperator.azure.HsmBackups;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.metrics.OperatorMetrics;
@@ -23,13 +22,11 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 
 import static io.hsmoperator.reconciler.Conditions.gen;
@@ -41,7 +38,7 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * HsmBackup: full backups of a Managed HSM into a blob container on a schedule (and once per backup-now token), with
  * retention of the folders it made. A backup is a job in Azure: its ID is recorded in status before the operator waits
  * on it, so a restarted operator polls the same job; a job of the HSM already running (Azure allows one at a time) is
- * waited for, and one Azure does not show yet is waited for too, until {@link HsmBackups#JOB_READ_LAG}. The storage is
+ * waited for, and one Azure does not show yet is waited for too, until {@link Consistency#JOB_READ_LAG}. The storage is
  * reached with the SAS from the spec's Secret, or with managed identities (the HSM's writes, the operator's prunes). When
  * a backup is due (its window included) and what retention lets go is {@link BackupSchedule}'s arithmetic alone.
  */
@@ -106,24 +103,13 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
                 return config.reconcile().resync();
             }
         } else {
-            try {
-                sas = sas(cr);
-            } catch (KubernetesClientException e) {
-                if (e.getCode() != 403) {
-                    throw e;
-                }
-                stalled(st, Reason.SecretMissing, "The operator may not read Secret " + spec.destination.sasTokenSecretRef.name
-                        + " in namespace " + cr.getMetadata().getNamespace() + " (forbidden): the Helm chart grants get on Secrets only "
-                        + "in rbac.backupSecretNamespaces (by default the watched namespaces) and where ManagedHsms may be declared; add "
-                        + "this namespace to rbac.backupSecretNamespaces. Nothing was sent to Azure.", gen(cr), clock);
+            SasSecrets.Sas secret = SasSecrets.read(kubernetes, cr.getMetadata().getNamespace(), spec.destination.sasTokenSecretRef,
+                    "the container");
+            if (secret.problem() != null) {
+                stalled(st, Reason.SecretMissing, secret.problem(), gen(cr), clock);
                 return config.reconcile().resync();
             }
-            if (sas == null) {
-                stalled(st, Reason.SecretMissing, "Secret " + spec.destination.sasTokenSecretRef.name + " in namespace "
-                        + cr.getMetadata().getNamespace() + " has no key " + spec.destination.sasTokenSecretRef.key + " (or does not "
-                        + "exist): it must hold the SAS token for the container. Nothing was sent to Azure.", gen(cr), clock);
-                return config.reconcile().resync();
-            }
+            sas = secret.token();
         }
 
         prune(cr, st, sas, hsmName, now);
@@ -174,7 +160,7 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
             if (!e.is(AzureError.Kind.NOT_FOUND)) {
                 throw e;
             }
-            if (now.isBefore(Instant.parse(st.running.startTime).plus(HsmBackups.JOB_READ_LAG))) {
+            if (now.isBefore(Instant.parse(st.running.startTime).plus(Consistency.JOB_READ_LAG))) {
                 // Azure's reads lag its writes: a job started moments ago may not show yet. Not a failure before the lag.
                 progressing(st, Reason.BackingUp, "Backup job " + st.running.jobId + " (" + describe(st.running.trigger,
                         st.running.token) + ") started at " + st.running.startTime + "; Azure does not show it yet (its reads "
@@ -182,7 +168,7 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
                 return config.reconcile().poll();
             }
             job = new HsmBackups.Job(st.running.jobId, "Failed", null, null, now, "JobNotFound: Azure does not know backup job "
-                    + st.running.jobId + ", " + HsmBackups.JOB_READ_LAG.toMinutes() + " minutes after it started.", null);
+                    + st.running.jobId + ", " + Consistency.JOB_READ_LAG.toMinutes() + " minutes after it started.", null);
         }
         if (job.running()) {
             progressing(st, Reason.BackingUp, "Backup job " + job.id() + " (" + describe(st.running.trigger, st.running.token)
@@ -312,19 +298,6 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         return "destination.useManagedIdentity is true, but ManagedHsm " + hsm.getMetadata().getName() + " has no managed identity: "
                 + "add a user-assigned identity to its spec.userAssignedIdentities and grant that identity Storage Blob Data "
                 + "Contributor on the storage account or container (or use sasTokenSecretRef). Nothing was sent to Azure.";
-    }
-
-    /** The SAS token from the spec's Secret, or null when the Secret or its key is missing or empty. Never logged. */
-    private String sas(HsmBackup cr) {
-        HsmBackupSpec.SecretKeyRef ref = cr.getSpec().destination.sasTokenSecretRef;
-        Secret s = kubernetes.secrets().inNamespace(cr.getMetadata().getNamespace()).withName(ref.name).get();
-        String value = null;
-        if (s != null && s.getData() != null && s.getData().get(ref.key) != null) {
-            value = new String(Base64.getDecoder().decode(s.getData().get(ref.key)), StandardCharsets.UTF_8);
-        } else if (s != null && s.getStringData() != null) {
-            value = s.getStringData().get(ref.key);
-        }
-        return value == null || value.isBlank() ? null : value.trim().replaceFirst("^\\?", "");
     }
 
     private static Instant lastStart(HsmBackupStatus st) {

@@ -3,6 +3,7 @@ package io.hsmoperator.reconciler;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeyStatus;
+import io.hsmoperator.azure.Consistency;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
@@ -137,6 +138,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                     + "them back, or create a new HsmKey. Nothing was changed.", gen(cr), clock);
             return config.reconcile().resync();
         }
+        Duration wentBack = wentBack(cr, st, key, versions);
+        if (wentBack != null) {
+            return wentBack;
+        }
 
         // act: bring the current version's attributes to the spec, then rotate
         HsmKeys.Update update = KeySpecs.drift(cr.getSpec(), owner, key, st.managedTags, Boolean.TRUE.equals(st.adopted));
@@ -256,6 +261,49 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             st.adopted = true;
         }
         return null;
+    }
+
+    /**
+     * Null when Azure holds every version this resource last reported, or when the user accepted what it holds now (a new
+     * hsmoperator.io/accept-key-state token). Otherwise nothing is written: a version made moments ago may be missing from
+     * a lagging read; one older than that is gone (a full restore of an older backup, say), and converging blindly would
+     * rotate, re-enable or re-tag a key its owners should look at first.
+     */
+    private Duration wentBack(HsmKey cr, HsmKeyStatus st, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        java.util.Set<String> held = new java.util.HashSet<>();
+        versions.forEach(v -> held.add(v.version()));
+        List<HsmKeyStatus.KeyVersion> gone = st.versions.stream().filter(v -> !held.contains(v.version)).toList();
+        if (gone.isEmpty()) {
+            return null;
+        }
+        Instant now = Instant.now(clock);
+        Instant settled = gone.stream().map(v -> v.created == null ? now : Instant.parse(v.created)).max(Instant::compareTo).orElse(now)
+                .plus(Consistency.READ_LAG);
+        String names = String.join(", ", gone.stream().map(v -> v.version).toList());
+        if (now.isBefore(settled)) {
+            // Most likely a read that lags the operator's own rotation: no write, and no condition flaps; look again soon.
+            return config.reconcile().poll();
+        }
+        String token = UpdateTriggers.token(cr, io.hsmoperator.api.common.Conditions.ACCEPT_KEY_STATE_ANNOTATION);
+        if (token != null && !token.equals(st.lastAcceptKeyStateToken)) {
+            st.lastAcceptKeyStateToken = token;
+            events.normal(cr, "KeyStateAccepted", "Accepted key " + key.name() + " as Azure holds it (current version " + key.version()
+                    + "; gone: " + names + ") for token '" + token + "'; the operator converges it to the spec from here.");
+            return null;
+        }
+        var ready = Conditions.get(st, Conditions.READY);
+        boolean first = ready == null || !Reason.VersionsGone.name().equals(ready.getReason());
+        String message = "Version(s) " + names + " of key " + key.name() + ", which this resource saw, are no longer in Azure; its "
+                + "current version is now " + key.version() + " (the HSM was restored from an older backup, or the key deleted and "
+                + "brought back). What the gone versions encrypted or wrapped cannot be decrypted or unwrapped by this HSM. The "
+                + "operator writes nothing to the key (no rotation, no attribute change) and publishes nothing new until you accept "
+                + "what Azure holds: annotate this HsmKey " + io.hsmoperator.api.common.Conditions.ACCEPT_KEY_STATE_ANNOTATION
+                + "=<a new token>.";
+        if (first) {
+            events.warning(cr, "VersionsGone", message);
+        }
+        stalled(st, Reason.VersionsGone, message, gen(cr), clock);
+        return config.reconcile().resync();
     }
 
     private void report(HsmKeyStatus st, HsmKeys.Key key, List<HsmKeys.Version> versions) {

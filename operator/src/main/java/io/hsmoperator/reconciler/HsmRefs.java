@@ -11,6 +11,7 @@ import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.managedhsm.ManagedHsmSpec.HsmWideGrant;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
+import io.hsmoperator.api.restore.HsmRestore;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 
 /**
@@ -94,6 +95,9 @@ public final class HsmRefs {
         if (referrer instanceof HsmBackup) {
             return HsmWideGrant.Kind.HsmBackup;
         }
+        if (referrer instanceof HsmRestore) {
+            return HsmWideGrant.Kind.HsmRestore;
+        }
         if (referrer instanceof HsmRoleAssignment a && a.getSpec() != null && a.getSpec().scope != null) {
             return HsmWideGrant.Kind.HsmRoleAssignment;
         }
@@ -131,6 +135,7 @@ public final class HsmRefs {
             case PrivateEndpoint -> "A private endpoint to the HSM";
             case HsmRoleAssignment -> "A grant at / or /keys (every key of the HSM)";
             case HsmBackup -> "A full backup (a copy of every key of the HSM)";
+            case HsmRestore -> "A restore (it writes keys into the HSM; a full one replaces every key)";
         };
         return what + " is HSM-wide: ManagedHsm " + name + (admitsKeys(hsm, own) ? " lets namespace " + own + " use it for its own keys "
                 + "only, and" : "") + " does not grant namespace " + own + " " + kind + ". Its owners must add {namespace: " + own

@@ -66,7 +66,7 @@ final class KeyRotation {
         RotationSchedule.Policy policy = policy(spec);
         convergeAzurePolicy(cr, st, uri, key.name());
         Instant now = Instant.now(clock);
-        RotationSchedule.Plan plan = RotationSchedule.plan(policy, schedule(versions), token, now);
+        RotationSchedule.Plan plan = RotationSchedule.plan(policy, schedule(versions), token, st.lastRotateNowToken, now);
         if (plan.rotate() != null) {
             RotationSchedule.Rotation r = plan.rotate();
             // Written first, so that a failed create leaves the condition saying a rotation is due.
@@ -81,7 +81,7 @@ final class KeyRotation {
             key = created.key();
             versions = new ArrayList<>(versions);
             versions.add(new HsmKeys.Version(key.id(), key.version(), key.enabled(), key.created(), key.expires(), key.tags()));
-            plan = RotationSchedule.plan(policy, schedule(versions), token, now);
+            plan = RotationSchedule.plan(policy, schedule(versions), token, st.lastRotateNowToken, now);
         }
         if (!plan.disable().isEmpty()) {
             versions = disable(cr, uri, key.name(), versions, plan.disable(), spec);

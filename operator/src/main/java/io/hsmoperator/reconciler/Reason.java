@@ -11,6 +11,8 @@ public enum Reason {
     // backups (HsmBackup): a job running, another job of the HSM running, the last backup failed (retried on the schedule),
     // the first backup waits for the schedule's window
     BackingUp, AnotherJobRunning, BackupFailed, WaitingForWindow,
+    // restores (HsmRestore): the job running, done, failed for good (a new HsmRestore tries again), the key to restore exists
+    Restoring, Restored, RestoreFailed, KeyExists,
     // problems the operator retries on its own
     Throttled, AzureUnavailable,
     // problems that need a change from you
@@ -19,7 +21,7 @@ public enum Reason {
     HsmNotReady, SecurityDomainNotConfigured, SecurityDomainSecretMissing, SecurityDomainCertificateInvalid,
     SecurityDomainCertificatesInsufficient, SecurityDomainQuorumInvalid, SecurityDomainSecretHoldsPrivateKey,
     SecurityDomainNotStored, SecurityDomainRewrapMismatch, SecurityDomainMissing, SecurityDomainSecretConflict, ActivationFailed, OperatorNotAdministrator,
-    ObserveOnly, DeletionBlocked, KeyMissing,
+    ObserveOnly, DeletionBlocked, KeyMissing, VersionsGone,
     VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted, WriteRefused,
     PublishConflict, KubernetesWriteFailed, DriftNotConverging, SecretMissing, NoManagedIdentity
 }

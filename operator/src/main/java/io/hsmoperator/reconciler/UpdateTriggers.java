@@ -8,9 +8,9 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * The updates of a resource that need a reconcile: spec changes (generation), deletion, finalizer changes, and four
+ * The updates of a resource that need a reconcile: spec changes (generation), deletion, finalizer changes, and five
  * annotations that are metadata and so would be ignored by generation-aware processing: a new
- * hsmoperator.io/rotate-now token (HsmKey), a new hsmoperator.io/backup-now token (HsmBackup), a new hsmoperator.io/download-security-domain token (ManagedHsm) and a new
+ * hsmoperator.io/rotate-now or hsmoperator.io/accept-key-state token (HsmKey), a new hsmoperator.io/backup-now token (HsmBackup), a new hsmoperator.io/download-security-domain token (ManagedHsm) and a new
  * hsmoperator.io/reconcile-requested-at value (every kind: look at Azure now rather than at the next resync). Status writes and other metadata changes are not reconciled again.
  */
 public class UpdateTriggers implements OnUpdateFilter<HasMetadata> {
@@ -21,6 +21,7 @@ public class UpdateTriggers implements OnUpdateFilter<HasMetadata> {
                 || !Objects.equals(updated.getMetadata().getFinalizers(), old.getMetadata().getFinalizers())
                 || !Objects.equals(token(updated), token(old))
                 || !Objects.equals(token(updated, Conditions.BACKUP_NOW_ANNOTATION), token(old, Conditions.BACKUP_NOW_ANNOTATION))
+                || !Objects.equals(token(updated, Conditions.ACCEPT_KEY_STATE_ANNOTATION), token(old, Conditions.ACCEPT_KEY_STATE_ANNOTATION))
                 || !Objects.equals(annotation(updated, Conditions.RECONCILE_REQUEST_ANNOTATION), annotation(old, Conditions.RECONCILE_REQUEST_ANNOTATION))
                 || !Objects.equals(annotation(updated, Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION),
                         annotation(old, Conditions.DOWNLOAD_SECURITY_DOMAIN_ANNOTATION));

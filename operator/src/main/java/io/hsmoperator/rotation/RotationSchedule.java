@@ -75,6 +75,15 @@ public final class RotationSchedule {
      * share one: among equal times, the later in the list is taken as the newer (callers put the current version last).
      */
     public static Plan plan(Policy policy, List<Version> versions, String rotateNowToken, Instant now) {
+        return plan(policy, versions, rotateNowToken, null, now);
+    }
+
+    /**
+     * As {@link #plan(Policy, List, String, Instant)}, where {@code tokenHandledBefore} is the token the resource's status
+     * records as handled: it stays handled even when no version carries it any more (a restore of an older backup took
+     * that version away), so a token never rotates twice.
+     */
+    public static Plan plan(Policy policy, List<Version> versions, String rotateNowToken, String tokenHandledBefore, Instant now) {
         List<Version> newestFirst = new ArrayList<>(versions);
         java.util.Collections.reverse(newestFirst);
         // a stable sort: versions created in the same second keep their (reversed) order
@@ -86,7 +95,7 @@ public final class RotationSchedule {
         String limit = null;
         String tokenHandled = null;
         if (rotateNowToken != null && !rotateNowToken.isBlank()) {
-            if (carries(newestFirst, ROTATE_NOW_TAG, rotateNowToken)) {
+            if (rotateNowToken.equals(tokenHandledBefore) || carries(newestFirst, ROTATE_NOW_TAG, rotateNowToken)) {
                 tokenHandled = rotateNowToken;
             } else if (count >= VERSION_LIMIT) {
                 limit = "The key has " + count + " versions, the most Managed HSM allows: rotate-now token '" + rotateNowToken

@@ -227,6 +227,26 @@ class CrdCelRulesTest {
                 .put("start", "22:00").put("end", "02:00"), null));
         c.add(new Case(backup, "a window of no length", null, s -> ((ObjectNode) s.get("schedule")).putObject("window")
                 .put("start", "03:00").put("end", "03:00"), "start and end must differ"));
+
+        String restore = "HsmRestore";
+        Consumer<ObjectNode> confirmedFull = s -> {
+            s.remove("keyName");
+            s.put("confirmFullRestoreOf", "contoso-payments-hsm");
+        };
+        c.add(new Case(restore, "the sample (a selective restore) is accepted", null, none(), null));
+        c.add(new Case(restore, "a confirmed full restore is accepted", null, confirmedFull, null));
+        c.add(new Case(restore, "a full restore needs its confirmation", null, s -> s.remove("keyName"), "set confirmFullRestoreOf"));
+        c.add(new Case(restore, "a confirmation beside keyName", null, s -> s.put("confirmFullRestoreOf", "contoso-payments-hsm"),
+                "confirmFullRestoreOf is for a full restore only"));
+        c.add(new Case(restore, "keyName is immutable", none(), s -> s.put("keyName", "payments-other"), "create a new HsmRestore"));
+        c.add(new Case(restore, "a selective restore cannot become a full one", none(), confirmedFull, "create a new HsmRestore"));
+        c.add(new Case(restore, "the folder is immutable", none(), s -> ((ObjectNode) s.get("source")).put("folderUrl",
+                "https://paymentsbackups.blob.core.windows.net/hsm-backups/mhsm-contoso-payments-hsm-2026113002000007"),
+                "create a new HsmRestore"));
+        c.add(new Case(restore, "the SAS Secret is immutable", none(), s -> ((ObjectNode) s.get("source").get("sasTokenSecretRef"))
+                .put("name", "rotated-sas"), "create a new HsmRestore"));
+        c.add(new Case(restore, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "other-hsm"), "hsmRef is immutable"));
+        c.add(new Case(restore, "hsmRef.namespace written out", none(), s -> ((ObjectNode) s.get("hsmRef")).put("namespace", "payments"), null));
         return c;
     }
 

@@ -34,7 +34,7 @@ class PrometheusRuleTest {
 
     /** The operator's timers (Prometheus: _seconds_count, _seconds_sum, _seconds_max) and counters (_total), by field. */
     static final Set<String> TIMERS = Set.of("RECONCILE", "AZURE_REQUESTS", "THROTTLE_WAITS");
-    static final Set<String> COUNTERS = Set.of("FENCED_WRITES", "BACKUP_FAILURES");
+    static final Set<String> COUNTERS = Set.of("FENCED_WRITES", "BACKUP_FAILURES", "RESTORES");
 
     @Test
     void theRenderedRulesPassPromtoolCheckRules(@TempDir Path dir) {

@@ -77,7 +77,13 @@ final class StatusFixtures {
             new Case("HsmBackup", "ready", "Healthy", "Current"),
             new Case("HsmBackup", "spec-changed", "Progressing", "InProgress"),
             new Case("HsmBackup", "backup-failed", "Degraded", "Failed"),
-            new Case("HsmBackup", "secret-missing", "Degraded", "Failed"));
+            new Case("HsmBackup", "secret-missing", "Degraded", "Failed"),
+            new Case("HsmRestore", "applied", "Progressing", "Current"),
+            new Case("HsmRestore", "restoring", "Progressing", "InProgress"),
+            new Case("HsmRestore", "another-job-running", "Progressing", "InProgress"),
+            new Case("HsmRestore", "restored", "Healthy", "Current"),
+            new Case("HsmRestore", "restore-failed", "Degraded", "Failed"),
+            new Case("HsmRestore", "key-exists", "Degraded", "Failed"));
 
     private StatusFixtures() {
     }

@@ -212,4 +212,22 @@ class BackupScheduleTest {
         assertFalse(HsmBackups.isBackupFolderOf("mhsm-contoso-2027/../notes", "contoso"));
         assertEquals("x?sv=1&sig=REDACTED&se=2", HsmBackups.redact("x?sv=1&sig=abc%2Bdef&se=2"));
     }
+
+    /** What an HsmRestore takes as its source: a backup folder (of any HSM) directly in a blob container. */
+    @Test
+    void onlyBackupFolderUrlsAreTaken() {
+        assertNull(HsmBackups.folderUrlProblem("https://backupsacct.blob.core.windows.net/hsm-backups/mhsm-contoso-prod-2027030102000012"));
+        assertNull(HsmBackups.folderUrlProblem("https://127.0.0.1:10000/devstoreaccount1/hsm-backups/mhsm-contoso-2027030102000012/"),
+                "path-style (Azurite), a trailing slash");
+        assertTrue(HsmBackups.folderUrlProblem("https://backupsacct.blob.core.windows.net/hsm-backups/mhsm-contoso-2027030102000012?sp=rl"
+                + "&sig=abc").contains("put the SAS token in the Secret"));
+        assertFalse(HsmBackups.folderUrlProblem("https://backupsacct.blob.core.windows.net/hsm-backups") == null, "a container, no folder");
+        assertFalse(HsmBackups.folderUrlProblem("https://backupsacct.blob.core.windows.net/hsm-backups/notes") == null, "not a backup's folder");
+        assertFalse(HsmBackups.folderUrlProblem("https://backupsacct.blob.core.windows.net/a/b/mhsm-contoso-2027030102000012") == null,
+                "a folder below a folder");
+        assertFalse(HsmBackups.folderUrlProblem("https://backupsacct.vault.azure.net/hsm-backups/mhsm-contoso-2027030102000012") == null,
+                "not a blob endpoint");
+        assertFalse(HsmBackups.folderUrlProblem("http://backupsacct.blob.core.windows.net/hsm-backups/mhsm-contoso-2027030102000012") == null,
+                "not https");
+    }
 }

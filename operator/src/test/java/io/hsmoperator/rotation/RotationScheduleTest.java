@@ -84,6 +84,18 @@ class RotationScheduleTest {
     }
 
     @Test
+    void aTokenStatusRecordsAsHandledStaysHandledWhenItsVersionIsGone() {
+        // The version incident-42 made was taken away by a restore of an older backup: no second rotation for the token.
+        Plan restored = RotationSchedule.plan(EVERY_90D, List.of(v("a", T0)), "incident-42", "incident-42", day(4));
+        assertNull(restored.rotate());
+        assertEquals("incident-42", restored.tokenHandled());
+        assertEquals(Trigger.ROTATE_NOW, RotationSchedule.plan(EVERY_90D, List.of(v("a", T0)), "incident-43", "incident-42", day(4))
+                .rotate().trigger(), "a new token still rotates");
+        assertEquals(Trigger.SCHEDULE, RotationSchedule.plan(EVERY_90D, List.of(v("a", T0)), "incident-42", "incident-42", day(91))
+                .rotate().trigger(), "and the schedule still runs");
+    }
+
+    @Test
     void versionsBeyondTheKeptOnesAreDisabledOnlyAfterTheGracePeriod() {
         List<Version> versions = List.of(v("a", T0), v("b", day(90)), v("c", day(180)));
         Plan during = RotationSchedule.plan(EVERY_90D, versions, null, day(186));

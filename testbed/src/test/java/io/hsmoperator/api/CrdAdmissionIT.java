@@ -176,6 +176,10 @@ class CrdAdmissionIT {
             // optional in the schema, but one of it and useManagedIdentity is needed
             ((ObjectNode) out.get("destination")).set("sasTokenSecretRef", sample.get("destination").get("sasTokenSecretRef").deepCopy());
         }
+        if (kind.equals("HsmRestore")) {
+            // a restore of one key, or a confirmed full restore: never neither
+            out.set("keyName", sample.get("keyName").deepCopy());
+        }
         return out;
     }
 
@@ -212,7 +216,7 @@ class CrdAdmissionIT {
             }
             case "HsmDiagnostics" -> s.put("settingName", name);
             case "PrivateEndpoint" -> s.put("manualApproval", false);
-            case "ManagedHsm", "HsmBackup" -> { }
+            case "ManagedHsm", "HsmBackup", "HsmRestore" -> { }
             default -> throw new IllegalArgumentException(kind);
         }
         return s;

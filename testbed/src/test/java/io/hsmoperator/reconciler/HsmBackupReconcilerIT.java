@@ -1,22 +1,17 @@
 package io.hsmoperator.reconciler;
 
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.models.BlobItem;
 import com.azure.storage.blob.sas.BlobContainerSasPermission;
 import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
-import com.azure.storage.common.StorageSharedKeyCredential;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
-import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
-import io.hsmoperator.emulator.EmulatorHttp;
 import io.quarkus.test.junit.QuarkusTest;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -44,27 +39,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class HsmBackupReconcilerIT extends OperatorTestBase {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final String ACCOUNT = "hsmbackups";
-    private static Azurite azurite;
     private BlobContainerClient container;
 
     @BeforeEach
     void storage() {
-        if (azurite == null) {
-            azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        }
-        Azurite.Account account = azurite.account(ACCOUNT);
-        container = new BlobServiceClientBuilder().endpoint(azurite.accountUrl(ACCOUNT))
-                .credential(new StorageSharedKeyCredential(account.name(), account.key()))
-                .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
-                .buildClient().createBlobContainer(ns);
-    }
-
-    @AfterAll
-    static void stopStorage() {
-        if (azurite != null) {
-            azurite.close();
-            azurite = null;
-        }
+        container = azuriteContainer(ACCOUNT);
     }
 
     private String sas() {
@@ -381,7 +360,7 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
             assertNotNull(waiting.getStatus().running, "still waited for");
             assertEquals(1, waiting.getStatus().history.size());
             assertEquals("BackingUp", condition(waiting, "Ready").getReason());
-            emulator.controls().advance(io.hsmoperator.azure.HsmBackups.JOB_READ_LAG.plusMinutes(1));
+            emulator.controls().advance(io.hsmoperator.azure.Consistency.JOB_READ_LAG.plusMinutes(1));
             touch(HsmBackup.class, "lagging");
             HsmBackup forgotten = awaitFailed("lagging", 2);
             assertTrue(forgotten.getStatus().history.get(0).error.startsWith("JobNotFound: "), forgotten.getStatus().history.get(0).error);

@@ -1,37 +1,20 @@
 package io.hsmoperator.reconciler;
 
 import com.azure.storage.blob.BlobContainerClient;
-import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.models.BlobItem;
-import com.azure.storage.blob.sas.BlobContainerSasPermission;
-import com.azure.storage.blob.sas.BlobServiceSasSignatureValues;
-import com.azure.storage.common.StorageSharedKeyCredential;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.HsmReference;
-import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Controls;
-import io.hsmoperator.emulator.EmulatorHttp;
-import io.hsmoperator.kube.TestCluster;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.time.OffsetDateTime;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -42,33 +25,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @QuarkusTest
 @TestProfile(LeaderElectionIT.Elsewhere.class)
-class HsmBackupRestartIT extends OperatorTestBase {
+class HsmBackupRestartIT extends JobRestartTestBase {
     private static final Duration WAIT = Duration.ofSeconds(90);
-    private static final String ACCOUNT = "restarts";
-    private final List<Process> processes = new ArrayList<>();
-    private Azurite azurite;
 
-    @AfterEach
-    void stop() {
-        processes.forEach(Process::destroyForcibly);
-        if (azurite != null) {
-            azurite.close();
-        }
+    @Override
+    String logDir() {
+        return "hsmbackup-restart";
     }
 
     @Test
     void theSuccessorOfAKilledOperatorWaitsOnTheRecordedJobAndStartsNoOther() throws Exception {
-        azurite = Azurite.start(emulator, List.of(ACCOUNT), null);
-        Azurite.Account account = azurite.account(ACCOUNT);
-        BlobContainerClient container = new BlobServiceClientBuilder().endpoint(azurite.accountUrl(ACCOUNT))
-                .credential(new StorageSharedKeyCredential(account.name(), account.key()))
-                .httpClient(EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
-                .buildClient().createBlobContainer(ns);
-        String sas = container.generateSas(new BlobServiceSasSignatureValues(OffsetDateTime.now().plusHours(2),
-                BlobContainerSasPermission.parse("cwdl")));
-        sasSecret(ns, "backup-sas", sas);
-        client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName("azure-credentials").endMetadata()
-                .addToStringData("clientSecret", emulator.builtInPrincipal().clientSecret()).build()).create();
+        BlobContainerClient container = storage("restarts", "backup-sas", "cwdl");
 
         Process first = operator("first");
         String hsmName = readyHsm("hsm").getSpec().azureName;
@@ -107,29 +74,11 @@ class HsmBackupRestartIT extends OperatorTestBase {
                 "the job's folder is in the container");
         Thread.sleep(2000);
         assertEquals(1, backupStarts(mark), "no second job was started");
-        String signature = sas.substring(sas.indexOf("sig=") + 4).split("&")[0];
-        for (String identity : List.of("first", "second")) {
-            assertFalse(Files.readString(log(identity)).contains(signature), "no SAS in the log of the " + identity + " operator");
-        }
+        assertNoSasInTheLogs("first", "second");
     }
 
     /** Backup jobs started since {@code mark}, by any principal. */
     private long backupStarts(long mark) {
         return emulator.controls().journal(e -> e.seq() > mark && e.method().equals("POST") && e.path().equals("/backup")).size();
-    }
-
-    private Path log(String identity) {
-        return Path.of("target", "hsmbackup-restart", ns, identity + ".log");
-    }
-
-    /** The packaged operator as a pod would run it, watching this test's namespace only. */
-    private Process operator(String identity) throws IOException {
-        Map<String, String> props = PackagedOperator.properties(TestCluster.server().quarkusClientProperties(), emulator,
-                emulator.builtInPrincipal(), ns + "/azure-credentials");
-        props.put("quarkus.http.port", "0");
-        props.put("quarkus.operator-sdk.namespaces", ns);
-        Process p = PackagedOperator.launch(props, log(identity));
-        processes.add(p);
-        return p;
     }
 }

@@ -217,6 +217,64 @@ public abstract class OperatorTestBase {
         return b;
     }
 
+    /**
+     * An HsmRestore {@code name} in {@code namespace} into {@code hsmRef} from {@code folderUrl}, its SAS under the key sas of
+     * Secret {@code sasSecret}: of key {@code keyName}, or, when it is null, a full restore confirmed as {@code confirm}.
+     */
+    protected io.hsmoperator.api.restore.HsmRestore hsmRestore(String namespace, String name, HsmReference hsmRef, String folderUrl,
+            String sasSecret, String keyName, String confirm) {
+        var r = new io.hsmoperator.api.restore.HsmRestore();
+        r.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        var s = new io.hsmoperator.api.restore.HsmRestoreSpec();
+        s.hsmRef = hsmRef;
+        s.source = new io.hsmoperator.api.restore.HsmRestoreSpec.Source();
+        s.source.folderUrl = folderUrl;
+        s.source.sasTokenSecretRef = new io.hsmoperator.api.backup.HsmBackupSpec.SecretKeyRef();
+        s.source.sasTokenSecretRef.name = sasSecret;
+        s.source.sasTokenSecretRef.key = "sas";
+        s.keyName = keyName;
+        s.confirmFullRestoreOf = confirm;
+        r.setSpec(s);
+        return r;
+    }
+
+    /** The Blob service of the test class that asked for one ({@link #azuriteContainer}); stopped after the class. */
+    private static io.hsmoperator.emulator.Azurite classAzurite;
+
+    /**
+     * A blob container named as this test's namespace in {@code account} of an Azurite the test class shares: started
+     * with that account by the first test that asks, stopped after the class.
+     */
+    protected com.azure.storage.blob.BlobContainerClient azuriteContainer(String account) {
+        if (classAzurite == null) {
+            classAzurite = io.hsmoperator.emulator.Azurite.start(emulator, List.of(account), null);
+        }
+        return blobContainer(classAzurite, account);
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void stopClassAzurite() {
+        if (classAzurite != null) {
+            classAzurite.close();
+            classAzurite = null;
+        }
+    }
+
+    /** A blob container named as this test's namespace in {@code account} of {@code azurite}, made now. */
+    protected com.azure.storage.blob.BlobContainerClient blobContainer(io.hsmoperator.emulator.Azurite azurite, String account) {
+        io.hsmoperator.emulator.Azurite.Account a = azurite.account(account);
+        return new com.azure.storage.blob.BlobServiceClientBuilder().endpoint(azurite.accountUrl(account))
+                .credential(new com.azure.storage.common.StorageSharedKeyCredential(a.name(), a.key()))
+                .httpClient(io.hsmoperator.emulator.EmulatorHttp.azureClient(List.of(emulator.caCertificate()), Duration.ofSeconds(30)))
+                .buildClient().createBlobContainer(ns);
+    }
+
+    /** The Secret azure-credentials in this test's namespace, with the client secret a packaged operator signs in with. */
+    protected void packagedOperatorCredentials() {
+        client.secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName("azure-credentials").endMetadata()
+                .addToStringData("clientSecret", emulator.builtInPrincipal().clientSecret()).build()).create();
+    }
+
     /** A Secret {@code name} in {@code namespace} holding {@code sas} under the key sas, as an HsmBackup reads it. */
     protected void sasSecret(String namespace, String name, String sas) {
         client.secrets().inNamespace(namespace).resource(new SecretBuilder().withNewMetadata().withName(name).endMetadata()

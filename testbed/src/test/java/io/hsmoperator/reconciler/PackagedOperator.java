@@ -64,6 +64,18 @@ final class PackagedOperator {
         return props;
     }
 
+    /**
+     * Starts it as a pod would run it, watching {@code namespace} only, signed in as the emulator's built-in principal with
+     * the client secret in Secret azure-credentials of that namespace, its output in {@code log}.
+     */
+    static Process watching(Emulator emulator, String namespace, Path log) throws IOException {
+        Map<String, String> props = properties(io.hsmoperator.kube.TestCluster.server().quarkusClientProperties(), emulator,
+                emulator.builtInPrincipal(), namespace + "/azure-credentials");
+        props.put("quarkus.http.port", "0");
+        props.put("quarkus.operator-sdk.namespaces", namespace);
+        return launch(props, log);
+    }
+
     /** Starts it with {@code props}, its output in {@code log}. */
     static Process launch(Map<String, String> props, Path log) throws IOException {
         Path jar = Path.of("../operator/target/quarkus-app/quarkus-run.jar");

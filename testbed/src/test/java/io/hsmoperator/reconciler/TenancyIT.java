@@ -2,6 +2,7 @@ package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.hsmoperator.api.backup.HsmBackup;
+import io.hsmoperator.api.restore.HsmRestore;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
@@ -39,7 +40,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <li>grant at / or /keys, send the HSM's audit logs to its workspace, open a private endpoint to the HSM, or copy every
  * key of the HSM into its own blob container with an HsmBackup, without the owners' grant of that kind; approve its own endpoint's connection; place an endpoint in a subnet or DNS zone the
  * operator's configuration does not give it;</li>
- * <li>write anything to an HSM its owners only observe, or back it up;</li>
+ * <li>restore into the HSM without the owners' grant of HsmRestore, or, granted it, restore a key an HsmKey of another
+ * namespace declares;</li>
+ * <li>write anything to an HSM its owners only observe, back it up or restore it;</li>
  * <li>touch a key whose namespace's permission was withdrawn.</li>
  * </ul>
  * The test configuration lets namespaces t* declare HSMs in subscription SUBSCRIPTION, resource groups rg-*
@@ -453,6 +456,42 @@ class TenancyIT extends OperatorTestBase {
     }
 
     @Test
+    void aRestoreIsHsmWideAndNeverWritesAKeyAnotherNamespaceDeclares() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String azureName = hsm.getSpec().azureName;
+        apply(hsmKey("owned", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        awaitCondition(HsmKey.class, "owned", "Ready", "True", null, WAIT);
+        String team = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        String folder = "https://teambackups.blob.core.windows.net/hsm-backups/mhsm-" + azureName + "-2026113002000007";
+        long mark = emulator.controls().lastSequence();
+        // Allowed to keep its own keys in the HSM, the team may not restore into it without the owners' grant of HsmRestore.
+        in(team, () -> {
+            apply(restore(team, "overwrite", new HsmReference("hsm", hsmNs), folder, null, azureName));
+            apply(restore(team, "take", new HsmReference("hsm", hsmNs), folder, "owned", null));
+            for (String name : List.of("overwrite", "take")) {
+                var refused = awaitCondition(HsmRestore.class, name, "Ready", "False", "NotPermitted", WAIT);
+                assertTrue(condition(refused, "Ready").getMessage().contains("spec.allowedHsmWideKinds"), condition(refused, "Ready").getMessage());
+            }
+            client.resource(get(HsmRestore.class, "overwrite")).delete();
+            await().atMost(WAIT).until(() -> get(HsmRestore.class, "overwrite") == null);
+            return null;
+        });
+        // Granted restores, it still may not write a key an HsmKey of the owners' namespace declares.
+        granting(team, ManagedHsmSpec.HsmWideGrant.Kind.HsmRestore);
+        in(team, () -> {
+            touch(HsmRestore.class, "take");
+            var refused = awaitCondition(HsmRestore.class, "take", "Stalled", "True", "OwnershipConflict", WAIT);
+            assertTrue(condition(refused, "Ready").getMessage().contains("HsmKey " + hsmNs + "/owned"), condition(refused, "Ready").getMessage());
+            return null;
+        });
+        assertEquals(List.of(), writesSince(mark, azureName), "no restore, full or of another namespace's key");
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.endpoint().equals(azureName)
+                && e.path().toLowerCase().contains("restore")), "not even a read of a restore job");
+    }
+
+    @Test
     void privateEndpointsGoOnlyInTheSubnetsAndDnsZonesTheOperatorsConfigurationAllows() throws Exception {
         readyHsm("hsm");
         long mark = emulator.controls().lastSequence();
@@ -488,11 +527,14 @@ class TenancyIT extends OperatorTestBase {
         apply(diagnostics(ns, "audit", new HsmReference("hsm", null)));
         apply(privateEndpoint(ns, "pe", new HsmReference("hsm", null), SUBNET));
         apply(backup(ns, "nightly", new HsmReference("hsm", null)));
+        apply(restore(ns, "undo", new HsmReference("hsm", null), "https://teambackups.blob.core.windows.net/hsm-backups/mhsm-" + azureName
+                + "-2026113002000007", null, azureName));
         awaitCondition(HsmKey.class, "new-key", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(HsmRoleAssignment.class, "reader", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(io.hsmoperator.api.diagnostics.HsmDiagnostics.class, "audit", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(PrivateEndpoint.class, "pe", "Ready", "False", "ObserveOnly", WAIT);
         awaitCondition(HsmBackup.class, "nightly", "Ready", "False", "ObserveOnly", WAIT);
+        awaitCondition(HsmRestore.class, "undo", "Ready", "False", "ObserveOnly", WAIT);
         // Deleting a key made before the HSM was observed only: its policy says Delete, but nothing is written.
         client.resource(get(HsmKey.class, "made-before")).delete();
         await().atMost(WAIT).until(() -> get(HsmKey.class, "made-before") == null);
@@ -511,6 +553,12 @@ class TenancyIT extends OperatorTestBase {
     private HsmBackup backup(String namespace, String name, HsmReference hsmRef) {
         sasSecret(namespace, name + "-sas", "sv=2024-08-04&sr=c&sp=cw&sig=tenancy-test");
         return hsmBackup(namespace, name, hsmRef, "https://teambackups.blob.core.windows.net/hsm-backups", name + "-sas", "P1D");
+    }
+
+    /** An HsmRestore of {@code hsmRef} from {@code folderUrl} in {@code namespace}, with its SAS Secret (no Blob service here). */
+    private HsmRestore restore(String namespace, String name, HsmReference hsmRef, String folderUrl, String keyName, String confirm) {
+        sasSecret(namespace, name + "-sas", "sv=2024-08-04&sr=c&sp=rl&sig=tenancy-test");
+        return hsmRestore(namespace, name, hsmRef, folderUrl, name + "-sas", keyName, confirm);
     }
 
     private HsmRoleAssignment roleAssignment(String namespace, String name, String keyRef, HsmRoleAssignmentSpec.Scope scope, String hsmNs) {

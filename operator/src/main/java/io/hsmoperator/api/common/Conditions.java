@@ -13,6 +13,11 @@ public final class Conditions {
     public static final String ROTATE_NOW_ANNOTATION = GROUP + "/rotate-now";
     /** Annotation on an HsmBackup: a new token makes one extra backup. */
     public static final String BACKUP_NOW_ANNOTATION = GROUP + "/backup-now";
+    /**
+     * Annotation on an HsmKey: a new token accepts the key as Azure now holds it after versions this resource saw went
+     * away (a restore of an older backup), so the operator converges it again.
+     */
+    public static final String ACCEPT_KEY_STATE_ANNOTATION = GROUP + "/accept-key-state";
     /** Annotation: a new value (a time, say) makes the operator look at Azure now instead of at the next resync. */
     public static final String RECONCILE_REQUEST_ANNOTATION = GROUP + "/reconcile-requested-at";
     /**

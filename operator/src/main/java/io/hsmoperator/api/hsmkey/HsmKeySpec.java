@@ -78,7 +78,10 @@ public class HsmKeySpec {
     @JsonPropertyDescription("The ManagedHsm that holds the key. Immutable.")
     public HsmReference hsmRef;
 
-    @Pattern("^[0-9a-zA-Z-]{1,127}$")
+    /** A key name as Managed HSM allows it; an HsmRestore's keyName follows the same rule. */
+    public static final String KEY_NAME = "^[0-9a-zA-Z-]{1,127}$";
+
+    @Pattern(KEY_NAME)
     @JsonPropertyDescription("Name of the key in the HSM; defaults to metadata.name. 1-127 letters, digits and dashes. Immutable.")
     public String keyName;
 

@@ -50,6 +50,10 @@ public class HsmKeyStatus extends HsmRefStatus {
     @JsonPropertyDescription("The last hsmoperator.io/rotate-now token handled.")
     public String lastRotateNowToken;
 
+    @JsonPropertyDescription("The last hsmoperator.io/accept-key-state token handled: the key as Azure then held it was accepted "
+            + "after versions this resource had seen went away.")
+    public String lastAcceptKeyStateToken;
+
     @JsonPropertyDescription("Name of the ConfigMap published for workloads.")
     public String publishedConfigMap;
 

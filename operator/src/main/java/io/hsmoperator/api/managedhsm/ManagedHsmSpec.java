@@ -144,12 +144,13 @@ public class ManagedHsmSpec {
     @Size(max = 64)
     @JsonPropertyDescription("The HSM's owners' explicit grants of HSM-wide kinds to other namespaces: which namespace may declare "
             + "HsmDiagnostics (the HSM's audit logs go where it says), PrivateEndpoints (their connections still wait for the owners' "
-            + "approval in Azure), HsmRoleAssignments at / or /keys (every key) or HsmBackups (a full backup holds every key) for this HSM.")
+            + "approval in Azure), HsmRoleAssignments at / or /keys (every key), HsmBackups (a full backup holds every key) or HsmRestores "
+            + "(a restore writes keys; a full one replaces every key) for this HSM.")
     public List<HsmWideGrant> allowedHsmWideKinds = new ArrayList<>();
 
     /** One namespace and the HSM-wide kinds it may declare for this HSM. */
     public static class HsmWideGrant {
-        public enum Kind { HsmDiagnostics, PrivateEndpoint, HsmRoleAssignment, HsmBackup }
+        public enum Kind { HsmDiagnostics, PrivateEndpoint, HsmRoleAssignment, HsmBackup, HsmRestore }
 
         @Required
         @Pattern("^(\\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
@@ -158,7 +159,8 @@ public class ManagedHsmSpec {
 
         @Required
         @Size(min = 1)
-        @JsonPropertyDescription("What it may declare: HsmDiagnostics, PrivateEndpoint, HsmRoleAssignment (at / or /keys), HsmBackup.")
+        @JsonPropertyDescription("What it may declare: HsmDiagnostics, PrivateEndpoint, HsmRoleAssignment (at / or /keys), HsmBackup, "
+                + "HsmRestore (a restore writes keys HSM-wide; a full one replaces every key).")
         public List<Kind> kinds = new ArrayList<>();
 
         public HsmWideGrant() {
