@@ -119,13 +119,15 @@ public class AzureClients {
     }
 
     /**
-     * A client of one blob container, authorised by {@code sas}. Built for each use and never cached: the SAS must not
-     * outlive the call that read it from its Secret.
+     * A client of one blob container, authorised by {@code sas}, or, when it is null, by the operator's own Azure
+     * credential (a bearer token for Azure Storage). Built for each use and never cached: the SAS must not outlive the
+     * call that read it from its Secret.
      */
     public BlobContainerClient container(String containerUrl, String sas) {
-        return new BlobContainerClientBuilder().endpoint(containerUrl).sasToken(sas).httpClient(http)
+        BlobContainerClientBuilder b = new BlobContainerClientBuilder().endpoint(containerUrl).httpClient(http)
                 .retryOptions(new RequestRetryOptions(RetryPolicyType.FIXED, 1, timeout, null, null, null))
-                .addPolicy(gate.policy()).addPolicy(new AzureRequestMetrics("storage-blob")).buildClient();
+                .addPolicy(gate.policy()).addPolicy(new AzureRequestMetrics("storage-blob"));
+        return (sas == null ? b.credential(target.credential()) : b.sasToken(sas)).buildClient();
     }
 
     /** A pipeline for the security-domain calls, which have no SDK client. */

@@ -10,21 +10,29 @@ import java.util.regex.Pattern;
  * Managed HSM full backups, and the blob container they go to: what the HsmBackup reconciler starts, waits on, lists and
  * prunes. The SAS token is passed through and never kept, logged or put in a message. Nothing here restores or purges
  * (restores are {@link HsmRestores}).
+ *
+ * <p>A null {@code sas} means managed identities, as in the Azure SDK: the HSM writes the backup as its own user-assigned
+ * identity ({@code useManagedIdentity: true}, no token), and the operator lists and deletes as its own Azure identity
+ * (a bearer token for Azure Storage), which needs Storage Blob Data Contributor on the container.
  */
 public interface HsmBackups {
     /**
-     * Starts a full backup of the HSM into {@code containerUrl} with {@code sas}; returns the job as Azure answered the
-     * start (in progress). A 409 (another backup or restore runs on the HSM) comes out as a CONFLICT AzureError.
+     * Starts a full backup of the HSM into {@code containerUrl} with {@code sas} (null: as the HSM's managed identity);
+     * returns the job as Azure answered the start (in progress). A 409 (another backup or restore runs on the HSM) comes
+     * out as a CONFLICT AzureError.
      */
     Job start(String hsmUri, String containerUrl, String sas);
 
     /** The job {@code jobId} of the HSM (GET /backup/{jobId}/pending); a job Azure does not know is a NOT_FOUND AzureError. */
     Job job(String hsmUri, String jobId);
 
-    /** The names of the blobs under {@code folder}/ in the container. */
+    /** The names of the blobs under {@code folder}/ in the container ({@code sas} null: as the operator's identity). */
     List<String> blobs(String containerUrl, String sas, String folder);
 
-    /** Deletes every blob under {@code folder}/ in the container (a folder is only a name prefix); returns how many. */
+    /**
+     * Deletes every blob under {@code folder}/ in the container (a folder is only a name prefix); returns how many.
+     * {@code sas} null: as the operator's identity.
+     */
     int deleteFolder(String containerUrl, String sas, String folder);
 
     /** A backup job: InProgress, Succeeded or Failed; {@code folderUrl} once it succeeded; {@code error} once it failed. */

@@ -50,7 +50,7 @@ public class SdkHsmBackups implements HsmBackups {
 
     @Override
     public List<String> blobs(String containerUrl, String sas, String folder) {
-        return storage("list " + folder, () -> {
+        return storage("list " + folder, sas == null, () -> {
             List<String> names = new ArrayList<>();
             for (BlobItem b : container(containerUrl, sas).listBlobs(new ListBlobsOptions().setPrefix(folder + "/"), clients.timeout())) {
                 names.add(b.getName());
@@ -65,7 +65,7 @@ public class SdkHsmBackups implements HsmBackups {
         BlobContainerClient c = container(containerUrl, sas);
         List<String> names = blobs(containerUrl, sas, folder);
         for (String name : names) {
-            storage("delete " + name, () -> c.getBlobClient(name).deleteIfExists());
+            storage("delete " + name, sas == null, () -> c.getBlobClient(name).deleteIfExists());
         }
         return names.size();
     }
@@ -76,9 +76,10 @@ public class SdkHsmBackups implements HsmBackups {
 
     /**
      * Runs a Storage SDK call; a refusal comes out classified, with the storage's status and error code only: its messages
-     * can quote the request, and the request carries the SAS.
+     * can quote the request, and the request carries the SAS. {@code asOperator}: authorised as the operator's own identity,
+     * whose missing role is then what a 403 says to grant.
      */
-    private static <T> T storage(String what, Supplier<T> call) {
+    private static <T> T storage(String what, boolean asOperator, Supplier<T> call) {
         try {
             return call.get();
         } catch (BlobStorageException e) {
@@ -87,7 +88,9 @@ public class SdkHsmBackups implements HsmBackups {
                     ? AzureError.Kind.FORBIDDEN : s == 404 ? AzureError.Kind.NOT_FOUND : s == 409 ? AzureError.Kind.CONFLICT
                     : AzureError.Kind.BAD_REQUEST;
             String code = e.getErrorCode() == null ? String.valueOf(s) : e.getErrorCode().toString();
-            throw new AzureError(kind, s, code, "The storage account refused to " + what + " (" + code + ")",
+            throw new AzureError(kind, s, code, "The storage account refused to " + what + " (" + code + ")" + (asOperator && s == 403
+                    ? ": with useManagedIdentity, retention lists and deletes as the operator's own Azure identity, which needs "
+                    + "Storage Blob Data Contributor on the container" : ""),
                     e.getResponse() == null ? null : AzureError.retryAfter(e.getResponse()), null);
         } catch (RuntimeException e) {
             AzureError err = AzureError.of(e);

@@ -27,8 +27,8 @@ import java.util.function.ToDoubleFunction;
  * Gauges per HsmKey, per ManagedHsm and per HsmBackup, read from the status the operator last reported (never from Azure): a key's
  * current version's age, the time to its next rotation, the time until its current version expires and its version
  * count; an HSM's Ready; when an HsmBackup's last successful backup started, its interval and when it was created (so that
- * an alert can tell "no successful backup within twice the interval", also of one that never succeeded). Each resource's
- * gauges are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
+ * an alert can tell "no successful backup within twice the interval", also of one that never succeeded) and how long its
+ * last successful backup took. Each resource's gauges are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
  */
 public final class ResourceMetrics {
     static final String KEY_VERSION_AGE = "hsm.operator.key.version.age.seconds";
@@ -40,6 +40,7 @@ public final class ResourceMetrics {
     static final String BACKUP_LAST_SUCCESS = "hsm.operator.backup.last.success.timestamp.seconds";
     static final String BACKUP_INTERVAL = "hsm.operator.backup.interval.seconds";
     static final String BACKUP_CREATED = "hsm.operator.backup.created.timestamp.seconds";
+    static final String BACKUP_DURATION = "hsm.operator.backup.duration.seconds";
 
     private static final Map<String, Tracked> TRACKED = new ConcurrentHashMap<>();
 
@@ -89,6 +90,8 @@ public final class ResourceMetrics {
                         + "length of a period in months or years)", tags, fresh, ResourceMetrics::backupInterval));
                 fresh.meters.add(gauge(registry, BACKUP_CREATED, "When the HsmBackup was created (Unix seconds)", tags, fresh,
                         ResourceMetrics::backupCreated));
+                fresh.meters.add(gauge(registry, BACKUP_DURATION, "How long the HsmBackup's last successful backup took, in seconds "
+                        + "(NaN: none yet)", tags, fresh, ResourceMetrics::lastBackupDuration));
             } else {
                 fresh.meters.add(gauge(registry, HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, fresh,
                         s -> ready(s.status) ? 1 : 0));
@@ -144,6 +147,21 @@ public final class ResourceMetrics {
     private static double lastBackup(Tracked t) {
         HsmBackupStatus.LastSuccessful last = ((HsmBackupStatus) t.status).lastSuccessful;
         return last == null || last.time == null ? Double.NaN : Instant.parse(last.time).toEpochMilli() / 1000.0;
+    }
+
+    /**
+     * From status.lastSuccessful.duration. A gauge per HsmBackup, not a histogram: backups are hourly at most, so a
+     * histogram would hold a handful of samples per day, lose them at every restart or change of leader, and mix HSMs of
+     * different sizes; the last duration, read from status, survives both and can be compared with the interval or a
+     * threshold, and its trend shows a growing HSM.
+     */
+    private static double lastBackupDuration(Tracked t) {
+        HsmBackupStatus.LastSuccessful last = ((HsmBackupStatus) t.status).lastSuccessful;
+        try {
+            return last == null || last.duration == null ? Double.NaN : seconds(Duration.parse(last.duration));
+        } catch (RuntimeException e) {
+            return Double.NaN;
+        }
     }
 
     /** From spec.schedule.every; NaN when it does not parse (the resource is then InvalidSpec). */

@@ -5,6 +5,7 @@ import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupSpec;
 import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.Consistency;
 import io.hsmoperator.azure.HsmBackups;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.metrics.OperatorMetrics;
@@ -37,7 +38,9 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
  * HsmBackup: full backups of a Managed HSM into a blob container on a schedule (and once per backup-now token), with
  * retention of the folders it made. A backup is a job in Azure: its ID is recorded in status before the operator waits
  * on it, so a restarted operator polls the same job; a job of the HSM already running (Azure allows one at a time) is
- * waited for. When a backup is due and what retention lets go is {@link BackupSchedule}'s arithmetic alone.
+ * waited for, and one Azure does not show yet is waited for too, until {@link Consistency#JOB_READ_LAG}. The storage is
+ * reached with the SAS from the spec's Secret, or with managed identities (the HSM's writes, the operator's prunes). When
+ * a backup is due (its window included) and what retention lets go is {@link BackupSchedule}'s arithmetic alone.
  */
 @ControllerConfiguration(name = "hsmbackup", generationAwareEventProcessing = false,
         informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
@@ -79,41 +82,41 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         if (unusable != null) {
             return unusable;
         }
-        SasSecrets.Sas secret = SasSecrets.read(kubernetes, cr.getMetadata().getNamespace(), spec.destination.sasTokenSecretRef,
-                "the container");
-        if (secret.problem() != null) {
-            stalled(st, Reason.SecretMissing, secret.problem(), gen(cr), clock);
-            return config.reconcile().resync();
-        }
-        String sas = secret.token();
         String uri = hsm.hsmUri();
         String hsmName = hsm.hsm().getSpec().azureName;
         Instant now = Instant.now(clock);
 
         if (st.running != null) {
-            HsmBackups.Job job;
-            try {
-                job = backups.job(uri, st.running.jobId);
-            } catch (AzureError e) {
-                if (!e.is(AzureError.Kind.NOT_FOUND)) {
-                    throw e;
-                }
-                job = new HsmBackups.Job(st.running.jobId, "Failed", null, null, now, "JobNotFound: Azure no longer knows backup job "
-                        + st.running.jobId + ".", null);
+            // The job needs no credential to be watched: a Secret gone meanwhile does not hide its outcome.
+            Duration waiting = awaitJob(cr, st, uri, hsmName, now);
+            if (waiting != null) {
+                return waiting;
             }
-            if (job.running()) {
-                progressing(st, Reason.BackingUp, "Backup job " + job.id() + " (" + describe(st.running.trigger, st.running.token)
-                        + ") is running since " + st.running.startTime + ".", gen(cr), clock);
-                return config.reconcile().poll();
+        }
+
+        // The storage credential: the SAS from its Secret, or null for managed identities (the HSM's, then the operator's).
+        String sas = null;
+        if (spec.destination.managedIdentity()) {
+            String noIdentity = noIdentity(hsm.hsm());
+            if (noIdentity != null) {
+                stalled(st, Reason.NoManagedIdentity, noIdentity, gen(cr), clock);
+                return config.reconcile().resync();
             }
-            finished(cr, st, job, hsmName);
+        } else {
+            SasSecrets.Sas secret = SasSecrets.read(kubernetes, cr.getMetadata().getNamespace(), spec.destination.sasTokenSecretRef,
+                    "the container");
+            if (secret.problem() != null) {
+                stalled(st, Reason.SecretMissing, secret.problem(), gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            sas = secret.token();
         }
 
         prune(cr, st, sas, hsmName, now);
 
         IsoDuration every = IsoDuration.parse(spec.schedule.every);
         String token = UpdateTriggers.token(cr, io.hsmoperator.api.common.Conditions.BACKUP_NOW_ANNOTATION);
-        BackupSchedule.Plan plan = BackupSchedule.plan(every, lastStart(st), token, st.lastBackupNowToken, now);
+        BackupSchedule.Plan plan = BackupSchedule.plan(every, lastStart(st), token, st.lastBackupNowToken, now, window(spec));
         st.nextBackupTime = plan.nextDue().truncatedTo(ChronoUnit.SECONDS).toString();
         if (plan.trigger() != null) {
             HsmBackupStatus.Trigger trigger = plan.trigger() == BackupSchedule.Trigger.BACKUP_NOW ? HsmBackupStatus.Trigger.BackupNow
@@ -146,6 +149,34 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         }
         report(cr, st);
         return until(plan.nextDue(), now);
+    }
+
+    /** Polls the running job: the time to look again while it runs, or null once its outcome is recorded. */
+    private Duration awaitJob(HsmBackup cr, HsmBackupStatus st, String uri, String hsmName, Instant now) {
+        HsmBackups.Job job;
+        try {
+            job = backups.job(uri, st.running.jobId);
+        } catch (AzureError e) {
+            if (!e.is(AzureError.Kind.NOT_FOUND)) {
+                throw e;
+            }
+            if (now.isBefore(Instant.parse(st.running.startTime).plus(Consistency.JOB_READ_LAG))) {
+                // Azure's reads lag its writes: a job started moments ago may not show yet. Not a failure before the lag.
+                progressing(st, Reason.BackingUp, "Backup job " + st.running.jobId + " (" + describe(st.running.trigger,
+                        st.running.token) + ") started at " + st.running.startTime + "; Azure does not show it yet (its reads "
+                        + "lag its writes), the operator looks again.", gen(cr), clock);
+                return config.reconcile().poll();
+            }
+            job = new HsmBackups.Job(st.running.jobId, "Failed", null, null, now, "JobNotFound: Azure does not know backup job "
+                    + st.running.jobId + ", " + Consistency.JOB_READ_LAG.toMinutes() + " minutes after it started.", null);
+        }
+        if (job.running()) {
+            progressing(st, Reason.BackingUp, "Backup job " + job.id() + " (" + describe(st.running.trigger, st.running.token)
+                    + ") is running since " + st.running.startTime + ".", gen(cr), clock);
+            return config.reconcile().poll();
+        }
+        finished(cr, st, job, hsmName);
+        return null;
     }
 
     /** Records the outcome of the job that ended: history, folders, lastSuccessful, the token it answered, an event. */
@@ -222,18 +253,51 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
                     + "backup is " + st.lastSuccessful.folderUrl + " of " + st.lastSuccessful.time + "."), gen(cr), clock);
             return;
         }
+        if (st.lastSuccessful == null) {
+            // Only a window delays a first backup: nothing is backed up yet, and nothing is wrong.
+            progressing(st, Reason.WaitingForWindow, "No backup yet: the first is due at " + st.nextBackupTime + ", when the schedule "
+                    + "window opens (backup-now does not wait for it).", gen(cr), clock);
+            return;
+        }
         ready(st, Reason.Ready, "The last backup is " + st.lastSuccessful.folderUrl + " of " + st.lastSuccessful.time + "; the next is due at "
                 + st.nextBackupTime + ". " + st.folders.size() + " backup folder(s) kept.", gen(cr), clock);
     }
 
     /** The spec's problems the CRD cannot catch (or that an API server without its rules let through), or null. */
     static String validate(HsmBackupSpec s) {
+        if (s.destination.managedIdentity() && s.destination.sasTokenSecretRef != null) {
+            return "destination: useManagedIdentity writes as the HSM's managed identity, with no SAS: remove sasTokenSecretRef.";
+        }
+        if (!s.destination.managedIdentity() && s.destination.sasTokenSecretRef == null) {
+            return "destination: set sasTokenSecretRef (the Secret holding a SAS token for the container), or useManagedIdentity: "
+                    + "true to write as the HSM's managed identity.";
+        }
         String url = HsmBackups.containerUrlProblem(s.destination.containerUrl);
         if (url != null) {
             return "destination.containerUrl: " + url;
         }
-        return BackupSchedule.validate(s.schedule.every, s.retention == null ? null : s.retention.keepLast,
-                s.retention == null ? null : s.retention.maxAge);
+        HsmBackupSpec.Window w = s.schedule.window;
+        return BackupSchedule.validate(s.schedule.every, w == null ? null : w.start, w == null ? null : w.end,
+                s.retention == null ? null : s.retention.keepLast, s.retention == null ? null : s.retention.maxAge);
+    }
+
+    private static BackupSchedule.Window window(HsmBackupSpec s) {
+        return s.schedule.window == null ? null : BackupSchedule.Window.of(s.schedule.window.start, s.schedule.window.end);
+    }
+
+    /**
+     * Why the HSM cannot write a backup as its managed identity, or null: it must have one (declared in the spec, or, on an
+     * adopted HSM whose spec leaves them unset, reported by Azure). Azure would only fail the job, after a round trip.
+     */
+    private static String noIdentity(io.hsmoperator.api.managedhsm.ManagedHsm hsm) {
+        boolean declared = hsm.getSpec().userAssignedIdentities != null && !hsm.getSpec().userAssignedIdentities.isEmpty();
+        boolean reported = hsm.getStatus() != null && hsm.getStatus().identities != null && !hsm.getStatus().identities.isEmpty();
+        if (declared || reported) {
+            return null;
+        }
+        return "destination.useManagedIdentity is true, but ManagedHsm " + hsm.getMetadata().getName() + " has no managed identity: "
+                + "add a user-assigned identity to its spec.userAssignedIdentities and grant that identity Storage Blob Data "
+                + "Contributor on the storage account or container (or use sasTokenSecretRef). Nothing was sent to Azure.";
     }
 
     private static Instant lastStart(HsmBackupStatus st) {

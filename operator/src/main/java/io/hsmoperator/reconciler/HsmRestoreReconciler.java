@@ -8,6 +8,7 @@ import io.hsmoperator.api.restore.HsmRestoreSpec;
 import io.hsmoperator.api.restore.HsmRestoreStatus;
 import io.hsmoperator.api.restore.HsmRestoreStatus.Phase;
 import io.hsmoperator.azure.AzureError;
+import io.hsmoperator.azure.Consistency;
 import io.hsmoperator.azure.HsmBackups;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.HsmRestores;
@@ -48,8 +49,6 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
      * How long after its start a job Azure answers 404 for is still taken as running: Azure's reads lag its writes, so a
      * job moments old may not be readable yet; after this, a 404 means Azure forgot the job (JobNotFound, Failed).
      */
-    static final Duration JOB_NOT_FOUND_GRACE = Duration.ofMinutes(10);
-
     private final HsmRestores restores;
     private final HsmKeys keys;
     private final OperatorConfig config;
@@ -188,13 +187,13 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
                 throw e;
             }
             // A 404 moments after the start proves nothing (reads lag); long after it, Azure has forgotten the job.
-            if (now.isBefore(Instant.parse(st.startTime).plus(JOB_NOT_FOUND_GRACE))) {
+            if (now.isBefore(Instant.parse(st.startTime).plus(Consistency.JOB_READ_LAG))) {
                 progressing(st, Reason.Restoring, "Restore job " + st.jobId + " (" + what(st) + ") started at " + st.startTime
                         + "; Azure does not show it yet.", gen(cr), clock);
                 return config.reconcile().poll();
             }
             job = new HsmRestores.Job(st.jobId, "Failed", null, now, null, "JobNotFound: Azure no longer knows restore job " + st.jobId
-                    + " (" + JOB_NOT_FOUND_GRACE.toMinutes() + " minutes after its start); whether it restored anything is unknown: "
+                    + " (" + Consistency.JOB_READ_LAG.toMinutes() + " minutes after its start); whether it restored anything is unknown: "
                     + "check the keys of the HSM.", null);
         }
         if (job.running()) {

@@ -8,8 +8,9 @@ public enum Reason {
     Ready, Active, Retained,
     // rotation (condition RotationDue)
     RotationScheduled, RotationInProgress, RotateNowRequested, AzureRotationPolicy, OnDemandOnly,
-    // backups (HsmBackup): a job running, another job of the HSM running, the last backup failed (retried on the schedule)
-    BackingUp, AnotherJobRunning, BackupFailed,
+    // backups (HsmBackup): a job running, another job of the HSM running, the last backup failed (retried on the schedule),
+    // the first backup waits for the schedule's window
+    BackingUp, AnotherJobRunning, BackupFailed, WaitingForWindow,
     // restores (HsmRestore): the job running, done, failed for good (a new HsmRestore tries again), the key to restore exists
     Restoring, Restored, RestoreFailed, KeyExists,
     // problems the operator retries on its own
@@ -22,5 +23,5 @@ public enum Reason {
     SecurityDomainNotStored, SecurityDomainRewrapMismatch, SecurityDomainMissing, SecurityDomainSecretConflict, ActivationFailed, OperatorNotAdministrator,
     ObserveOnly, DeletionBlocked, KeyMissing, VersionsGone,
     VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted, WriteRefused,
-    PublishConflict, KubernetesWriteFailed, DriftNotConverging, SecretMissing
+    PublishConflict, KubernetesWriteFailed, DriftNotConverging, SecretMissing, NoManagedIdentity
 }

@@ -213,6 +213,20 @@ class CrdCelRulesTest {
         c.add(new Case(backup, "retention with neither rule", null, s -> s.putObject("retention"), "set keepLast, maxAge or both"));
         c.add(new Case(backup, "retention by age alone", null, s -> ((ObjectNode) s.get("retention")).remove("keepLast"), null));
         c.add(new Case(backup, "no retention keeps everything", null, s -> s.remove("retention"), null));
+        c.add(new Case(backup, "the HSM's managed identity instead of a SAS", null, s -> ((ObjectNode) s.get("destination"))
+                .put("useManagedIdentity", true).remove("sasTokenSecretRef"), null));
+        c.add(new Case(backup, "a SAS with useManagedIdentity false written out", null, s -> ((ObjectNode) s.get("destination"))
+                .put("useManagedIdentity", false), null));
+        c.add(new Case(backup, "both a SAS and the managed identity", null, s -> ((ObjectNode) s.get("destination"))
+                .put("useManagedIdentity", true), "remove sasTokenSecretRef"));
+        c.add(new Case(backup, "neither a SAS nor the managed identity", null, s -> ((ObjectNode) s.get("destination"))
+                .remove("sasTokenSecretRef"), "set sasTokenSecretRef"));
+        c.add(new Case(backup, "from a SAS to the managed identity", none(), s -> ((ObjectNode) s.get("destination"))
+                .put("useManagedIdentity", true).remove("sasTokenSecretRef"), null));
+        c.add(new Case(backup, "a window spanning midnight", null, s -> ((ObjectNode) s.get("schedule")).putObject("window")
+                .put("start", "22:00").put("end", "02:00"), null));
+        c.add(new Case(backup, "a window of no length", null, s -> ((ObjectNode) s.get("schedule")).putObject("window")
+                .put("start", "03:00").put("end", "03:00"), "start and end must differ"));
 
         String restore = "HsmRestore";
         Consumer<ObjectNode> confirmedFull = s -> {

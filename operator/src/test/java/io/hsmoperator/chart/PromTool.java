@@ -29,7 +29,7 @@ public final class PromTool {
      * scrape of an operator that has none lacks them (HsmBackupReconcilerIT finds them in its own).
      */
     public static final Set<String> BACKUP_GAUGES = Set.of("hsm_operator_backup_last_success_timestamp_seconds",
-            "hsm_operator_backup_interval_seconds", "hsm_operator_backup_created_timestamp_seconds");
+            "hsm_operator_backup_interval_seconds", "hsm_operator_backup_created_timestamp_seconds", "hsm_operator_backup_duration_seconds");
 
     private PromTool() {
     }

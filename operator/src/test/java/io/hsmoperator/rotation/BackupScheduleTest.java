@@ -64,6 +64,12 @@ class BackupScheduleTest {
     }
 
     @Test
+    void ofTwoBackupsStartedInTheSameSecondTheOneRecordedLaterIsTheNewer() {
+        List<BackupSchedule.Folder> folders = List.of(folder("first", T0), folder("second", T0));
+        assertEquals(List.of(folder("first", T0)), BackupSchedule.expired(folders, 1, null, T0.plusSeconds(5)));
+    }
+
+    @Test
     void maxAgeLetsOldFoldersGoButNeverTheNewest() {
         List<BackupSchedule.Folder> folders = List.of(folder("a", T0), folder("b", T0.plusSeconds(86400)));
         Instant later = T0.plusSeconds(40 * 86400L);
@@ -92,6 +98,97 @@ class BackupScheduleTest {
         assertTrue(BackupSchedule.validate("P1D", 0, null).contains("keep at least 1"));
         assertTrue(BackupSchedule.validate("P1D", null, "30 days").contains("retention.maxAge"));
         assertTrue(BackupSchedule.validate("P7D", null, "P1D").contains("shorter than schedule.every"));
+    }
+
+    private static final BackupSchedule.Window NIGHT = BackupSchedule.Window.of("01:00", "05:00");
+    private static final BackupSchedule.Window AROUND_MIDNIGHT = BackupSchedule.Window.of("22:00", "02:00");
+
+    private static Instant at(String time) {
+        return Instant.parse("2027-03-01T" + time + ":00Z");
+    }
+
+    @Test
+    void aSlotInsideTheWindowIsKeptAndOneOutsideWaitsForTheNextOpening() {
+        // last backup 02:00 yesterday: the slot (02:00 today) is inside 01:00-05:00
+        BackupSchedule.Plan inside = BackupSchedule.plan(DAY, at("02:00").minusSeconds(86400), null, null, at("01:30"), NIGHT);
+        assertNull(inside.trigger());
+        assertEquals(at("02:00"), inside.nextDue());
+        assertEquals(BackupSchedule.Trigger.SCHEDULE,
+                BackupSchedule.plan(DAY, at("02:00").minusSeconds(86400), null, null, at("02:00"), NIGHT).trigger());
+
+        // last backup 12:00 yesterday (made with backup-now): the slot (12:00 today) waits until 01:00 tomorrow
+        Instant lastNoon = at("12:00").minusSeconds(86400);
+        BackupSchedule.Plan outside = BackupSchedule.plan(DAY, lastNoon, null, null, at("12:00"), NIGHT);
+        assertNull(outside.trigger(), "due at noon, outside the window");
+        assertEquals(at("01:00").plusSeconds(86400), outside.nextDue());
+        assertEquals(BackupSchedule.Trigger.SCHEDULE, BackupSchedule.plan(DAY, lastNoon, null, null, at("01:00").plusSeconds(86400), NIGHT)
+                .trigger(), "at the opening");
+
+        // the first backup of a new resource waits for the window too
+        BackupSchedule.Plan first = BackupSchedule.plan(DAY, null, null, null, at("09:15"), NIGHT);
+        assertNull(first.trigger());
+        assertEquals(at("01:00").plusSeconds(86400), first.nextDue());
+        // the window's end is exclusive
+        assertEquals(at("01:00").plusSeconds(86400), BackupSchedule.plan(DAY, null, null, null, at("05:00"), NIGHT).nextDue());
+    }
+
+    @Test
+    void aWindowMaySpanMidnight() {
+        assertTrue(AROUND_MIDNIGHT.contains(at("23:30")));
+        assertTrue(AROUND_MIDNIGHT.contains(at("00:00")));
+        assertTrue(AROUND_MIDNIGHT.contains(at("01:59")));
+        assertFalse(AROUND_MIDNIGHT.contains(at("02:00")));
+        assertFalse(AROUND_MIDNIGHT.contains(at("21:59")));
+        assertEquals(at("22:00"), AROUND_MIDNIGHT.opening(at("02:00")), "the same day's evening");
+        assertEquals(at("00:30"), AROUND_MIDNIGHT.opening(at("00:30")), "inside: at once");
+        BackupSchedule.Plan plan = BackupSchedule.plan(DAY, at("15:00").minusSeconds(86400), null, null, at("15:00"), AROUND_MIDNIGHT);
+        assertNull(plan.trigger());
+        assertEquals(at("22:00"), plan.nextDue());
+        assertEquals(BackupSchedule.Trigger.SCHEDULE,
+                BackupSchedule.plan(DAY, at("15:00").minusSeconds(86400), null, null, at("23:00"), AROUND_MIDNIGHT).trigger());
+    }
+
+    @Test
+    void afterALongOutageOneBackupAtTheWindowAndNoneOutsideIt() {
+        Instant last = at("02:00").minusSeconds(10 * 86400L);
+        // back at 08:00, ten days later: overdue, but the window has closed; the next opening, not now
+        BackupSchedule.Plan morning = BackupSchedule.plan(DAY, last, null, null, at("08:00"), NIGHT);
+        assertNull(morning.trigger());
+        assertEquals(at("01:00").plusSeconds(86400), morning.nextDue());
+        // back at 03:00: inside the window, one backup now
+        BackupSchedule.Plan night = BackupSchedule.plan(DAY, last, null, null, at("03:00"), NIGHT);
+        assertEquals(BackupSchedule.Trigger.SCHEDULE, night.trigger());
+        // once it started, the next is a day later, still inside
+        assertEquals(at("03:00").plusSeconds(86400), BackupSchedule.plan(DAY, at("03:00"), null, null, at("03:05"), NIGHT).nextDue());
+    }
+
+    @Test
+    void anIntervalShorterThanTheWindowBacksUpInsideItOnlyAndOneLongerLandsOnItsOpenings() {
+        IsoDuration hourly = IsoDuration.parse("PT1H");
+        assertEquals(at("02:00"), BackupSchedule.plan(hourly, at("01:00"), null, null, at("01:10"), NIGHT).nextDue(), "hourly inside");
+        // 04:30 + 1h = 05:30, after the window: the next night
+        assertEquals(at("01:00").plusSeconds(86400), BackupSchedule.plan(hourly, at("04:30"), null, null, at("04:40"), NIGHT).nextDue());
+        // a window shorter than the interval's remainder: every 36 hours from 01:00 falls at 13:00, then 01:00 two days on
+        IsoDuration dayAndAHalf = IsoDuration.parse("PT36H");
+        assertEquals(at("01:00").plusSeconds(2 * 86400L), BackupSchedule.plan(dayAndAHalf, at("01:00"), null, null, at("02:00"), NIGHT)
+                .nextDue());
+    }
+
+    @Test
+    void backupNowIgnoresTheWindow() {
+        BackupSchedule.Plan now = BackupSchedule.plan(DAY, at("02:00"), "before-upgrade", null, at("14:00"), NIGHT);
+        assertEquals(BackupSchedule.Trigger.BACKUP_NOW, now.trigger());
+        assertEquals(at("02:00").plusSeconds(86400), now.nextDue(), "the schedule is unchanged");
+    }
+
+    @Test
+    void badWindowsAreRefusedWithWhatToChange() {
+        assertNull(BackupSchedule.validate("P1D", "01:00", "05:00", null, null));
+        assertNull(BackupSchedule.validate("P1D", "22:00", "02:00", null, null));
+        assertTrue(BackupSchedule.validate("P1D", "01:00", "01:00", null, null).contains("must have a length"));
+        assertTrue(BackupSchedule.validate("P1D", "1:00", "05:00", null, null).contains("not HH:MM"));
+        assertTrue(BackupSchedule.validate("P1D", "01:00", "24:00", null, null).contains("not HH:MM"));
+        assertTrue(BackupSchedule.validate("P1D", "01:00", null, null, null).contains("both start and end"));
     }
 
     @Test

@@ -172,6 +172,10 @@ class CrdAdmissionIT {
         if (kind.equals("HsmDiagnostics")) {
             out.set("logAnalyticsWorkspaceId", sample.get("logAnalyticsWorkspaceId").deepCopy());
         }
+        if (kind.equals("HsmBackup") && !out.path("destination").has("sasTokenSecretRef")) {
+            // optional in the schema, but one of it and useManagedIdentity is needed
+            ((ObjectNode) out.get("destination")).set("sasTokenSecretRef", sample.get("destination").get("sasTokenSecretRef").deepCopy());
+        }
         if (kind.equals("HsmRestore")) {
             // a restore of one key, or a confirmed full restore: never neither
             out.set("keyName", sample.get("keyName").deepCopy());

@@ -64,6 +64,22 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
         return b;
     }
 
+    private static HsmBackupSpec.Window window(String start, String end) {
+        HsmBackupSpec.Window w = new HsmBackupSpec.Window();
+        w.start = start;
+        w.end = end;
+        return w;
+    }
+
+    private HsmBackup awaitFailed(String name, int size) {
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(200)).until(() -> {
+            HsmBackup b = get(HsmBackup.class, name);
+            return b.getStatus() != null && b.getStatus().history.size() == size && b.getStatus().running == null
+                    && "BackupFailed".equals(condition(b, "Ready").getReason());
+        });
+        return get(HsmBackup.class, name);
+    }
+
     /** Backup jobs the operator started since {@code mark} (accepted or not). */
     private long backupStarts(long mark) {
         String operator = emulator.builtInPrincipal().objectId();
@@ -137,6 +153,8 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
                 sample(m, "hsm_operator_backup_last_success_timestamp_seconds", labels, "name=\"nightly\"").orElseThrow(), 0.001, m);
         assertEquals(86400.0, sample(m, "hsm_operator_backup_interval_seconds", labels, "name=\"nightly\"").orElseThrow(), m);
         assertTrue(sample(m, "hsm_operator_backup_created_timestamp_seconds", labels, "name=\"nightly\"").orElseThrow() > 0, m);
+        assertEquals(Duration.parse(st.lastSuccessful.duration).toMillis() / 1000.0,
+                sample(m, "hsm_operator_backup_duration_seconds", labels, "name=\"nightly\"").orElseThrow(), 0.001, m);
         java.util.Set<String> missing = new java.util.TreeSet<>(io.hsmoperator.chart.PromTool.BACKUP_GAUGES);
         missing.removeAll(io.hsmoperator.chart.PromTool.scrapedNames(m));
         assertEquals(Set.of(), missing, "the gauges of an HsmBackup are in the operator's scrape");
@@ -240,6 +258,11 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
         HsmBackup noSecret = backup("no-secret", "P1D", null);
         noSecret.getSpec().destination.sasTokenSecretRef.name = "missing";
         apply(noSecret);
+        // useManagedIdentity on an HSM that has no identity: Azure would only fail the job; the operator says what to add.
+        HsmBackup asIdentity = backup("as-identity", "P1D", null);
+        asIdentity.getSpec().destination.sasTokenSecretRef = null;
+        asIdentity.getSpec().destination.useManagedIdentity = true;
+        apply(asIdentity);
 
         assertTrue(condition(awaitCondition(HsmBackup.class, "not-blob", "Stalled", "True", "InvalidSpec", WAIT), "Ready").getMessage()
                 .contains("not the URL of a blob container"));
@@ -247,11 +270,140 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
                 .contains("shorter than an hour"));
         assertTrue(condition(awaitCondition(HsmBackup.class, "no-secret", "Stalled", "True", "SecretMissing", WAIT), "Ready").getMessage()
                 .contains("does not exist"));
+        String noIdentity = condition(awaitCondition(HsmBackup.class, "as-identity", "Stalled", "True", "NoManagedIdentity", WAIT), "Ready")
+                .getMessage();
+        assertTrue(noIdentity.contains("spec.userAssignedIdentities") && noIdentity.contains("Storage Blob Data Contributor"), noIdentity);
+        assertNull(get(HsmBackup.class, "as-identity").getStatus().running, "no job started");
         refusedAtAdmission(withSas, "containerUrl");
         refusedAtAdmission(backup("keep-none", "P1D", 0), "keepLast");
+        HsmBackup both = backup("both", "P1D", null);
+        both.getSpec().destination.useManagedIdentity = true;
+        refusedAtAdmission(both, "remove sasTokenSecretRef");
+        HsmBackup neither = backup("neither", "P1D", null);
+        neither.getSpec().destination.sasTokenSecretRef = null;
+        refusedAtAdmission(neither, "set sasTokenSecretRef");
+        HsmBackup noLength = backup("no-length", "P1D", null);
+        noLength.getSpec().schedule.window = window("03:00", "03:00");
+        refusedAtAdmission(noLength, "start and end must differ");
         Thread.sleep(2000);
         assertEquals(List.of(), backupCalls(mark), "no backup call for bad input");
         assertEquals(Set.of(), blobs());
+    }
+
+    @Test
+    void theHsmsManagedIdentityWritesOnceItHoldsTheRoleAndRetentionPrunesAsTheOperator() throws Exception {
+        // An HSM with a user-assigned identity, which the operator may give it (the shipped identity-assign role).
+        String principal = emulator.createUserAssignedIdentity(SUBSCRIPTION, "rg-ids", "backup-writer-" + ns, "westeurope");
+        String assigner = emulator.defineArmRole(java.nio.file.Path.of("../config/azure/hsm-operator-identity-assign-role.json"));
+        emulator.assignArmRole(emulator.builtInPrincipal().objectId(), assigner, "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-ids");
+        apply(officersSecret("hsm-officers", 3, "2"));
+        ManagedHsm declared = managedHsm("hsm", uniqueHsmName("hsm"));
+        declared.getSpec().userAssignedIdentities = List.of("/subscriptions/" + SUBSCRIPTION
+                + "/resourceGroups/rg-ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/backup-writer-" + ns);
+        apply(declared);
+        awaitCondition(ManagedHsm.class, "hsm", "Ready", "True", null, WAIT);
+        HsmBackup b = backup("as-identity", "P1D", 1);
+        b.getSpec().destination.sasTokenSecretRef = null;
+        b.getSpec().destination.useManagedIdentity = true;
+        long mark = emulator.controls().lastSequence();
+        apply(b);
+
+        // Without a storage role the job fails with the storage's own error, and the HsmBackup says so.
+        HsmBackup refused = awaitFailed("as-identity", 1);
+        String error = refused.getStatus().history.get(0).error;
+        assertTrue(error.startsWith("AuthorizationPermissionMismatch: ") && error.contains("backup-writer-" + ns), error);
+        assertTrue(condition(refused, "Ready").getMessage().contains("AuthorizationPermissionMismatch"), condition(refused, "Ready").getMessage());
+        assertTrue(eventReasons().contains("BackupFailed"));
+        assertEquals(Set.of(), blobs());
+
+        // Granted Storage Blob Data Contributor on the container: the HSM writes as its identity, a real folder in Azurite.
+        emulator.assignArmRole(principal, "Storage Blob Data Contributor", "/subscriptions/" + SUBSCRIPTION + "/resourceGroups/rg-storage"
+                + "/providers/Microsoft.Storage/storageAccounts/" + ACCOUNT + "/blobServices/default/containers/" + ns);
+        backupNow("as-identity", "granted");
+        HsmBackup first = awaitHistory("as-identity", 2);
+        String folder1 = folderOf(first.getStatus().lastSuccessful.folderUrl);
+        assertTrue(blobs().contains(folder1 + "/backup.json"), "written with the identity's token: " + blobs());
+
+        // keepLast 1: the operator lists and deletes the older folder with its own bearer token (Azurite's OAuth).
+        backupNow("as-identity", "again");
+        HsmBackup second = awaitHistory("as-identity", 3);
+        await().atMost(WAIT).until(() -> get(HsmBackup.class, "as-identity").getStatus().folders.size() == 1);
+        String folder2 = folderOf(second.getStatus().lastSuccessful.folderUrl);
+        Set<String> left = blobs();
+        assertTrue(left.stream().noneMatch(n -> n.startsWith(folder1 + "/")) && left.contains(folder2 + "/backup.json"), left.toString());
+        assertEquals(3, backupStarts(mark));
+        assertTrue(CapturedLogs.all().lines().noneMatch(l -> l.contains("Bearer ey")), "no token in the logs");
+    }
+
+    @Test
+    void aJobAzureDoesNotShowYetIsWaitedForAndOnlyLaterCountsAsForgotten() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String hsmName = hsm.getSpec().azureName;
+        sasSecret("backup-sas");
+        String operator = emulator.builtInPrincipal().objectId();
+        long mark = emulator.controls().lastSequence();
+        // Reads lag writes by a few seconds: the job's first polls answer 404, and the backup still succeeds.
+        try (AutoCloseable lag = emulator.controls().lagReads(Duration.ofSeconds(4))) {
+            apply(backup("lagging", "P1D", null));
+            HsmBackup done = awaitHistory("lagging", 1);
+            assertEquals(HsmBackupStatus.Outcome.Succeeded, done.getStatus().history.get(0).outcome);
+        }
+        assertTrue(emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal()) && e.path().endsWith("/pending")
+                && e.status() == 404).size() >= 1, "the operator did see the job unknown at first");
+
+        // A job Azure never shows: waited for until the lag has passed, then failed as JobNotFound.
+        Controls.Fault gone = emulator.controls().addFault(Controls.Fault.status("GET", hsmName, "(?i)/backup/[^/]+/pending", 404, 0, 100000));
+        try {
+            backupNow("lagging", "unseen");
+            await().atMost(WAIT).until(() -> gone.hits() >= 3);
+            HsmBackup waiting = get(HsmBackup.class, "lagging");
+            assertNotNull(waiting.getStatus().running, "still waited for");
+            assertEquals(1, waiting.getStatus().history.size());
+            assertEquals("BackingUp", condition(waiting, "Ready").getReason());
+            emulator.controls().advance(io.hsmoperator.azure.Consistency.JOB_READ_LAG.plusMinutes(1));
+            touch(HsmBackup.class, "lagging");
+            HsmBackup forgotten = awaitFailed("lagging", 2);
+            assertTrue(forgotten.getStatus().history.get(0).error.startsWith("JobNotFound: "), forgotten.getStatus().history.get(0).error);
+        } finally {
+            emulator.controls().removeFault(gone);
+        }
+    }
+
+    @Test
+    void aScheduledBackupWaitsForTheWindowAndBackupNowDoesNot() throws Exception {
+        readyHsm("hsm");
+        sasSecret("backup-sas");
+        java.time.Instant now = emulator.controls().now();
+        // A window of one hour that opens three hours from now (UTC): the first backup waits for it.
+        java.time.LocalTime opens = now.plus(Duration.ofHours(3)).atOffset(java.time.ZoneOffset.UTC).toLocalTime().withSecond(0).withNano(0);
+        String start = opens.toString();
+        String end = opens.plusHours(1).toString();
+        HsmBackup b = backup("windowed", "P1D", null);
+        b.getSpec().schedule.window = window(start, end);
+        long mark = emulator.controls().lastSequence();
+        apply(b);
+        HsmBackupStatus waiting = awaitCondition(HsmBackup.class, "windowed", "Reconciling", "True", "WaitingForWindow", WAIT).getStatus();
+        java.time.Instant next = java.time.Instant.parse(waiting.nextBackupTime);
+        assertEquals(opens, next.atOffset(java.time.ZoneOffset.UTC).toLocalTime(), "status.nextBackupTime is the window's opening");
+        assertTrue(next.isAfter(now), waiting.nextBackupTime);
+        Thread.sleep(2000);
+        assertEquals(0, backupStarts(mark), "nothing outside the window");
+
+        backupNow("windowed", "now-please");
+        HsmBackup asked = awaitHistory("windowed", 1);
+        assertEquals(HsmBackupStatus.Trigger.BackupNow, asked.getStatus().history.get(0).trigger);
+
+        // A day after that backup the slot is outside the window again: at the window's next opening it starts.
+        emulator.controls().advance(Duration.ofDays(1).plusMinutes(1));
+        touch(HsmBackup.class, "windowed");
+        Thread.sleep(2000);
+        assertEquals(1, backupStarts(mark), "the slot fell outside the window");
+        java.time.Instant opening = java.time.Instant.parse(get(HsmBackup.class, "windowed").getStatus().nextBackupTime);
+        assertEquals(opens, opening.atOffset(java.time.ZoneOffset.UTC).toLocalTime());
+        emulator.controls().advance(Duration.between(emulator.controls().now(), opening).plusMinutes(1));
+        touch(HsmBackup.class, "windowed");
+        HsmBackup scheduled = awaitHistory("windowed", 2);
+        assertEquals(HsmBackupStatus.Trigger.Schedule, scheduled.getStatus().history.get(0).trigger);
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.hsmoperator.api.backup;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
@@ -23,7 +24,8 @@ public class HsmBackupSpec {
     public HsmReference hsmRef;
 
     @Required
-    @JsonPropertyDescription("Where the backups go: a blob container, and the SAS token that lets the HSM write there.")
+    @JsonPropertyDescription("Where the backups go: a blob container, and how the HSM writes there (a SAS token, or the HSM's "
+            + "managed identity).")
     public Destination destination;
 
     @Required
@@ -34,6 +36,12 @@ public class HsmBackupSpec {
             + "recorded as its own in status.folders are ever deleted, never anything else in the container.")
     public Retention retention;
 
+    @ValidationRule(value = "!(has(self.useManagedIdentity) && self.useManagedIdentity) || !has(self.sasTokenSecretRef)",
+            message = "useManagedIdentity: true writes as the HSM's managed identity, with no SAS: remove sasTokenSecretRef (or set "
+                    + "useManagedIdentity: false)")
+    @ValidationRule(value = "(has(self.useManagedIdentity) && self.useManagedIdentity) || has(self.sasTokenSecretRef)",
+            message = "set sasTokenSecretRef (the Secret holding a SAS token for the container), or useManagedIdentity: true to write "
+                    + "as the HSM's managed identity")
     public static class Destination {
         @Required
         @Size(max = 2048)
@@ -42,10 +50,21 @@ public class HsmBackupSpec {
                 + "https://{host}/{account}/{container}), without a SAS: the SAS goes in the Secret. Immutable.")
         public String containerUrl;
 
-        @Required
         @JsonPropertyDescription("The Secret in this namespace that holds the SAS token for the container (permissions: create, "
-                + "write, list, delete). Never logged and never shown in status.")
+                + "write, list, delete). Never logged and never shown in status. Required unless useManagedIdentity is true.")
         public SecretKeyRef sasTokenSecretRef;
+
+        @Default("false")
+        @JsonPropertyDescription("true: the HSM writes the backup as its managed identity (the first of the ManagedHsm's "
+                + "spec.userAssignedIdentities, which needs Storage Blob Data Contributor on the account or container), with no "
+                + "SAS; retention then lists and deletes folders as the operator's own Azure identity, which needs Storage Blob "
+                + "Data Contributor on the container too. sasTokenSecretRef must then be absent.")
+        public Boolean useManagedIdentity;
+
+        /** Whether the HSM writes as its managed identity (absent: false, as on objects stored before the field existed). */
+        public boolean managedIdentity() {
+            return Boolean.TRUE.equals(useManagedIdentity);
+        }
     }
 
     public static class SecretKeyRef {
@@ -67,6 +86,27 @@ public class HsmBackupSpec {
                 + "after the previous one started, whatever its outcome: a failed backup is retried at the next slot. After the "
                 + "operator was down for several periods, one backup is made, not one per missed period.")
         public String every;
+
+        @JsonPropertyDescription("Hours of the day (UTC) in which scheduled backups may start; unset: any time. A backup that falls "
+                + "due outside the window waits for its next opening; backup-now ignores the window.")
+        public Window window;
+    }
+
+    @ValidationRule(value = "self.start != self.end", message = "schedule.window: start and end must differ (unset the window to "
+            + "allow backups at any time)")
+    public static class Window {
+        static final String HH_MM = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
+
+        @Required
+        @Pattern(HH_MM)
+        @JsonPropertyDescription("When the window opens, HH:MM in UTC (for example 01:00).")
+        public String start;
+
+        @Required
+        @Pattern(HH_MM)
+        @JsonPropertyDescription("When the window closes, HH:MM in UTC, exclusive; before start means the window spans midnight "
+                + "(22:00 to 02:00).")
+        public String end;
     }
 
     @ValidationRule(value = "has(self.keepLast) || has(self.maxAge)", message = "set keepLast, maxAge or both")

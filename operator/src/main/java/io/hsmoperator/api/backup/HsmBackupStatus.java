@@ -19,7 +19,8 @@ public class HsmBackupStatus extends HsmRefStatus {
     @JsonPropertyDescription("The last backup that succeeded.")
     public LastSuccessful lastSuccessful;
 
-    @JsonPropertyDescription("When the next scheduled backup falls due (RFC 3339).")
+    @JsonPropertyDescription("When the next scheduled backup may start (RFC 3339): every after the last start, or the "
+            + "schedule window's next opening when that falls outside the window.")
     public String nextBackupTime;
 
     @JsonPropertyDescription("The backup job running now, recorded before the operator waits on it: a restarted operator resumes "
