@@ -77,17 +77,8 @@ class HsmKeyRotationIT extends OperatorTestBase {
         return key;
     }
 
-    private HsmKey awaitKey(String name, Predicate<HsmKey> done, String what) {
-        try {
-            await().atMost(WAIT).pollInterval(Duration.ofMillis(100)).until(() -> {
-                HsmKey k = get(HsmKey.class, name);
-                return k != null && k.getStatus() != null && done.test(k);
-            });
-        } catch (org.awaitility.core.ConditionTimeoutException e) {
-            dump();
-            throw new AssertionError("HsmKey " + name + " never reached: " + what, e);
-        }
-        return get(HsmKey.class, name);
+    private HsmKey awaitKey(String name, java.util.function.Predicate<HsmKey> done, String what) {
+        return awaitKey(name, done, what, WAIT);
     }
 
     private void setToken(String name, String token) {

@@ -410,6 +410,21 @@ public abstract class OperatorTestBase {
         return awaitCondition(ManagedHsm.class, name, "Ready", "True", null, Duration.ofSeconds(60));
     }
 
+    /** The HsmKey {@code name} once {@code done} holds for it (with a status); dumps the namespace and fails after {@code wait}. */
+    protected io.hsmoperator.api.hsmkey.HsmKey awaitKey(String name, java.util.function.Predicate<io.hsmoperator.api.hsmkey.HsmKey> done,
+                                                       String what, Duration wait) {
+        try {
+            org.awaitility.Awaitility.await().atMost(wait).pollInterval(Duration.ofMillis(100)).until(() -> {
+                io.hsmoperator.api.hsmkey.HsmKey k = get(io.hsmoperator.api.hsmkey.HsmKey.class, name);
+                return k != null && k.getStatus() != null && done.test(k);
+            });
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            dump();
+            throw new AssertionError("HsmKey " + name + " never reached: " + what, e);
+        }
+        return get(io.hsmoperator.api.hsmkey.HsmKey.class, name);
+    }
+
     protected <T extends CustomResource<?, ? extends HsmStatus>> T get(Class<T> type, String name) {
         return client.resources(type).inNamespace(ns).withName(name).get();
     }

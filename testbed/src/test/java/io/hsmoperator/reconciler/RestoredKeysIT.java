@@ -35,16 +35,7 @@ class RestoredKeysIT extends OperatorTestBase {
     private static final String ACCOUNT = "restoredkeys";
 
     private HsmKey awaitKey(String name, java.util.function.Predicate<HsmKey> done, String what) {
-        try {
-            await().atMost(WAIT).pollInterval(Duration.ofMillis(200)).until(() -> {
-                HsmKey k = get(HsmKey.class, name);
-                return k != null && k.getStatus() != null && done.test(k);
-            });
-        } catch (org.awaitility.core.ConditionTimeoutException e) {
-            dump();
-            throw new AssertionError("HsmKey " + name + " never reached: " + what, e);
-        }
-        return get(HsmKey.class, name);
+        return awaitKey(name, done, what, WAIT);
     }
 
     private static boolean ready(HsmKey k, String reason) {
