@@ -441,12 +441,20 @@ public final class Emulator implements AutoCloseable {
             l = listenOnANewPort(key);
         }
         h.port = l.port();
-        HANDED_OUT.add(h.port);
+        handedOut().add(h.port);
         hsmListeners.put(key, l);
     }
 
-    /** Every HSM port the emulators of this process handed out: an HSM's host is its own, as its DNS name is in Azure. */
-    private static final Set<Integer> HANDED_OUT = ConcurrentHashMap.newKeySet();
+    /**
+     * Every HSM port the emulators of this process handed out: an HSM's host is its own, as its DNS name is in Azure.
+     * Kept in the system properties, so that it is one set per JVM whatever class loader loaded this class: Quarkus
+     * tests load the emulator anew with each application, while the Azure SDK, and its cache of hosts, stays loaded.
+     */
+    @SuppressWarnings("unchecked")
+    private static Set<Integer> handedOut() {
+        return (Set<Integer>) System.getProperties().computeIfAbsent("io.hsmoperator.emulator.hsm-ports",
+                k -> ConcurrentHashMap.<Integer>newKeySet());
+    }
 
     /**
      * A listener on a port no HSM of this process had before. The operating system reuses freed ports, and clients
@@ -458,7 +466,7 @@ public final class Emulator implements AutoCloseable {
         try {
             while (true) {
                 Http.Listener l = listen(key, 0);
-                if (HANDED_OUT.add(l.port())) {
+                if (handedOut().add(l.port())) {
                     return l;
                 }
                 reused.add(l);
