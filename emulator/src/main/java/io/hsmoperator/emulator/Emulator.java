@@ -24,6 +24,7 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -462,16 +463,40 @@ public final class Emulator implements AutoCloseable {
         }
         Http.Listener l;
         try {
-            l = listen(key, h.port);
+            l = h.port == 0 ? listenOnANewPort(key) : listen(key, h.port);
         } catch (UncheckedIOException e) {
             if (!(e.getCause() instanceof BindException) || h.port == 0) {
                 throw e;
             }
             LOG.log(System.Logger.Level.WARNING, "Port " + h.port + " of HSM " + h.name + " is taken; key IDs issued before change host");
-            l = listen(key, 0);
+            l = listenOnANewPort(key);
         }
         h.port = l.port();
+        HANDED_OUT.add(h.port);
         hsmListeners.put(key, l);
+    }
+
+    /** Every HSM port the emulators of this process handed out: an HSM's host is its own, as its DNS name is in Azure. */
+    private static final Set<Integer> HANDED_OUT = ConcurrentHashMap.newKeySet();
+
+    /**
+     * A listener on a port no HSM of this process had before. The operating system reuses freed ports, and clients
+     * remember things by host and port (the Key Vault SDK caches each host's authentication challenge, tenant included):
+     * an HSM of a new emulator (another tenant) on a port an earlier HSM had would be answered with that HSM's tenant.
+     */
+    private Http.Listener listenOnANewPort(String key) {
+        List<Http.Listener> reused = new ArrayList<>();
+        try {
+            while (true) {
+                Http.Listener l = listen(key, 0);
+                if (HANDED_OUT.add(l.port())) {
+                    return l;
+                }
+                reused.add(l);
+            }
+        } finally {
+            reused.forEach(Http.Listener::close);
+        }
     }
 
     void closeHsm(State.Hsm h) {

@@ -80,16 +80,24 @@ class HsmBackupReconcilerIT extends OperatorTestBase {
         return get(HsmBackup.class, name);
     }
 
-    /** Backup jobs the operator started since {@code mark} (accepted or not). */
-    private long backupStarts(long mark) {
-        String operator = emulator.builtInPrincipal().objectId();
-        return emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal()) && e.method().equals("POST")
-                && e.path().equals("/backup")).size();
+    /** The Azure name of this test's HSM: the tests of the class run at once, on one emulator, each with its own HSM. */
+    private String thisHsm() {
+        return get(ManagedHsm.class, "hsm").getSpec().azureName;
     }
 
-    /** Any request of the operator to the HSM's backup API or to the storage since {@code mark}. */
+    /** Backup jobs the operator started on this test's HSM since {@code mark} (accepted or not). */
+    private long backupStarts(long mark) {
+        String operator = emulator.builtInPrincipal().objectId();
+        String hsm = thisHsm();
+        return emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal()) && hsm.equals(e.endpoint())
+                && e.method().equals("POST") && e.path().equals("/backup")).size();
+    }
+
+    /** Any request to this test's HSM's backup or restore API since {@code mark}. */
     private List<Controls.JournalEntry> backupCalls(long mark) {
-        return emulator.controls().journal(e -> e.seq() > mark && (e.path().startsWith("/backup") || e.path().startsWith("/restore")));
+        String hsm = thisHsm();
+        return emulator.controls().journal(e -> e.seq() > mark && hsm.equals(e.endpoint())
+                && (e.path().startsWith("/backup") || e.path().startsWith("/restore")));
     }
 
     private Set<String> blobs() {

@@ -5,6 +5,7 @@ import com.azure.storage.blob.models.BlobItem;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.backup.HsmBackupStatus;
 import io.hsmoperator.api.common.HsmReference;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.emulator.Controls;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
@@ -77,8 +78,10 @@ class HsmBackupRestartIT extends JobRestartTestBase {
         assertNoSasInTheLogs("first", "second");
     }
 
-    /** Backup jobs started since {@code mark}, by any principal. */
+    /** Backup jobs started on this test's HSM since {@code mark}, by any principal (other tests' resources live on). */
     private long backupStarts(long mark) {
-        return emulator.controls().journal(e -> e.seq() > mark && e.method().equals("POST") && e.path().equals("/backup")).size();
+        String hsm = get(ManagedHsm.class, "hsm").getSpec().azureName;
+        return emulator.controls().journal(e -> e.seq() > mark && hsm.equals(e.endpoint()) && e.method().equals("POST")
+                && e.path().equals("/backup")).size();
     }
 }

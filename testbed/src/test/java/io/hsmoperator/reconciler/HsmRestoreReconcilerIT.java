@@ -84,7 +84,8 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
     /** Restore jobs the operator started since {@code mark} (full or selective, accepted or not). */
     private List<Controls.JournalEntry> restoreStarts(long mark) {
         String operator = emulator.builtInPrincipal().objectId();
-        return emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal()) && e.method().equals("PUT")
+        String hsm = get(ManagedHsm.class, "hsm").getSpec().azureName;
+        return emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal()) && hsm.equals(e.endpoint()) && e.method().equals("PUT")
                 && (e.path().equals("/restore") || e.path().matches("(?i)/keys/[^/]+/restore")));
     }
 
@@ -177,8 +178,8 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
         apply(noSecret);
         awaitCondition(HsmRestore.class, "no-secret", "Stalled", "True", "SecretMissing", WAIT);
         Thread.sleep(2000);
-        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.path().toLowerCase().contains("restore")),
-                "no restore call for a refused restore");
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && hsmName.equals(e.endpoint())
+                && e.path().toLowerCase().contains("restore")), "no restore call for a refused restore");
         assertEquals(HsmRestoreStatus.Phase.Pending, get(HsmRestore.class, "wrong-hsm").getStatus().phase);
     }
 
@@ -218,8 +219,8 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
         assertEquals(newer.getId(), keys.getKey("present").getId(), "the existing key is unchanged");
         assertEquals(2, keys.listPropertiesOfKeyVersions("present").stream().count());
         assertTrue(emulator.<Boolean>inspect(s -> s.hsms.get(hsmName).deletedKeys.containsKey("binned")), "still soft-deleted");
-        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && (e.method().equals("DELETE")
-                || e.path().toLowerCase().contains("purge"))), "nothing deleted or purged to make room");
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && hsmName.equals(e.endpoint())
+                && (e.method().equals("DELETE") || e.path().toLowerCase().contains("purge"))), "nothing deleted or purged to make room");
     }
 
     @Test
@@ -271,8 +272,8 @@ class HsmRestoreReconcilerIT extends OperatorTestBase {
         try {
             HsmRestore done = awaitPhase("later", HsmRestoreStatus.Phase.Succeeded);
             assertTrue(unseen.hits() >= 1, "the job's first reads were refused");
-            assertEquals(1, emulator.controls().journal(e -> e.seq() > mark && e.method().equals("PUT") && e.path().equals("/restore")
-                    && e.status() == 202).size(), "one job started");
+            assertEquals(1, emulator.controls().journal(e -> e.seq() > mark && hsmName.equals(e.endpoint()) && e.method().equals("PUT")
+                    && e.path().equals("/restore") && e.status() == 202).size(), "one job started");
             assertNull(done.getStatus().error);
         } finally {
             emulator.controls().removeFault(unseen);

@@ -84,8 +84,10 @@ class HsmRestoreRestartIT extends JobRestartTestBase {
         assertNoSasInTheLogs("first", "second");
     }
 
-    /** Full restore jobs started since {@code mark}, by any principal. */
+    /** Full restore jobs started on this test's HSM since {@code mark}, by any principal (other tests' resources live on). */
     private long restoreStarts(long mark) {
-        return emulator.controls().journal(e -> e.seq() > mark && e.method().equals("PUT") && e.path().equals("/restore")).size();
+        String hsm = get(ManagedHsm.class, "hsm").getSpec().azureName;
+        return emulator.controls().journal(e -> e.seq() > mark && hsm.equals(e.endpoint()) && e.method().equals("PUT")
+                && e.path().equals("/restore")).size();
     }
 }
