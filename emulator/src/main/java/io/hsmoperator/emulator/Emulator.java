@@ -330,6 +330,37 @@ public final class Emulator implements AutoCloseable {
         });
     }
 
+    /**
+     * Adds {@code count} keys named {@code prefix}0, {@code prefix}1, ... to HSM {@code hsmName}, each one version copied
+     * from key {@code template}'s current version (same material, a fresh version ID, no tags), as if others had created them
+     * outside the operator: for tests of an HSM near its 5,000-key limit without thousands of creates. Refuses to go
+     * beyond the limit, as Azure would. Returns how many keys the HSM then holds.
+     */
+    public int copyKey(String hsmName, String template, String prefix, int count) {
+        return write(() -> {
+            State.Hsm h = state.hsms.get(hsmName.toLowerCase(Locale.ROOT));
+            State.Key source = h == null ? null : h.keys.get(template.toLowerCase(Locale.ROOT));
+            if (source == null) {
+                throw new IllegalArgumentException("no key " + template + " in HSM " + hsmName);
+            }
+            if (h.keys.size() + count > KeysApi.MAX_KEYS) {
+                throw new IllegalArgumentException("HSM " + hsmName + " would hold more than " + KeysApi.MAX_KEYS + " keys");
+            }
+            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+            for (int i = 0; i < count; i++) {
+                State.KeyVersion v = mapper.convertValue(source.latest(), State.KeyVersion.class);
+                v.version = UUID.randomUUID().toString().replace("-", "");
+                v.tags = new java.util.LinkedHashMap<>();
+                State.Key k = new State.Key();
+                k.name = prefix + i;
+                k.versions.add(v);
+                h.keys.put(k.name.toLowerCase(Locale.ROOT), k);
+            }
+            dirty();
+            return h.keys.size();
+        });
+    }
+
     /** Reads emulator state under its lock, for tests that check what Azure holds. */
     public <T> T inspect(Function<State, T> reader) {
         return read(() -> reader.apply(state));

@@ -5,6 +5,18 @@ import java.util.Optional;
 
 /** Managed HSM local RBAC: role definitions and role assignments at /, /keys or /keys/{name}. */
 public interface HsmAccessControl {
+    /**
+     * Role assignments Managed HSM allows at one key's scope (/keys/{name}): "10 role assignments per individual key
+     * scope" (Microsoft Learn, key-vault-limits.md, Managed HSM object limits; azure-managed-hsm.md G.1).
+     */
+    int ASSIGNMENTS_PER_KEY_SCOPE = 10;
+    /** Role assignments Managed HSM allows at HSM scope (/ and /keys): "50 role assignments at HSM scope" (same source). */
+    int ASSIGNMENTS_PER_HSM_SCOPE = 50;
+
+    /** The number of role assignments Azure allows at {@code scope}. */
+    static int assignmentLimit(String scope) {
+        return scope != null && scope.toLowerCase(java.util.Locale.ROOT).startsWith("/keys/") ? ASSIGNMENTS_PER_KEY_SCOPE : ASSIGNMENTS_PER_HSM_SCOPE;
+    }
 
     List<RoleDefinition> roleDefinitions(String hsmUri);
 

@@ -7,6 +7,12 @@ import java.util.Optional;
 
 /** Keys in a Managed HSM: what the HsmKey reconciler reads and writes. Nothing here can purge. */
 public interface HsmKeys {
+    /**
+     * Keys a Managed HSM holds at most: "5000 keys per HSM" (Microsoft Learn, key-vault-limits.md, Managed HSM object
+     * limits; docs/shared reference azure-managed-hsm.md G.1). Azure refuses to create more.
+     */
+    int KEYS_PER_HSM = 5000;
+
     /** The newest version; empty when the key does not exist (it may be soft-deleted). */
     Optional<Key> get(String hsmUri, String name);
 

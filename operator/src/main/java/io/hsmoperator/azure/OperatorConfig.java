@@ -26,6 +26,8 @@ public interface OperatorConfig {
 
     Publish publish();
 
+    Warnings warnings();
+
     @io.smallrye.config.WithName("security-domain")
     SecurityDomainCustody securityDomain();
 
@@ -204,6 +206,26 @@ public interface OperatorConfig {
         /** Longest wait between attempts after failures. */
         @WithDefault("PT10M")
         Duration maxBackoff();
+    }
+
+    /**
+     * When the operator warns (an event and a condition) before Azure refuses something. The chart sets both from the
+     * PrometheusRule's thresholds, so that an alert and its event speak of the same number.
+     */
+    interface Warnings {
+        /**
+         * ExpiryBeforeRotation: the current version of a key expires within this long and no rotation would replace it
+         * first. The chart's metrics.prometheusRule.keyExpiringWithinSeconds (HsmKeyExpiringSoon); default 14 days.
+         */
+        @WithDefault("PT336H")
+        Duration keyExpiringWithin();
+
+        /**
+         * HsmKeyCountNearLimit: the fraction of Managed HSM's keys-per-HSM limit ({@link HsmKeys#KEYS_PER_HSM}) at which an
+         * HSM's key count is reported. The chart's metrics.prometheusRule.hsmKeysNearLimitRatio; default 0.9.
+         */
+        @WithDefault("0.9")
+        double hsmKeysNearLimitRatio();
     }
 
     interface RoleAssignments {

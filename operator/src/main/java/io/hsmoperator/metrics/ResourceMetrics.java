@@ -26,7 +26,7 @@ import java.util.function.ToDoubleFunction;
 /**
  * Gauges per HsmKey, per ManagedHsm and per HsmBackup, read from the status the operator last reported (never from Azure): a key's
  * current version's age, the time to its next rotation, the time until its current version expires and its version
- * count; an HSM's Ready; when an HsmBackup's last successful backup started, its interval and when it was created (so that
+ * count; an HSM's Ready and how many keys it holds; when an HsmBackup's last successful backup started, its interval and when it was created (so that
  * an alert can tell "no successful backup within twice the interval", also of one that never succeeded) and how long its
  * last successful backup took. Each resource's gauges are removed when its finalizer goes. A value the status does not give (no rotation scheduled) is NaN.
  */
@@ -37,6 +37,7 @@ public final class ResourceMetrics {
     static final String KEY_EXPIRY = "hsm.operator.key.expiry.seconds";
     static final String HSM_READY = "hsm.operator.hsm.ready";
     static final String HSM_SECURITY_DOMAIN_MISSING = "hsm.operator.hsm.security.domain.missing";
+    static final String HSM_KEYS = "hsm.operator.hsm.keys";
     static final String BACKUP_LAST_SUCCESS = "hsm.operator.backup.last.success.timestamp.seconds";
     static final String BACKUP_INTERVAL = "hsm.operator.backup.interval.seconds";
     static final String BACKUP_CREATED = "hsm.operator.backup.created.timestamp.seconds";
@@ -98,6 +99,9 @@ public final class ResourceMetrics {
                 fresh.meters.add(gauge(registry, HSM_SECURITY_DOMAIN_MISSING, "1 when the HSM is activated and the operator keeps no "
                         + "copy of its security domain (SecurityDomainMissing, or its Secret is another HSM's), else 0", tags, fresh,
                         s -> securityDomainMissing(s.status) ? 1 : 0));
+                fresh.meters.add(gauge(registry, HSM_KEYS, "Keys in the HSM when the operator last counted them (status.keyCount; "
+                        + "Managed HSM allows 5000; NaN: not counted yet)", tags, fresh,
+                        s -> ((ManagedHsmStatus) s.status).keyCount == null ? Double.NaN : ((ManagedHsmStatus) s.status).keyCount));
             }
             return fresh;
         });

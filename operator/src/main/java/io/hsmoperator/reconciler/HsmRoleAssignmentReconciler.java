@@ -43,6 +43,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
 @ControllerConfiguration(name = "hsmroleassignment", generationAwareEventProcessing = false,
         informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment>, Cleaner<HsmRoleAssignment> {
+    /** A grant that leaves a scope at this fraction of Azure's limit or more is reported (RoleAssignmentsNearLimit). */
+    static final double ROLE_ASSIGNMENTS_NEAR_LIMIT_RATIO = 0.9;
     private final HsmAccessControl access;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
@@ -145,8 +147,9 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             return config.reconcile().poll();
         }
         if (current.isEmpty()) {
-            Optional<HsmAccessControl.Assignment> equal = access.assignments(uri, scope).stream()
-                    .filter(a -> matches(a, spec.principalId, guid.get()) && scope.equalsIgnoreCase(a.scope())).findFirst();
+            List<HsmAccessControl.Assignment> atScope = access.assignments(uri, scope).stream()
+                    .filter(a -> scope.equalsIgnoreCase(a.scope())).toList();
+            Optional<HsmAccessControl.Assignment> equal = atScope.stream().filter(a -> matches(a, spec.principalId, guid.get())).findFirst();
             if (equal.isPresent() && !Boolean.TRUE.equals(spec.adoptExisting)) {
                 stalled(st, Reason.OwnershipConflict, "Role '" + roleName + "' is already granted to " + spec.principalId + " at " + scope
                         + " by assignment " + equal.get().name() + ", which this resource did not make. Set spec.adoptExisting: true to "
@@ -183,6 +186,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                 }
                 events.mutation(cr, "RoleAssigned", (regrant ? "Granted again, after it was removed outside the operator: " : "Granted ")
                         + "role '" + roleName + "' to " + spec.principalId + " at " + scope + " in " + uri, m.get());
+                warnNearLimit(cr, scope, atScope.size() + 1);
                 st.adopted = null;
                 st.grantedAt = Instant.now(clock).toString();
             }
@@ -320,5 +324,19 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             return spec.scope == HsmRoleAssignmentSpec.Scope.ALL ? "/" : "/keys";
         }
         return st.scope.startsWith("/keys/") && st.scope.length() > "/keys/".length() ? st.scope : null;
+    }
+
+    /**
+     * The RoleAssignmentsNearLimit event, after a grant that leaves {@code count} assignments at {@code scope} (those the
+     * grant's own listing found, and this one) at or above 90% of what Azure allows there. Counted only from the listing a
+     * grant makes anyway: no listing of its own, so it is said once per grant.
+     */
+    private void warnNearLimit(HsmRoleAssignment cr, String scope, int count) {
+        int limit = HsmAccessControl.assignmentLimit(scope);
+        if (count >= HsmKeyCount.threshold(limit, ROLE_ASSIGNMENTS_NEAR_LIMIT_RATIO)) {
+            events.warning(cr, Reason.RoleAssignmentsNearLimit.name(), "Scope " + scope + " now holds " + count + " role assignments; "
+                    + "Managed HSM allows " + limit + " at " + (limit == HsmAccessControl.ASSIGNMENTS_PER_KEY_SCOPE ? "a key's scope" : "HSM scope")
+                    + " and refuses more. Grant to a group instead of to each principal, or at /keys instead of at each key.");
+        }
     }
 }

@@ -55,7 +55,7 @@ final class KeyRotation {
         if (spec == null && token == null) {
             Conditions.remove(st, io.hsmoperator.api.common.Conditions.ROTATION);
             st.nextRotationTime = null;
-            return new Rotated(key, versions, null);
+            return new Rotated(key, versions, warnExpiry(cr, st, key, null));
         }
         String refused = null;
         if (token != null && token.length() > 200) {
@@ -101,7 +101,35 @@ final class KeyRotation {
             rotation(st, cr, "False", Reason.OnDemandOnly, "The key rotates only when the "
                     + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION + " annotation gets a new token.");
         }
-        return new Rotated(key, versions, plan.limit() == null ? plan.nextLook() : null);
+        // A rotation withheld at the version limit replaces nothing.
+        Instant warnFrom = warnExpiry(cr, st, key, plan.limit() == null ? plan.nextRotation() : null);
+        return new Rotated(key, versions, RotationSchedule.earliest(plan.limit() == null ? plan.nextLook() : null, warnFrom));
+    }
+
+    /**
+     * The ExpiryWarning condition, and the ExpiryBeforeRotation event once when it turns True: the current version expires
+     * within hsm.warnings.key-expiring-within and no rotation replaces it first. Ready stays as it is; the key works
+     * until it expires. Returns when to look again because the warning's window opens then, or null.
+     */
+    private Instant warnExpiry(HsmKey cr, HsmKeyStatus st, HsmKeys.Key key, Instant nextRotation) {
+        String type = io.hsmoperator.api.common.Conditions.EXPIRY_WARNING;
+        Instant now = Instant.now(clock);
+        java.time.Duration within = config.warnings().keyExpiringWithin();
+        Instant expires = RotationSchedule.expiresUnreplaced(key.expires(), nextRotation, within, now);
+        if (expires == null) {
+            Conditions.remove(st, type);
+            return RotationSchedule.expiryWarningFrom(key.expires(), within, now);
+        }
+        String message = "Version " + key.version() + " of key " + key.name() + (expires.isAfter(now) ? " expires at " : " expired at ")
+                + expires + (nextRotation == null ? " and nothing rotates the key" : " and the next rotation is due only at "
+                + nextRotation) + ": Azure refuses to sign, encrypt or wrap with an expired version. Set spec.rotation.every "
+                + "shorter than expiresAfter, annotate " + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION
+                + "=<a new token> to rotate now, or extend expiresAfter.";
+        if (!Conditions.isTrue(st, type)) {
+            events.warning(cr, Reason.ExpiryBeforeRotation.name(), message);
+        }
+        Conditions.set(st, type, "True", Reason.ExpiryBeforeRotation, message, gen(cr), clock);
+        return null;
     }
 
     private static RotationSchedule.Policy policy(HsmKeySpec.Rotation spec) {

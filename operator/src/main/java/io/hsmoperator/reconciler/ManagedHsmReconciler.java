@@ -58,6 +58,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private final OperatorGrant operatorGrant;
     private final HsmUpdateRetry retry;
     private final HsmDeletion deletion;
+    private final HsmKeyCount keyCount;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
                                 OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
@@ -75,6 +76,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         this.operatorGrant = new OperatorGrant(access, keys, azure, config, events, clock);
         this.retry = new HsmUpdateRetry(arm, config, events, clock);
         this.deletion = new HsmDeletion(arm, declarations, ownership, config, kubernetes, events, clock);
+        this.keyCount = new HsmKeyCount(keys, config, events, clock);
     }
 
     @Override
@@ -184,6 +186,9 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         if (grant != null) {
             return grant;
         }
+
+        // report how full it is: one listing per drift interval at most, a warning near Azure's key limit
+        keyCount.count(cr, st, hsm.hsmUri());
 
         // Ready comes last: referrers wait for it before they use the HSM, and need every step above done.
         ready(st, Reason.Ready, "The HSM is provisioned, activated, and its data plane answers at " + hsm.hsmUri() + ".", gen(cr), clock);

@@ -8,6 +8,8 @@ public enum Reason {
     Ready, Active, Retained,
     // rotation (condition RotationDue)
     RotationScheduled, RotationInProgress, RotateNowRequested, AzureRotationPolicy, OnDemandOnly,
+    // warnings before Azure refuses (condition ExpiryWarning; events on ManagedHsm and HsmRoleAssignment)
+    ExpiryBeforeRotation, KeyCountNearLimit, RoleAssignmentsNearLimit,
     // backups (HsmBackup): a job running, another job of the HSM running, the last backup failed (retried on the schedule),
     // the first backup waits for the schedule's window
     BackingUp, AnotherJobRunning, BackupFailed, WaitingForWindow,

@@ -153,6 +153,24 @@ public final class RotationSchedule {
         return null;
     }
 
+    /**
+     * Whether the current version expires, within {@code warnWithin} of {@code now} (or already has), with nothing that
+     * would replace it first: no rotation scheduled ({@code nextRotation} null: no rotation, rotate-now only, or rotation
+     * withheld at the version limit), or the next one due only at or after the expiry. Null when the key never expires,
+     * expires later than the window, or rotates before it expires; otherwise the expiry.
+     */
+    public static Instant expiresUnreplaced(Instant expires, Instant nextRotation, Duration warnWithin, Instant now) {
+        if (expires == null || expires.isAfter(now.plus(warnWithin))) {
+            return null;
+        }
+        return nextRotation != null && nextRotation.isBefore(expires) ? null : expires;
+    }
+
+    /** When {@link #expiresUnreplaced} may first warn about a version expiring at {@code expires}: a time to look again. */
+    public static Instant expiryWarningFrom(Instant expires, Duration warnWithin, Instant now) {
+        return expires == null || !expires.minus(warnWithin).isAfter(now) ? null : expires.minus(warnWithin);
+    }
+
     /** The expiry of a version created at {@code created}: each version's expiry counts from its own creation. */
     public static Instant expiry(IsoDuration expiresAfter, Instant created) {
         return expiresAfter == null ? null : expiresAfter.addTo(created);
@@ -236,7 +254,7 @@ public final class RotationSchedule {
         return versions.stream().anyMatch(v -> v.tags() != null && value.equals(v.tags().get(tag)));
     }
 
-    private static Instant earliest(Instant a, Instant b) {
+    public static Instant earliest(Instant a, Instant b) {
         return a == null ? b : b == null ? a : a.isBefore(b) ? a : b;
     }
 }

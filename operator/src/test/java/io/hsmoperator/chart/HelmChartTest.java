@@ -121,6 +121,18 @@ class HelmChartTest {
     }
 
     @Test
+    void theOperatorsWarningsUseTheAlertsThresholds() {
+        List<JsonNode> defaults = render(Map.of());
+        assertEquals("PT1209600S", env(defaults, "HSM_WARNINGS_KEY_EXPIRING_WITHIN"), "HsmKeyExpiringSoon's 14 days, not 1.2096e+06");
+        assertEquals("0.9", env(defaults, "HSM_WARNINGS_HSM_KEYS_NEAR_LIMIT_RATIO"));
+        // (--set passes 0.75 as a string, which the schema refuses; 1 is a number)
+        List<JsonNode> tuned = render(Map.of("metrics.prometheusRule.keyExpiringWithinSeconds", "2592000",
+                "metrics.prometheusRule.hsmKeysNearLimitRatio", "1"));
+        assertEquals("PT2592000S", env(tuned, "HSM_WARNINGS_KEY_EXPIRING_WITHIN"));
+        assertEquals("1", env(tuned, "HSM_WARNINGS_HSM_KEYS_NEAR_LIMIT_RATIO"));
+    }
+
+    @Test
     void workloadRestartsAreOffByDefaultAndOnlyWhereAllowedWhenOn() {
         for (Map<String, String> values : List.of(Map.<String, String>of(), Map.of("watch.mode", "own"),
                 Map.of("watch.mode", "list", "watch.namespaces[0]", "team-a"))) {

@@ -41,12 +41,12 @@ class PrometheusRuleTest {
         for (Map<String, String> values : List.of(Map.<String, String>of(), Map.of("metrics.prometheusRule.keyRotationOverdueSeconds", "86400",
                 "metrics.prometheusRule.hsmNotReadyFor", "2h", "metrics.prometheusRule.azureThrottledPerSecond", "2",
                 "metrics.prometheusRule.reconcileErrorsPerSecond", "1", "metrics.prometheusRule.job", "hsm",
-                "metrics.prometheusRule.keyExpiringWithinSeconds", "2592000"))) {
+                "metrics.prometheusRule.keyExpiringWithinSeconds", "2592000", "metrics.prometheusRule.hsmKeysNearLimitRatio", "1"))) {
             JsonNode rule = PromTool.prometheusRule(NS, values);
             Path file = PromTool.writeRuleFile(rule, dir.resolve("rules.yaml"));
             io.hsmoperator.tools.GoTools.Run check = PromTool.promtool(dir, "check", "rules", "--lint=all", "--lint-fatal", file.getFileName().toString());
             assertEquals(0, check.exit(), values + ": promtool check rules:\n" + check.both());
-            assertTrue(check.out().contains("SUCCESS: 10 rules found"), check.both());
+            assertTrue(check.out().contains("SUCCESS: 11 rules found"), check.both());
         }
         Map<String, String> tuned = PromTool.expressions(PromTool.prometheusRule(NS, Map.of("metrics.prometheusRule.keyRotationOverdueSeconds",
                 "86400", "metrics.prometheusRule.job", "hsm", "metrics.prometheusRule.azureThrottledPerSecond", "2")));
@@ -54,6 +54,7 @@ class PrometheusRuleTest {
         assertTrue(tuned.get("HsmOperatorAzureThrottled").endsWith(" > 2"), tuned.get("HsmOperatorAzureThrottled"));
         // values.yaml's numbers reach the template as floats: a default of a million or more must not print as 1.2096e+06.
         assertEquals("hsm_operator_key_expiry_seconds{job=\"hsm\"} < 1209600", tuned.get("HsmKeyExpiringSoon"));
+        assertEquals("hsm_operator_hsm_keys{job=\"hsm\"} / 5000 >= 0.9", tuned.get("HsmKeyCountNearLimit"));
     }
 
     @Test
@@ -104,7 +105,7 @@ class PrometheusRuleTest {
                 }
             }
         }
-        assertEquals(10, alerts);
+        assertEquals(11, alerts);
     }
 
     @Test

@@ -171,4 +171,60 @@ class RotationScheduleTest {
         assertTrue(RotationSchedule.validateAzurePolicy("P1Y", null, "P90D", null).contains("expire before they rotate"));
         assertTrue(RotationSchedule.validateAzurePolicy("P90D", null, "P1Y", "P2Y").contains("disagree"));
     }
+
+    private static final Duration FOURTEEN_DAYS = Duration.ofDays(14);
+
+    @Test
+    void aKeyThatNeverExpiresIsNeverWarnedAbout() {
+        assertNull(RotationSchedule.expiresUnreplaced(null, null, FOURTEEN_DAYS, T0));
+    }
+
+    @Test
+    void anExpiryBeyondTheWindowIsNotWarnedAboutYet() {
+        assertNull(RotationSchedule.expiresUnreplaced(day(15), null, FOURTEEN_DAYS, T0));
+    }
+
+    @Test
+    void anExpiryWithinTheWindowAndNoRotationIsWarnedAbout() {
+        assertEquals(day(14), RotationSchedule.expiresUnreplaced(day(14), null, FOURTEEN_DAYS, T0));
+        assertEquals(day(3), RotationSchedule.expiresUnreplaced(day(3), null, FOURTEEN_DAYS, T0));
+    }
+
+    @Test
+    void aRotationDueBeforeTheExpiryReplacesTheVersionInTime() {
+        assertNull(RotationSchedule.expiresUnreplaced(day(10), day(9), FOURTEEN_DAYS, T0));
+    }
+
+    @Test
+    void aRotationDueOnlyAtOrAfterTheExpiryComesTooLate() {
+        assertEquals(day(10), RotationSchedule.expiresUnreplaced(day(10), day(10), FOURTEEN_DAYS, T0));
+        assertEquals(day(10), RotationSchedule.expiresUnreplaced(day(10), day(40), FOURTEEN_DAYS, T0));
+    }
+
+    @Test
+    void anExpiredVersionWithNothingToReplaceItIsStillWarnedAbout() {
+        assertEquals(day(-1), RotationSchedule.expiresUnreplaced(day(-1), null, FOURTEEN_DAYS, T0));
+    }
+
+    @Test
+    void anAzurePolicyBeforeExpiryAlwaysRotatesFirst() {
+        Policy azure = Policy.azureDriven(null, IsoDuration.parse("P30D"), 2, IsoDuration.parse("P7D"));
+        Version current = new Version("a", day(-300), day(10), true, Map.of());
+        Instant next = RotationSchedule.nextRotation(azure, current);
+        assertNull(RotationSchedule.expiresUnreplaced(current.expires(), next, FOURTEEN_DAYS, T0));
+    }
+
+    @Test
+    void aScheduleLongerThanAnExpirySetOutOfBandComesTooLate() {
+        Version current = new Version("a", T0, day(20), true, Map.of());
+        Instant next = RotationSchedule.nextRotation(EVERY_90D, current);
+        assertEquals(day(20), RotationSchedule.expiresUnreplaced(current.expires(), next, FOURTEEN_DAYS, day(7)));
+    }
+
+    @Test
+    void theWarningsWindowOpensAtTheExpiryLessTheWindowAndNotBeforeNow() {
+        assertEquals(day(16), RotationSchedule.expiryWarningFrom(day(30), FOURTEEN_DAYS, T0));
+        assertNull(RotationSchedule.expiryWarningFrom(day(10), FOURTEEN_DAYS, T0));
+        assertNull(RotationSchedule.expiryWarningFrom(null, FOURTEEN_DAYS, T0));
+    }
 }

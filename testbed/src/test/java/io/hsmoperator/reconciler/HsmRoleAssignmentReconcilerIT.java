@@ -112,6 +112,33 @@ class HsmRoleAssignmentReconcilerIT extends OperatorTestBase {
         assertTrue(events().stream().anyMatch(e -> e.getReason().equals("RoleAssigned") && e.getMessage().startsWith("Granted again")));
     }
 
+    /**
+     * Issue 24: a grant that leaves a key's scope at 9 of the 10 role assignments Managed HSM allows there is reported
+     * once, as a RoleAssignmentsNearLimit Warning on the HsmRoleAssignment; a grant on a scope with room is not.
+     */
+    @Test
+    void aGrantThatLeavesAKeyScopeNearItsLimitIsWarnedAbout() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        readyKey("crowded");
+        readyKey("roomy");
+        for (int i = 0; i < 8; i++) {
+            rbac(hsm).createRoleAssignment(KeyVaultRoleScope.fromString("/keys/crowded"), HsmFixtures.CRYPTO_USER,
+                    emulator.registerPrincipal("reader-" + i).objectId(), UUID.randomUUID().toString());
+        }
+        awaitRbacPropagation();
+        apply(assignment("ninth", CRYPTO_USER, emulator.registerPrincipal("ninth").objectId(), "crowded", null));
+        apply(assignment("first", CRYPTO_USER, emulator.registerPrincipal("first").objectId(), "roomy", null));
+        awaitCondition(HsmRoleAssignment.class, "ninth", "Ready", "True", "Ready", WAIT);
+        awaitCondition(HsmRoleAssignment.class, "first", "Ready", "True", "Ready", WAIT);
+        List<io.fabric8.kubernetes.api.model.Event> warned = events().stream()
+                .filter(e -> e.getReason().equals("RoleAssignmentsNearLimit")).toList();
+        assertEquals(1, warned.size(), "the crowded scope only, once: " + warned);
+        assertEquals("ninth", warned.get(0).getInvolvedObject().getName());
+        assertEquals("Warning", warned.get(0).getType());
+        assertTrue(warned.get(0).getMessage().contains("/keys/crowded now holds 9 role assignments")
+                && warned.get(0).getMessage().contains("allows 10"), warned.get(0).getMessage());
+    }
+
     @Test
     void anEqualAssignmentIsAdoptedOnlyWhenAskedWithoutAWriteAndIsNeverRevoked() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");

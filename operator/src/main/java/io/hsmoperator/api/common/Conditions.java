@@ -7,6 +7,11 @@ public final class Conditions {
     public static final String STALLED = "Stalled";
     public static final String ACTIVATED = "Activated";
     public static final String ROTATION = "RotationDue";
+    /**
+     * HsmKey: True while the current version expires soon with no rotation to replace it (reason ExpiryBeforeRotation);
+     * absent otherwise. Never makes Ready False: the key works until it expires.
+     */
+    public static final String EXPIRY_WARNING = "ExpiryWarning";
 
     public static final String GROUP = "hsmoperator.io";
     /** Annotation: a new token rotates the key once. */

@@ -33,6 +33,13 @@ public class ManagedHsmStatus extends HsmStatus {
     @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
     public io.hsmoperator.api.common.LastUpdate lastUpdate;
 
+    @JsonPropertyDescription("Keys in the HSM when the operator last counted them (Managed HSM allows 5,000); counted at most once "
+            + "per drift interval (hsm.reconcile.drift-interval), on the HSM's reconciles.")
+    public Integer keyCount;
+
+    @JsonPropertyDescription("When keyCount was counted.")
+    public String keysCountedAt;
+
     @JsonPropertyDescription("Object ID the operator authenticates as.")
     public String operatorPrincipalId;
 
