@@ -56,6 +56,10 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     private final Set<String> failing = ConcurrentHashMap.newKeySet();
     /** HSMs with a confirming listing scheduled. */
     private final Set<String> confirming = ConcurrentHashMap.newKeySet();
+    /** HSMs whose periodic listing runs now: a listing that outlasts the interval is not started twice. */
+    private final Set<String> listing = ConcurrentHashMap.newKeySet();
+    /** Listings of different HSMs run side by side, so that one large HSM does not hold up the others' drift. */
+    static final int THREADS = 4;
     private volatile ScheduledExecutorService timer;
 
     KeyListings(HsmKeys keys, Duration interval) {
@@ -97,7 +101,7 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     @Override
     public synchronized void start() throws OperatorException {
         super.start();
-        timer = Executors.newSingleThreadScheduledExecutor(r -> {
+        timer = Executors.newScheduledThreadPool(THREADS, r -> {
             Thread t = new Thread(r, "azure-key-listings");
             t.setDaemon(true);
             return t;
@@ -105,7 +109,7 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
         // Spread over the interval, so that replicas started together do not list in step. At a fixed rate, not delay:
         // a listing of many pages must not push every later one back, or drift would wait longer than the interval.
         long first = interval.toMillis() / 2 + ThreadLocalRandom.current().nextLong(Math.max(1, interval.toMillis() / 2));
-        timer.scheduleAtFixedRate(() -> lookSafely(this::look), first, interval.toMillis(), TimeUnit.MILLISECONDS);
+        timer.scheduleAtFixedRate(this::lookAtEachHsm, first, interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -131,7 +135,23 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
         }
     }
 
-    /** One listing per HSM with converged keys; an event for each key that differs from what its reconcile saw. */
+    /** The periodic look: each HSM's listing on a thread of its own, unless its previous listing still runs. */
+    private void lookAtEachHsm() {
+        ScheduledExecutorService t = timer;
+        for (String uri : seen.values().stream().map(Seen::hsmUri).distinct().toList()) {
+            if (t != null && listing.add(uri)) {
+                t.execute(() -> {
+                    try {
+                        lookSafely(() -> look(uri));
+                    } finally {
+                        listing.remove(uri);
+                    }
+                });
+            }
+        }
+    }
+
+    /** One listing per HSM with converged keys, one after the other; an event for each key that differs from what its reconcile saw. */
     void look() {
         seen.values().stream().map(Seen::hsmUri).distinct().toList().forEach(this::look);
     }
