@@ -493,4 +493,25 @@ class EmulatorKeysConformanceTest extends EmulatorTestBase {
         assertFalse(AttestationEvidence.verify(imported.getCertificatePemFile(), imported.getPrivateKeyAttestation(), root)
                 .path("generatedInHsm").asBoolean(true));
     }
+
+    @Test
+    void aVerifyAnswerNamesTheKeyAndAlgorithmForEcKeysAsRecorded() throws Exception {
+        KeyVaultKey k = keys.createEcKey(new CreateEcKeyOptions("verify-256k").setCurveName(KeyCurveName.P_256K));
+        byte[] digest = MessageDigest.getInstance("SHA-256").digest("a payload".getBytes());
+        byte[] signature = admin.crypto(k.getId()).sign(SignatureAlgorithm.ES256K, digest).getSignature();
+        java.util.Base64.Encoder b64u = java.util.Base64.getUrlEncoder().withoutPadding();
+        var req = new com.azure.core.http.HttpRequest(com.azure.core.http.HttpMethod.POST, k.getId() + "/verify?api-version=7.6")
+                .setHeader("Content-Type", "application/json").setBody("{\"alg\":\"ES256K\",\"digest\":\"" + b64u.encodeToString(digest)
+                        + "\",\"value\":\"" + b64u.encodeToString(signature) + "\"}");
+        try (var r = admin.dataPlanePipeline().sendSync(req, com.azure.core.util.Context.NONE)) {
+            assertEquals(200, r.getStatusCode());
+            var body = Json.parse(r.getBodyAsByteArray().block());
+            Set<String> fields = new HashSet<>();
+            body.fieldNames().forEachRemaining(fields::add);
+            assertEquals(Set.of("alg", "kid", "value"), fields);
+            assertEquals("ES256K", body.path("alg").asText());
+            assertEquals(k.getId(), body.path("kid").asText());
+            assertTrue(body.path("value").asBoolean());
+        }
+    }
 }
