@@ -1,8 +1,6 @@
 package io.hsmoperator.publish;
 
 import io.fabric8.kubernetes.api.model.ConfigMap;
-import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
@@ -13,7 +11,6 @@ import jakarta.inject.Singleton;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -67,8 +64,7 @@ public class KeyPublisher {
         }
         String ns = cr.getMetadata().getNamespace();
         ConfigMap existing = kubernetes.configMaps().inNamespace(ns).withName(name).get();
-        if (existing != null && existing.getMetadata().getOwnerReferences().stream()
-                .noneMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()))) {
+        if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
             return new Publication(null, name);
         }
         List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
@@ -84,20 +80,7 @@ public class KeyPublisher {
         }
         Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
-        if (existing != null && Objects.equals(existing.getData(), data)) {
-            return new Publication(name, null);
-        }
-        var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
-                .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
-        if (existing == null) {
-            kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name).withNamespace(ns)
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
-                    .withOwnerReferences(owner).endMetadata().withData(data).build()).create();
-        } else {
-            kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
-                    .withOwnerReferences(owner).endMetadata().withData(data).build());
-        }
+        OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
         return new Publication(name, null);
     }
 

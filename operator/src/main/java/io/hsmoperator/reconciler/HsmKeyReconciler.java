@@ -8,6 +8,7 @@ import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.metrics.ResourceMetrics;
+import io.hsmoperator.publish.AttestationPublisher;
 import io.hsmoperator.publish.KeyPublisher;
 import io.hsmoperator.publish.Workloads;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
@@ -44,6 +45,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
         informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     static final int STATUS_VERSIONS = 20;
+    /** Condition: whether the ConfigMap of spec.attestation holds the evidence of every enabled version. */
+    static final String ATTESTED = "Attested";
     /** Recovering a key is a background operation in Azure, usually seconds; past this the operator reports it instead of waiting. */
     static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(10);
     private final HsmKeys keys;
@@ -56,10 +59,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private final KeyPublisher publisher;
     private final KeyDeletion deletion;
     private final Ownership ownership;
+    private final AttestationPublisher attestations;
 
     public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, KeyPublisher publisher,
-                            Ownership ownership, Clock clock) {
+                            AttestationPublisher attestations, Ownership ownership, Clock clock) {
         this.keys = keys;
+        this.attestations = attestations;
         this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
@@ -176,6 +181,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         String published = publication.configMap();
         st.publishedConfigMap = published;
+        Duration unattested = attest(cr, st, uri, key, versions);
+        if (unattested != null) {
+            return unattested;
+        }
         KeyPublisher.Restarts restarts = publisher.followWorkloads(cr, key);
         if (!restarts.rolled().isEmpty()) {
             events.normal(cr, "WorkloadsRestarted", "Set annotation " + Workloads.annotation(cr.getMetadata().getName()) + "="
@@ -188,6 +197,31 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 gen(cr), clock);
         listings.saw(cr, uri, key);
         return nextLook(rotated.nextLook());
+    }
+
+    /** spec.attestation: keep each enabled version's evidence for auditors; null unless another owner's ConfigMap holds the name. */
+    private Duration attest(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        if (!Boolean.TRUE.equals(cr.getSpec().attestation)) {
+            st.attestationConfigMap = null;
+            Conditions.remove(st, ATTESTED);
+            return null;
+        }
+        AttestationPublisher.Attestations a = attestations.publish(cr, uri, key, versions);
+        if (a.foreign() != null) {
+            stalled(st, Reason.PublishConflict, "ConfigMap " + a.foreign() + " exists and was not written by this HsmKey; the operator "
+                    + "never takes over a ConfigMap it did not create. Remove it to keep the key's attestation there, or set "
+                    + "spec.attestation: false.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        st.attestationConfigMap = a.configMap();
+        if (a.unavailable() != null) {
+            Conditions.set(st, ATTESTED, "False", Reason.AttestationUnavailable, "Azure gave no attestation for version(s) "
+                    + a.unavailable() + "; the other enabled versions' evidence is in ConfigMap " + a.configMap() + ".", gen(cr), clock);
+        } else {
+            Conditions.set(st, ATTESTED, "True", Reason.Attested, "The attestation of every enabled version is in ConfigMap "
+                    + a.configMap() + ".", gen(cr), clock);
+        }
+        return null;
     }
 
     /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */

@@ -57,6 +57,9 @@ public class HsmKeyStatus extends HsmRefStatus {
     @JsonPropertyDescription("Name of the ConfigMap published for workloads.")
     public String publishedConfigMap;
 
+    @JsonPropertyDescription("Name of the ConfigMap that holds the key attestation of the enabled versions (spec.attestation).")
+    public String attestationConfigMap;
+
     public static class KeyVersion {
         @JsonPropertyDescription("Version identifier.")
         public String version;
