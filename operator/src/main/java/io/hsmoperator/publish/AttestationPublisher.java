@@ -43,9 +43,10 @@ public class AttestationPublisher {
 
     /**
      * What {@link #publish} did: the ConfigMap written (null when it is {@code foreign}: another owner's ConfigMap holds the
-     * name, left untouched), and, in {@code unavailable}, the versions Azure gave no attestation for and why (null: none).
+     * name, left untouched), and, in {@code unavailable}, the versions Azure gave no attestation for and why (null: none);
+     * {@code lagging}: some of them answered 404, which a read lagging a new version's creation also answers.
      */
-    public record Attestations(String configMap, String foreign, String unavailable) {
+    public record Attestations(String configMap, String foreign, String unavailable, boolean lagging) {
     }
 
     /** {@code versions}: every version of the key, oldest first; the enabled ones are attested. */
@@ -53,7 +54,7 @@ public class AttestationPublisher {
         String name = configMapName(cr);
         ConfigMap existing = kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
         if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
-            return new Attestations(null, name, null);
+            return new Attestations(null, name, null, false);
         }
         Map<String, String> held = existing == null || existing.getData() == null ? Map.of() : existing.getData();
         Map<String, String> data = new LinkedHashMap<>();
@@ -61,6 +62,7 @@ public class AttestationPublisher {
         data.put("currentVersion", key.version());
         data.put("hsmUri", uri);
         List<String> unavailable = new ArrayList<>();
+        boolean lagging = false;
         for (int i = versions.size() - 1; i >= 0; i--) {
             HsmKeys.Version v = versions.get(i);
             if (!v.enabled()) {
@@ -75,30 +77,36 @@ public class AttestationPublisher {
                 }
                 continue;
             }
-            String why = fetch(uri, key.name(), p, data);
-            if (why != null) {
-                unavailable.add(p + " (" + why + ")");
+            Refusal refused = fetch(uri, key.name(), p, data);
+            if (refused != null) {
+                unavailable.add(p + " (" + refused.why() + ")");
+                lagging |= refused.notFound();
             }
         }
         OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
-        return new Attestations(name, null, unavailable.isEmpty() ? null : String.join("; ", unavailable));
+        return new Attestations(name, null, unavailable.isEmpty() ? null : String.join("; ", unavailable), lagging);
     }
 
-    /** Puts version {@code version}'s evidence into {@code data}; null when done, otherwise why Azure gave none. */
-    private String fetch(String uri, String keyName, String version, Map<String, String> data) {
+    /** Why Azure gave no attestation for a version; {@code notFound}: it answered 404. */
+    private record Refusal(String why, boolean notFound) {
+    }
+
+    /** Puts version {@code version}'s evidence into {@code data}; null when done, otherwise Azure's refusal. */
+    private Refusal fetch(String uri, String keyName, String version, Map<String, String> data) {
         HsmKeys.Attestation a;
         try {
             var answered = keys.attestation(uri, keyName, version);
             if (answered.isEmpty()) {
-                return "Azure answered the key without an attestation";
+                return new Refusal("Azure answered the key without an attestation", false);
             }
             a = answered.get();
         } catch (AzureError e) {
             if (e.isTransient() || e.is(AzureError.Kind.THROTTLED)) {
                 throw e;
             }
-            // Refused for this key (a 400 or 404 for a kind of key Azure does not attest): the other versions still count.
-            return e.describe();
+            // Refused for this version (a kind of key Azure does not attest, or a read lagging its creation): the other
+            // versions still count.
+            return new Refusal(e.describe(), e.is(AzureError.Kind.NOT_FOUND));
         }
         Base64.Encoder b64u = Base64.getUrlEncoder().withoutPadding();
         data.put(version + CERTIFICATES, new String(a.certificatePemFile(), StandardCharsets.US_ASCII));

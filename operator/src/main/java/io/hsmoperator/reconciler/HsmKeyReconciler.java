@@ -181,9 +181,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         String published = publication.configMap();
         st.publishedConfigMap = published;
-        Duration unattested = attest(cr, st, uri, key, versions);
-        if (unattested != null) {
-            return unattested;
+        AttestationPublisher.Attestations attested = attest(cr, st, uri, key, versions);
+        if (attested != null && attested.foreign() != null) {
+            return config.reconcile().resync();
         }
         KeyPublisher.Restarts restarts = publisher.followWorkloads(cr, key);
         if (!restarts.rolled().isEmpty()) {
@@ -196,11 +196,18 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 + (restarts.refused() == null ? "" : " spec.publish.restartWorkloads is not applied: " + restarts.refused() + "."),
                 gen(cr), clock);
         listings.saw(cr, uri, key);
+        if (attested != null && attested.lagging()) {
+            // A version whose attestation answered 404 may be one Azure's reads do not show yet: ask again soon.
+            return config.reconcile().poll();
+        }
         return nextLook(rotated.nextLook());
     }
 
-    /** spec.attestation: keep each enabled version's evidence for auditors; null unless another owner's ConfigMap holds the name. */
-    private Duration attest(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+    /**
+     * spec.attestation: keep each enabled version's evidence for auditors, and say in condition Attested whether all of it
+     * is there. Null when attestation is off; stalled when another owner's ConfigMap holds the name.
+     */
+    private AttestationPublisher.Attestations attest(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
         if (!Boolean.TRUE.equals(cr.getSpec().attestation)) {
             st.attestationConfigMap = null;
             Conditions.remove(st, ATTESTED);
@@ -211,17 +218,18 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             stalled(st, Reason.PublishConflict, "ConfigMap " + a.foreign() + " exists and was not written by this HsmKey; the operator "
                     + "never takes over a ConfigMap it did not create. Remove it to keep the key's attestation there, or set "
                     + "spec.attestation: false.", gen(cr), clock);
-            return config.reconcile().resync();
+            return a;
         }
         st.attestationConfigMap = a.configMap();
         if (a.unavailable() != null) {
             Conditions.set(st, ATTESTED, "False", Reason.AttestationUnavailable, "Azure gave no attestation for version(s) "
-                    + a.unavailable() + "; the other enabled versions' evidence is in ConfigMap " + a.configMap() + ".", gen(cr), clock);
+                    + Reports.stable(a.unavailable()) + "; the other enabled versions' evidence is in ConfigMap " + a.configMap() + ". Asked again "
+                    + (a.lagging() ? "shortly" : "at the next full read, or when you request a reconcile") + ".", gen(cr), clock);
         } else {
             Conditions.set(st, ATTESTED, "True", Reason.Attested, "The attestation of every enabled version is in ConfigMap "
                     + a.configMap() + ".", gen(cr), clock);
         }
-        return null;
+        return a;
     }
 
     /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */

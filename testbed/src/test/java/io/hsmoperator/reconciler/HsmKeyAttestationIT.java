@@ -141,6 +141,31 @@ class HsmKeyAttestationIT extends OperatorTestBase {
         assertEquals(List.of("/keys/taken/" + attested.getStatus().currentVersion + "/attestation"), List.copyOf(attestationRequests(hsm).keySet()));
     }
 
+    @Test
+    void aVersionAzureRefusesToAttestIsSaidAndTheKeyStaysReady() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        Controls.Fault refusing = emulator.controls().addFault(Controls.Fault.status("GET", hsm.getSpec().azureName,
+                "/keys/refused/.*/attestation", 400, 0, -1));
+        try {
+            HsmKey key = hsmKey("refused", "hsm", HsmKeySpec.KeyType.EC_HSM);
+            key.getSpec().attestation = true;
+            apply(key);
+            HsmKey said = awaitCondition(HsmKey.class, "refused", "Attested", "False", "AttestationUnavailable", WAIT);
+            assertEquals("True", condition(said, "Ready").getStatus(), "the key itself is usable");
+            String message = condition(said, "Attested").getMessage();
+            assertTrue(message.contains(said.getStatus().currentVersion) && message.contains("400"), message);
+            assertFalse(message.contains("Activity ID"), "no per-request IDs in a condition: " + message);
+            ConfigMap cm = client.configMaps().inNamespace(ns).withName("refused-attestation").get();
+            assertFalse(cm.getData().containsKey(said.getStatus().currentVersion + ".private-key-attestation"));
+        } finally {
+            emulator.controls().removeFault(refusing);
+        }
+        touch(HsmKey.class, "refused");
+        HsmKey attested = awaitCondition(HsmKey.class, "refused", "Attested", "True", "Attested", WAIT);
+        auditedClaims(client.configMaps().inNamespace(ns).withName("refused-attestation").get(), attested.getStatus().currentVersion,
+                "refused");
+    }
+
     private void await(java.util.concurrent.Callable<Boolean> done) {
         try {
             org.awaitility.Awaitility.await().atMost(WAIT).pollInterval(Duration.ofMillis(100)).until(done);
