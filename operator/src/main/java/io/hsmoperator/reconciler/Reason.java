@@ -15,6 +15,8 @@ public enum Reason {
     BackingUp, AnotherJobRunning, BackupFailed, WaitingForWindow,
     // restores (HsmRestore): the job running, done, failed for good (a new HsmRestore tries again), the key to restore exists
     Restoring, Restored, RestoreFailed, KeyExists,
+    // key attestation (HsmKey condition Attested): every enabled version's evidence is kept, or Azure gave none for some
+    Attested, AttestationUnavailable,
     // problems the operator retries on its own
     Throttled, AzureUnavailable,
     // problems that need a change from you
