@@ -83,7 +83,9 @@ public class AttestationPublisher {
                 lagging |= refused.notFound();
             }
         }
-        OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
+        if (OwnedConfigMaps.write(kubernetes, cr, name, existing, data).foreign()) {
+            return new Attestations(null, name, null, false);
+        }
         return new Attestations(name, null, unavailable.isEmpty() ? null : String.join("; ", unavailable), lagging);
     }
 
