@@ -84,6 +84,30 @@ public class KeyPublisher {
         }
         Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
+        return write(cr, name, existing, data);
+    }
+
+    /**
+     * The key exchange key of an imported key (spec.importFrom), for the on-premises HSM's BYOK tool: ConfigMap
+     * {@code <name>-kek} with its ID ({@code kid}, what the transfer blob's header must name) and its public key
+     * ({@code kek.pem}). Owned by the HsmKey like the workload ConfigMap; never written into a ConfigMap it does not own.
+     */
+    public Publication publishKeyExchangeKey(HsmKey cr, HsmKeys.Key kek) {
+        String name = cr.getMetadata().getName() + "-kek";
+        ConfigMap existing = kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
+        if (existing != null && existing.getMetadata().getOwnerReferences().stream()
+                .noneMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()))) {
+            return new Publication(null, name);
+        }
+        Map<String, String> data = new java.util.LinkedHashMap<>();
+        data.put("kid", kek.id());
+        data.put("kek.pem", KeyPublication.pem(KeyPublication.publicKey(kek.jwk())));
+        data.put("keyName", cr.getSpec().keyName != null ? cr.getSpec().keyName : cr.getMetadata().getName());
+        return write(cr, name, existing, data);
+    }
+
+    private Publication write(HsmKey cr, String name, ConfigMap existing, Map<String, String> data) {
+        String ns = cr.getMetadata().getNamespace();
         if (existing != null && Objects.equals(existing.getData(), data)) {
             return new Publication(name, null);
         }

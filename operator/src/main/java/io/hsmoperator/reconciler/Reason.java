@@ -15,6 +15,9 @@ public enum Reason {
     BackingUp, AnotherJobRunning, BackupFailed, WaitingForWindow,
     // restores (HsmRestore): the job running, done, failed for good (a new HsmRestore tries again), the key to restore exists
     Restoring, Restored, RestoreFailed, KeyExists,
+    // bring your own key (HsmKey spec.importFrom): waiting for the transfer blob; the blob, the key exchange key or the
+    // imported key is not what the spec asks
+    AwaitingKeyMaterial, ImportRefused, KeyExchangeKeyInvalid, ImportMismatch,
     // problems the operator retries on its own
     Throttled, AzureUnavailable,
     // problems that need a change from you
