@@ -58,6 +58,21 @@ public final class KeyCrypto {
     private KeyCrypto() {
     }
 
+    /** The JDK (and BouncyCastle) name of a curve Managed HSM supports. */
+    static String jdkCurve(String crv) {
+        return CURVES.get(crv);
+    }
+
+    /** Which supported curve has this field size; secp256k1 (P-256K) is the 256-bit one whose a is zero. Null: none. */
+    static String curveOf(int fieldBits, boolean aIsZero) {
+        switch (fieldBits) {
+            case 256: return aIsZero ? "P-256K" : "P-256";
+            case 384: return "P-384";
+            case 521: return "P-521";
+            default: return null;
+        }
+    }
+
     /** Normalises RSA/EC/oct to their HSM names; anything else is refused as Azure refuses it. */
     public static String hsmKty(String kty) {
         if (kty == null) {

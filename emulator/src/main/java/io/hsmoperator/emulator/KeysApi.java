@@ -58,12 +58,35 @@ final class KeysApi {
             throw ApiException.badParameter("The parameter 'key' is required." + activity());
         }
         State.KeyVersion v = new State.KeyVersion();
-        KeyCrypto.importJwk(v, jwk);
+        if (jwk.hasNonNull("key_hsm")) {
+            // Bring your own key: material an on-premises HSM wrapped for a key exchange key of this HSM.
+            v.kty = KeyCrypto.hsmKty(Json.text(jwk, "kty"));
+            ByokImport.Blob blob = ByokImport.parse(Json.unb64(Json.text(jwk, "key_hsm")), r.baseUrl());
+            State.KeyVersion kek = emu.read(() -> {
+                State.Key k = hsm.keys.get(blob.kekName().toLowerCase(Locale.ROOT));
+                State.KeyVersion found = k == null || k.recovering() ? null
+                        : blob.kekVersion().isEmpty() ? k.latest() : k.version(blob.kekVersion());
+                if (found == null) {
+                    throw ApiException.badParameter("The key exchange key " + blob.kekName() + "/" + blob.kekVersion() + " named by the key "
+                            + "transfer blob was not found in this HSM." + activity());
+                }
+                String unfit = ByokImport.unfitKek(found);
+                if (unfit != null) {
+                    throw ApiException.badParameter("The key " + blob.kekName() + " cannot serve as a key exchange key: " + unfit + "."
+                            + activity());
+                }
+                return found;
+            });
+            ByokImport.unwrapInto(v, blob, kek);
+        } else {
+            KeyCrypto.importJwk(v, jwk);
+        }
         State.KeyVersion attrs = newVersion(body, v.kty);
         attrs.material = v.material;
         attrs.publicKey = v.publicKey;
         attrs.keySize = v.keySize;
         attrs.origin = "imported";
+        attrs.crv = v.crv;
         if (jwk.has("key_ops")) {
             attrs.keyOps = ops(jwk.get("key_ops"), v.kty);
         }

@@ -33,6 +33,12 @@ public interface HsmKeys {
     /** Creates a key, or a new version of it. Not idempotent: callers look for their marker tag before calling again. */
     Created create(String hsmUri, String name, NewKey key);
 
+    /**
+     * Imports key material an on-premises HSM wrapped for a key exchange key of this HSM (Azure's BYOK: PUT /keys/{name}
+     * with key.key_hsm). Azure refuses a blob for another key, or of another type than {@code kty}, with 400.
+     */
+    Created importKey(String hsmUri, String name, ImportedKey key);
+
     /** Updates the mutable attributes of one version; null fields are left as they are. */
     Mutation update(String hsmUri, String name, String version, Update update);
 
@@ -86,6 +92,14 @@ public interface HsmKeys {
 
     record NewKey(String kty, Integer keySize, String curve, List<String> operations, boolean exportable, ReleasePolicy releasePolicy,
                   boolean enabled, Instant expires, Map<String, String> tags) {
+    }
+
+    /** {@code transferBlob}: the BYOK tool's transfer blob (JSON), never logged: toString leaves it out. */
+    record ImportedKey(String kty, byte[] transferBlob, List<String> operations, boolean enabled, Instant expires, Map<String, String> tags) {
+        @Override
+        public String toString() {
+            return "ImportedKey[" + kty + ", operations " + operations + "]";
+        }
     }
 
     record Update(Boolean enabled, Instant expires, List<String> operations, Map<String, String> tags) {

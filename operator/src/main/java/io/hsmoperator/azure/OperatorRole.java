@@ -7,7 +7,7 @@ import java.util.UUID;
 /**
  * The least role the operator grants itself in an HSM to manage keys. No built-in role fits: Crypto Officer cannot create
  * keys on Managed HSM and can purge them; Crypto User can use every key. So a custom role with exactly the key-management
- * data actions, assigned at /keys. It cannot purge, export, release, back up, or perform any cryptographic operation.
+ * data actions, assigned at /keys (import: an HsmKey's spec.importFrom). It cannot purge, export, release, back up, or perform any cryptographic operation.
  */
 public final class OperatorRole {
     public static final String NAME = "hsm-operator key manager";
@@ -16,7 +16,8 @@ public final class OperatorRole {
     public static final String SCOPE = "/keys";
     private static final String P = "Microsoft.KeyVault/managedHsm/";
     public static final List<String> DATA_ACTIONS = List.of(P + "keys/read/action", P + "keys/write/action", P + "keys/create",
-            P + "keys/delete", P + "keys/rotate/action", P + "keys/deletedKeys/read/action", P + "keys/deletedKeys/recover/action");
+            P + "keys/delete", P + "keys/rotate/action", P + "keys/import/action", P + "keys/deletedKeys/read/action",
+            P + "keys/deletedKeys/recover/action");
 
     private OperatorRole() {
     }

@@ -11,6 +11,7 @@ import com.azure.security.keyvault.keys.models.CreateKeyOptions;
 import com.azure.security.keyvault.keys.models.CreateOctKeyOptions;
 import com.azure.security.keyvault.keys.models.CreateRsaKeyOptions;
 import com.azure.security.keyvault.keys.models.DeletedKey;
+import com.azure.security.keyvault.keys.models.ImportKeyOptions;
 import com.azure.security.keyvault.keys.models.JsonWebKey;
 import com.azure.security.keyvault.keys.models.KeyCurveName;
 import com.azure.security.keyvault.keys.models.KeyOperation;
@@ -142,6 +143,23 @@ public class SdkHsmKeys implements HsmKeys {
             Response<KeyVaultKey> r = options instanceof CreateRsaKeyOptions rsa ? client.createRsaKeyWithResponse(rsa, Context.NONE)
                     : options instanceof CreateEcKeyOptions ec ? client.createEcKeyWithResponse(ec, Context.NONE)
                     : client.createOctKeyWithResponse((CreateOctKeyOptions) options, Context.NONE);
+            return new Created(toKey(r.getValue()), Mutation.of(r));
+        } catch (RuntimeException e) {
+            throw AzureError.of(e);
+        }
+    }
+
+    @Override
+    @AzureWrite
+    public Created importKey(String hsmUri, String name, ImportedKey k) {
+        // The SDK sends JsonWebKey.t as key_hsm (base64url), the transfer blob as the BYOK specification has it.
+        JsonWebKey jwk = new JsonWebKey().setKeyType(com.azure.security.keyvault.keys.models.KeyType.fromString(k.kty()))
+                .setT(k.transferBlob()).setKeyOps(List.of(ops(k.operations())));
+        ImportKeyOptions options = new ImportKeyOptions(name, jwk).setHardwareProtected(true).setEnabled(k.enabled());
+        options.setExpiresOn(offset(k.expires()));
+        options.setTags(k.tags());
+        try {
+            Response<KeyVaultKey> r = client(hsmUri).importKeyWithResponse(options, Context.NONE);
             return new Created(toKey(r.getValue()), Mutation.of(r));
         } catch (RuntimeException e) {
             throw AzureError.of(e);

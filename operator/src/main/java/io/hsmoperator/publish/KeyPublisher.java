@@ -88,6 +88,25 @@ public class KeyPublisher {
         return written.foreign() ? new Publication(null, name) : new Publication(name, null, written.resourceVersion());
     }
 
+    /**
+     * The key exchange key of an imported key (spec.importFrom), for the on-premises HSM's BYOK tool: ConfigMap
+     * {@code <name>-kek} with its ID ({@code kid}, what the transfer blob's header must name) and its public key
+     * ({@code kek.pem}). Owned by the HsmKey like the workload ConfigMap; never written into a ConfigMap it does not own.
+     */
+    public Publication publishKeyExchangeKey(HsmKey cr, HsmKeys.Key kek) {
+        String name = cr.getMetadata().getName() + "-kek";
+        ConfigMap existing = kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
+        if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
+            return new Publication(null, name);
+        }
+        Map<String, String> data = new java.util.LinkedHashMap<>();
+        data.put("kid", kek.id());
+        data.put("kek.pem", KeyPublication.pem(KeyPublication.publicKey(kek.jwk())));
+        data.put("keyName", cr.getSpec().keyName != null ? cr.getSpec().keyName : cr.getMetadata().getName());
+        OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
+        return written.foreign() ? new Publication(null, name) : new Publication(name, null, written.resourceVersion());
+    }
+
     /** The HsmKey is gone: the public keys of its versions need not be remembered any longer. */
     public void forget(HsmKey cr) {
         String key = cr.getStatus() == null ? null : cr.getStatus().versionlessKeyId;

@@ -63,6 +63,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private final KeyRotation rotation;
     private final KeyPublisher publisher;
     private final KeyDeletion deletion;
+    private final KeyImport keyImport;
     private final Ownership ownership;
     /**
      * What this process last did for each HsmKey it reconciled since it started (or became leader); a key missing here is
@@ -90,6 +91,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         this.listings = new KeyListings(keys, config.reconcile().driftInterval());
         this.rotation = new KeyRotation(keys, config, ownership, events, clock);
         this.deletion = new KeyDeletion(keys, config, kubernetes, ownership, events, clock);
+        this.keyImport = new KeyImport(keys, config, kubernetes, publisher, ownership, events, clock);
     }
 
     @Override
@@ -128,6 +130,17 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         String name = KeySpecs.keyName(cr);
         String owner = ownership.tag(cr);
+        if (cr.getSpec().importFrom == null && st.keyExchangeKey != null && st.keyId == null) {
+            stalled(st, Reason.ImmutableFieldChanged, "importFrom was removed, but this resource is importing its key (key exchange key "
+                    + st.keyExchangeKey.id + "). importFrom is immutable: set it back, or create a new HsmKey to generate a key in Azure. "
+                    + "Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        if (cr.getSpec().importFrom != null && KeyImport.kekName(name).length() > 127) {
+            stalled(st, Reason.InvalidSpec, "An imported key's name may have at most 123 characters: its key exchange key is named "
+                    + KeyImport.kekName(name) + ", and Managed HSM key names have at most 127. Choose a shorter keyName.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
         String madeAs = st.versionlessKeyId;
         if (madeAs != null && !madeAs.equalsIgnoreCase(uri.replaceAll("/+$", "") + "/keys/" + name)) {
             stalled(st, Reason.ImmutableFieldChanged, "keyName now names " + name + ", but this resource manages " + madeAs + ". keyName is "
@@ -150,8 +163,19 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             }
             HsmKeys.Created created;
             try {
-                created = keys.create(uri, name, KeySpecs.newVersion(cr.getSpec(), KeySpecs.tags(cr.getSpec(), owner), null, false,
-                        Instant.now(clock)));
+                if (cr.getSpec().importFrom != null) {
+                    // Bring your own key: the material comes from the Secret, wrapped for a key exchange key, never made here.
+                    KeyImport.Outcome imported = keyImport.acquire(cr, st, hsm, name, owner);
+                    if (imported.key() == null) {
+                        return imported.lookAgain();
+                    }
+                    created = null;
+                    key = imported.key();
+                } else {
+                    created = keys.create(uri, name, KeySpecs.newVersion(cr.getSpec(), KeySpecs.tags(cr.getSpec(), owner), null, false,
+                            Instant.now(clock)));
+                    key = created.key();
+                }
             } catch (AzureError e) {
                 Duration held = e.kind() == AzureError.Kind.CONFLICT && neverHeld ? absent(cr, st, hsm, name) : null;
                 if (held != null) {
@@ -159,8 +183,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 }
                 throw e;
             }
-            events.mutation(cr, "KeyCreated", "Created " + KeySpecs.kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
-            key = created.key();
+            if (created != null) {
+                events.mutation(cr, "KeyCreated", "Created " + KeySpecs.kty(cr.getSpec()) + " key " + key.id(), created.mutation());
+            }
             // Azure's answer is the whole first version: listing the versions would only read it back.
             versions = List.of(HsmKeys.Version.of(key));
         } else {
@@ -185,6 +210,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         Duration wentBack = wentBack(cr, st, key, versions);
         if (wentBack != null) {
             return wentBack;
+        }
+        if (cr.getSpec().importFrom != null) {
+            keyImport.retire(cr, st, uri, name);
         }
 
         // act: bring the current version's attributes to the spec, then rotate

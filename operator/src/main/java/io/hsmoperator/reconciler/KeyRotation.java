@@ -58,7 +58,12 @@ final class KeyRotation {
             return new Rotated(key, versions, warnExpiry(cr, st, key, null));
         }
         String refused = null;
-        if (token != null && token.length() > 200) {
+        if (token != null && cr.getSpec().importFrom != null) {
+            refused = "An imported key (spec.importFrom) cannot rotate: the HSM cannot make new material for a key that came from "
+                    + "your HSM. Import the new material as a new HsmKey; the " + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION
+                    + " annotation is ignored.";
+            token = null;
+        } else if (token != null && token.length() > 200) {
             refused = "The " + io.hsmoperator.api.common.Conditions.ROTATE_NOW_ANNOTATION + " token is longer than 200 characters; it "
                     + "is stored as a tag on the new version. Use a shorter token.";
             token = null;

@@ -58,7 +58,7 @@ final class OperatorGrant {
             boolean defined = access.roleDefinitions(hsm.hsmUri()).stream().anyMatch(d -> d.name().equalsIgnoreCase(OperatorRole.DEFINITION_NAME));
             if (!defined) {
                 Mutation m = access.defineRole(hsm.hsmUri(), OperatorRole.DEFINITION_NAME, OperatorRole.NAME + ": create, read, update, "
-                        + "rotate, delete and recover keys; no purge, export, release or cryptographic use", OperatorRole.DATA_ACTIONS);
+                        + "rotate, import, delete and recover keys; no purge, export, release or cryptographic use", OperatorRole.DATA_ACTIONS);
                 events.mutation(cr, "RoleDefined", "Defined role '" + OperatorRole.NAME + "' in " + hsm.hsmUri(), m);
             }
             Optional<Mutation> assigned;

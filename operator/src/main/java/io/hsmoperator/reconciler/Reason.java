@@ -17,6 +17,9 @@ public enum Reason {
     Restoring, Restored, RestoreFailed, KeyExists,
     // key attestation (HsmKey condition Attested): every enabled version's evidence is kept, or Azure gave none for some
     Attested, AttestationUnavailable,
+    // bring your own key (HsmKey spec.importFrom): waiting for the transfer blob; the blob, the key exchange key or the
+    // imported key is not what the spec asks
+    AwaitingKeyMaterial, ImportRefused, KeyExchangeKeyInvalid, ImportMismatch,
     // problems the operator retries on its own
     Throttled, AzureUnavailable,
     // problems that need a change from you

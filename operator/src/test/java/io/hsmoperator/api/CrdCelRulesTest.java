@@ -120,6 +120,29 @@ class CrdCelRulesTest {
             s.putObject("rotation").put("every", "P30D");
             s.put("deletionPolicy", "Delete").put("recoverDeleted", true);
         }, null));
+        // Bring your own key: the sample rotates, which an imported key cannot.
+        Consumer<ObjectNode> imported = s -> {
+            s.remove("rotation");
+            s.putObject("importFrom").putObject("secretRef").put("name", "payments-signing-byok");
+        };
+        c.add(new Case(key, "an imported key", null, imported, null));
+        c.add(new Case(key, "an imported key cannot rotate", null, imported.andThen(s -> s.putObject("rotation").put("every", "P90D")),
+                "cannot rotate"));
+        c.add(new Case(key, "an imported key cannot be exportable", null, imported.andThen(s -> {
+            s.put("keyType", "RSA-HSM").remove("curve");
+            s.remove("operations");
+            s.put("exportable", true);
+            s.putObject("releasePolicy").put("data", "{\"version\":\"1.0.0\",\"anyOf\":[]}");
+        }), "cannot be exportable"));
+        c.add(new Case(key, "importFrom written out with its default key", imported,
+                s -> ((ObjectNode) s.get("importFrom").get("secretRef")).put("key", "key.byok"), null));
+        c.add(new Case(key, "importFrom is immutable", imported,
+                s -> ((ObjectNode) s.get("importFrom").get("secretRef")).put("name", "other-secret"), "importFrom is immutable"));
+        c.add(new Case(key, "importFrom cannot be removed", imported, s -> s.remove("importFrom"), "importFrom is immutable"));
+        c.add(new Case(key, "importFrom cannot be added later", none(), s -> {
+            s.remove("rotation");
+            s.putObject("importFrom").putObject("secretRef").put("name", "payments-signing-byok");
+        }, "importFrom is immutable"));
         c.add(new Case(key, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "other-hsm"), "hsmRef is immutable"));
         c.add(new Case(key, "keyName cannot be set later", none(), s -> s.put("keyName", "renamed"), "keyName is immutable"));
         c.add(new Case(key, "keyName written out as metadata.name", none(), s -> s.put("keyName", "payments-signing"), null));

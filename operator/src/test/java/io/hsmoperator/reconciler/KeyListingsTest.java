@@ -70,6 +70,11 @@ class KeyListingsTest {
         }
 
         @Override
+        public Created importKey(String hsmUri, String name, ImportedKey key) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
         public Mutation update(String hsmUri, String name, String version, Update update) {
             throw new UnsupportedOperationException();
         }

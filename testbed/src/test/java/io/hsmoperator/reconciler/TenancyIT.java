@@ -45,7 +45,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <li>write anything to an HSM its owners only observe, back it up or restore it;</li>
  * <li>touch a key whose namespace's permission was withdrawn;</li>
  * <li>have a key's attestation fetched that its HsmKey does not own, or its attestation written over a ConfigMap the
- * operator did not create.</li>
+ * operator did not create;</li>
+ * <li>import key material (spec.importFrom) from a Secret of another namespace, or into a key name, or with a key exchange
+ * key, that another namespace's HsmKey holds.</li>
  * </ul>
  * The test configuration lets namespaces t* declare HSMs in subscription SUBSCRIPTION, resource groups rg-*
  * (hsm.tenancy.managed-hsm-namespaces), and place private endpoints anywhere in that subscription.
@@ -368,6 +370,59 @@ class TenancyIT extends OperatorTestBase {
         });
         assertEquals(List.of(), writesSince(before, hsm.getSpec().azureName).stream().filter(e -> e.path().contains("/keys/shared")).toList(),
                 "the other namespace's key was not touched");
+    }
+
+    @Test
+    void anImportReadsOnlyItsOwnNamespacesSecretAndNeverUsesAnotherNamespacesKeyName() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String team = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        HsmKey vault = hsmKey("vault-key", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        vault.getSpec().importFrom = importFrom("vault-blob");
+        apply(vault);
+        awaitCondition(HsmKey.class, "vault-key", "Ready", "False", "AwaitingKeyMaterial", WAIT);
+        long mark = emulator.controls().lastSequence();
+        io.fabric8.kubernetes.api.model.ConfigMap teamKek = in(team, () -> {
+            // The same key name as the HSM namespace's import: its key exchange key is that namespace's.
+            HsmKey grab = keyIn(team, "grab", hsmNs);
+            grab.getSpec().keyName = "vault-key";
+            grab.getSpec().importFrom = importFrom("grab-blob");
+            apply(grab);
+            HsmKey r = awaitCondition(HsmKey.class, "grab", "Ready", "False", "OwnershipConflict", WAIT);
+            assertTrue(condition(r, "Ready").getMessage().contains("vault-key-kek"), condition(r, "Ready").getMessage());
+            // Its own key, whose transfer blob sits only in a Secret of the HSM's namespace.
+            HsmKey own = keyIn(team, "own", hsmNs);
+            own.getSpec().importFrom = importFrom("shared-blob");
+            apply(own);
+            awaitCondition(HsmKey.class, "own", "Ready", "False", "AwaitingKeyMaterial", WAIT);
+            return client.configMaps().inNamespace(team).withName("own-kek").get();
+        });
+        java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("EC");
+        g.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+        String blob = io.hsmoperator.emulator.OnPremHsm.transferBlob(teamKek.getData().get("kid"),
+                io.hsmoperator.emulator.OnPremHsm.fromPem(teamKek.getData().get("kek.pem")), g.generateKeyPair().getPrivate().getEncoded(),
+                io.hsmoperator.emulator.OnPremHsm.CKM_RSA_AES_KEY_WRAP);
+        apply(new io.fabric8.kubernetes.api.model.SecretBuilder().withNewMetadata().withName("shared-blob").withNamespace(hsmNs)
+                .endMetadata().addToStringData("key.byok", blob).build());
+        Thread.sleep(4000);
+        in(team, () -> {
+            assertEquals("AwaitingKeyMaterial", condition(get(HsmKey.class, "own"), "Ready").getReason(),
+                    "a Secret of another namespace is never read");
+            return null;
+        });
+        List<Controls.JournalEntry> writes = writesSince(mark, hsm.getSpec().azureName);
+        assertEquals(List.of(), writes.stream().filter(e -> e.path().startsWith("/keys/vault-key")).toList(),
+                "nothing written to the other namespace's key or key exchange key");
+        assertEquals(List.of(), writes.stream().filter(e -> e.method().equals("PUT") && e.path().startsWith("/keys/")).toList(),
+                "nothing imported");
+    }
+
+    private static HsmKeySpec.Import importFrom(String secret) {
+        HsmKeySpec.Import i = new HsmKeySpec.Import();
+        i.secretRef = new HsmKeySpec.SecretKeySelector();
+        i.secretRef.name = secret;
+        return i;
     }
 
     @Test

@@ -39,6 +39,13 @@ import java.util.Map;
         message = "an exportable key needs a releasePolicy")
 @ValidationRule(value = "!has(self.releasePolicy) || (has(self.exportable) && self.exportable)",
         message = "releasePolicy applies to exportable keys only")
+@ValidationRule(value = "has(self.importFrom) == has(oldSelf.importFrom) && (!has(self.importFrom) || self.importFrom == oldSelf.importFrom)",
+        message = "importFrom is immutable: a key is imported once; create a new HsmKey to import other key material")
+@ValidationRule(value = "!has(self.importFrom) || !has(self.rotation)",
+        message = "an imported key (importFrom) cannot rotate: the HSM cannot make new material for a key that came from your HSM; "
+                + "import the new material as a new HsmKey")
+@ValidationRule(value = "!has(self.importFrom) || !has(self.exportable) || !self.exportable",
+        message = "an imported key (importFrom) cannot be exportable")
 public class HsmKeySpec {
     public enum KeyType {
         @JsonProperty("RSA-HSM") RSA_HSM,
@@ -100,6 +107,12 @@ public class HsmKeySpec {
     @JsonPropertyDescription("Permitted operations. Unset: a key the operator creates gets every operation its type supports; an "
             + "adopted key keeps the operations it has.")
     public List<Operation> operations;
+
+    @JsonPropertyDescription("Bring your own key: import key material wrapped by your on-premises HSM instead of generating it in "
+            + "Azure. The operator creates a key exchange key (RSA-HSM 4096, operation import only) named <keyName>-kek, publishes "
+            + "its ID and public key in the ConfigMap <name>-kek, and imports the transfer blob once the Secret holds it; the key "
+            + "exchange key is then disabled. An imported key cannot rotate. Immutable.")
+    public Import importFrom;
 
     @Default("false")
     @JsonPropertyDescription("Whether the private key may be released to an attested environment under releasePolicy. Immutable.")
@@ -173,6 +186,46 @@ public class HsmKeySpec {
         @Override
         public int hashCode() {
             return java.util.Objects.hash(data, contentType, immutable);
+        }
+    }
+
+    /** Where the key transfer blob (the ".byok" file of Azure's BYOK specification) of an imported key is. */
+    public static class Import {
+        @Required
+        @JsonPropertyDescription("The Secret, in this resource's namespace, whose key holds the transfer blob: the JSON the "
+                + "on-premises HSM's BYOK tool writes, wrapped for the key exchange key this resource publishes.")
+        public SecretKeySelector secretRef;
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Import i && java.util.Objects.equals(secretRef, i.secretRef);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hashCode(secretRef);
+        }
+    }
+
+    public static class SecretKeySelector {
+        @Required
+        @Pattern("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        @JsonPropertyDescription("Name of the Secret, in this resource's namespace.")
+        public String name;
+
+        @Pattern("^[-._a-zA-Z0-9]+$")
+        @Default("key.byok")
+        @JsonPropertyDescription("The key of the Secret that holds the transfer blob (default key.byok).")
+        public String key = "key.byok";
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof SecretKeySelector k && java.util.Objects.equals(name, k.name) && java.util.Objects.equals(key, k.key);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(name, key);
         }
     }
 

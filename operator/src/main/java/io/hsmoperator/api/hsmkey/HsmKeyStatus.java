@@ -54,6 +54,10 @@ public class HsmKeyStatus extends HsmRefStatus {
             + "after versions this resource had seen went away.")
     public String lastAcceptKeyStateToken;
 
+    @JsonPropertyDescription("The key exchange key of an imported key (spec.importFrom): its ID, and whether it is still enabled "
+            + "(it is disabled once the key is imported).")
+    public KeyExchangeKey keyExchangeKey;
+
     @JsonPropertyDescription("Name of the ConfigMap published for workloads.")
     public String publishedConfigMap;
 
@@ -81,5 +85,17 @@ public class HsmKeyStatus extends HsmRefStatus {
         public String expires;
         @JsonPropertyDescription("Whether the version is enabled.")
         public Boolean enabled;
+    }
+
+    public static class KeyExchangeKey {
+        @JsonPropertyDescription("Versioned ID of the key exchange key: the kid the transfer blob must name.")
+        public String id;
+        @JsonPropertyDescription("Whether the key exchange key is enabled; false once the key was imported.")
+        public Boolean enabled;
+        @JsonPropertyDescription("Name of the ConfigMap with the key exchange key's ID and public key (PEM).")
+        public String configMap;
+        @JsonPropertyDescription("resourceVersion of the Secret whose transfer blob Azure refused; it is not sent again until the "
+                + "Secret changes.")
+        public String refusedSecretVersion;
     }
 }
