@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.OperatorConfig;
@@ -60,7 +61,17 @@ public class KeyPublisher {
      * Writes the workload ConfigMap when its content changed, never into a ConfigMap the HsmKey does not own.
      * {@code versions}: every version of the key, oldest first; the enabled ones are published.
      */
-    public Publication publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+    /** The extended regions of the HSM that Azure has added (Succeeded), each with its own data-plane host, by region name. */
+    static Map<String, String> regionUris(ManagedHsm hsm) {
+        Map<String, String> out = new java.util.TreeMap<>();
+        if (hsm != null && hsm.getStatus() != null && hsm.getStatus().regions != null) {
+            hsm.getStatus().regions.stream().filter(r -> !Boolean.TRUE.equals(r.primary) && r.hsmUri != null
+                    && "Succeeded".equalsIgnoreCase(r.provisioningState)).forEach(r -> out.put(r.name, r.hsmUri));
+        }
+        return out;
+    }
+
+    public Publication publish(HsmKey cr, String uri, ManagedHsm hsm, HsmKeys.Key key, List<HsmKeys.Version> versions) {
         String name = configMapName(cr);
         if (name == null) {
             return new Publication(null, null);
@@ -82,7 +93,7 @@ public class KeyPublisher {
                 }
             }
         }
-        Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
+        Map<String, String> data = KeyPublication.data(uri, regionUris(hsm), key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
         if (existing != null && Objects.equals(existing.getData(), data)) {
             return new Publication(name, null);

@@ -167,7 +167,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
         // report what Azure now holds, then publish it to the workloads
         report(st, key, versions);
-        KeyPublisher.Publication publication = publisher.publish(cr, uri, key, versions);
+        KeyPublisher.Publication publication = publisher.publish(cr, uri, hsm.hsm(), key, versions);
         if (publication.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + publication.foreign() + " exists and was not published by this HsmKey; the "
                     + "operator never takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another "
