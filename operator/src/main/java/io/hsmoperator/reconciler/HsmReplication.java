@@ -42,12 +42,12 @@ final class HsmReplication {
     }
 
     /**
-     * The extended regions the spec asks for, normalised; null when it leaves them to Azure (unset on an adopted HSM). Unset
-     * on an HSM this resource created means none.
+     * The extended regions the spec asks for, normalised; null when it leaves them to Azure (unset): a replica someone added
+     * by hand is never removed because a field was left out, since removing one purges that region's pool.
      */
-    static List<String> wanted(ManagedHsmSpec s, boolean adopted) {
+    static List<String> wanted(ManagedHsmSpec s) {
         if (s.regions == null) {
-            return adopted ? null : List.of();
+            return null;
         }
         return s.regions.stream().map(HsmRegionRules::normalise).distinct().toList();
     }
@@ -57,7 +57,7 @@ final class HsmReplication {
         if (s.regions == null) {
             return null;
         }
-        List<String> wanted = wanted(s, false);
+        List<String> wanted = wanted(s);
         if (wanted.stream().anyMatch(r -> HsmRegionRules.same(r, s.location))) {
             return new Refusal(Reason.InvalidSpec, "spec.regions lists " + s.location + ", the HSM's primary region (location); list only "
                     + "the extended regions to replicate it to. Nothing was changed.");

@@ -229,9 +229,12 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
                 return config.reconcile().poll();
             }
         }
-        Optional<ManagedHsmStatus.Region> adding = regions.stream().filter(r -> HsmRegionRules.adding(r.provisioningState)).findFirst();
+        // A region the HSM's spec declares and Azure has not finished is about to be added, or being added.
+        Optional<String> adding = regions.stream().filter(r -> HsmRegionRules.adding(r.provisioningState)).map(r -> r.name).findFirst()
+                .or(() -> (target.getSpec().regions == null ? List.<String>of() : target.getSpec().regions).stream()
+                        .filter(d -> regions.stream().noneMatch(r -> HsmRegionRules.same(r.name, d))).findFirst());
         if (adding.isPresent()) {
-            progressing(st, Reason.WaitingForRegion, "Azure is adding region " + adding.get().name + " to the HSM and refuses private-"
+            progressing(st, Reason.WaitingForRegion, "Region " + adding.get() + " is being added to the HSM, and Azure refuses private-"
                     + "endpoint changes until that completes (up to 30 minutes). Nothing was sent to Azure yet.", gen(cr), clock);
             return config.reconcile().poll();
         }

@@ -74,6 +74,33 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void anEndpointForOneRegionWaitsForTheRegionAndNamesItsHost() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        PrivateEndpoint elsewhere = endpoint("elsewhere", false);
+        elsewhere.getSpec().region = "uksouth";
+        apply(elsewhere);
+        var refused = awaitCondition(PrivateEndpoint.class, "elsewhere", "Ready", "False", "RegionNotInHsm", WAIT);
+        assertTrue(condition(refused, "Ready").getMessage().contains("uksouth"), condition(refused, "Ready").getMessage());
+
+        long mark = emulator.controls().lastSequence();
+        PrivateEndpoint p = endpoint("replica", false);
+        p.getSpec().region = "northeurope";
+        p.getSpec().location = "northeurope";
+        apply(p);
+        awaitCondition(PrivateEndpoint.class, "replica", "Ready", "False", "WaitingForRegion", WAIT);
+        assertEquals(List.of(), operatorWrites(mark, "privateEndpoints"), "nothing sent for a region the HSM does not have yet");
+
+        ManagedHsm latest = get(ManagedHsm.class, "hsm");
+        latest.getSpec().regions = List.of("northeurope");
+        update(latest);
+        var ready = awaitCondition(PrivateEndpoint.class, "replica", "Ready", "True", null, WAIT);
+        assertEquals(emulator.regionUri(hsm.getSpec().azureName, "northeurope").orElseThrow(), ready.getStatus().regionHsmUri,
+                "status names the region's own data-plane host");
+        assertEquals("northeurope", inAzure(p).location());
+        assertEquals(1, connections(hsm).size());
+    }
+
+    @Test
     void anAutomaticEndpointConnectsRegistersDnsCorrectsDriftAndIsDeleted() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         PrivateEndpoint p = endpoint("auto", false);

@@ -511,6 +511,38 @@ class TenancyIT extends OperatorTestBase {
     }
 
     @Test
+    void anotherNamespaceCannotAddOrRemoveTheRegionsOfAnHsmItDoesNotOwn() throws Exception {
+        apply(officersSecret("hsm-officers", 3, "2"));
+        ManagedHsm owned = managedHsm("hsm", uniqueHsmName("hsm"));
+        owned.getSpec().regions = List.of("northeurope");
+        apply(owned);
+        String azureName = owned.getSpec().azureName;
+        await().atMost(WAIT).until(() -> emulator.<Boolean>inspect(s -> s.hsms.containsKey(azureName)
+                && s.hsms.get(azureName).extendedRegions.size() == 1));
+        String intruder = otherNamespace();
+        long mark = emulator.controls().lastSequence();
+        in(intruder, () -> {
+            apply(officersSecret("taker-officers", 3, "2"));
+            ManagedHsm taker = managedHsm("taker", azureName);
+            taker.getSpec().resourceGroup = owned.getSpec().resourceGroup;
+            taker.getSpec().adoptExisting = true;
+            taker.getSpec().regions = List.of();
+            apply(taker);
+            ManagedHsm observer = managedHsm("observer", azureName);
+            observer.getSpec().resourceGroup = owned.getSpec().resourceGroup;
+            observer.getSpec().management = ManagedHsmSpec.Management.ObserveOnly;
+            observer.getSpec().regions = List.of("uksouth");
+            apply(observer);
+            awaitCondition(ManagedHsm.class, "taker", "Ready", "False", "OwnershipConflict", WAIT);
+            awaitCondition(ManagedHsm.class, "observer", "Ready", "False", "OwnershipConflict", WAIT);
+            return null;
+        });
+        assertEquals(List.of(), writesSince(mark, azureName), "no region added or removed for another namespace");
+        assertEquals(List.of("northeurope"), emulator.<List<String>>inspect(s -> s.hsms.get(azureName).extendedRegions.stream()
+                .map(r -> r.name).toList()));
+    }
+
+    @Test
     void anObservedHsmIsWrittenToByNoKind() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         String azureName = hsm.getSpec().azureName;

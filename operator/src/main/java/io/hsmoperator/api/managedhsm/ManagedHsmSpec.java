@@ -117,8 +117,8 @@ public class ManagedHsmSpec {
             + "(location). Azure allows one. Adding one takes Azure up to 30 minutes, during which the operator holds changes "
             + "to networkAcls, publicNetworkAccess and PrivateEndpoints of this HSM; some regions cannot be extended to "
             + "(RegionNotSupported). Removing a region removes that region's replica (Azure purges its pool there; the primary "
-            + "keeps every key). Unset: none on an HSM this resource creates, Azure's left as they are on an adopted one; "
-            + "empty: every extended region is removed.")
+            + "keeps every key). Unset: Azure's regions are left as they are, whoever added them; empty: every extended "
+            + "region is removed.")
     public List<@Pattern("^[A-Za-z0-9 ]+$") String> regions;
 
     @JsonPropertyDescription("Azure tags. The operator adds its ownership tag (hsmoperator.io-owner).")
