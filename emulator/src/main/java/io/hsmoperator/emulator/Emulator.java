@@ -465,19 +465,24 @@ public final class Emulator implements AutoCloseable {
         if (hsmListeners.containsKey(key)) {
             return;
         }
+        h.port = openListener(key, h.port, "HSM " + h.name);
+    }
+
+    /** Listens for {@code key} on {@code port} (0: a port no HSM had), or on a new port when that one is taken; returns the port. */
+    private int openListener(String key, int port, String what) {
         Http.Listener l;
         try {
-            l = h.port == 0 ? listenOnANewPort(key) : listen(key, h.port);
+            l = port == 0 ? listenOnANewPort(key) : listen(key, port);
         } catch (UncheckedIOException e) {
-            if (!(e.getCause() instanceof BindException) || h.port == 0) {
+            if (!(e.getCause() instanceof BindException) || port == 0) {
                 throw e;
             }
-            LOG.log(System.Logger.Level.WARNING, "Port " + h.port + " of HSM " + h.name + " is taken; key IDs issued before change host");
+            LOG.log(System.Logger.Level.WARNING, "Port " + port + " of " + what + " is taken; key IDs issued before change host");
             l = listenOnANewPort(key);
         }
-        h.port = l.port();
-        handedOut().add(h.port);
+        handedOut().add(l.port());
         hsmListeners.put(key, l);
+        return l.port();
     }
 
     /**
@@ -530,18 +535,7 @@ public final class Emulator implements AutoCloseable {
         if (hsmListeners.containsKey(key)) {
             return;
         }
-        Http.Listener l;
-        try {
-            l = region.port == 0 ? listenOnANewPort(key) : listen(key, region.port);
-        } catch (UncheckedIOException e) {
-            if (!(e.getCause() instanceof BindException) || region.port == 0) {
-                throw e;
-            }
-            l = listenOnANewPort(key);
-        }
-        region.port = l.port();
-        handedOut().add(region.port);
-        hsmListeners.put(key, l);
+        region.port = openListener(key, region.port, "region " + region.name + " of HSM " + h.name);
         dirty();
     }
 

@@ -21,8 +21,6 @@ import java.util.Map;
         message = "manualApproval is immutable: the connection type of a private endpoint cannot change")
 @ValidationRule(value = "!has(self.requestMessage) || (has(self.manualApproval) && self.manualApproval)",
         message = "requestMessage applies to manualApproval connections only")
-@ValidationRule(value = "(has(self.region) ? self.region : '') == (has(oldSelf.region) ? oldSelf.region : '')",
-        message = "region is immutable: create a new PrivateEndpoint for another region of the HSM")
 public class PrivateEndpointSpec {
     public enum DeletionPolicy {
         Delete, Retain
@@ -60,7 +58,7 @@ public class PrivateEndpointSpec {
     @JsonPropertyDescription("For an HSM replicated to several regions (ManagedHsm spec.regions): the region whose HSM pool this "
             + "endpoint is for, as Azure recommends one private endpoint per region. The endpoint waits until the HSM has the "
             + "region (WaitingForRegion; RegionNotInHsm when the HSM's spec does not list it either), and status.regionHsmUri "
-            + "names that region's own data-plane host. Unset: the HSM as a whole. Immutable.")
+            + "names that region's own data-plane host. Unset: the HSM as a whole.")
     public String region;
 
     @Size(max = 5)
