@@ -11,6 +11,7 @@ import io.hsmoperator.azure.RegionalHosts;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -99,14 +100,27 @@ final class HsmReplication {
      * under way. The HSM stays usable meanwhile (a region is added beside a working primary), so this does not hold Ready;
      * it returns what is under way, or null when Azure's regions are the spec's.
      */
-    Progress converge(ManagedHsm cr, ManagedHsmArm.Hsm hsm, List<String> wanted) {
+    Progress converge(ManagedHsm cr, ManagedHsmStatus st, ManagedHsmArm.Hsm hsm, List<String> wanted) {
         ManagedHsmSpec spec = cr.getSpec();
         List<ManagedHsmArm.Region> extended = hsm.extendedRegions();
         List<String> have = extended.stream().filter(r -> !removing(r)).map(r -> HsmRegionRules.normalise(r.name())).toList();
         boolean differs = wanted != null && !(have.containsAll(wanted) && wanted.containsAll(have));
         List<ManagedHsmArm.Region> moving = extended.stream().filter(r -> !r.succeeded() && !"Failed".equalsIgnoreCase(r.provisioningState()))
                 .toList();
+        if (!differs) {
+            st.regionsUpdate = null;
+        }
         if (differs && moving.isEmpty()) {
+            // A read that predates the last change of regions is no reason to send it again.
+            DriftGuard.Verdict verdict = DriftGuard.verdict(st.regionsUpdate, "regions", hsm.lastModified(), gen(cr), Instant.now(clock));
+            if (verdict == DriftGuard.Verdict.WAIT_FOR_READ) {
+                return new Progress("Azure is applying the change of regions; its reads do not show it yet.", config.reconcile().poll());
+            }
+            if (verdict == DriftGuard.Verdict.NOT_CONVERGING) {
+                return new Progress("Azure took " + DriftGuard.MAX_ATTEMPTS + " changes of the regions and still reports " + have
+                        + "; the operator stopped sending them. Change the spec to try again.", config.reconcile().resync());
+            }
+            st.regionsUpdate = DriftGuard.sent(st.regionsUpdate, "regions", hsm.lastModified(), gen(cr), Instant.now(clock));
             List<String> added = wanted.stream().filter(r -> !have.contains(r)).toList();
             List<String> removed = have.stream().filter(r -> !wanted.contains(r)).toList();
             Mutation m = arm.startSetRegions(spec.subscriptionId, spec.resourceGroup, spec.azureName, hsm.location(), wanted);

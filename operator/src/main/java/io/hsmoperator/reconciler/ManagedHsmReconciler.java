@@ -201,7 +201,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
         // replicate it to the spec's extended regions (after activation: a region replicates the activated HSM)
         HsmReplication.Progress replicating = observeOnly ? null
-                : replication.converge(cr, hsm, HsmReplication.wanted(spec));
+                : replication.converge(cr, st, hsm, HsmReplication.wanted(spec));
 
         // report how full it is: one listing per drift interval at most, a warning near Azure's key limit
         keyCount.count(cr, st, hsm.hsmUri());

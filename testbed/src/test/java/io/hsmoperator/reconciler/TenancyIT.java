@@ -517,8 +517,12 @@ class TenancyIT extends OperatorTestBase {
         owned.getSpec().regions = List.of("northeurope");
         apply(owned);
         String azureName = owned.getSpec().azureName;
-        await().atMost(WAIT).until(() -> emulator.<Boolean>inspect(s -> s.hsms.containsKey(azureName)
-                && s.hsms.get(azureName).extendedRegions.size() == 1));
+        // the owner's HSM is replicated and settled: from here on its own resource writes nothing
+        await().atMost(WAIT).until(() -> {
+            ManagedHsm h = get(ManagedHsm.class, "hsm");
+            return h != null && h.getStatus() != null && "westeurope (primary), northeurope (Succeeded)".equals(h.getStatus().regionSummary)
+                    && "True".equals(condition(h, "Ready").getStatus()) && h.getStatus().regionsUpdate == null;
+        });
         String intruder = otherNamespace();
         long mark = emulator.controls().lastSequence();
         in(intruder, () -> {

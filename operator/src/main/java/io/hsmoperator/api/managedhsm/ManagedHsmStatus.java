@@ -64,6 +64,9 @@ public class ManagedHsmStatus extends HsmStatus {
     @JsonPropertyDescription("The regions in one line, for kubectl get -o wide: each region, (primary) or its state.")
     public String regionSummary;
 
+    @JsonPropertyDescription("The last change of regions the operator sent (cleared once Azure reports the spec's regions).")
+    public io.hsmoperator.api.common.LastUpdate regionsUpdate;
+
     @JsonPropertyDescription("Private endpoint connections of the HSM, as Azure reports them.")
     public List<PrivateEndpointConnection> privateEndpointConnections = new ArrayList<>();
 
