@@ -521,7 +521,7 @@ class TenancyIT extends OperatorTestBase {
         await().atMost(WAIT).until(() -> {
             ManagedHsm h = get(ManagedHsm.class, "hsm");
             return h != null && h.getStatus() != null && "westeurope (primary), northeurope (Succeeded)".equals(h.getStatus().regionSummary)
-                    && "True".equals(condition(h, "Ready").getStatus()) && h.getStatus().regionsUpdate == null;
+                    && condition(h, "Ready") != null && "True".equals(condition(h, "Ready").getStatus()) && h.getStatus().regionsUpdate == null;
         });
         String intruder = otherNamespace();
         long mark = emulator.controls().lastSequence();
