@@ -62,13 +62,10 @@ final class CryptographyApi {
                 if (digest == null) {
                     throw ApiException.badParameter("The parameter 'digest' is required." + activity());
                 }
-                ObjectNode verified = Json.object();
-                if (alg.startsWith("HS")) {
-                    // An HMAC is verified by the HSM itself, and the answer names the key and algorithm (as recorded);
-                    // for RSA and EC keys the answer is the verdict alone.
-                    verified.put("alg", alg).put("kid", kid);
-                }
-                return Http.Response.json(200, verified.put("value", KeyCrypto.verify(v, alg, digest, value)));
+                // The HSM's answer names the key version and algorithm with the verdict: recorded for HS256 on an oct-HSM key
+                // and (issue 24) for ES256K on a P-256K key; assumed for RSA, which the SDKs verify locally.
+                return Http.Response.json(200, Json.object().put("alg", alg).put("kid", kid)
+                        .put("value", KeyCrypto.verify(v, alg, digest, value)));
             }
             case "encrypt": case "wrapkey": {
                 KeyCrypto.Sealed s = KeyCrypto.encrypt(v, alg, value, bytes(body, "iv"), bytes(body, "aad"));

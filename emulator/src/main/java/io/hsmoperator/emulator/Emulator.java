@@ -174,6 +174,16 @@ public final class Emulator implements AutoCloseable {
         return stateDir;
     }
 
+    /** The root CA of the emulator's key attestations: what an auditor trusts to check them ({@link AttestationEvidence}). */
+    public X509Certificate attestationRoot() {
+        String pem = write(() -> new KeyAttestations(this).rootCertificate());
+        try {
+            return Tls.readCert(pem);
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Issues a certificate from the emulator's CA for any key: handy for security-domain certificates in tests. */
     public X509Certificate issueCertificate(String subject, java.security.PublicKey key) {
         return tls.issueFor(subject, key);

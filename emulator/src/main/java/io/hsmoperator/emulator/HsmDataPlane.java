@@ -218,8 +218,14 @@ final class HsmDataPlane {
                         return backups.selectiveRestore(r, hsm, name);
                     }
                     break;
-                case "release": case "attestation":
-                    throw ApiException.badParameter("Key " + third + " needs an attestation service, which the emulator does not provide."
+                case "attestation":
+                    if (m.equals("GET")) {
+                        check(r, hsm, "keys/read/action", scope);
+                        return keys.getAttestation(r, hsm, name, null);
+                    }
+                    break;
+                case "release":
+                    throw ApiException.badParameter("Key release needs an attestation service, which the emulator does not provide."
                             + activity());
                 default:
                     if (CryptographyApi.OP_ACTION.containsKey(third) && m.equals("POST")) {
@@ -242,8 +248,12 @@ final class HsmDataPlane {
                 check(r, hsm, "keys/" + CryptographyApi.OP_ACTION.get(op) + "/action", scope);
                 return crypto.keyOperation(r, hsm, name, r.seg(2), op);
             }
-            if (op.equals("release") || op.equals("attestation")) {
-                throw ApiException.badParameter("Key " + op + " needs an attestation service, which the emulator does not provide." + activity());
+            if (op.equals("attestation") && m.equals("GET")) {
+                check(r, hsm, "keys/read/action", scope);
+                return keys.getAttestation(r, hsm, name, r.seg(2));
+            }
+            if (op.equals("release")) {
+                throw ApiException.badParameter("Key release needs an attestation service, which the emulator does not provide." + activity());
             }
         }
         throw new ApiException(405, "MethodNotAllowed", "The requested method " + m + " is not allowed on " + r.path + activity());

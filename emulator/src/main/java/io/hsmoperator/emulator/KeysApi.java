@@ -29,10 +29,12 @@ final class KeysApi {
 
     private final Emulator emu;
     private final HsmDataPlane dataPlane;
+    private final KeyAttestations attestations;
 
     KeysApi(Emulator emu, HsmDataPlane dataPlane) {
         this.emu = emu;
         this.dataPlane = dataPlane;
+        this.attestations = new KeyAttestations(emu);
     }
 
     Http.Response createKey(Http.Request r, State.Hsm hsm, String name) {
@@ -61,6 +63,7 @@ final class KeysApi {
         attrs.material = v.material;
         attrs.publicKey = v.publicKey;
         attrs.keySize = v.keySize;
+        attrs.origin = "imported";
         if (jwk.has("key_ops")) {
             attrs.keyOps = ops(jwk.get("key_ops"), v.kty);
         }
@@ -219,6 +222,18 @@ final class KeysApi {
             State.Key key = key(hsm, name);
             State.KeyVersion v = seen(r, key, version);
             return emu.staleReads().read(staleKey(hsm, name, v.version)).orElseGet(() -> bundle(r, hsm, key, v));
+        }));
+    }
+
+    /** The key bundle with {@code attributes.attestation}: evidence of the emulator's own format ({@link KeyAttestations}). */
+    Http.Response getAttestation(Http.Request r, State.Hsm hsm, String name, String version) {
+        return Http.Response.json(200, emu.write(() -> {
+            State.Key key = key(hsm, name);
+            State.KeyVersion v = version(key, version);
+            ObjectNode b = bundle(r, hsm, key, v);
+            ((ObjectNode) b.get("attributes")).set("attestation",
+                    attestations.attestation(hsm, v, r.baseUrl() + "/keys/" + key.name + "/" + v.version, r.apiVersion()));
+            return b;
         }));
     }
 

@@ -53,7 +53,8 @@ final class SettingsApi {
     private static String settingValue(State.Hsm hsm, String name) {
         String v = hsm.settings.get(name);
         if (v == null) {
-            throw new ApiException(404, "SettingNotFound", "The setting '" + name + "' does not exist." + activity());
+            // Azure answers a name it does not know as a bad request, not as a missing resource (issue 24).
+            throw ApiException.badParameter("The setting name '" + name + "' is not valid." + activity());
         }
         return v;
     }

@@ -37,6 +37,16 @@ public final class State {
     public Map<String, String> backupFolders = new LinkedHashMap<>();
     /** Microsoft.ManagedIdentity/userAssignedIdentities, by lower(resource id); each is also a principal. */
     public Map<String, UserAssignedIdentity> userAssignedIdentities = new LinkedHashMap<>();
+    /** The root and intermediate CA of key attestation ({@link KeyAttestations}); made on first use. */
+    public Attestation attestationAuthority;
+
+    /** A certificate (PEM) and its EC private key (PKCS#8 PEM); the authority also holds its intermediate. */
+    public static final class Attestation {
+        public String certificate;
+        public String key;
+        public String intermediateCertificate;
+        public String intermediateKey;
+    }
 
     public static final class UserAssignedIdentity {
         public String id;
@@ -110,6 +120,8 @@ public final class State {
         public int port;
         /** The HSM's own secret: protects key backups so they restore only into the same security domain. */
         public String domainKey;
+        /** The certificate that signs this HSM's key attestations, issued by the attestation intermediate on first use. */
+        public Attestation attestation;
         public SecurityDomain securityDomain;
         /** The key an uploaded security domain is wrapped to: made on the first read, gone once an upload succeeds. */
         public TransferKey transferKey;
@@ -226,6 +238,8 @@ public final class State {
         public String writtenIn;
         /** Wall-clock millis when the other regions of the HSM see this version (Azure replicates writes within minutes). */
         public long replicatedAtMillis;
+        /** "imported" for a version imported (PUT /keys/{name}); null for one generated in the HSM. Kept by backup/restore. */
+        public String origin;
 
         @JsonIgnore
         public transient Object cache;

@@ -50,5 +50,9 @@ class EmulatorBackupSettingsConformanceTest extends EmulatorTestBase {
         assertEquals(1, settings.getSettings().getSettings().size());
         assertTrue(settings.updateSetting(new KeyVaultSetting("AllowKeyManagementOperationsThroughARM", true)).asBoolean());
         assertTrue(settings.getSetting("AllowKeyManagementOperationsThroughARM").asBoolean());
+        com.azure.core.exception.HttpResponseException unknown = org.junit.jupiter.api.Assertions.assertThrows(
+                com.azure.core.exception.HttpResponseException.class, () -> settings.getSetting("NoSuchSetting"));
+        assertEquals(400, unknown.getResponse().getStatusCode(), "a setting name Azure does not know is a bad request (issue 24)");
+        assertTrue(unknown.getMessage().contains("BadParameter"), unknown.getMessage());
     }
 }

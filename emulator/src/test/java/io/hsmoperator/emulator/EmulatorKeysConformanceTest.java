@@ -435,4 +435,83 @@ class EmulatorKeysConformanceTest extends EmulatorTestBase {
         assertFalse(java.util.Arrays.equals(r, keys.getRandomBytes(32)));
         assertThrows(HttpResponseException.class, () -> keys.getRandomBytes(129));
     }
+
+    @Test
+    void attestationChainsToTheEmulatorRootAndBindsTheKeysPublicKey() throws Exception {
+        KeyVaultKey rsa = keys.createRsaKey(new CreateRsaKeyOptions("attested-rsa").setKeySize(2048));
+        KeyVaultKey attested = keys.getKeyAttestation("attested-rsa");
+        assertEquals(rsa.getId(), attested.getId());
+        var evidence = attested.getProperties().getKeyAttestation();
+        assertNotNull(evidence, "the SDK reads attributes.attestation");
+        assertEquals("hsm-emulator-attestation-1", evidence.getVersion());
+        java.security.cert.X509Certificate root = emulator.attestationRoot();
+        byte[] spki = rsa.getKey().toRsa().getPublic().getEncoded();
+
+        var priv = AttestationEvidence.verify(evidence.getCertificatePemFile(), evidence.getPrivateKeyAttestation(), root);
+        assertEquals(rsa.getId(), priv.path("kid").asText());
+        assertTrue(priv.path("generatedInHsm").asBoolean());
+        assertEquals(java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(MessageDigest.getInstance("SHA-256").digest(spki)),
+                priv.path("publicKeySha256").asText());
+        var pub = AttestationEvidence.verify(evidence.getCertificatePemFile(), evidence.getPublicKeyAttestation(), root);
+        assertArrayEquals(spki, java.util.Base64.getDecoder().decode(pub.path("publicKey").asText()));
+
+        // evidence under another root, or a blob whose claims were changed, does not verify
+        java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("EC");
+        g.initialize(256);
+        var stranger = emulator.issueCertificate("not-the-attestation-root", g.generateKeyPair().getPublic());
+        assertThrows(java.security.GeneralSecurityException.class,
+                () -> AttestationEvidence.verify(evidence.getCertificatePemFile(), evidence.getPrivateKeyAttestation(), stranger));
+        String[] jws = new String(evidence.getPrivateKeyAttestation(), java.nio.charset.StandardCharsets.US_ASCII).split("\\.");
+        String forged = jws[0] + "." + java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(
+                new String(java.util.Base64.getUrlDecoder().decode(jws[1])).replace("\"generatedInHsm\":true", "\"generatedInHsm\":false")
+                        .getBytes()) + "." + jws[2];
+        assertThrows(java.security.GeneralSecurityException.class, () -> AttestationEvidence.verify(evidence.getCertificatePemFile(),
+                forged.getBytes(java.nio.charset.StandardCharsets.US_ASCII), root));
+
+        // a named version's evidence is that version's; a symmetric key has no public key attestation (as Azure documents)
+        KeyVaultKey second = keys.createRsaKey(new CreateRsaKeyOptions("attested-rsa").setKeySize(2048));
+        var older = keys.getKeyAttestationWithResponse("attested-rsa", rsa.getProperties().getVersion(), com.azure.core.util.Context.NONE)
+                .getValue().getProperties().getKeyAttestation();
+        assertEquals(rsa.getId(), AttestationEvidence.verify(older.getCertificatePemFile(), older.getPrivateKeyAttestation(), root)
+                .path("kid").asText());
+        assertEquals(second.getId(), AttestationEvidence.verify(keys.getKeyAttestation("attested-rsa").getProperties().getKeyAttestation()
+                .getCertificatePemFile(), keys.getKeyAttestation("attested-rsa").getProperties().getKeyAttestation()
+                .getPrivateKeyAttestation(), root).path("kid").asText());
+        keys.createOctKey(new CreateOctKeyOptions("attested-oct").setHardwareProtected(true));
+        var oct = keys.getKeyAttestation("attested-oct").getProperties().getKeyAttestation();
+        assertNull(oct.getPublicKeyAttestation());
+        assertEquals("oct-HSM", AttestationEvidence.verify(oct.getCertificatePemFile(), oct.getPrivateKeyAttestation(), root)
+                .path("kty").asText());
+
+        // an imported key is attested too, and its evidence says it was not born in the HSM
+        java.security.KeyPairGenerator rg = java.security.KeyPairGenerator.getInstance("RSA");
+        rg.initialize(2048);
+        var pair = rg.generateKeyPair();
+        keys.importKey("attested-imported", com.azure.security.keyvault.keys.models.JsonWebKey.fromRsa(pair)
+                .setKeyType(KeyType.RSA_HSM));
+        var imported = keys.getKeyAttestation("attested-imported").getProperties().getKeyAttestation();
+        assertFalse(AttestationEvidence.verify(imported.getCertificatePemFile(), imported.getPrivateKeyAttestation(), root)
+                .path("generatedInHsm").asBoolean(true));
+    }
+
+    @Test
+    void aVerifyAnswerNamesTheKeyAndAlgorithmForEcKeysAsRecorded() throws Exception {
+        KeyVaultKey k = keys.createEcKey(new CreateEcKeyOptions("verify-256k").setCurveName(KeyCurveName.P_256K));
+        byte[] digest = MessageDigest.getInstance("SHA-256").digest("a payload".getBytes());
+        byte[] signature = admin.crypto(k.getId()).sign(SignatureAlgorithm.ES256K, digest).getSignature();
+        java.util.Base64.Encoder b64u = java.util.Base64.getUrlEncoder().withoutPadding();
+        var req = new com.azure.core.http.HttpRequest(com.azure.core.http.HttpMethod.POST, k.getId() + "/verify?api-version=7.6")
+                .setHeader("Content-Type", "application/json").setBody("{\"alg\":\"ES256K\",\"digest\":\"" + b64u.encodeToString(digest)
+                        + "\",\"value\":\"" + b64u.encodeToString(signature) + "\"}");
+        try (var r = admin.dataPlanePipeline().sendSync(req, com.azure.core.util.Context.NONE)) {
+            assertEquals(200, r.getStatusCode());
+            var body = Json.parse(r.getBodyAsByteArray().block());
+            Set<String> fields = new HashSet<>();
+            body.fieldNames().forEachRemaining(fields::add);
+            assertEquals(Set.of("alg", "kid", "value"), fields);
+            assertEquals("ES256K", body.path("alg").asText());
+            assertEquals(k.getId(), body.path("kid").asText());
+            assertTrue(body.path("value").asBoolean());
+        }
+    }
 }

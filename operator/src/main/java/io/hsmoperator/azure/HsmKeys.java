@@ -45,6 +45,19 @@ public interface HsmKeys {
 
     Mutation setRotationPolicy(String hsmUri, String name, RotationPolicy policy);
 
+    /**
+     * Azure's attestation of a version (API 7.6, {@code GET /keys/{name}/{version}/attestation}): evidence signed by the
+     * HSM that the key lives in it. Empty when Azure answered the key without an attestation.
+     */
+    Optional<Attestation> attestation(String hsmUri, String name, String version);
+
+    /**
+     * Key attestation as Azure returns it (decoded from base64url): the PEM certificate chain of the HSM that signed it,
+     * the private key's attestation, the public key's (null for symmetric keys) and the evidence's format version.
+     */
+    record Attestation(byte[] certificatePemFile, byte[] privateKeyAttestation, byte[] publicKeyAttestation, String version) {
+    }
+
     /** A version with its public key ({@code jwk}: kty, n/e or crv/x/y, base64url) and attributes. */
     record Key(String id, String name, String version, String kty, Integer keySize, String curve, List<String> operations,
                boolean enabled, Instant created, Instant expires, Map<String, String> tags, boolean exportable, Map<String, String> jwk,

@@ -58,6 +58,18 @@ public class SdkHsmKeys implements HsmKeys {
     }
 
     @Override
+    public Optional<Attestation> attestation(String hsmUri, String name, String version) {
+        // KeyClient 4.10.7 has getKeyAttestation and asks for it with its newest service version, 7.6, which the endpoint needs.
+        var evidence = AzureError.call(() -> client(hsmUri).getKeyAttestationWithResponse(name, version, Context.NONE).getValue())
+                .getProperties().getKeyAttestation();
+        if (evidence == null || evidence.getCertificatePemFile() == null || evidence.getPrivateKeyAttestation() == null) {
+            return Optional.empty();
+        }
+        return Optional.of(new Attestation(evidence.getCertificatePemFile(), evidence.getPrivateKeyAttestation(),
+                evidence.getPublicKeyAttestation(), evidence.getVersion()));
+    }
+
+    @Override
     public List<Version> versions(String hsmUri, String name) {
         try {
             List<Version> out = new ArrayList<>();

@@ -1,10 +1,7 @@
 package io.hsmoperator.publish;
 
 import io.fabric8.kubernetes.api.model.ConfigMap;
-import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
@@ -15,7 +12,6 @@ import jakarta.inject.Singleton;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -54,7 +50,7 @@ public class KeyPublisher {
     /**
      * What {@link #publish} did: the ConfigMap published into (null when publishing is off), or, in {@code foreign}, the
      * name of a ConfigMap that exists and is not this HsmKey's (no owner reference to it), left untouched; and the
-     * resourceVersion of the ConfigMap as this call wrote or found it (null when it did neither).
+     * resourceVersion of the ConfigMap as this call wrote or found it.
      */
     public record Publication(String configMap, String foreign, String resourceVersion) {
         Publication(String configMap, String foreign) {
@@ -94,10 +90,9 @@ public class KeyPublisher {
         if (name == null) {
             return new Publication(null, null);
         }
-        String ns = cr.getMetadata().getNamespace();
         // The informer holds the ConfigMaps the operator labelled; any other is read only when creating finds the name taken.
         ConfigMap existing = cached != null && name.equals(cached.getMetadata().getName()) ? cached : null;
-        if (existing != null && foreign(existing, cr)) {
+        if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
             return new Publication(null, name);
         }
         List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
@@ -113,40 +108,8 @@ public class KeyPublisher {
         }
         Map<String, String> data = KeyPublication.data(uri, regionUris(hsm), key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
-        if (existing != null && Objects.equals(existing.getData(), data)) {
-            return new Publication(name, null, existing.getMetadata().getResourceVersion());
-        }
-        var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
-                .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
-        if (existing == null) {
-            try {
-                ConfigMap created = kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name)
-                        .withNamespace(ns).addToLabels("app.kubernetes.io/managed-by", "hsm-operator")
-                        .addToLabels(HSMKEY_LABEL, cr.getMetadata().getName()).withOwnerReferences(owner).endMetadata().withData(data).build())
-                        .create();
-                return new Publication(name, null, created.getMetadata().getResourceVersion());
-            } catch (KubernetesClientException e) {
-                existing = e.getCode() == 409 ? kubernetes.configMaps().inNamespace(ns).withName(name).get() : null;
-                if (existing == null) {
-                    throw e;
-                }
-            }
-            if (foreign(existing, cr)) {
-                return new Publication(null, name);
-            }
-            if (Objects.equals(existing.getData(), data)) {
-                return new Publication(name, null, existing.getMetadata().getResourceVersion());
-            }
-        }
-        ConfigMap edited = kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
-                .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
-                .withOwnerReferences(owner).endMetadata().withData(data).build());
-        return new Publication(name, null, edited.getMetadata().getResourceVersion());
-    }
-
-    /** A ConfigMap this HsmKey did not create: never taken over. */
-    private static boolean foreign(ConfigMap existing, HsmKey cr) {
-        return existing.getMetadata().getOwnerReferences().stream().noneMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()));
+        OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
+        return written.foreign() ? new Publication(null, name) : new Publication(name, null, written.resourceVersion());
     }
 
     /** The HsmKey is gone: the public keys of its versions need not be remembered any longer. */

@@ -9,6 +9,7 @@ import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.metrics.ResourceMetrics;
+import io.hsmoperator.publish.AttestationPublisher;
 import io.hsmoperator.publish.KeyPublisher;
 import io.hsmoperator.publish.Workloads;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
@@ -49,6 +50,8 @@ import static io.hsmoperator.reconciler.Conditions.stalled;
         informer = @Informer(onUpdateFilter = UpdateTriggers.class, itemStore = LeanItemStore.class))
 public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     static final int STATUS_VERSIONS = 20;
+    /** Condition: whether the ConfigMap of spec.attestation holds the evidence of every enabled version. */
+    static final String ATTESTED = "Attested";
     /** Recovering a key is a background operation in Azure, usually seconds; past this the operator reports it instead of waiting. */
     static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(10);
     private final HsmKeys keys;
@@ -72,10 +75,12 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     }
     private volatile InformerEventSource<ManagedHsm, HsmKey> hsms;
     private volatile InformerEventSource<ConfigMap, HsmKey> publishedConfigMaps;
+    private final AttestationPublisher attestations;
 
     public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, KeyPublisher publisher,
-                            Ownership ownership, Clock clock) {
+                            AttestationPublisher attestations, Ownership ownership, Clock clock) {
         this.keys = keys;
+        this.attestations = attestations;
         this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
@@ -215,6 +220,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         String published = publication.configMap();
         st.publishedConfigMap = published;
+        AttestationPublisher.Attestations attested = attest(cr, st, uri, key, versions);
+        if (attested != null && attested.foreign() != null) {
+            return config.reconcile().resync();
+        }
         KeyPublisher.Restarts restarts = publisher.followWorkloads(cr, key);
         if (!restarts.rolled().isEmpty()) {
             events.normal(cr, "WorkloadsRestarted", "Set annotation " + Workloads.annotation(cr.getMetadata().getName()) + "="
@@ -226,7 +235,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 + (restarts.refused() == null ? "" : " spec.publish.restartWorkloads is not applied: " + restarts.refused() + "."),
                 gen(cr), clock);
         listings.saw(cr, uri, key);
-        Duration next = nextLook(rotated.nextLook());
+        // A version whose attestation answered 404 may be one Azure's reads do not show yet: ask again soon.
+        Duration next = attested != null && attested.lagging() ? config.reconcile().poll() : nextLook(rotated.nextLook());
         st.nextReadAt = Instant.now(clock).plus(next).truncatedTo(ChronoUnit.SECONDS).toString();
         looked.put(ResourceID.fromResource(cr), new Looked(cr.getMetadata().getAnnotations() == null ? null
                 : cr.getMetadata().getAnnotations().get(io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION),
@@ -250,7 +260,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         if (last != null && (watched == null || !java.util.Objects.equals(last.reconcileRequest(), request))) {
             return null;
         }
-        ConfigMap published = st.publishedConfigMap == null ? null : publishedConfigMap(cr);
+        ConfigMap published = st.publishedConfigMap == null ? null : cachedConfigMap(cr, st.publishedConfigMap);
         if (st.publishedConfigMap != null && (published == null || (last == null
                 ? !java.util.Objects.equals(st.keyId, published.getData() == null ? null : published.getData().get("keyId"))
                 : !java.util.Objects.equals(last.configMapVersion(), published.getMetadata().getResourceVersion())))) {
@@ -258,6 +268,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         // The HSM gained or lost a region since the ConfigMap was published: publish its hosts now.
         if (published != null && !KeyPublisher.regionUris(hsm).equals(KeyPublisher.publishedRegionUris(published))) {
+            return null;
+        }
+        if (st.attestationConfigMap != null && cachedConfigMap(cr, st.attestationConfigMap) == null) {
             return null;
         }
         var ready = Conditions.get(st, Conditions.READY);
@@ -288,11 +301,44 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         return Duration.between(now, due).plusSeconds(1);
     }
 
-    /** The informer's copy of the ConfigMap this HsmKey published, or null. */
+    /** The informer's copy of the ConfigMap this HsmKey published for workloads, or null. */
     private ConfigMap publishedConfigMap(HsmKey cr) {
         String name = KeyPublisher.configMapName(cr);
-        return name == null || publishedConfigMaps == null ? null
-                : publishedConfigMaps.get(new ResourceID(name, cr.getMetadata().getNamespace())).orElse(null);
+        return name == null ? null : cachedConfigMap(cr, name);
+    }
+
+    /** The informer's copy of ConfigMap {@code name} of the HsmKey's namespace (it holds those the operator labelled), or null. */
+    private ConfigMap cachedConfigMap(HsmKey cr, String name) {
+        return publishedConfigMaps == null ? null : publishedConfigMaps.get(new ResourceID(name, cr.getMetadata().getNamespace())).orElse(null);
+    }
+
+    /**
+     * spec.attestation: keep each enabled version's evidence for auditors, and say in condition Attested whether all of it
+     * is there. Null when attestation is off; stalled when another owner's ConfigMap holds the name.
+     */
+    private AttestationPublisher.Attestations attest(HsmKey cr, HsmKeyStatus st, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+        if (!Boolean.TRUE.equals(cr.getSpec().attestation)) {
+            st.attestationConfigMap = null;
+            Conditions.remove(st, ATTESTED);
+            return null;
+        }
+        AttestationPublisher.Attestations a = attestations.publish(cr, uri, key, versions);
+        if (a.foreign() != null) {
+            stalled(st, Reason.PublishConflict, "ConfigMap " + a.foreign() + " exists and was not written by this HsmKey; the operator "
+                    + "never takes over a ConfigMap it did not create. Remove it to keep the key's attestation there, or set "
+                    + "spec.attestation: false.", gen(cr), clock);
+            return a;
+        }
+        st.attestationConfigMap = a.configMap();
+        if (a.unavailable() != null) {
+            Conditions.set(st, ATTESTED, "False", Reason.AttestationUnavailable, "Azure gave no attestation for version(s) "
+                    + Reports.stable(a.unavailable()) + "; the other enabled versions' evidence is in ConfigMap " + a.configMap() + ". Asked again "
+                    + (a.lagging() ? "shortly" : "at the next full read, or when you request a reconcile") + ".", gen(cr), clock);
+        } else {
+            Conditions.set(st, ATTESTED, "True", Reason.Attested, "The attestation of every enabled version is in ConfigMap "
+                    + a.configMap() + ".", gen(cr), clock);
+        }
+        return a;
     }
 
     /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */

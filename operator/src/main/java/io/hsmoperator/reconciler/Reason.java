@@ -18,6 +18,8 @@ public enum Reason {
     // regions (ManagedHsm spec.regions, PrivateEndpoint spec.region): one being added or removed, a change Azure refuses
     // until an add completes (held, nothing sent), a region Azure cannot extend to, a region the HSM does not have
     AddingRegion, RemovingRegion, WaitingForRegion, RegionNotSupported, RegionNotInHsm,
+    // key attestation (HsmKey condition Attested): every enabled version's evidence is kept, or Azure gave none for some
+    Attested, AttestationUnavailable,
     // problems the operator retries on its own
     Throttled, AzureUnavailable,
     // problems that need a change from you

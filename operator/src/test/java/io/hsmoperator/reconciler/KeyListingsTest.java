@@ -60,6 +60,11 @@ class KeyListingsTest {
         }
 
         @Override
+        public Optional<Attestation> attestation(String hsmUri, String name, String version) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
         public Created create(String hsmUri, String name, NewKey key) {
             throw new UnsupportedOperationException();
         }

@@ -43,7 +43,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <li>restore into the HSM without the owners' grant of HsmRestore, or, granted it, restore a key an HsmKey of another
  * namespace declares;</li>
  * <li>write anything to an HSM its owners only observe, back it up or restore it;</li>
- * <li>touch a key whose namespace's permission was withdrawn.</li>
+ * <li>touch a key whose namespace's permission was withdrawn;</li>
+ * <li>have a key's attestation fetched that its HsmKey does not own, or its attestation written over a ConfigMap the
+ * operator did not create.</li>
  * </ul>
  * The test configuration lets namespaces t* declare HSMs in subscription SUBSCRIPTION, resource groups rg-*
  * (hsm.tenancy.managed-hsm-namespaces), and place private endpoints anywhere in that subscription.
@@ -210,6 +212,39 @@ class TenancyIT extends OperatorTestBase {
         awaitCondition(HsmKey.class, "portal", "Ready", "True", null, WAIT);
         assertEquals(ownerTag(HsmKey.class, "reclaim"), emulator.<String>inspect(st -> st.hsms.get(azureName).keys.get("released").latest()
                 .tags.get(Ownership.TAG)));
+    }
+
+    @Test
+    void attestationIsFetchedOnlyForOwnKeysAndNeverWrittenOverAnotherConfigMap() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String azureName = hsm.getSpec().azureName;
+        String team = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        apply(hsmKey("owned", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        awaitCondition(HsmKey.class, "owned", "Ready", "True", null, WAIT);
+
+        long mark = emulator.controls().lastSequence();
+        in(team, () -> {
+            HsmKey snoop = keyIn(team, "snoop", hsmNs);
+            snoop.getSpec().keyName = "owned";
+            snoop.getSpec().adoptExisting = true;
+            snoop.getSpec().attestation = true;
+            apply(snoop);
+            client.configMaps().inNamespace(team).resource(new io.fabric8.kubernetes.api.model.ConfigMapBuilder().withNewMetadata()
+                    .withName("mine-attestation").endMetadata().addToData("app", "settings").build()).create();
+            HsmKey mine = keyIn(team, "mine", hsmNs);
+            mine.getSpec().attestation = true;
+            apply(mine);
+            awaitCondition(HsmKey.class, "snoop", "Ready", "False", "OwnershipConflict", WAIT);
+            awaitCondition(HsmKey.class, "mine", "Ready", "False", "PublishConflict", WAIT);
+            return null;
+        });
+        Thread.sleep(1500);
+        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.endpoint().equals(azureName)
+                && e.path().endsWith("/attestation")), "no attestation asked for: not of another's key, not into another's ConfigMap");
+        assertNull(client.configMaps().inNamespace(team).withName("snoop-attestation").get());
+        assertEquals(Map.of("app", "settings"), client.configMaps().inNamespace(team).withName("mine-attestation").get().getData());
     }
 
     @Test

@@ -127,6 +127,13 @@ public class HsmKeySpec {
     @JsonPropertyDescription("What is published for workloads: a ConfigMap with the key IDs, public keys (PEM) and a JWKS.")
     public Publish publish = new Publish();
 
+    @Default("false")
+    @JsonPropertyDescription("Keep Azure's key attestation (API 7.6) of every enabled version in the ConfigMap <name>-attestation, "
+            + "so auditors can check the key lives in the HSM: the HSM's certificate chain and the attestation blobs, each version's "
+            + "fetched once. Turning it off stops the fetching; the ConfigMap, which "
+            + "the HsmKey owns, stays until you delete it or the HsmKey.")
+    public Boolean attestation = Boolean.FALSE;
+
     @Default("Retain")
     @JsonPropertyDescription("What deleting this resource does in Azure. Retain (default): nothing. Disable: disable the key. "
             + "Delete: soft-delete it (recoverable; never purged).")

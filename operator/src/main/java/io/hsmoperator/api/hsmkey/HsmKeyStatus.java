@@ -69,6 +69,9 @@ public class HsmKeyStatus extends HsmRefStatus {
             + "key then, or when a listing of the HSM shows it changed.")
     public String nextReadAt;
 
+    @JsonPropertyDescription("Name of the ConfigMap that holds the key attestation of the enabled versions (spec.attestation).")
+    public String attestationConfigMap;
+
     public static class KeyVersion {
         @JsonPropertyDescription("Version identifier.")
         public String version;
