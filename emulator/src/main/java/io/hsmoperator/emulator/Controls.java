@@ -20,6 +20,7 @@ public final class Controls {
     private volatile Map<String, String> policyTags = Map.of();
     private final AtomicLong sequence = new AtomicLong();
     private volatile Runnable onClockAdvance = () -> { };
+    private volatile Duration regionAddDelay;
 
     // ---- clock ---------------------------------------------------------------------------------
 
@@ -50,6 +51,21 @@ public final class Controls {
 
     void onClockAdvance(Runnable r) {
         this.onClockAdvance = r;
+    }
+
+    // ---- regions -------------------------------------------------------------------------------
+
+    /**
+     * How long adding an extended region takes from now on, in place of the configured delay (a test that needs a region
+     * to stay Provisioning while it tries what Azure refuses then); null goes back to the configuration.
+     */
+    public void regionAddDelay(Duration delay) {
+        this.regionAddDelay = delay;
+    }
+
+    Duration regionAddDelayOr(Duration configured) {
+        Duration d = regionAddDelay;
+        return d == null ? configured : d;
     }
 
     // ---- journal -------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ public final class Emulator implements AutoCloseable {
     private final Entra entra;
     private final Arm arm;
     private final HsmDataPlane dataPlane;
+    private final HsmRegions regions;
     private final AdminApi admin;
     private final ExecutorService executor;
     private final ScheduledExecutorService background;
@@ -86,6 +87,7 @@ public final class Emulator implements AutoCloseable {
         this.entra = new Entra(this, rsaKey("entra-signing.key"), rsaKey("federation-issuer.key"));
         this.arm = new Arm(this);
         this.dataPlane = new HsmDataPlane(this);
+        this.regions = new HsmRegions(this);
         this.admin = new AdminApi(this);
         AtomicInteger n = new AtomicInteger();
         this.executor = Executors.newCachedThreadPool(r -> {
@@ -103,6 +105,7 @@ public final class Emulator implements AutoCloseable {
         this.main = listen("arm", config.port());
         for (State.Hsm h : state.hsms.values()) {
             openHsm(h);
+            HsmRegions.current(h).forEach(region -> openRegion(h, region));
         }
         background.scheduleWithFixedDelay(this::tickQuietly, 1, 1, TimeUnit.SECONDS);
         background.scheduleWithFixedDelay(this::saveIfDirty, 200, 200, TimeUnit.MILLISECONDS);
@@ -382,6 +385,7 @@ public final class Emulator implements AutoCloseable {
             long now = controls.nowEpochSeconds();
             Instant nowInstant = controls.now();
             for (State.Hsm h : state.hsms.values()) {
+                regions.sweep(h);
                 if (isActive(h) && dataPlane.keys().rotateDue(h, now) > 0) {
                     dirty();
                 }
@@ -471,19 +475,24 @@ public final class Emulator implements AutoCloseable {
         if (hsmListeners.containsKey(key)) {
             return;
         }
+        h.port = openListener(key, h.port, "HSM " + h.name);
+    }
+
+    /** Listens for {@code key} on {@code port} (0: a port no HSM had), or on a new port when that one is taken; returns the port. */
+    private int openListener(String key, int port, String what) {
         Http.Listener l;
         try {
-            l = h.port == 0 ? listenOnANewPort(key) : listen(key, h.port);
+            l = port == 0 ? listenOnANewPort(key) : listen(key, port);
         } catch (UncheckedIOException e) {
-            if (!(e.getCause() instanceof BindException) || h.port == 0) {
+            if (!(e.getCause() instanceof BindException) || port == 0) {
                 throw e;
             }
-            LOG.log(System.Logger.Level.WARNING, "Port " + h.port + " of HSM " + h.name + " is taken; key IDs issued before change host");
+            LOG.log(System.Logger.Level.WARNING, "Port " + port + " of " + what + " is taken; key IDs issued before change host");
             l = listenOnANewPort(key);
         }
-        h.port = l.port();
-        handedOut().add(h.port);
+        handedOut().add(l.port());
         hsmListeners.put(key, l);
+        return l.port();
     }
 
     /**
@@ -522,6 +531,52 @@ public final class Emulator implements AutoCloseable {
         if (l != null) {
             executor.execute(l::close);
         }
+        h.extendedRegions.forEach(region -> closeRegion(h, region));
+    }
+
+    /** The listener key of an extended region's data-plane host: the HSM's, then "@" and the region. */
+    static String regionEndpoint(State.Hsm h, String region) {
+        return h.name.toLowerCase(Locale.ROOT) + "@" + HsmRegions.normalise(region);
+    }
+
+    /** Starts the data-plane host of an extended region: a port of its own, as Azure gives it a DNS name of its own. */
+    void openRegion(State.Hsm h, State.Region region) {
+        String key = regionEndpoint(h, region.name);
+        if (hsmListeners.containsKey(key)) {
+            return;
+        }
+        region.port = openListener(key, region.port, "region " + region.name + " of HSM " + h.name);
+        dirty();
+    }
+
+    void closeRegion(State.Hsm h, State.Region region) {
+        Http.Listener l = hsmListeners.remove(regionEndpoint(h, region.name));
+        if (l != null) {
+            executor.execute(l::close);
+        }
+    }
+
+    HsmRegions regions() {
+        return regions;
+    }
+
+    /**
+     * The data-plane URI of an HSM's region (Azure: https://{hsm}.{region}.managedhsm.azure.net/; here the region's own
+     * port): the HSM's own for its primary region, empty when the HSM has no such region.
+     */
+    public java.util.Optional<String> regionUri(String hsmName, String region) {
+        return read(() -> {
+            State.Hsm h = state.hsms.get(hsmName.toLowerCase(Locale.ROOT));
+            if (h == null) {
+                return java.util.Optional.<String>empty();
+            }
+            if (HsmRegions.normalise(region).equals(HsmRegions.normalise(h.location))) {
+                return java.util.Optional.of(hsmUri(h) + "/");
+            }
+            State.Region r = HsmRegions.find(h, region);
+            return r == null || r.port == 0 ? java.util.Optional.<String>empty()
+                    : java.util.Optional.of("https://" + config.advertisedHost() + ":" + r.port + "/");
+        });
     }
 
     /** Applies an injected fault to a request that has been authenticated. */
@@ -665,8 +720,9 @@ public final class Emulator implements AutoCloseable {
             resp.headers.put("Content-Security-Policy", "default-src 'self'");
             resp.headers.put("X-Frame-Options", "SAMEORIGIN");
             resp.headers.put("x-ms-keyvault-network-info", "conn_type=Ipv4;addr=127.0.0.1;act_addr_fam=Ipv4;");
-            State.Hsm h = read(() -> state.hsms.get(endpoint));
-            resp.headers.put("x-ms-keyvault-region", h == null ? "emulator" : h.location);
+            int at = endpoint.indexOf('@');
+            State.Hsm h = read(() -> state.hsms.get(at < 0 ? endpoint : endpoint.substring(0, at)));
+            resp.headers.put("x-ms-keyvault-region", h == null ? "emulator" : at < 0 ? h.location : endpoint.substring(at + 1));
             resp.headers.put("x-ms-server-latency", String.valueOf((System.nanoTime() - started) / 1_000_000));
         }
     }

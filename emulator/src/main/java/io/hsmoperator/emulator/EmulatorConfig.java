@@ -14,7 +14,7 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
                              Duration provisioningDelay, Duration activationDelay, Duration updateDelay, Duration jobDuration,
                              int retryAfterSeconds, boolean testControls, boolean implicitResourceGroups,
                              List<String> extraHostNames, String tenantId, Duration rbacPropagation,
-                             boolean serviceLimits, Duration staleReads) {
+                             boolean serviceLimits, Duration staleReads, Duration regionAddDelay, Duration replicationDelay) {
 
     /** Defaults for a standalone emulator: persistent state, visible but short provisioning, test controls off. */
     public static EmulatorConfig standalone(Path stateDir) {
@@ -29,6 +29,8 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
         b.rbacPropagation = Duration.ofSeconds(5);
         b.serviceLimits = true;
         b.staleReads = Duration.ofSeconds(2);
+        b.regionAddDelay = Duration.ofSeconds(5);
+        b.replicationDelay = Duration.ofSeconds(2);
         return b.build();
     }
 
@@ -114,6 +116,17 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
         return with(b -> b.staleReads = window);
     }
 
+    /**
+     * How long adding an extended region takes (Azure: up to 30 minutes), and how long a data-plane write made through
+     * one region's host takes to be seen through the other's (Azure documents up to 6 minutes).
+     */
+    public EmulatorConfig withRegionDelays(Duration regionAdd, Duration replication) {
+        return with(b -> {
+            b.regionAddDelay = regionAdd;
+            b.replicationDelay = replication;
+        });
+    }
+
     /** The settings of an EmulatorConfig, one field each; starts from the in-memory test defaults. */
     public static final class Builder {
         public Path stateDir;
@@ -133,6 +146,8 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
         public Duration rbacPropagation = Duration.ZERO;
         public boolean serviceLimits;
         public Duration staleReads = Duration.ZERO;
+        public Duration regionAddDelay = Duration.ofMillis(500);
+        public Duration replicationDelay = Duration.ZERO;
 
         public Builder() {
         }
@@ -155,12 +170,14 @@ public record EmulatorConfig(Path stateDir, boolean persistent, String bindAddre
             rbacPropagation = c.rbacPropagation;
             serviceLimits = c.serviceLimits;
             staleReads = c.staleReads;
+            regionAddDelay = c.regionAddDelay;
+            replicationDelay = c.replicationDelay;
         }
 
         public EmulatorConfig build() {
             return new EmulatorConfig(stateDir, persistent, bindAddress, advertisedHost, port, provisioningDelay, activationDelay,
                     updateDelay, jobDuration, retryAfterSeconds, testControls, implicitResourceGroups, extraHostNames, tenantId,
-                    rbacPropagation, serviceLimits, staleReads);
+                    rbacPropagation, serviceLimits, staleReads, regionAddDelay, replicationDelay);
         }
     }
 }

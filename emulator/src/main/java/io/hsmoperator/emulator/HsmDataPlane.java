@@ -57,9 +57,21 @@ final class HsmDataPlane {
         r.principal = claims.path("oid").asText();
         r.appId = claims.path("appid").asText();
         emu.applyFault(r);
-        State.Hsm hsm = emu.read(() -> emu.state().hsms.get(r.endpoint.toLowerCase(Locale.ROOT)));
+        String region = region(r);
+        String name = region == null ? r.endpoint : r.endpoint.substring(0, r.endpoint.indexOf('@'));
+        State.Hsm hsm = emu.read(() -> emu.state().hsms.get(name.toLowerCase(Locale.ROOT)));
         if (hsm == null) {
             throw new ApiException(404, "NotFound", "The Managed HSM does not exist or has been deleted.");
+        }
+        if (region != null) {
+            State.Region extended = emu.read(() -> HsmRegions.find(hsm, region));
+            if (extended == null || extended.removedAtMillis != 0) {
+                throw new ApiException(404, "NotFound", "The Managed HSM has no region " + region + ".");
+            }
+            if (System.currentTimeMillis() < extended.readyAtMillis) {
+                throw new ApiException(503, "ServiceUnavailable", "The region " + region + " of the Managed HSM is being added. Retry "
+                        + "after it completes.").header("Retry-After", "5");
+            }
         }
         if (System.currentTimeMillis() < hsm.provisionedAtMillis) {
             throw new ApiException(503, "ServiceUnavailable", "The Managed HSM is being provisioned. Retry after provisioning completes.")
@@ -99,6 +111,12 @@ final class HsmDataPlane {
             return backups.fullBackup(r, hsm);
         }
         throw new ApiException(404, "NotFound", "The requested path was not found: " + r.path + activity());
+    }
+
+    /** The extended region whose host a request came to; null for the HSM's own (primary) host. */
+    static String region(Http.Request r) {
+        int at = r.endpoint.indexOf('@');
+        return at < 0 ? null : r.endpoint.substring(at + 1);
     }
 
     private Http.Response challenge() {

@@ -45,7 +45,7 @@ final class KeysApi {
         Integer exponent = body.hasNonNull("public_exponent") ? body.get("public_exponent").asInt() : null;
         KeyCrypto.generate(v, size, Json.text(body, "crv"), exponent);
         return Http.Response.json(200, emu.write(() -> {
-            State.Key key = insertVersion(hsm, name, v);
+            State.Key key = insertVersion(r, hsm, name, v);
             return bundle(r, hsm, key, v);
         }));
     }
@@ -91,7 +91,7 @@ final class KeysApi {
             attrs.keyOps = ops(jwk.get("key_ops"), v.kty);
         }
         return Http.Response.json(200, emu.write(() -> {
-            State.Key key = insertVersion(hsm, name, attrs);
+            State.Key key = insertVersion(r, hsm, name, attrs);
             return bundle(r, hsm, key, attrs);
         }));
     }
@@ -159,7 +159,9 @@ final class KeysApi {
         return t;
     }
 
-    private State.Key insertVersion(State.Hsm hsm, String name, State.KeyVersion v) {
+    private State.Key insertVersion(Http.Request r, State.Hsm hsm, String name, State.KeyVersion v) {
+        v.writtenIn = HsmDataPlane.region(r);
+        v.replicatedAtMillis = System.currentTimeMillis() + emu.config().replicationDelay().toMillis();
         if (hsm.deletedKeys.containsKey(name.toLowerCase(Locale.ROOT))) {
             throw new ApiException(409, "Conflict", "Key " + name + " is currently in a deleted but recoverable state, and its name "
                     + "cannot be reused; in this state, the key can only be recovered or purged." + activity());
@@ -209,10 +211,39 @@ final class KeysApi {
         return v;
     }
 
+    /**
+     * Whether a version is seen through the host {@code r} came to: at once where it was written, in the other region of a
+     * replicated HSM only once the write has replicated.
+     */
+    static boolean replicated(Http.Request r, State.KeyVersion v) {
+        String here = HsmDataPlane.region(r);
+        boolean writtenHere = here == null ? v.writtenIn == null : here.equalsIgnoreCase(v.writtenIn);
+        return writtenHere || System.currentTimeMillis() >= v.replicatedAtMillis;
+    }
+
+    /** The newest version seen through this host, or null when none has replicated to it yet. */
+    static State.KeyVersion latestSeen(Http.Request r, State.Key key) {
+        for (int i = key.versions.size() - 1; i >= 0; i--) {
+            if (replicated(r, key.versions.get(i))) {
+                return key.versions.get(i);
+            }
+        }
+        return null;
+    }
+
+    /** {@link #version} as this host sees it: a version not yet replicated here is not found. */
+    static State.KeyVersion seen(Http.Request r, State.Key key, String version) {
+        State.KeyVersion v = version == null || version.isEmpty() ? latestSeen(r, key) : version(key, version);
+        if (v == null || !replicated(r, v)) {
+            throw new ApiException(404, "KeyNotFound", "Key not found: " + key.name + (version == null ? "" : "/" + version) + activity());
+        }
+        return v;
+    }
+
     Http.Response getKey(Http.Request r, State.Hsm hsm, String name, String version) {
         return Http.Response.json(200, emu.read(() -> {
             State.Key key = key(hsm, name);
-            State.KeyVersion v = version(key, version);
+            State.KeyVersion v = seen(r, key, version);
             return emu.staleReads().read(staleKey(hsm, name, v.version)).orElseGet(() -> bundle(r, hsm, key, v));
         }));
     }
@@ -289,10 +320,11 @@ final class KeysApi {
         return page(r, "/keys", emu.read(() -> {
             List<ObjectNode> items = new ArrayList<>();
             for (State.Key k : hsm.keys.values()) {
-                if (k.recovering()) {
+                State.KeyVersion latest = k.recovering() ? null : latestSeen(r, k);
+                if (latest == null) {
                     continue;
                 }
-                items.add(item(r, hsm, k, k.latest(), false));
+                items.add(item(r, hsm, k, latest, false));
             }
             return items;
         }));
@@ -303,7 +335,9 @@ final class KeysApi {
             State.Key k = key(hsm, name);
             List<ObjectNode> items = new ArrayList<>();
             for (State.KeyVersion v : k.versions) {
-                items.add(item(r, hsm, k, v, true));
+                if (replicated(r, v)) {
+                    items.add(item(r, hsm, k, v, true));
+                }
             }
             return items;
         }));
@@ -386,7 +420,7 @@ final class KeysApi {
         });
         State.KeyVersion v = rotatedVersion(hsm, name, template, emu.controls().nowEpochSeconds());
         return Http.Response.json(200, emu.write(() -> {
-            State.Key key = insertVersion(hsm, name, v);
+            State.Key key = insertVersion(r, hsm, name, v);
             return bundle(r, hsm, key, v);
         }));
     }

@@ -87,8 +87,7 @@ final class ManagedHsmsArmApi {
         if ("regions".equalsIgnoreCase(child) && r.method.equals("GET")) {
             return Http.Response.json(200, emu.read(() -> {
                 State.Hsm h = find(sub, rg, name);
-                return Json.list(Json.array().add(Json.object().put("name", h.location).put("isPrimary", true)
-                        .put("provisioningState", "Succeeded")));
+                return Json.list(HsmRegions.list(h));
             }));
         }
         throw ApiException.notFound("The requested resource path is not supported by the emulator: " + r.path);
@@ -207,7 +206,13 @@ final class ManagedHsmsArmApi {
         h.enablePurgeProtection = props.path("enablePurgeProtection").asBoolean(true);
         h.publicNetworkAccess = props.path("publicNetworkAccess").asText("Enabled");
         h.networkAcls = networkAcls(props.get("networkAcls"));
-        h.regions = regions(props.get("regions"));
+        if (props.has("regions")) {
+            // Azure adds extended regions to an existing HSM (az keyvault region add); a create names at most its primary.
+            List<String> extended = emu.regions().requested(h, props.get("regions"));
+            if (extended != null && !extended.isEmpty()) {
+                throw new ApiException(400, "BadRequest", "Extended regions can only be added to a provisioned managed HSM.");
+            }
+        }
         h.createdAt = iso(now);
         h.createdBy = r.appId;
         h.lastModifiedAt = h.createdAt;
@@ -263,10 +268,16 @@ final class ManagedHsmsArmApi {
         if (!acls.equals(h.networkAcls)) {
             changed = true;
         }
-        // A PUT replaces the resource: what it leaves out goes back to its default (no extra regions). A PATCH keeps it.
-        ArrayNode regions = props.has("regions") ? regions(props.get("regions")) : (patch && h.regions != null ? h.regions : regions(null));
-        if (!regions.equals(h.regions == null ? regions(null) : h.regions)) {
+        // A PUT replaces the resource: what it leaves out goes back to its default (no extended region). A PATCH keeps it.
+        List<String> regions = props.has("regions") ? emu.regions().requested(h, props.get("regions"))
+                : patch ? null : emu.regions().requested(h, Json.array());
+        if (regions != null) {
             changed = true;
+        }
+        boolean networkChange = !pna.equals(h.publicNetworkAccess) || !acls.equals(h.networkAcls);
+        if (networkChange && HsmRegions.adding(h)) {
+            throw new ApiException(409, "Conflict", "A region is being added to the managed HSM '" + h.name + "'; its network rules "
+                    + "cannot change until that completes.");
         }
         // A PUT without an identity removes the HSM's identities; a PATCH without one keeps them.
         List<String> identities = body.has("identity") || !patch ? identities(r, body.get("identity")) : h.userAssignedIdentities;
@@ -290,7 +301,9 @@ final class ManagedHsmsArmApi {
             h.enablePurgeProtection = props.path("enablePurgeProtection").asBoolean(h.enablePurgeProtection);
             h.publicNetworkAccess = pna;
             h.networkAcls = acls;
-            h.regions = regions;
+            if (regions != null) {
+                emu.regions().apply(h, regions);
+            }
             h.userAssignedIdentities = identities;
             h.tags = tags;
             h.lastModifiedAt = iso(emu.controls().now());
@@ -347,6 +360,10 @@ final class ManagedHsmsArmApi {
             State.Hsm h = emu.state().hsms.get(name.toLowerCase(Locale.ROOT));
             if (h == null || !h.subscriptionId.equalsIgnoreCase(sub) || !h.resourceGroup.equalsIgnoreCase(rg)) {
                 return Http.Response.empty(204);
+            }
+            if (!HsmRegions.current(h).isEmpty()) {
+                throw new ApiException(409, "Conflict", "The managed HSM '" + h.name + "' is replicated to " + HsmRegions.current(h).stream()
+                        .map(region -> region.name).toList() + ". Remove its extended regions before deleting it.");
             }
             Instant now = emu.controls().now();
             h.deletionDate = now.truncatedTo(ChronoUnit.SECONDS).toString();
@@ -420,7 +437,7 @@ final class ManagedHsmsArmApi {
             p.set("privateEndpointConnections", pecs);
         }
         p.put("publicNetworkAccess", h.publicNetworkAccess);
-        p.set("regions", h.regions == null ? Json.array() : h.regions.deepCopy());
+        p.set("regions", HsmRegions.view(h));
         if (newerThan(r.apiVersion(), "2023-07-01")) {
             boolean active = emu.isActive(h);
             p.set("securityDomainProperties", Json.object().put("activationStatus", active ? "Active" : "NotActivated")
@@ -473,17 +490,6 @@ final class ManagedHsmsArmApi {
     /** securityDomainProperties appears in newer API versions only; the 2023-02-01 recording has none. */
     private static boolean newerThan(String apiVersion, String threshold) {
         return apiVersion == null || apiVersion.compareTo(threshold) >= 0;
-    }
-
-    private static ArrayNode regions(JsonNode given) {
-        ArrayNode out = Json.array();
-        if (given != null && given.isArray()) {
-            for (JsonNode region : given) {
-                out.add(Json.object().put("name", region.path("name").asText()).put("isPrimary", region.path("isPrimary").asBoolean(false))
-                        .put("provisioningState", "Succeeded"));
-            }
-        }
-        return out;
     }
 
     private static ObjectNode networkAcls(JsonNode acls) {
@@ -595,6 +601,7 @@ final class ManagedHsmsArmApi {
                 return Http.Response.json(200, emu.write(() -> {
                     State.Hsm h = find(sub, rg, name);
                     State.Pec pec = pec(h, pecName);
+                    refuseWhileAdding(h);
                     if (pec.status.equals("Disconnected")) {
                         throw new ApiException(400, "BadRequest", "The private endpoint connection is disconnected and cannot be changed.");
                     }
@@ -609,12 +616,20 @@ final class ManagedHsmsArmApi {
             case "DELETE":
                 return emu.write(() -> {
                     State.Hsm h = find(sub, rg, name);
+                    refuseWhileAdding(h);
                     State.Pec pec = h.privateEndpointConnections.remove(pecName.toLowerCase(Locale.ROOT));
                     emu.dirty();
                     return pec == null ? Http.Response.empty(204) : Http.Response.json(200, pecView(h, pec));
                 });
             default:
                 throw new ApiException(405, "MethodNotAllowed", "Method " + r.method + " is not allowed.");
+        }
+    }
+
+    private static void refuseWhileAdding(State.Hsm h) {
+        if (HsmRegions.adding(h)) {
+            throw new ApiException(409, "Conflict", "A region is being added to the managed HSM '" + h.name + "'; its private endpoint "
+                    + "connections cannot change until that completes.");
         }
     }
 

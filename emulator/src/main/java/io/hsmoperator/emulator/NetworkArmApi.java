@@ -134,6 +134,10 @@ final class NetworkArmApi {
                         "Property id '" + target + "' at path 'properties.privateLinkServiceConnections[0].properties.privateLinkServiceId'"
                                 + " does not refer to an existing managed HSM.");
             }
+            if (HsmRegions.adding(h)) {
+                throw new ApiException(409, "Conflict", "A region is being added to the managed HSM '" + h.name + "'; private "
+                        + "endpoints to it cannot be created until that completes.");
+            }
             List<String> groups = new ArrayList<>();
             c.path("properties").path("groupIds").forEach(g -> groups.add(g.asText()));
             if (groups.size() != 1 || !groups.get(0).equalsIgnoreCase("managedhsm")) {

@@ -2,7 +2,6 @@ package io.hsmoperator.emulator;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.util.ArrayList;
@@ -106,8 +105,8 @@ public final class State {
         public boolean enablePurgeProtection;
         public String publicNetworkAccess;
         public ObjectNode networkAcls;
-        /** Extra regions the HSM is replicated to ({name, isPrimary, provisioningState}); a PUT without them removes them. */
-        public ArrayNode regions;
+        /** The extended regions the HSM is replicated to (Azure allows one), beside its primary region {@link #location}. */
+        public List<Region> extendedRegions = new ArrayList<>();
         public String createdAt;
         public String createdBy;
         public String lastModifiedAt;
@@ -146,6 +145,26 @@ public final class State {
         public String resourceId() {
             return "/subscriptions/" + subscriptionId + "/resourceGroups/" + resourceGroup
                     + "/providers/Microsoft.KeyVault/managedHSMs/" + name;
+        }
+    }
+
+    /** An extended region of an HSM: a second HSM pool there, with its own data-plane host (here: its own port). */
+    public static final class Region {
+        public String name;
+        /** Wall-clock millis when adding the region completes (Provisioning until then). */
+        public long readyAtMillis;
+        /** Wall-clock millis when removing the region completes (Deleting until then); 0 while it stays. */
+        public long removedAtMillis;
+        public int port;
+
+        @JsonIgnore
+        public boolean gone(long now) {
+            return removedAtMillis != 0 && now >= removedAtMillis;
+        }
+
+        @JsonIgnore
+        public String provisioningState(long now) {
+            return removedAtMillis != 0 ? "Deleting" : now < readyAtMillis ? "Provisioning" : "Succeeded";
         }
     }
 
@@ -215,6 +234,10 @@ public final class State {
         public String material;
         /** X.509 SubjectPublicKeyInfo, base64 (RSA/EC only). */
         public String publicKey;
+        /** The region whose data-plane host wrote this version (null: the primary's, or written before regions existed). */
+        public String writtenIn;
+        /** Wall-clock millis when the other regions of the HSM see this version (Azure replicates writes within minutes). */
+        public long replicatedAtMillis;
         /** "imported" for a version imported (PUT /keys/{name}); null for one generated in the HSM. Kept by backup/restore. */
         public String origin;
 

@@ -33,6 +33,20 @@ public interface LocalConfig {
      */
     Optional<String> armRole();
 
+    /**
+     * How long adding an extended region (ManagedHsm spec.regions) takes in the embedded emulator; Azure takes up to 30
+     * minutes. Short by default so that the quick start's replica region is ready in seconds.
+     */
+    @WithDefault("PT3S")
+    Duration regionAddDelay();
+
+    /**
+     * How long a data-plane write made through one region's host of a multi-region HSM takes to be seen through the
+     * other's in the embedded emulator (Azure documents up to 6 minutes).
+     */
+    @WithDefault("PT2S")
+    Duration replicationDelay();
+
     /** How long a new role assignment in the embedded emulator takes to become effective (and a revoked one to stop). */
     @WithDefault("PT2S")
     Duration rbacPropagation();

@@ -49,7 +49,7 @@ public class LocalEmulator implements LocalAzure {
                     .withDelays(local.provisioningDelay(), local.provisioningDelay().dividedBy(3), local.provisioningDelay().dividedBy(6),
                             local.provisioningDelay().dividedBy(3))
                     .withRbacPropagation(local.rbacPropagation()).withServiceLimits(local.serviceLimits())
-                    .withStaleReads(local.staleReads());
+                    .withStaleReads(local.staleReads()).withRegionDelays(local.regionAddDelay(), local.replicationDelay());
             emulator = Emulator.start(ec);
             local.armRole().ifPresent(file -> {
                 String role = emulator.defineArmRole(Path.of(file));
@@ -73,7 +73,7 @@ public class LocalEmulator implements LocalAzure {
         var credential = new ClientSecretCredentialBuilder().authorityHost(emulator.authorityHost()).tenantId(emulator.tenantId())
                 .clientId(p.clientId()).clientSecret(p.clientSecret()).disableInstanceDiscovery().httpClient(http).build();
         return new AzureTarget(env, List.of(emulator.caCertificate()), credential, emulator.tenantId(), false,
-                "the embedded emulator at " + emulator.baseUrl());
+                "the embedded emulator at " + emulator.baseUrl(), (hsmName, hsmUri, region) -> emulator.regionUri(hsmName, region));
     }
 
     @Override

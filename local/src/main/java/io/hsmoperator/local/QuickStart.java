@@ -318,7 +318,9 @@ public class QuickStart {
     private static String fact(io.fabric8.kubernetes.client.CustomResource<?, ? extends HsmStatus> r) {
         if (r instanceof ManagedHsm) {
             var s = ((ManagedHsm) r).getStatus();
-            return s.hsmUri + " (" + s.activationStatus + "; security domain in Secret " + s.securityDomainSecret + ")";
+            String replicas = s.regions == null ? "" : s.regions.stream().filter(g -> !Boolean.TRUE.equals(g.primary))
+                    .map(g -> "; replica region " + g.name + " (" + g.provisioningState + ") at " + g.hsmUri).collect(Collectors.joining());
+            return s.hsmUri + " (" + s.activationStatus + "; security domain in Secret " + s.securityDomainSecret + replicas + ")";
         }
         if (r instanceof HsmKey) {
             var s = ((HsmKey) r).getStatus();

@@ -137,6 +137,9 @@ class QuickStartIT {
         }
         assertTrue(out.contains("ManagedHsm/payments-hsm") && out.contains("Ready=True  Ready  The HSM is provisioned, activated"), out);
         assertTrue(out.contains("HsmKey/payments-signing") && out.contains("Ready=True  Ready  Key https://"), out);
+        // The sample ManagedHsm is replicated to a second region, which has its own data-plane host.
+        assertTrue(Pattern.compile("ManagedHsm payments-hsm: https://127\\.0\\.0\\.1:\\d+/ \\(Active; .*; replica region northeurope "
+                + "\\(Succeeded\\) at https://127\\.0\\.0\\.1:\\d+/\\)").matcher(out).find(), out);
         assertTrue(out.contains("All 6 resources are Ready"), "every sample converges: " + out);
         // The sample HsmBackup made a real backup: a folder of blobs in local mode's Azurite, which status names.
         assertTrue(out.contains("HsmBackup/payments-hsm-nightly") && out.contains("Ready=True  Ready  The last backup is https://127.0.0.1:"), out);

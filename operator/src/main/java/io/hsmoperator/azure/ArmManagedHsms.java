@@ -5,6 +5,7 @@ import com.azure.core.management.exception.ManagementException;
 import com.azure.core.util.Context;
 import com.azure.resourcemanager.keyvault.fluent.ManagedHsmsClient;
 import com.azure.resourcemanager.keyvault.fluent.models.ManagedHsmInner;
+import com.azure.resourcemanager.keyvault.fluent.models.MhsmGeoReplicatedRegionInner;
 import com.azure.resourcemanager.keyvault.fluent.models.MhsmPrivateEndpointConnectionInner;
 import com.azure.resourcemanager.keyvault.models.ManagedHsmProperties;
 import com.azure.resourcemanager.keyvault.models.ManagedHsmSku;
@@ -109,6 +110,34 @@ public class ArmManagedHsms implements ManagedHsmArm {
         return AzureError.call(() -> Mutation.started(hsms(subscription).deleteWithResponseAsync(resourceGroup, name), clients.timeout()));
     }
 
+    /**
+     * A PATCH of properties.regions alone: the primary (marked so) and the extended regions wanted. Nothing else is sent,
+     * so tags, network rules and identities stay as they are.
+     */
+    @Override
+    @AzureWrite
+    public Mutation startSetRegions(String subscription, String resourceGroup, String name, String primary, List<String> extended) {
+        List<MhsmGeoReplicatedRegionInner> regions = new ArrayList<>();
+        regions.add(new MhsmGeoReplicatedRegionInner().withName(HsmRegionRules.normalise(primary)).withIsPrimary(true));
+        extended.forEach(r -> regions.add(new MhsmGeoReplicatedRegionInner().withName(HsmRegionRules.normalise(r)).withIsPrimary(false)));
+        ManagedHsmInner body = new ManagedHsmInner().withProperties(new ManagedHsmProperties().withRegions(regions));
+        return AzureError.call(() -> Mutation.started(hsms(subscription).updateWithResponseAsync(resourceGroup, name, body), clients.timeout()));
+    }
+
+    @Override
+    public List<Region> regions(String subscription, String resourceGroup, String name) {
+        return AzureError.call(() -> {
+            List<Region> out = new ArrayList<>();
+            clients.keyVault(subscription).serviceClient().getMhsmRegions().listByResource(resourceGroup, name, Context.NONE)
+                    .forEach(r -> out.add(region(r)));
+            return out;
+        });
+    }
+
+    private static Region region(MhsmGeoReplicatedRegionInner r) {
+        return new Region(r.name(), Boolean.TRUE.equals(r.isPrimary()), r.provisioningState() == null ? null : r.provisioningState().toString());
+    }
+
     @Override
     @AzureWrite
     public Mutation setConnectionState(String subscription, String resourceGroup, String name, String connection, String status,
@@ -182,7 +211,22 @@ public class ArmManagedHsms implements ManagedHsmArm {
                 p.securityDomainProperties() == null || p.securityDomainProperties().activationStatus() == null ? "Unknown"
                         : p.securityDomainProperties().activationStatus().toString(), connections, identities,
                 h.systemData() == null || h.systemData().lastModifiedAt() == null ? null : h.systemData().lastModifiedAt().toString(),
-                h.systemData() == null || h.systemData().createdAt() == null ? null : h.systemData().createdAt().toInstant().toString());
+                h.systemData() == null || h.systemData().createdAt() == null ? null : h.systemData().createdAt().toInstant().toString(),
+                regions(h.location(), p.regions()));
+    }
+
+    /**
+     * The HSM's regions from its properties: the primary first (its location, when Azure lists no region at all, as it
+     * does for an HSM that was never extended), then the extended ones.
+     */
+    private static List<Region> regions(String location, List<MhsmGeoReplicatedRegionInner> listed) {
+        List<Region> out = new ArrayList<>();
+        out.add(new Region(location, true, "Succeeded"));
+        if (listed != null) {
+            listed.stream().filter(r -> !Boolean.TRUE.equals(r.isPrimary()) && !HsmRegionRules.same(r.name(), location))
+                    .forEach(r -> out.add(region(r)));
+        }
+        return out;
     }
 
     static boolean notFound(ManagementException e) {

@@ -21,6 +21,16 @@ public interface ManagedHsmArm {
     /** Starts soft-deleting the HSM (it stays recoverable for its retention). */
     Mutation startDelete(String subscription, String resourceGroup, String name);
 
+    /**
+     * Starts making {@code extended} the HSM's extended regions (beside its primary, {@code primary}): a region not yet
+     * there is added (Azure takes up to 30 minutes), one no longer listed is removed (Azure purges that region's pool; the
+     * primary keeps every key). Sent as a PATCH of properties.regions, as az keyvault region add|remove does.
+     */
+    Mutation startSetRegions(String subscription, String resourceGroup, String name, String primary, List<String> extended);
+
+    /** The HSM's regions as the regions list reports them (GET …/managedHSMs/{name}/regions): primary first. */
+    List<Region> regions(String subscription, String resourceGroup, String name);
+
     /** Approves or rejects a private endpoint connection on the HSM. */
     Mutation setConnectionState(String subscription, String resourceGroup, String name, String connection, String status, String description);
 
@@ -40,6 +50,13 @@ public interface ManagedHsmArm {
             java.util.Set<String> out = new java.util.HashSet<>();
             values.forEach(v -> out.add((v.contains("/") ? v : v + "/32").toLowerCase(java.util.Locale.ROOT)));
             return out;
+        }
+    }
+
+    /** One region of the HSM: its primary, or an extended region, with Azure's provisioning state of it. */
+    record Region(String name, boolean primary, String provisioningState) {
+        public boolean succeeded() {
+            return "Succeeded".equalsIgnoreCase(provisioningState);
         }
     }
 
@@ -66,13 +83,23 @@ public interface ManagedHsmArm {
     record Hsm(String id, String name, String location, String sku, String tenantId, Map<String, String> tags,
                List<String> initialAdminObjectIds, int softDeleteRetentionDays, boolean purgeProtection, String publicNetworkAccess,
                NetworkRules networkAcls, String hsmUri, String provisioningState, String statusMessage, String activationStatus,
-               List<Connection> connections, List<Identity> identities, String lastModified, String createdAt) {
+               List<Connection> connections, List<Identity> identities, String lastModified, String createdAt, List<Region> regions) {
         public boolean provisioned() {
             return "Succeeded".equalsIgnoreCase(provisioningState);
         }
 
         public boolean active() {
             return "Active".equalsIgnoreCase(activationStatus);
+        }
+
+        /** The extended regions (every region but the primary), in Azure's order. */
+        public List<Region> extendedRegions() {
+            return regions.stream().filter(r -> !r.primary()).toList();
+        }
+
+        /** Whether a region is still being added: Azure refuses network-rule and private-endpoint changes until it is done. */
+        public boolean addingRegion() {
+            return extendedRegions().stream().anyMatch(r -> HsmRegionRules.adding(r.provisioningState()));
         }
 
         /** Whether the HSM has exactly these user-assigned identities. */

@@ -37,9 +37,14 @@ public final class KeyPublication {
     private KeyPublication() {
     }
 
-    /** ConfigMap data. {@code versions}: enabled versions, newest first. */
-    public static Map<String, String> data(String hsmUri, String keyName, String keyType, String keyId, String versionlessKeyId,
-                                           String currentVersion, List<String> operations, List<PublishedVersion> versions) {
+    /**
+     * ConfigMap data. {@code versions}: enabled versions, newest first. {@code regionUris}: of a replicated HSM, each extended
+     * region's own data-plane host (published as hsmUri.{region}), for a workload that must stay in one region; hsmUri
+     * reaches the closest healthy region.
+     */
+    public static Map<String, String> data(String hsmUri, Map<String, String> regionUris, String keyName, String keyType, String keyId,
+                                           String versionlessKeyId, String currentVersion, List<String> operations,
+                                           List<PublishedVersion> versions) {
         Map<String, String> data = new LinkedHashMap<>();
         data.put("keyId", keyId);
         data.put("versionlessKeyId", versionlessKeyId);
@@ -47,6 +52,7 @@ public final class KeyPublication {
         data.put("keyName", keyName);
         data.put("keyType", keyType);
         data.put("hsmUri", hsmUri);
+        regionUris.forEach((region, uri) -> data.put("hsmUri." + region, uri));
         if (keyType.startsWith("oct")) {
             return data;
         }

@@ -3,6 +3,7 @@ package io.hsmoperator.publish;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.OperatorConfig;
@@ -57,11 +58,34 @@ public class KeyPublisher {
         }
     }
 
+    /** The extended regions of the HSM that Azure has added (Succeeded), each with its own data-plane host, by region name. */
+    public static Map<String, String> regionUris(ManagedHsm hsm) {
+        Map<String, String> out = new java.util.TreeMap<>();
+        if (hsm != null && hsm.getStatus() != null && hsm.getStatus().regions != null) {
+            hsm.getStatus().regions.stream().filter(r -> !Boolean.TRUE.equals(r.primary) && r.hsmUri != null
+                    && "Succeeded".equalsIgnoreCase(r.provisioningState)).forEach(r -> out.put(r.name, r.hsmUri));
+        }
+        return out;
+    }
+
+    /** The regional hosts a published ConfigMap names (its hsmUri.{region} entries), by region name. */
+    public static Map<String, String> publishedRegionUris(ConfigMap published) {
+        Map<String, String> out = new java.util.TreeMap<>();
+        if (published != null && published.getData() != null) {
+            published.getData().forEach((k, v) -> {
+                if (k.startsWith("hsmUri.")) {
+                    out.put(k.substring("hsmUri.".length()), v);
+                }
+            });
+        }
+        return out;
+    }
+
     /**
      * Writes the workload ConfigMap when its content changed, never into a ConfigMap the HsmKey does not own.
      * {@code versions}: every version of the key, oldest first; the enabled ones are published.
      */
-    public Publication publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached) {
+    public Publication publish(HsmKey cr, String uri, ManagedHsm hsm, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached) {
         String name = configMapName(cr);
         if (name == null) {
             return new Publication(null, null);
@@ -82,7 +106,7 @@ public class KeyPublisher {
                 }
             }
         }
-        Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
+        Map<String, String> data = KeyPublication.data(uri, regionUris(hsm), key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
         OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
         return written.foreign() ? new Publication(null, name) : new Publication(name, null, written.resourceVersion());

@@ -103,6 +103,22 @@ final class HsmDeletion {
                 Reports.patchStatusIfChanged(kubernetes, cr, st);
                 return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().resync());
             }
+            // Azure deletes an HSM only once its extended regions are gone (their replicas are purged; the primary, soft-
+            // deleted next, keeps every key): removed first, and waited for.
+            List<ManagedHsmArm.Region> extended = observed.get().extendedRegions();
+            if (!extended.isEmpty()) {
+                boolean busy = extended.stream().anyMatch(r -> !r.succeeded() && !"Failed".equalsIgnoreCase(r.provisioningState()));
+                if (!busy) {
+                    Mutation m = arm.startSetRegions(spec.subscriptionId, spec.resourceGroup, spec.azureName, observed.get().location(), List.of());
+                    events.mutation(cr, "RegionRemoveStarted", "Removing the extended regions " + extended.stream().map(ManagedHsmArm.Region::name)
+                            .toList() + " of managed HSM " + observed.get().id() + " before deleting it (deletionPolicy Delete)", m);
+                }
+                Conditions.progressing(st, Reason.RemovingRegion, "Deleting the HSM waits until Azure has removed its extended regions "
+                        + extended.stream().map(r -> r.name() + " (" + r.provisioningState() + ")").toList() + ": Azure deletes a "
+                        + "replicated HSM only after its extended regions.", gen(cr), clock);
+                Reports.patchStatusIfChanged(kubernetes, cr, st);
+                return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
+            }
             if (!"Deleting".equalsIgnoreCase(observed.get().provisioningState())) {
                 Mutation m = arm.startDelete(spec.subscriptionId, spec.resourceGroup, spec.azureName);
                 events.mutation(cr, "HsmDeleteStarted", "Soft-deleting managed HSM " + observed.get().id() + " (deletionPolicy Delete); "

@@ -124,7 +124,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return unusable;
         }
         String uri = hsm.hsmUri();
-        Duration trusted = trusted(cr, st, uri, watched);
+        Duration trusted = trusted(cr, st, uri, hsm.hsm(), watched);
         if (trusted != null) {
             return trusted;
         }
@@ -239,7 +239,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
         // report what Azure now holds, then publish it to the workloads
         report(st, key, versions);
-        KeyPublisher.Publication publication = publisher.publish(cr, uri, key, versions, publishedConfigMap(cr));
+        KeyPublisher.Publication publication = publisher.publish(cr, uri, hsm.hsm(), key, versions, publishedConfigMap(cr));
         if (publication.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + publication.foreign() + " exists and was not published by this HsmKey; the "
                     + "operator never takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another "
@@ -280,7 +280,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
      * rotation or its expiry warning falls due, and at once when status cannot vouch for what is asked (a new
      * annotation token, a published ConfigMap gone or changed). Null: read it now.
      */
-    private Duration trusted(HsmKey cr, HsmKeyStatus st, String uri, KeyListings.Seen watched) {
+    private Duration trusted(HsmKey cr, HsmKeyStatus st, String uri, ManagedHsm hsm, KeyListings.Seen watched) {
         ResourceID id = ResourceID.fromResource(cr);
         Looked last = looked.get(id);
         String request = cr.getMetadata().getAnnotations() == null ? null
@@ -292,6 +292,10 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         if (st.publishedConfigMap != null && (published == null || (last == null
                 ? !java.util.Objects.equals(st.keyId, published.getData() == null ? null : published.getData().get("keyId"))
                 : !java.util.Objects.equals(last.configMapVersion(), published.getMetadata().getResourceVersion())))) {
+            return null;
+        }
+        // The HSM gained or lost a region since the ConfigMap was published: publish its hosts now.
+        if (published != null && !KeyPublisher.regionUris(hsm).equals(KeyPublisher.publishedRegionUris(published))) {
             return null;
         }
         if (st.attestationConfigMap != null && cachedConfigMap(cr, st.attestationConfigMap) == null) {

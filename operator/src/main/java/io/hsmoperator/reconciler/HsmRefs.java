@@ -81,7 +81,8 @@ public final class HsmRefs {
         return java.util.Arrays.asList(hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces,
                 hsm.getSpec() == null ? null : hsm.getSpec().allowedHsmWideKinds,
                 hsm.getSpec() == null ? null : hsm.getSpec().management, Conditions.isTrue(st, Conditions.READY),
-                st == null ? null : st.hsmUri, st == null ? null : st.resourceId, hsm.getMetadata().getDeletionTimestamp() != null);
+                st == null ? null : st.hsmUri, st == null ? null : st.resourceId, hsm.getMetadata().getDeletionTimestamp() != null,
+                st == null ? null : st.regionSummary);
     }
 
     /** The HSM-wide kind a referrer declares, or null when it concerns only its own keys (an HsmKey, a grant with keyRef). */

@@ -59,6 +59,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     private final HsmUpdateRetry retry;
     private final HsmDeletion deletion;
     private final HsmKeyCount keyCount;
+    private final HsmReplication replication;
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
                                 OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
@@ -77,6 +78,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         this.retry = new HsmUpdateRetry(arm, config, events, clock);
         this.deletion = new HsmDeletion(arm, declarations, ownership, config, kubernetes, events, clock);
         this.keyCount = new HsmKeyCount(keys, config, events, clock);
+        this.replication = new HsmReplication(arm, azure.target().regionalHosts(), config, events, clock);
     }
 
     @Override
@@ -124,6 +126,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         }
         boolean ours = verdict instanceof Ownership.Verdict.Ours;
         observe(st, hsm);
+        replication.report(st, hsm);
         // A security domain downloaded earlier and not yet stored comes before anything else: it exists nowhere else, and
         // Azure may already call the HSM active.
         Duration unstored = activation.storeSpooled(cr, st, hsm);
@@ -134,6 +137,11 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         if (!immutable.isEmpty()) {
             stalled(st, Reason.ImmutableFieldChanged, String.join("; ", immutable) + ". Azure cannot change these on an existing HSM: "
                     + "set them back, or create a new ManagedHsm for a new HSM. Nothing was changed.", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        HsmReplication.Refusal regions = observeOnly ? null : HsmReplication.refusal(spec, hsm);
+        if (regions != null) {
+            stalled(st, regions.reason(), regions.message(), gen(cr), clock);
             return config.reconcile().resync();
         }
 
@@ -164,6 +172,10 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             ManagedHsmArm.Desired desired = HsmSpecs.toUpdate(cr, hsm, owner, st.managedTags, Boolean.TRUE.equals(st.adopted));
             String drift = HsmSpecs.drift(desired, hsm);
             if (drift != null) {
+                Duration waiting = replication.holdsUpdate(cr, st, drift, hsm);
+                if (waiting != null) {
+                    return waiting;
+                }
                 Duration held = DriftGuard.hold(st, st.lastUpdate, drift, "managed HSM " + spec.azureName, hsm.lastModified(), gen(cr),
                         clock, config.reconcile());
                 if (held != null) {
@@ -187,12 +199,18 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
             return grant;
         }
 
+        // replicate it to the spec's extended regions (after activation: a region replicates the activated HSM)
+        HsmReplication.Progress replicating = observeOnly ? null
+                : replication.converge(cr, st, hsm, HsmReplication.wanted(spec));
+
         // report how full it is: one listing per drift interval at most, a warning near Azure's key limit
         keyCount.count(cr, st, hsm.hsmUri());
 
-        // Ready comes last: referrers wait for it before they use the HSM, and need every step above done.
-        ready(st, Reason.Ready, "The HSM is provisioned, activated, and its data plane answers at " + hsm.hsmUri() + ".", gen(cr), clock);
-        return config.reconcile().resync();
+        // Ready comes last: referrers wait for it before they use the HSM, and need every step above done. A region being
+        // added does not hold it: the primary serves meanwhile.
+        ready(st, Reason.Ready, "The HSM is provisioned, activated, and its data plane answers at " + hsm.hsmUri() + "."
+                + (replicating == null ? "" : " " + replicating.note()), gen(cr), clock);
+        return replicating == null ? config.reconcile().resync() : replicating.next();
     }
 
     /** What Azure holds, in status before any later step can stop the reconcile: a Stalled HSM still shows its state. */

@@ -2,6 +2,8 @@ package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
+import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
+import io.hsmoperator.azure.HsmRegionRules;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
 import io.hsmoperator.api.privateendpoint.PrivateEndpointSpec;
 import io.hsmoperator.api.privateendpoint.PrivateEndpointStatus;
@@ -97,6 +99,10 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
             return unusable;
         }
         ManagedHsm target = hsm.hsm();
+        Duration region = regionHold(cr, st, target);
+        if (region != null) {
+            return region;
+        }
         String subscription = subscription(cr, target);
         if (st.resourceId != null && !ResourceIds.subscription(st.resourceId).equalsIgnoreCase(subscription)) {
             stalled(st, Reason.ImmutableFieldChanged, "subscriptionId now names " + subscription + ", but this resource manages "
@@ -197,6 +203,42 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
                         : ": " + pe.connectionDescription()) + ".", gen(cr), clock);
                 return config.reconcile().resync();
         }
+    }
+
+    /**
+     * The HSM's regions, as its ManagedHsm last observed them: spec.region must be one of them and added, and while any region
+     * is being added Azure refuses private-endpoint changes to the HSM, so nothing is sent until it is done.
+     */
+    private Duration regionHold(PrivateEndpoint cr, PrivateEndpointStatus st, ManagedHsm target) {
+        String wanted = cr.getSpec().region;
+        List<ManagedHsmStatus.Region> regions = target.getStatus() == null || target.getStatus().regions == null ? List.of()
+                : target.getStatus().regions;
+        if (wanted != null) {
+            Optional<ManagedHsmStatus.Region> found = regions.stream().filter(r -> HsmRegionRules.same(r.name, wanted)).findFirst();
+            if (found.isEmpty() && !HsmRegionRules.same(wanted, target.getSpec().location) && (target.getSpec().regions == null
+                    || target.getSpec().regions.stream().noneMatch(r -> HsmRegionRules.same(r, wanted)))) {
+                stalled(st, Reason.RegionNotInHsm, "spec.region is " + wanted + ", but the HSM " + target.getSpec().azureName + " is in "
+                        + target.getSpec().location + " and its spec.regions does not list " + wanted + ". Add the region to the "
+                        + "ManagedHsm, or change this endpoint's region. Nothing was sent to Azure.", gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            st.regionHsmUri = found.map(r -> r.hsmUri).orElse(null);
+            if (found.isEmpty() || (!Boolean.TRUE.equals(found.get().primary) && !"Succeeded".equalsIgnoreCase(found.get().provisioningState))) {
+                progressing(st, Reason.WaitingForRegion, "The HSM does not have region " + wanted + " yet (" + found.map(r -> r.provisioningState)
+                        .orElse("not added") + "); the private endpoint waits for it. Nothing was sent to Azure.", gen(cr), clock);
+                return config.reconcile().poll();
+            }
+        }
+        // A region the HSM's spec declares and Azure has not finished is about to be added, or being added.
+        Optional<String> adding = regions.stream().filter(r -> HsmRegionRules.adding(r.provisioningState)).map(r -> r.name).findFirst()
+                .or(() -> (target.getSpec().regions == null ? List.<String>of() : target.getSpec().regions).stream()
+                        .filter(d -> regions.stream().noneMatch(r -> HsmRegionRules.same(r.name, d))).findFirst());
+        if (adding.isPresent()) {
+            progressing(st, Reason.WaitingForRegion, "Region " + adding.get() + " is being added to the HSM, and Azure refuses private-"
+                    + "endpoint changes until that completes (up to 30 minutes). Nothing was sent to Azure yet.", gen(cr), clock);
+            return config.reconcile().poll();
+        }
+        return null;
     }
 
     /** Approves the pending connection on the HSM side (spec.approveConnection). */

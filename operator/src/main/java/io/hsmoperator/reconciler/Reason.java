@@ -15,6 +15,9 @@ public enum Reason {
     BackingUp, AnotherJobRunning, BackupFailed, WaitingForWindow,
     // restores (HsmRestore): the job running, done, failed for good (a new HsmRestore tries again), the key to restore exists
     Restoring, Restored, RestoreFailed, KeyExists,
+    // regions (ManagedHsm spec.regions, PrivateEndpoint spec.region): one being added or removed, a change Azure refuses
+    // until an add completes (held, nothing sent), a region Azure cannot extend to, a region the HSM does not have
+    AddingRegion, RemovingRegion, WaitingForRegion, RegionNotSupported, RegionNotInHsm,
     // key attestation (HsmKey condition Attested): every enabled version's evidence is kept, or Azure gave none for some
     Attested, AttestationUnavailable,
     // bring your own key (HsmKey spec.importFrom): waiting for the transfer blob; the blob, the key exchange key or the

@@ -74,6 +74,39 @@ class PrivateEndpointReconcilerIT extends OperatorTestBase {
     }
 
     @Test
+    void anEndpointForOneRegionWaitsForTheRegionAndNamesItsHost() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        PrivateEndpoint elsewhere = endpoint("elsewhere", false);
+        elsewhere.getSpec().region = "uksouth";
+        apply(elsewhere);
+        var refused = awaitCondition(PrivateEndpoint.class, "elsewhere", "Ready", "False", "RegionNotInHsm", WAIT);
+        assertTrue(condition(refused, "Ready").getMessage().contains("uksouth"), condition(refused, "Ready").getMessage());
+
+        // the HSM's owners add the region; an endpoint for it waits until Azure has added it
+        long mark = emulator.controls().lastSequence();
+        emulator.controls().regionAddDelay(Duration.ofSeconds(6));
+        try {
+            ManagedHsm latest = get(ManagedHsm.class, "hsm");
+            latest.getSpec().regions = List.of("northeurope");
+            update(latest);
+            PrivateEndpoint p = endpoint("replica", false);
+            p.getSpec().region = "northeurope";
+            p.getSpec().location = "northeurope";
+            apply(p);
+            awaitCondition(PrivateEndpoint.class, "replica", "Ready", "False", "WaitingForRegion", WAIT);
+            assertEquals(List.of(), operatorWrites(mark, "privateEndpoints"), "nothing sent for a region the HSM does not have yet");
+        } finally {
+            emulator.controls().regionAddDelay(null);
+        }
+        PrivateEndpoint p = get(PrivateEndpoint.class, "replica");
+        var ready = awaitCondition(PrivateEndpoint.class, "replica", "Ready", "True", null, WAIT);
+        assertEquals(emulator.regionUri(hsm.getSpec().azureName, "northeurope").orElseThrow(), ready.getStatus().regionHsmUri,
+                "status names the region's own data-plane host");
+        assertEquals("northeurope", inAzure(p).location());
+        assertEquals(1, connections(hsm).size());
+    }
+
+    @Test
     void anAutomaticEndpointConnectsRegistersDnsCorrectsDriftAndIsDeleted() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         PrivateEndpoint p = endpoint("auto", false);

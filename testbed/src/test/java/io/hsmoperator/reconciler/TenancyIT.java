@@ -601,6 +601,42 @@ class TenancyIT extends OperatorTestBase {
     }
 
     @Test
+    void anotherNamespaceCannotAddOrRemoveTheRegionsOfAnHsmItDoesNotOwn() throws Exception {
+        apply(officersSecret("hsm-officers", 3, "2"));
+        ManagedHsm owned = managedHsm("hsm", uniqueHsmName("hsm"));
+        owned.getSpec().regions = List.of("northeurope");
+        apply(owned);
+        String azureName = owned.getSpec().azureName;
+        // the owner's HSM is replicated and settled: from here on its own resource writes nothing
+        await().atMost(WAIT).until(() -> {
+            ManagedHsm h = get(ManagedHsm.class, "hsm");
+            return h != null && h.getStatus() != null && "westeurope (primary), northeurope (Succeeded)".equals(h.getStatus().regionSummary)
+                    && condition(h, "Ready") != null && "True".equals(condition(h, "Ready").getStatus()) && h.getStatus().regionsUpdate == null;
+        });
+        String intruder = otherNamespace();
+        long mark = emulator.controls().lastSequence();
+        in(intruder, () -> {
+            apply(officersSecret("taker-officers", 3, "2"));
+            ManagedHsm taker = managedHsm("taker", azureName);
+            taker.getSpec().resourceGroup = owned.getSpec().resourceGroup;
+            taker.getSpec().adoptExisting = true;
+            taker.getSpec().regions = List.of();
+            apply(taker);
+            ManagedHsm observer = managedHsm("observer", azureName);
+            observer.getSpec().resourceGroup = owned.getSpec().resourceGroup;
+            observer.getSpec().management = ManagedHsmSpec.Management.ObserveOnly;
+            observer.getSpec().regions = List.of("uksouth");
+            apply(observer);
+            awaitCondition(ManagedHsm.class, "taker", "Ready", "False", "OwnershipConflict", WAIT);
+            awaitCondition(ManagedHsm.class, "observer", "Ready", "False", "OwnershipConflict", WAIT);
+            return null;
+        });
+        assertEquals(List.of(), writesSince(mark, azureName), "no region added or removed for another namespace");
+        assertEquals(List.of("northeurope"), emulator.<List<String>>inspect(s -> s.hsms.get(azureName).extendedRegions.stream()
+                .map(r -> r.name).toList()));
+    }
+
+    @Test
     void anObservedHsmIsWrittenToByNoKind() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         String azureName = hsm.getSpec().azureName;

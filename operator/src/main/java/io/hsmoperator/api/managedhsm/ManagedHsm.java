@@ -16,6 +16,7 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Ready", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.conditions[?(@.type==\"Ready\")].status")
 @AdditionalPrinterColumn(name = "Activated", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.conditions[?(@.type==\"Activated\")].status")
 @AdditionalPrinterColumn(name = "URI", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.hsmUri")
+@AdditionalPrinterColumn(name = "Regions", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.regionSummary")
 @AdditionalPrinterColumn(name = "Reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1, jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
 public class ManagedHsm extends CustomResource<ManagedHsmSpec, ManagedHsmStatus> implements Namespaced {

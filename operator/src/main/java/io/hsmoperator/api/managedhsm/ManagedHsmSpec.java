@@ -112,6 +112,15 @@ public class ManagedHsmSpec {
     public List<@Pattern("^/subscriptions/[0-9a-fA-F-]{36}/resource[Gg]roups/[^/]+/providers/[Mm]icrosoft\\.[Mm]anaged[Ii]dentity/"
             + "user[Aa]ssigned[Ii]dentities/[^/]+$") String> userAssignedIdentities;
 
+    @Size(max = 1)
+    @JsonPropertyDescription("Extended regions to replicate the HSM to (multi-region replication), besides its primary region "
+            + "(location). Azure allows one. Adding one takes Azure up to 30 minutes, during which the operator holds changes "
+            + "to networkAcls, publicNetworkAccess and PrivateEndpoints of this HSM; some regions cannot be extended to "
+            + "(RegionNotSupported). Removing a region removes that region's replica (Azure purges its pool there; the primary "
+            + "keeps every key). Unset: Azure's regions are left as they are, whoever added them; empty: every extended "
+            + "region is removed.")
+    public List<@Pattern("^[A-Za-z0-9 ]+$") String> regions;
+
     @JsonPropertyDescription("Azure tags. The operator adds its ownership tag (hsmoperator.io-owner).")
     public Map<String, String> tags = new LinkedHashMap<>();
 

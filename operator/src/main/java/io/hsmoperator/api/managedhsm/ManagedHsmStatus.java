@@ -57,6 +57,16 @@ public class ManagedHsmStatus extends HsmStatus {
     @JsonPropertyDescription("The HSM's user-assigned managed identities, as Azure reports them: grant storage roles to their principalId.")
     public List<Identity> identities = new ArrayList<>();
 
+    @JsonPropertyDescription("The HSM's regions as Azure reports them: the primary first, then each extended region, with its "
+            + "provisioning state and its own data-plane host.")
+    public List<Region> regions = new ArrayList<>();
+
+    @JsonPropertyDescription("The regions in one line, for kubectl get -o wide: each region, (primary) or its state.")
+    public String regionSummary;
+
+    @JsonPropertyDescription("The last change of regions the operator sent (cleared once Azure reports the spec's regions).")
+    public io.hsmoperator.api.common.LastUpdate regionsUpdate;
+
     @JsonPropertyDescription("Private endpoint connections of the HSM, as Azure reports them.")
     public List<PrivateEndpointConnection> privateEndpointConnections = new ArrayList<>();
 
@@ -81,6 +91,18 @@ public class ManagedHsmStatus extends HsmStatus {
         public String principalId;
         @JsonPropertyDescription("Client ID of its principal.")
         public String clientId;
+    }
+
+    public static class Region {
+        @JsonPropertyDescription("Azure region name, for example northeurope.")
+        public String name;
+        @JsonPropertyDescription("True for the primary region (the HSM's location).")
+        public Boolean primary;
+        @JsonPropertyDescription("Azure's state of the region: Preprovisioning, Provisioning, Succeeded, Failed, Deleting, Cleanup.")
+        public String provisioningState;
+        @JsonPropertyDescription("The region's own data-plane host ({hsm}.{region}.managedhsm.azure.net in Azure), for a workload "
+                + "that must stay in one region; hsmUri reaches the closest healthy region. The primary's is hsmUri.")
+        public String hsmUri;
     }
 
     public static class PrivateEndpointConnection {

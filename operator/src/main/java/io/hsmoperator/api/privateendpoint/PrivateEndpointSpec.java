@@ -54,6 +54,13 @@ public class PrivateEndpointSpec {
     @JsonPropertyDescription("Resource ID of the subnet the endpoint's network interface goes into. Immutable.")
     public String subnetId;
 
+    @Pattern("^[A-Za-z0-9 ]+$")
+    @JsonPropertyDescription("For an HSM replicated to several regions (ManagedHsm spec.regions): the region whose HSM pool this "
+            + "endpoint is for, as Azure recommends one private endpoint per region. The endpoint waits until the HSM has the "
+            + "region (WaitingForRegion; RegionNotInHsm when the HSM's spec does not list it either), and status.regionHsmUri "
+            + "names that region's own data-plane host. Unset: the HSM as a whole.")
+    public String region;
+
     @Size(max = 5)
     @JsonPropertyDescription("Private DNS zones (privatelink.managedhsm.azure.net) to register the HSM's A record in, through a DNS "
             + "zone group named 'default'.")

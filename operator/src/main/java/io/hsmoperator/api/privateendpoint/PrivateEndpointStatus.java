@@ -28,6 +28,9 @@ public class PrivateEndpointStatus extends HsmRefStatus {
     @JsonPropertyDescription("FQDNs that resolve to the private IP addresses.")
     public List<String> fqdns = new ArrayList<>();
 
+    @JsonPropertyDescription("With spec.region: that region's own data-plane host of the HSM ({hsm}.{region}.managedhsm.azure.net).")
+    public String regionHsmUri;
+
     @JsonPropertyDescription("The last update the operator sent to correct drift (cleared once Azure reports the spec's values).")
     public io.hsmoperator.api.common.LastUpdate lastUpdate;
 }
