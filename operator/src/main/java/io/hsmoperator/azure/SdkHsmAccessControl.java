@@ -5,6 +5,7 @@ import com.azure.security.keyvault.administration.KeyVaultAccessControlClient;
 import com.azure.security.keyvault.administration.models.KeyVaultDataAction;
 import com.azure.security.keyvault.administration.models.KeyVaultPermission;
 import com.azure.security.keyvault.administration.models.KeyVaultRoleAssignment;
+import com.azure.security.keyvault.administration.models.KeyVaultRoleDefinition;
 import com.azure.security.keyvault.administration.models.KeyVaultRoleScope;
 import com.azure.security.keyvault.administration.models.SetRoleDefinitionOptions;
 import jakarta.inject.Singleton;
@@ -30,20 +31,65 @@ public class SdkHsmAccessControl implements HsmAccessControl {
     public List<RoleDefinition> roleDefinitions(String hsmUri) {
         try {
             List<RoleDefinition> out = new ArrayList<>();
-            client(hsmUri).listRoleDefinitions(KeyVaultRoleScope.GLOBAL).forEach(d -> {
-                List<String> actions = new ArrayList<>();
-                if (d.getPermissions() != null) {
-                    d.getPermissions().forEach(p -> {
-                        if (p.getDataActions() != null) {
-                            p.getDataActions().forEach(a -> actions.add(a.toString()));
-                        }
-                    });
-                }
-                out.add(new RoleDefinition(d.getId(), d.getName(), d.getRoleName(), String.valueOf(d.getRoleType()), actions));
-            });
+            client(hsmUri).listRoleDefinitions(KeyVaultRoleScope.GLOBAL).forEach(d -> out.add(toDefinition(d)));
             return out;
         } catch (RuntimeException e) {
             throw AzureError.of(e);
+        }
+    }
+
+    @Override
+    public Optional<RoleDefinition> roleDefinition(String hsmUri, String name) {
+        return AzureError.find(() -> toDefinition(client(hsmUri).getRoleDefinitionWithResponse(KeyVaultRoleScope.GLOBAL, name,
+                Context.NONE).getValue()));
+    }
+
+    @Override
+    @AzureWrite
+    public Mutation defineRole(String hsmUri, String name, String roleName, String description, Permissions p) {
+        KeyVaultPermission permission = new KeyVaultPermission(p.actions(), p.notActions(), dataActions(p.dataActions()),
+                dataActions(p.notDataActions()));
+        return AzureError.call(() -> Mutation.of(client(hsmUri).setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(
+                KeyVaultRoleScope.GLOBAL, name).setRoleName(roleName).setDescription(description).setPermissions(List.of(permission))
+                .setAssignableScopes(List.of(KeyVaultRoleScope.GLOBAL)), Context.NONE)));
+    }
+
+    @Override
+    @AzureWrite
+    public Mutation deleteRoleDefinition(String hsmUri, String name) {
+        Mutation m = AzureError.call(() -> Mutation.of(client(hsmUri).deleteRoleDefinitionWithResponse(KeyVaultRoleScope.GLOBAL, name,
+                Context.NONE)));
+        // The SDK answers a 404 without throwing ("delete of a missing definition does not throw"): absence, said as such.
+        if (m.status() == 404) {
+            throw new AzureError(AzureError.Kind.NOT_FOUND, 404, "RoleDefinitionNotFound", "Requested role definition not found", null, null);
+        }
+        return m;
+    }
+
+    private static List<KeyVaultDataAction> dataActions(List<String> actions) {
+        return actions.stream().map(KeyVaultDataAction::fromString).toList();
+    }
+
+    private static RoleDefinition toDefinition(KeyVaultRoleDefinition d) {
+        List<String> actions = new ArrayList<>();
+        List<String> notActions = new ArrayList<>();
+        List<String> dataActions = new ArrayList<>();
+        List<String> notDataActions = new ArrayList<>();
+        if (d.getPermissions() != null) {
+            for (KeyVaultPermission p : d.getPermissions()) {
+                addAll(actions, p.getActions());
+                addAll(notActions, p.getNotActions());
+                addAll(dataActions, p.getDataActions());
+                addAll(notDataActions, p.getNotDataActions());
+            }
+        }
+        return new RoleDefinition(d.getId(), d.getName(), d.getRoleName(), String.valueOf(d.getRoleType()), d.getDescription(),
+                new Permissions(actions, notActions, dataActions, notDataActions));
+    }
+
+    private static void addAll(List<String> out, List<?> in) {
+        if (in != null) {
+            in.forEach(a -> out.add(a.toString()));
         }
     }
 

@@ -6,6 +6,7 @@ import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.hsmoperator.api.roledefinition.HsmRoleDefinition;
 import io.hsmoperator.publish.KeyPublisher;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
@@ -55,6 +56,20 @@ public final class RelatedResources {
                 .withOnUpdateFilter((now, before) -> !Objects.equals(now.getData(), before.getData()))
                 .withSecondaryToPrimaryMapper(cm -> Set.of(new ResourceID(cm.getMetadata().getLabels().get(KeyPublisher.HSMKEY_LABEL),
                         cm.getMetadata().getNamespace())))
+                .build();
+        return new InformerEventSource<>(config, context);
+    }
+
+    /** Wakes the role assignments of a namespace that grant the HsmRoleDefinition that changed (its Ready). */
+    public static EventSource<HsmRoleDefinition, HsmRoleAssignment> grantedRole(EventSourceContext<HsmRoleAssignment> context) {
+        var config = InformerEventSourceConfiguration.from(HsmRoleDefinition.class, HsmRoleAssignment.class)
+                .withName("granted-hsmroledefinition")
+                .withNamespacesInheritedFromController()
+                .withItemStore(new LeanItemStore<>())
+                .withSecondaryToPrimaryMapper(def -> context.getPrimaryCache().list(a -> a.getSpec() != null && a.getSpec().roleDefinitionRef != null
+                                && def.getMetadata().getName().equals(a.getSpec().roleDefinitionRef.name)
+                                && def.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
+                        .map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .build();
         return new InformerEventSource<>(config, context);
     }
