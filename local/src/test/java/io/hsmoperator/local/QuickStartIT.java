@@ -137,7 +137,9 @@ class QuickStartIT {
         }
         assertTrue(out.contains("ManagedHsm/payments-hsm") && out.contains("Ready=True  Ready  The HSM is provisioned, activated"), out);
         assertTrue(out.contains("HsmKey/payments-signing") && out.contains("Ready=True  Ready  Key https://"), out);
-        assertTrue(out.contains("All 6 resources are Ready"), "every sample converges: " + out);
+        assertTrue(out.contains("All 8 resources are Ready"), "every sample converges: " + out);
+        assertTrue(out.contains("HsmRoleDefinition/key-rotator") && out.contains("Ready=True  Ready  Role 'payments key rotator' is defined"), out);
+        assertTrue(out.contains("HsmRoleAssignment/rotation-job-rotates Ready=True"), "the sample's custom role is granted: " + out);
         // The sample HsmBackup made a real backup: a folder of blobs in local mode's Azurite, which status names.
         assertTrue(out.contains("HsmBackup/payments-hsm-nightly") && out.contains("Ready=True  Ready  The last backup is https://127.0.0.1:"), out);
         Matcher backup = Pattern.compile("HsmBackup payments-hsm-nightly: backup folder (https://127\\.0\\.0\\.1:\\d+/paymentsbackups/hsm-backups/"
