@@ -372,7 +372,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         try {
             // No read first: one that finds nothing proves nothing (Azure's reads lag its writes); the DELETE's answer does.
             Mutation m = access.unassign(hsm.hsmUri(), scope, name);
-            events.mutation(cr, "RoleRevoked", "Revoked role '" + java.util.Objects.toString(st.roleName, String.valueOf(spec.role)) + "' from " + spec.principalId + " at " + scope, m);
+            events.mutation(cr, "RoleRevoked", "Revoked role '" + java.util.Objects.toString(st.roleName, spec.role != null ? spec.role : "of HsmRoleDefinition " + spec.roleDefinitionRef.name) + "' from " + spec.principalId + " at " + scope, m);
             return DeleteControl.defaultDelete();
         } catch (AzureError e) {
             if (e.is(AzureError.Kind.NOT_FOUND)) {

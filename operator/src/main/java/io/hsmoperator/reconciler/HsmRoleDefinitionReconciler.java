@@ -119,12 +119,8 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
                         + HsmAccessControl.CUSTOM_ROLES_PER_HSM + " custom roles).", gen(cr), clock);
                 return config.reconcile().resync();
             }
-        } else if (st.definedAt != null && Instant.now(clock).isBefore(Instant.parse(st.definedAt).plus(Consistency.READ_LAG))) {
-            // Defined moments ago: Azure's reads lag its writes, so not finding it yet is no reason to define it again.
-            progressing(st, Reason.Creating, "Role '" + spec.roleName + "' was defined at " + st.definedAt + "; Azure's reads do not show "
-                    + "it yet.", gen(cr), clock);
-            return config.reconcile().poll();
-        } else if (customRoles >= HsmAccessControl.CUSTOM_ROLES_PER_HSM) {
+        } else if (customRoles >= HsmAccessControl.CUSTOM_ROLES_PER_HSM && !recentlyDefined(st)) {
+            // (One defined moments ago may be ours that Azure's reads do not show yet: writing it again adds no role.)
             stalled(st, Reason.RoleDefinitionLimitReached, "The HSM " + uri + " holds " + customRoles + " custom role definitions, as many "
                     + "as Azure allows (" + HsmAccessControl.CUSTOM_ROLES_PER_HSM + "). Remove a custom role you no longer use; "
                     + "nothing was sent.", gen(cr), clock);
@@ -133,25 +129,38 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
 
         // act: the definition's PUT replaces it whole, so one write both creates and restores
         boolean restore = current.isPresent() || st.definedAt != null;
+        // A definition that differs from a spec the operator has not reported on yet is an update, not drift.
+        boolean specChanged = !java.util.Objects.equals(gen(cr), observedGeneration(cr));
         // Recorded before the write: deletion removes what a write may have made, even if this process stops right after.
         Reports.writeAhead(kubernetes, cr, st);
+        boolean lagging = recentlyDefined(st);
         Mutation m = access.defineRole(uri, name, spec.roleName, description, wanted);
         st.definedAt = Instant.now(clock).toString();
         if (!restore) {
             events.mutation(cr, "RoleDefined", "Defined role '" + spec.roleName + "' as " + name + " in " + uri, m);
             warnNearLimit(cr, uri, customRoles + 1);
             st.customRolesInHsm = customRoles + 1;
-        } else if (current.isPresent() && !java.util.Objects.equals(gen(cr), observedGeneration(cr))) {
+        } else if (current.isPresent() && specChanged) {
             events.mutation(cr, "RoleDefinitionUpdated", "Updated role '" + spec.roleName + "' (" + name + ") in " + uri + " to the spec", m);
+        } else if (current.isPresent()) {
+            events.mutation(cr, "RoleDefinitionRestored", "Role '" + spec.roleName + "' (" + name + ") in " + uri + " was changed "
+                    + "outside the operator; restored it as the spec says", m);
         } else {
-            events.mutation(cr, "RoleDefinitionRestored", "Role '" + spec.roleName + "' (" + name + ") in " + uri + " was "
-                    + (current.isPresent() ? "changed" : "deleted") + " outside the operator; restored it as the spec says", m);
+            // The PUT is idempotent: writing again what a lagging read did not show yet does no harm.
+            events.mutation(cr, "RoleDefinitionRestored", "Role '" + spec.roleName + "' (" + name + ") was not found in " + uri
+                    + (lagging ? " (Azure's reads may not show the last write yet)" : " (deleted outside the operator)")
+                    + "; wrote it again as the spec says", m);
         }
 
         // report
         ready(st, Reason.Ready, "Role '" + spec.roleName + "' is defined in " + uri + " as " + name + ". Azure refuses assignments of a "
                 + "new or changed role until its definition has propagated; HsmRoleAssignments using it wait meanwhile.", gen(cr), clock);
         return config.reconcile().resync();
+    }
+
+    /** Whether the operator wrote the definition so recently that a read may not show it yet. */
+    private boolean recentlyDefined(HsmRoleDefinitionStatus st) {
+        return st.definedAt != null && Instant.now(clock).isBefore(Instant.parse(st.definedAt).plus(Consistency.READ_LAG));
     }
 
     private static Long observedGeneration(HsmRoleDefinition cr) {

@@ -32,7 +32,7 @@ class HelmChartTest {
     static final String CLIENT_ID = "0b3c2d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
     static final String TENANT_ID = "6d3a2f1e-9b8c-4d7e-a5f6-1c2b3a4d5e6f";
     static final Set<String> KINDS = Set.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints",
-            "hsmbackups", "hsmrestores");
+            "hsmbackups", "hsmrestores", "hsmroledefinitions");
 
     @Test
     void lintStrictPasses() {
