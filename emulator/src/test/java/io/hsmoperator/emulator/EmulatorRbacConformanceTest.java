@@ -131,9 +131,10 @@ class EmulatorRbacConformanceTest extends EmulatorTestBase {
                 () -> c.setRoleDefinition(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString()));
         assertEquals(400, full.getResponse().getStatusCode(), "the 51st custom role is refused");
         // Replacing one of the fifty is no new role.
-        c.setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(KeyVaultRoleScope.GLOBAL, names.get(0)).setRoleName("renamed"),
-                com.azure.core.util.Context.NONE);
-        assertEquals("renamed", c.getRoleDefinition(KeyVaultRoleScope.GLOBAL, names.get(0)).getRoleName());
+        c.setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(KeyVaultRoleScope.GLOBAL, names.get(0)).setPermissions(List.of(
+                new KeyVaultPermission(null, null, List.of(KeyVaultDataAction.READ_HSM_KEY), null))), com.azure.core.util.Context.NONE);
+        assertEquals(List.of(KeyVaultDataAction.READ_HSM_KEY),
+                c.getRoleDefinition(KeyVaultRoleScope.GLOBAL, names.get(0)).getPermissions().get(0).getDataActions());
         c.deleteRoleDefinition(KeyVaultRoleScope.GLOBAL, names.get(1));
         c.setRoleDefinition(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString());
     }

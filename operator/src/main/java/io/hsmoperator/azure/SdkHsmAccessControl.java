@@ -1,6 +1,12 @@
 package io.hsmoperator.azure;
 
+import com.azure.core.http.HttpHeaderName;
+import com.azure.core.http.HttpMethod;
+import com.azure.core.http.HttpRequest;
+import com.azure.core.http.HttpResponse;
 import com.azure.core.util.Context;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.azure.security.keyvault.administration.KeyVaultAccessControlClient;
 import com.azure.security.keyvault.administration.models.KeyVaultDataAction;
 import com.azure.security.keyvault.administration.models.KeyVaultPermission;
@@ -44,15 +50,37 @@ public class SdkHsmAccessControl implements HsmAccessControl {
                 Context.NONE).getValue()));
     }
 
+    /**
+     * Written over the data-plane pipeline, not the SDK: KeyVaultAccessControlClient (4.6) sends the definition's name as
+     * its roleName, whatever the options say.
+     */
     @Override
     @AzureWrite
     public Mutation defineRole(String hsmUri, String name, String roleName, String description, Permissions p) {
-        KeyVaultPermission permission = new KeyVaultPermission(p.actions(), p.notActions(), dataActions(p.dataActions()),
-                dataActions(p.notDataActions()));
-        return AzureError.call(() -> Mutation.of(client(hsmUri).setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(
-                KeyVaultRoleScope.GLOBAL, name).setRoleName(roleName).setDescription(description).setPermissions(List.of(permission))
-                .setAssignableScopes(List.of(KeyVaultRoleScope.GLOBAL)), Context.NONE)));
+        ObjectNode body = JSON.createObjectNode();
+        ObjectNode props = body.putObject("properties");
+        props.put("roleName", roleName).put("description", description).put("type", CUSTOM_ROLE);
+        ObjectNode permission = props.putArray("permissions").addObject();
+        p.actions().forEach(permission.putArray("actions")::add);
+        p.notActions().forEach(permission.putArray("notActions")::add);
+        p.dataActions().forEach(permission.putArray("dataActions")::add);
+        p.notDataActions().forEach(permission.putArray("notDataActions")::add);
+        props.putArray("assignableScopes").add("/");
+        HttpRequest req = new HttpRequest(HttpMethod.PUT, AzureClients.base(hsmUri) + "/providers/Microsoft.Authorization/roleDefinitions/"
+                + name + "?" + RBAC_API).setHeader(HttpHeaderName.CONTENT_TYPE, "application/json").setBody(body.toString());
+        try (HttpResponse r = AzureError.call(() -> clients.dataPlanePipeline().sendSync(req, Context.NONE))) {
+            byte[] bytes = r.getBodyAsByteArray().block(clients.timeout());
+            if (r.getStatusCode() != 201 && r.getStatusCode() != 200) {
+                throw AzureError.ofResponse(r, bytes, "role definition write failed");
+            }
+            String requestId = r.getHeaderValue(HttpHeaderName.fromString("x-ms-request-id"));
+            return new Mutation(requestId == null ? "unknown" : requestId, r.getStatusCode());
+        }
     }
+
+    /** The RBAC API version the administration SDK of the build speaks. */
+    private static final String RBAC_API = "api-version=7.5";
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override
     @AzureWrite
@@ -64,10 +92,6 @@ public class SdkHsmAccessControl implements HsmAccessControl {
             throw new AzureError(AzureError.Kind.NOT_FOUND, 404, "RoleDefinitionNotFound", "Requested role definition not found", null, null);
         }
         return m;
-    }
-
-    private static List<KeyVaultDataAction> dataActions(List<String> actions) {
-        return actions.stream().map(KeyVaultDataAction::fromString).toList();
     }
 
     private static RoleDefinition toDefinition(KeyVaultRoleDefinition d) {

@@ -194,14 +194,15 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
     }
 
     /**
-     * The HsmRoleAssignments, in any namespace, that use the definition: by spec.roleDefinitionRef (its own namespace only)
-     * or by its GUID in spec.role. Read now from the API server.
+     * The HsmRoleAssignments that use the definition: those of its namespace that name it, by spec.roleDefinitionRef or by
+     * its GUID in spec.role. Another namespace's assignment cannot have granted it (it is refused, RefNotPermitted), so it
+     * cannot hold the deletion up either: a namespace that owns nothing must not keep another's role alive. Assignments
+     * Azure holds that no HsmRoleAssignment manages are Azure's to refuse (409). Read now from the API server.
      */
     private List<String> users(HsmRoleDefinition cr, String name) {
-        return kubernetes.resources(HsmRoleAssignment.class).inAnyNamespace().list().getItems().stream()
+        return kubernetes.resources(HsmRoleAssignment.class).inNamespace(cr.getMetadata().getNamespace()).list().getItems().stream()
                 .filter(a -> a.getSpec() != null && (a.getSpec().roleDefinitionRef != null
-                        ? a.getMetadata().getNamespace().equals(cr.getMetadata().getNamespace())
-                        && cr.getMetadata().getName().equals(a.getSpec().roleDefinitionRef.name)
+                        ? cr.getMetadata().getName().equals(a.getSpec().roleDefinitionRef.name)
                         : a.getSpec().role != null && HsmRoles.guidOf(a.getSpec().role).map(name::equalsIgnoreCase).orElse(false)))
                 .map(a -> a.getMetadata().getNamespace() + "/" + a.getMetadata().getName()).sorted().toList();
     }

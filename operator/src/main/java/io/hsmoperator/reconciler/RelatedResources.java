@@ -60,29 +60,28 @@ public final class RelatedResources {
         return new InformerEventSource<>(config, context);
     }
 
-    /** Wakes the role assignments of a namespace that grant the HsmRoleDefinition that changed (its Ready). */
+    /** Wakes the role assignments of a namespace that grant the HsmRoleDefinition that changed (its Ready, its deletion). */
     public static EventSource<HsmRoleDefinition, HsmRoleAssignment> grantedRole(EventSourceContext<HsmRoleAssignment> context) {
-        var config = InformerEventSourceConfiguration.from(HsmRoleDefinition.class, HsmRoleAssignment.class)
-                .withName("granted-hsmroledefinition")
-                .withNamespacesInheritedFromController()
-                .withItemStore(new LeanItemStore<>())
-                .withSecondaryToPrimaryMapper(def -> context.getPrimaryCache().list(a -> a.getSpec() != null && a.getSpec().roleDefinitionRef != null
-                                && def.getMetadata().getName().equals(a.getSpec().roleDefinitionRef.name)
-                                && def.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
-                        .map(ResourceID::fromResource).collect(Collectors.toSet()))
-                .build();
-        return new InformerEventSource<>(config, context);
+        return referencedByAssignments(context, HsmRoleDefinition.class, "granted-hsmroledefinition",
+                a -> a.roleDefinitionRef == null ? null : a.roleDefinitionRef.name);
     }
 
     /** Wakes the role assignments of a namespace that grant on the HsmKey that changed (its key ID, its Ready). */
     public static EventSource<HsmKey, HsmRoleAssignment> grantedKey(EventSourceContext<HsmRoleAssignment> context) {
-        var config = InformerEventSourceConfiguration.from(HsmKey.class, HsmRoleAssignment.class)
-                .withName("granted-hsmkey")
+        return referencedByAssignments(context, HsmKey.class, "granted-hsmkey", a -> a.keyRef == null ? null : a.keyRef.name);
+    }
+
+    /** Wakes the role assignments that name the changed resource of {@code kind} in their own namespace ({@code ref}). */
+    private static <S extends HasMetadata> EventSource<S, HsmRoleAssignment> referencedByAssignments(
+            EventSourceContext<HsmRoleAssignment> context, Class<S> kind, String name,
+            Function<io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec, String> ref) {
+        var config = InformerEventSourceConfiguration.from(kind, HsmRoleAssignment.class)
+                .withName(name)
                 .withNamespacesInheritedFromController()
                 .withItemStore(new LeanItemStore<>())
-                .withSecondaryToPrimaryMapper(key -> context.getPrimaryCache().list(a -> a.getSpec() != null && a.getSpec().keyRef != null
-                                && key.getMetadata().getName().equals(a.getSpec().keyRef.name)
-                                && key.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
+                .withSecondaryToPrimaryMapper(r -> context.getPrimaryCache().list(a -> a.getSpec() != null
+                                && r.getMetadata().getName().equals(ref.apply(a.getSpec()))
+                                && r.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
                         .map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .build();
         return new InformerEventSource<>(config, context);
