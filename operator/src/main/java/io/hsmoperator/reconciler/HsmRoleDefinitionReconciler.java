@@ -115,6 +115,7 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
                 return config.reconcile().resync();
             }
             if (upToDate(current.get(), spec.roleName, description, wanted)) {
+                st.definedGeneration = gen(cr);
                 ready(st, Reason.Ready, "Role '" + spec.roleName + "' is defined in " + uri + " as " + name + " (" + customRoles + " of "
                         + HsmAccessControl.CUSTOM_ROLES_PER_HSM + " custom roles).", gen(cr), clock);
                 return config.reconcile().resync();
@@ -129,13 +130,14 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
 
         // act: the definition's PUT replaces it whole, so one write both creates and restores
         boolean restore = current.isPresent() || st.definedAt != null;
-        // A definition that differs from a spec the operator has not reported on yet is an update, not drift.
-        boolean specChanged = !java.util.Objects.equals(gen(cr), observedGeneration(cr));
+        // A definition that differs from a spec not written yet is an update, not drift.
+        boolean specChanged = !java.util.Objects.equals(gen(cr), st.definedGeneration);
         // Recorded before the write: deletion removes what a write may have made, even if this process stops right after.
         Reports.writeAhead(kubernetes, cr, st);
         boolean lagging = recentlyDefined(st);
         Mutation m = access.defineRole(uri, name, spec.roleName, description, wanted);
         st.definedAt = Instant.now(clock).toString();
+        st.definedGeneration = gen(cr);
         if (!restore) {
             events.mutation(cr, "RoleDefined", "Defined role '" + spec.roleName + "' as " + name + " in " + uri, m);
             warnNearLimit(cr, uri, customRoles + 1);
@@ -161,10 +163,6 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
     /** Whether the operator wrote the definition so recently that a read may not show it yet. */
     private boolean recentlyDefined(HsmRoleDefinitionStatus st) {
         return st.definedAt != null && Instant.now(clock).isBefore(Instant.parse(st.definedAt).plus(Consistency.READ_LAG));
-    }
-
-    private static Long observedGeneration(HsmRoleDefinition cr) {
-        return cr.getStatus() == null ? null : cr.getStatus().observedGeneration;
     }
 
     static HsmAccessControl.Permissions permissions(HsmRoleDefinitionSpec spec) {

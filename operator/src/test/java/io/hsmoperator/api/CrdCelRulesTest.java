@@ -180,10 +180,19 @@ class CrdCelRulesTest {
         c.add(new Case(ra, "a role and a role definition reference", null, s -> s.putObject("roleDefinitionRef").put("name", "key-rotator"),
                 "set exactly one of role"));
         c.add(new Case(ra, "neither a role nor a reference", null, s -> s.remove("role"), "set exactly one of role"));
-        c.add(new Case(ra, "a role definition reference", null, s -> s.remove("role").putObject("roleDefinitionRef").put("name", "key-rotator"), null));
-        c.add(new Case(ra, "the reference cannot change", s -> s.remove("role").putObject("roleDefinitionRef").put("name", "key-rotator"),
+        c.add(new Case(ra, "a role definition reference", null, s -> {
+            s.remove("role");
+            s.putObject("roleDefinitionRef").put("name", "key-rotator");
+        }, null));
+        c.add(new Case(ra, "the reference cannot change", s -> {
+            s.remove("role");
+            s.putObject("roleDefinitionRef").put("name", "key-rotator");
+        },
                 s -> s.putObject("roleDefinitionRef").put("name", "other"), "cannot change who"));
-        c.add(new Case(ra, "a role cannot become a reference", none(), s -> s.remove("role").putObject("roleDefinitionRef").put("name", "x"),
+        c.add(new Case(ra, "a role cannot become a reference", none(), s -> {
+            s.remove("role");
+            s.putObject("roleDefinitionRef").put("name", "x");
+        },
                 "cannot change who"));
 
         String rd = "HsmRoleDefinition";

@@ -97,7 +97,12 @@ class HsmRoleDefinitionReconcilerIT extends OperatorTestBase {
     @Test
     void aCustomRoleLetsItsPrincipalDoExactlyItsDataActions() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
-        apply(hsmKey("signing", "hsm", HsmKeySpec.KeyType.EC_HSM));
+        HsmKey signing = hsmKey("signing", "hsm", HsmKeySpec.KeyType.EC_HSM);
+        // Rotating on demand needs the key's rotation policy.
+        signing.getSpec().rotation = new HsmKeySpec.Rotation();
+        signing.getSpec().rotation.azurePolicy = new HsmKeySpec.AzurePolicy();
+        signing.getSpec().rotation.azurePolicy.timeAfterCreate = "P90D";
+        apply(signing);
         awaitCondition(HsmKey.class, "signing", "Ready", "True", null, WAIT);
         Emulator.Principal rotator = emulator.registerPrincipal("rotation job");
 
@@ -215,7 +220,7 @@ class HsmRoleDefinitionReconcilerIT extends OperatorTestBase {
         client.resource(get(HsmRoleDefinition.class, "taken")).delete();
         await().atMost(WAIT).until(() -> get(HsmRoleDefinition.class, "taken") == null);
         assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && e.path().contains(name)));
-        assertEquals("someone's", inAzure(hsm, name).orElseThrow().getRoleName());
+        assertEquals("made by hand", inAzure(hsm, name).orElseThrow().getDescription(), "not overwritten");
     }
 
     /** 50 custom roles per HSM: a definition that leaves 45 or more is warned of; one past 50 is not sent. */

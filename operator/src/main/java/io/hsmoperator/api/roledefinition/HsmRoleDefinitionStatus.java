@@ -15,6 +15,10 @@ public class HsmRoleDefinitionStatus extends HsmRefStatus {
             + "until its definition has propagated; assignments referencing it wait meanwhile.")
     public String definedAt;
 
+    @JsonPropertyDescription("The generation of the spec the definition in Azure was last written from, or found equal to: a "
+            + "definition that differs from the spec of this generation was changed outside the operator.")
+    public Long definedGeneration;
+
     @JsonPropertyDescription("Custom role definitions the HSM held at the last look (Azure allows 50 per HSM).")
     public Integer customRolesInHsm;
 }
