@@ -52,6 +52,10 @@ public interface HsmKeys {
     }
 
     record Version(String id, String version, boolean enabled, Instant created, Instant expires, Map<String, String> tags) {
+        /** The version a full read or a create's answer shows. */
+        public static Version of(Key key) {
+            return new Version(key.id(), key.version(), key.enabled(), key.created(), key.expires(), key.tags());
+        }
     }
 
     /** What a listing shows of a key. {@link #of} takes the same fields from a full read, so that the two compare. */

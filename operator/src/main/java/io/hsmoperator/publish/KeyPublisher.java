@@ -4,6 +4,7 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeySpec;
 import io.hsmoperator.azure.HsmKeys;
@@ -41,7 +42,7 @@ public class KeyPublisher {
     }
 
     /** The name of the ConfigMap to publish, or null when publishing is off. */
-    private static String configMapName(HsmKey cr) {
+    public static String configMapName(HsmKey cr) {
         HsmKeySpec.Publish p = cr.getSpec().publish;
         if (p != null && Boolean.FALSE.equals(p.enabled)) {
             return null;
@@ -51,24 +52,28 @@ public class KeyPublisher {
 
     /**
      * What {@link #publish} did: the ConfigMap published into (null when publishing is off), or, in {@code foreign}, the
-     * name of a ConfigMap that exists and is not this HsmKey's (no owner reference to it), left untouched.
+     * name of a ConfigMap that exists and is not this HsmKey's (no owner reference to it), left untouched; and the
+     * resourceVersion of the ConfigMap as this call wrote or found it (null when it did neither).
      */
-    public record Publication(String configMap, String foreign) {
+    public record Publication(String configMap, String foreign, String resourceVersion) {
+        Publication(String configMap, String foreign) {
+            this(configMap, foreign, null);
+        }
     }
 
     /**
      * Writes the workload ConfigMap when its content changed, never into a ConfigMap the HsmKey does not own.
      * {@code versions}: every version of the key, oldest first; the enabled ones are published.
      */
-    public Publication publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+    public Publication publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached) {
         String name = configMapName(cr);
         if (name == null) {
             return new Publication(null, null);
         }
         String ns = cr.getMetadata().getNamespace();
-        ConfigMap existing = kubernetes.configMaps().inNamespace(ns).withName(name).get();
-        if (existing != null && existing.getMetadata().getOwnerReferences().stream()
-                .noneMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()))) {
+        // The informer holds the ConfigMaps the operator labelled; any other is read only when creating finds the name taken.
+        ConfigMap existing = cached != null && name.equals(cached.getMetadata().getName()) ? cached : null;
+        if (existing != null && foreign(existing, cr)) {
             return new Publication(null, name);
         }
         List<KeyPublication.PublishedVersion> enabled = new ArrayList<>();
@@ -85,20 +90,39 @@ public class KeyPublisher {
         Map<String, String> data = KeyPublication.data(uri, key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
         if (existing != null && Objects.equals(existing.getData(), data)) {
-            return new Publication(name, null);
+            return new Publication(name, null, existing.getMetadata().getResourceVersion());
         }
         var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
                 .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
         if (existing == null) {
-            kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name).withNamespace(ns)
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
-                    .withOwnerReferences(owner).endMetadata().withData(data).build()).create();
-        } else {
-            kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
-                    .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
-                    .withOwnerReferences(owner).endMetadata().withData(data).build());
+            try {
+                ConfigMap created = kubernetes.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name)
+                        .withNamespace(ns).addToLabels("app.kubernetes.io/managed-by", "hsm-operator")
+                        .addToLabels(HSMKEY_LABEL, cr.getMetadata().getName()).withOwnerReferences(owner).endMetadata().withData(data).build())
+                        .create();
+                return new Publication(name, null, created.getMetadata().getResourceVersion());
+            } catch (KubernetesClientException e) {
+                existing = e.getCode() == 409 ? kubernetes.configMaps().inNamespace(ns).withName(name).get() : null;
+                if (existing == null) {
+                    throw e;
+                }
+            }
+            if (foreign(existing, cr)) {
+                return new Publication(null, name);
+            }
+            if (Objects.equals(existing.getData(), data)) {
+                return new Publication(name, null, existing.getMetadata().getResourceVersion());
+            }
         }
-        return new Publication(name, null);
+        ConfigMap edited = kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
+                .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(HSMKEY_LABEL, cr.getMetadata().getName())
+                .withOwnerReferences(owner).endMetadata().withData(data).build());
+        return new Publication(name, null, edited.getMetadata().getResourceVersion());
+    }
+
+    /** A ConfigMap this HsmKey did not create: never taken over. */
+    private static boolean foreign(ConfigMap existing, HsmKey cr) {
+        return existing.getMetadata().getOwnerReferences().stream().noneMatch(o -> Objects.equals(o.getUid(), cr.getMetadata().getUid()));
     }
 
     /** The HsmKey is gone: the public keys of its versions need not be remembered any longer. */

@@ -3,6 +3,7 @@ package io.hsmoperator.reconciler;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.hsmkey.HsmKeyStatus;
+import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.Consistency;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.Mutation;
@@ -18,7 +19,11 @@ import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.hsmoperator.api.managedhsm.ManagedHsm;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -56,6 +61,17 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private final KeyPublisher publisher;
     private final KeyDeletion deletion;
     private final Ownership ownership;
+    /**
+     * What this process last did for each HsmKey it reconciled since it started (or became leader); a key missing here is
+     * one whose status a restarted operator may trust.
+     */
+    private final Map<ResourceID, Looked> looked = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The reconcile-requested-at annotation then handled, and the resourceVersion of the published ConfigMap then. */
+    private record Looked(String reconcileRequest, String configMapVersion) {
+    }
+    private volatile InformerEventSource<ManagedHsm, HsmKey> hsms;
+    private volatile InformerEventSource<ConfigMap, HsmKey> publishedConfigMaps;
 
     public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, KeyPublisher publisher,
                             Ownership ownership, Clock clock) {
@@ -73,8 +89,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     @Override
     public List<EventSource<?, HsmKey>> prepareEventSources(EventSourceContext<HsmKey> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false),
-                RelatedResources.publishedConfigMap(context), listings);
+        hsms = RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false);
+        publishedConfigMaps = RelatedResources.publishedConfigMap(context);
+        return List.of(hsms, publishedConfigMaps, listings);
     }
 
     @Override
@@ -84,7 +101,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
     private Duration converge(HsmKey cr, HsmKeyStatus st) {
         // Watched by the per-HSM listing again only once this reconcile converges.
-        listings.forget(cr);
+        KeyListings.Seen watched = listings.forget(cr);
 
         // validate what needs no Azure call, and that the key is still the one this resource made
         String invalid = KeySpecs.validate(cr.getSpec());
@@ -92,12 +109,18 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, cr.getSpec().hsmRef);
+        // The informer's copy of the HSM; read from the API server only when the informer has not seen it yet.
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, cr.getSpec().hsmRef, (ns, n) -> hsms.get(new ResourceID(n, ns))
+                .orElseGet(() -> kubernetes.resources(ManagedHsm.class).inNamespace(ns).withName(n).get()));
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
         }
         String uri = hsm.hsmUri();
+        Duration trusted = trusted(cr, st, uri, watched);
+        if (trusted != null) {
+            return trusted;
+        }
         String name = KeySpecs.keyName(cr);
         String owner = ownership.tag(cr);
         String madeAs = st.versionlessKeyId;
@@ -110,22 +133,38 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         // observe the key; create it once when the name is free
         var observed = keys.get(uri, name);
         HsmKeys.Key key;
+        List<HsmKeys.Version> versions;
         if (observed.isEmpty()) {
-            Duration wait = absent(cr, st, hsm, name);
+            // A name this resource never held is created at once: Azure refuses it (409) when a soft-deleted key holds
+            // it, and only then is the deleted key looked for. A key it held, is recovering or is told to recover is
+            // looked for first.
+            boolean neverHeld = st.keyId == null && st.recoveryStartedAt == null && !Boolean.TRUE.equals(cr.getSpec().recoverDeleted);
+            Duration wait = neverHeld ? null : absent(cr, st, hsm, name);
             if (wait != null) {
                 return wait;
             }
-            HsmKeys.Created created = keys.create(uri, name, KeySpecs.newVersion(cr.getSpec(), KeySpecs.tags(cr.getSpec(), owner), null, false,
-                    Instant.now(clock)));
+            HsmKeys.Created created;
+            try {
+                created = keys.create(uri, name, KeySpecs.newVersion(cr.getSpec(), KeySpecs.tags(cr.getSpec(), owner), null, false,
+                        Instant.now(clock)));
+            } catch (AzureError e) {
+                Duration held = e.kind() == AzureError.Kind.CONFLICT && neverHeld ? absent(cr, st, hsm, name) : null;
+                if (held != null) {
+                    return held;
+                }
+                throw e;
+            }
             events.mutation(cr, "KeyCreated", "Created " + KeySpecs.kty(cr.getSpec()) + " key " + created.key().id(), created.mutation());
             key = created.key();
+            // Azure's answer is the whole first version: listing the versions would only read it back.
+            versions = List.of(HsmKeys.Version.of(key));
         } else {
             key = observed.get();
+            versions = KeySpecs.oldestFirst(keys.versions(uri, name), key.version());
         }
         // A key this resource recovered is adopted as recoverDeleted allowed, where its earlier owner is gone.
         boolean recovered = st.recoveryStartedAt != null;
         st.recoveryStartedAt = null;
-        List<HsmKeys.Version> versions = KeySpecs.oldestFirst(keys.versions(uri, name), key.version());
 
         // validate what Azure holds: whose the key is, and that the spec does not change what cannot change
         Duration notOurs = ownership(cr, st, hsm, name, key, versions, recovered);
@@ -167,7 +206,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
         // report what Azure now holds, then publish it to the workloads
         report(st, key, versions);
-        KeyPublisher.Publication publication = publisher.publish(cr, uri, key, versions);
+        KeyPublisher.Publication publication = publisher.publish(cr, uri, key, versions, publishedConfigMap(cr));
         if (publication.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + publication.foreign() + " exists and was not published by this HsmKey; the "
                     + "operator never takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another "
@@ -187,7 +226,69 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 + (restarts.refused() == null ? "" : " spec.publish.restartWorkloads is not applied: " + restarts.refused() + "."),
                 gen(cr), clock);
         listings.saw(cr, uri, key);
-        return nextLook(rotated.nextLook());
+        Duration next = nextLook(rotated.nextLook());
+        st.nextReadAt = Instant.now(clock).plus(next).truncatedTo(ChronoUnit.SECONDS).toString();
+        looked.put(ResourceID.fromResource(cr), new Looked(cr.getMetadata().getAnnotations() == null ? null
+                : cr.getMetadata().getAnnotations().get(io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION),
+                publication.resourceVersion()));
+        return next;
+    }
+
+    /**
+     * Whether a key that converged for its current spec needs no read of Azure now: a restarted operator's (or a new
+     * leader's) first look at it, where the HSM's listing, made moments later for all such keys at once, wakes it if
+     * Azure's copy differs from what status recorded; or a reconcile woken by nothing that concerns Azure (the echo of
+     * the operator's own ConfigMap write) while the listing still watches it. The key is read when its full read, a
+     * rotation or its expiry warning falls due, and at once when status cannot vouch for what is asked (a new
+     * annotation token, a published ConfigMap gone or changed). Null: read it now.
+     */
+    private Duration trusted(HsmKey cr, HsmKeyStatus st, String uri, KeyListings.Seen watched) {
+        ResourceID id = ResourceID.fromResource(cr);
+        Looked last = looked.get(id);
+        String request = cr.getMetadata().getAnnotations() == null ? null
+                : cr.getMetadata().getAnnotations().get(io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION);
+        if (last != null && (watched == null || !java.util.Objects.equals(last.reconcileRequest(), request))) {
+            return null;
+        }
+        ConfigMap published = st.publishedConfigMap == null ? null : publishedConfigMap(cr);
+        if (st.publishedConfigMap != null && (published == null || (last == null
+                ? !java.util.Objects.equals(st.keyId, published.getData() == null ? null : published.getData().get("keyId"))
+                : !java.util.Objects.equals(last.configMapVersion(), published.getMetadata().getResourceVersion())))) {
+            return null;
+        }
+        var ready = Conditions.get(st, Conditions.READY);
+        Long gen = gen(cr);
+        if (ready == null || !"True".equals(ready.getStatus()) || !java.util.Objects.equals(ready.getObservedGeneration(), gen)
+                || st.keyUpdated == null || st.nextReadAt == null || st.versions.isEmpty() || st.currentVersion == null
+                || !st.currentVersion.equals(st.versions.get(0).version) || st.lastUpdate != null
+                || !uri.replaceAll("/+$", "").concat("/keys/" + KeySpecs.keyName(cr)).equalsIgnoreCase(st.versionlessKeyId)
+                || !java.util.Objects.equals(UpdateTriggers.token(cr), st.lastRotateNowToken)
+                || UpdateTriggers.token(cr, io.hsmoperator.api.common.Conditions.ACCEPT_KEY_STATE_ANNOTATION) != null
+                && !UpdateTriggers.token(cr, io.hsmoperator.api.common.Conditions.ACCEPT_KEY_STATE_ANNOTATION).equals(st.lastAcceptKeyStateToken)) {
+            return null;
+        }
+        HsmKeyStatus.KeyVersion current = st.versions.get(0);
+        Instant now = Instant.now(clock);
+        Instant expires = current.expires == null ? null : Instant.parse(current.expires);
+        Instant due = Instant.parse(st.nextReadAt);
+        if (!due.isAfter(now)) {
+            return null;
+        }
+        if (last == null) {
+            listings.trust(cr, uri, new HsmKeys.Listed(KeySpecs.keyName(cr), !Boolean.FALSE.equals(current.enabled),
+                    current.created == null ? null : Instant.parse(current.created), Instant.parse(st.keyUpdated), expires, null));
+            looked.put(id, new Looked(request, published == null ? null : published.getMetadata().getResourceVersion()));
+        } else {
+            listings.resume(cr, watched);
+        }
+        return Duration.between(now, due).plusSeconds(1);
+    }
+
+    /** The informer's copy of the ConfigMap this HsmKey published, or null. */
+    private ConfigMap publishedConfigMap(HsmKey cr) {
+        String name = KeyPublisher.configMapName(cr);
+        return name == null || publishedConfigMaps == null ? null
+                : publishedConfigMaps.get(new ResourceID(name, cr.getMetadata().getNamespace())).orElse(null);
     }
 
     /** The key does not exist: recover it or report why it must not be created; null when the name is free to create. */
@@ -323,6 +424,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         }
         st.versions = out;
         st.lastRotationTime = versions.size() > 1 && key.created() != null ? key.created().toString() : null;
+        st.keyUpdated = key.updated() == null ? null : key.updated().toString();
+        st.readAt = Instant.now(clock).truncatedTo(ChronoUnit.SECONDS).toString();
     }
 
     /**
@@ -341,6 +444,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     @Override
     public DeleteControl cleanup(HsmKey stale, Context<HsmKey> context) {
         listings.forget(stale);
+        looked.remove(ResourceID.fromResource(stale));
         DeleteControl control = deletion.delete(stale);
         if (control.isRemoveFinalizer()) {
             ResourceMetrics.forget(stale);

@@ -160,6 +160,16 @@ public final class HsmRefs {
     }
 
     private static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref, boolean ready) {
+        return resolve(from, ref, ready, (ns, name) -> kubernetes.resources(ManagedHsm.class).inNamespace(ns).withName(name).get());
+    }
+
+    /** As {@link #resolve(KubernetesClient, HasMetadata, HsmReference)}, the ManagedHsm found by {@code lookup} (namespace, name). */
+    public static Resolution resolve(HasMetadata from, HsmReference ref, java.util.function.BiFunction<String, String, ManagedHsm> lookup) {
+        return resolve(from, ref, true, lookup);
+    }
+
+    private static Resolution resolve(HasMetadata from, HsmReference ref, boolean ready,
+                                      java.util.function.BiFunction<String, String, ManagedHsm> lookup) {
         String own = from.getMetadata().getNamespace();
         String ns = ref.namespaceOr(own);
         // The CRD's rule lets hsmRef.namespace be written out or left out (CEL cannot see metadata.namespace): check here
@@ -169,7 +179,7 @@ public final class HsmRefs {
             return new Resolution(null, null, Reason.ImmutableFieldChanged, "hsmRef now names ManagedHsm " + ns + "/" + ref.name
                     + ", but this resource was made in " + bound + ". hsmRef is immutable: set it back, or create a new resource.", false);
         }
-        ManagedHsm hsm = kubernetes.resources(ManagedHsm.class).inNamespace(ns).withName(ref.name).get();
+        ManagedHsm hsm = lookup.apply(ns, ref.name);
         if (hsm == null) {
             return new Resolution(null, null, Reason.HsmNotFound, "ManagedHsm " + ns + "/" + ref.name + " does not exist (yet).", true);
         }

@@ -21,7 +21,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 
 /**
  * Drift in keys, seen per HSM instead of per key. Every drift interval each HSM's keys are listed once (a page holds
@@ -34,14 +33,33 @@ import java.util.stream.Collectors;
 final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     private static final Logger LOG = Logger.getLogger(KeyListings.class);
 
-    /** What the last reconcile of an HsmKey saw of its key, and in which HSM. */
-    private record Seen(String hsmUri, String name, HsmKeys.Listed listed) {
+    /**
+     * What the last reconcile of an HsmKey saw of its key, and in which HSM. A key taken on trust from its status was not
+     * read by this process: its tags are unknown (null) and are not compared; any change to them moves {@code updated}.
+     */
+    record Seen(String hsmUri, String name, HsmKeys.Listed listed) {
+        boolean matches(HsmKeys.Listed now) {
+            if (listed.tags() != null) {
+                return listed.equals(now);
+            }
+            return now != null && now.enabled() == listed.enabled() && Objects.equals(now.created(), listed.created())
+                    && Objects.equals(now.updated(), listed.updated()) && Objects.equals(now.expires(), listed.expires());
+        }
     }
+
+    /** How soon after a key is taken on trust its HSM is listed to confirm it: one listing for all keys trusted meanwhile. */
+    static final Duration CONFIRM_AFTER = Duration.ofSeconds(5);
 
     private final HsmKeys keys;
     private final Duration interval;
     private final Map<ResourceID, Seen> seen = new ConcurrentHashMap<>();
     private final Set<String> failing = ConcurrentHashMap.newKeySet();
+    /** HSMs with a confirming listing scheduled. */
+    private final Set<String> confirming = ConcurrentHashMap.newKeySet();
+    /** HSMs whose periodic listing runs now: a listing that outlasts the interval is not started twice. */
+    private final Set<String> listing = ConcurrentHashMap.newKeySet();
+    /** Listings of different HSMs run side by side, so that one large HSM does not hold up the others' drift. */
+    static final int THREADS = 4;
     private volatile ScheduledExecutorService timer;
 
     KeyListings(HsmKeys keys, Duration interval) {
@@ -55,15 +73,35 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
         seen.put(ResourceID.fromResource(cr), new Seen(hsmUri, key.name(), HsmKeys.Listed.of(key)));
     }
 
+    /**
+     * Records a key as its status says it was last seen ({@code tags} unknown), for a process that has not read it: the
+     * HSM is listed soon after, and the key woken if Azure's copy differs.
+     */
+    void trust(HsmKey cr, String hsmUri, HsmKeys.Listed recorded) {
+        seen.put(ResourceID.fromResource(cr), new Seen(hsmUri, recorded.name(), recorded));
+        ScheduledExecutorService t = timer;
+        if (t != null && confirming.add(hsmUri)) {
+            t.schedule(() -> {
+                confirming.remove(hsmUri);
+                lookSafely(() -> look(hsmUri));
+            }, CONFIRM_AFTER.toMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
     /** The HsmKey is not converged, or gone: its own reconciles look at Azure until it converges again. */
-    void forget(HsmKey cr) {
-        seen.remove(ResourceID.fromResource(cr));
+    Seen forget(HsmKey cr) {
+        return seen.remove(ResourceID.fromResource(cr));
+    }
+
+    /** Watches the key again as it was seen before {@link #forget}: a reconcile that found nothing to read. */
+    void resume(HsmKey cr, Seen before) {
+        seen.putIfAbsent(ResourceID.fromResource(cr), before);
     }
 
     @Override
     public synchronized void start() throws OperatorException {
         super.start();
-        timer = Executors.newSingleThreadScheduledExecutor(r -> {
+        timer = Executors.newScheduledThreadPool(THREADS, r -> {
             Thread t = new Thread(r, "azure-key-listings");
             t.setDaemon(true);
             return t;
@@ -71,7 +109,7 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
         // Spread over the interval, so that replicas started together do not list in step. At a fixed rate, not delay:
         // a listing of many pages must not push every later one back, or drift would wait longer than the interval.
         long first = interval.toMillis() / 2 + ThreadLocalRandom.current().nextLong(Math.max(1, interval.toMillis() / 2));
-        timer.scheduleAtFixedRate(this::lookSafely, first, interval.toMillis(), TimeUnit.MILLISECONDS);
+        timer.scheduleAtFixedRate(this::lookAtEachHsm, first, interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -89,39 +127,59 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     }
 
     /** A scheduled task that throws is never run again: drift watching must outlive any one failure. */
-    private void lookSafely() {
+    private void lookSafely(Runnable look) {
         try {
-            look();
+            look.run();
         } catch (RuntimeException e) {
             LOG.errorf(e, "Looking for drift in keys failed; trying again in %s", interval);
         }
     }
 
-    /** One listing per HSM with converged keys; an event for each key that differs from what its reconcile saw. */
+    /** The periodic look: each HSM's listing on a thread of its own, unless its previous listing still runs. */
+    private void lookAtEachHsm() {
+        ScheduledExecutorService t = timer;
+        for (String uri : seen.values().stream().map(Seen::hsmUri).distinct().toList()) {
+            if (t != null && listing.add(uri)) {
+                t.execute(() -> {
+                    try {
+                        lookSafely(() -> look(uri));
+                    } finally {
+                        listing.remove(uri);
+                    }
+                });
+            }
+        }
+    }
+
+    /** One listing per HSM with converged keys, one after the other; an event for each key that differs from what its reconcile saw. */
     void look() {
-        Map<String, List<Map.Entry<ResourceID, Seen>>> byHsm = seen.entrySet().stream()
-                .collect(Collectors.groupingBy(e -> e.getValue().hsmUri()));
-        byHsm.forEach((uri, watched) -> {
-            Map<String, HsmKeys.Listed> listed = new HashMap<>();
-            try {
-                keys.list(uri).forEach(l -> listed.put(l.name().toLowerCase(Locale.ROOT), l));
-                if (failing.remove(uri)) {
-                    LOG.infof("Listing the keys of %s works again", uri);
-                }
-            } catch (AzureError e) {
-                // The keys' own full reads still run; one line per failure streak, not one per interval.
-                if (failing.add(uri)) {
-                    LOG.warnf("Cannot list the keys of %s to look for drift (%s); retrying every %s", uri, e.describe(), interval);
-                }
-                return;
+        seen.values().stream().map(Seen::hsmUri).distinct().toList().forEach(this::look);
+    }
+
+    /** One listing of the HSM; an event for each of its watched keys that differs from what was seen. */
+    void look(String uri) {
+        Map<String, HsmKeys.Listed> listed = new HashMap<>();
+        try {
+            keys.list(uri).forEach(l -> listed.put(l.name().toLowerCase(Locale.ROOT), l));
+            if (failing.remove(uri)) {
+                LOG.infof("Listing the keys of %s works again", uri);
             }
-            for (Map.Entry<ResourceID, Seen> e : watched) {
-                HsmKeys.Listed now = listed.get(e.getValue().name().toLowerCase(Locale.ROOT));
-                if (!Objects.equals(now, e.getValue().listed()) && seen.remove(e.getKey(), e.getValue())) {
-                    LOG.debugf("Key %s in %s changed outside the operator: reconciling HsmKey %s", e.getValue().name(), uri, e.getKey());
-                    getEventHandler().handleEvent(new Event(e.getKey()));
-                }
+        } catch (AzureError e) {
+            // The keys' own full reads still run; one line per failure streak, not one per interval.
+            if (failing.add(uri)) {
+                LOG.warnf("Cannot list the keys of %s to look for drift (%s); retrying every %s", uri, e.describe(), interval);
             }
-        });
+            return;
+        }
+        for (Map.Entry<ResourceID, Seen> e : List.copyOf(seen.entrySet())) {
+            if (!e.getValue().hsmUri().equals(uri)) {
+                continue;
+            }
+            HsmKeys.Listed now = listed.get(e.getValue().name().toLowerCase(Locale.ROOT));
+            if (!e.getValue().matches(now) && seen.remove(e.getKey(), e.getValue())) {
+                LOG.debugf("Key %s in %s changed outside the operator: reconciling HsmKey %s", e.getValue().name(), uri, e.getKey());
+                getEventHandler().handleEvent(new Event(e.getKey()));
+            }
+        }
     }
 }

@@ -80,7 +80,7 @@ final class KeyRotation {
                     + r.describe() + ")", created.mutation());
             key = created.key();
             versions = new ArrayList<>(versions);
-            versions.add(new HsmKeys.Version(key.id(), key.version(), key.enabled(), key.created(), key.expires(), key.tags()));
+            versions.add(HsmKeys.Version.of(key));
             plan = RotationSchedule.plan(policy, schedule(versions), token, st.lastRotateNowToken, now);
         }
         if (!plan.disable().isEmpty()) {

@@ -33,7 +33,7 @@ public final class RelatedResources {
      * Wakes every resource of the primary kind whose hsmRef names the ManagedHsm, when what such resources read of it
      * changed (see {@link #usabilityChanged}), or on every change when {@code everyChange} (a kind that reads more).
      */
-    public static <P extends HasMetadata> EventSource<ManagedHsm, P> referencedHsm(EventSourceContext<P> context, Function<P, HsmReference> ref,
+    public static <P extends HasMetadata> InformerEventSource<ManagedHsm, P> referencedHsm(EventSourceContext<P> context, Function<P, HsmReference> ref,
                                                                                  boolean everyChange) {
         var config = InformerEventSourceConfiguration.from(ManagedHsm.class, context.getPrimaryResourceClass())
                 .withName("managedhsm-of-" + context.getPrimaryResourceClass().getSimpleName().toLowerCase())
@@ -47,7 +47,7 @@ public final class RelatedResources {
     }
 
     /** Wakes the HsmKey whose published ConfigMap was changed or deleted (only ConfigMaps the operator labelled). */
-    public static EventSource<ConfigMap, HsmKey> publishedConfigMap(EventSourceContext<HsmKey> context) {
+    public static InformerEventSource<ConfigMap, HsmKey> publishedConfigMap(EventSourceContext<HsmKey> context) {
         var config = InformerEventSourceConfiguration.from(ConfigMap.class, HsmKey.class)
                 .withName("published-configmap")
                 .withLabelSelector(KeyPublisher.HSMKEY_LABEL)

@@ -138,6 +138,30 @@ class KeyListingsTest {
     }
 
     @Test
+    void aKeyTakenOnTrustIsWokenWhenItsListingDiffersInWhatStatusRecorded() {
+        Listing azure = new Listing();
+        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10));
+        List<ResourceID> woken = new ArrayList<>();
+        listings.setEventHandler(e -> woken.add(e.getRelatedCustomResourceID()));
+        for (String name : List.of("a", "b", "c", "d")) {
+            HsmKeys.Key k = key(name, true, Map.of("team", "payments"));
+            azure.keys.add(HsmKeys.Listed.of(k));
+            // What a status records: no tags; any change of them moves updated.
+            listings.trust(cr(name), HSM, new HsmKeys.Listed(name, true, T, T, null, null));
+        }
+        listings.look();
+        assertEquals(List.of(), woken, "status and the listing agree: no key is read");
+
+        // b disabled, c retagged (Azure moves updated), d gone.
+        azure.keys.set(1, new HsmKeys.Listed("b", false, T, T.plusSeconds(60), null, Map.of("team", "payments")));
+        azure.keys.set(2, new HsmKeys.Listed("c", true, T, T.plusSeconds(60), null, Map.of("team", "other")));
+        azure.keys.remove(3);
+        listings.look();
+        assertEquals(List.of(ResourceID.fromResource(cr("b")), ResourceID.fromResource(cr("c")), ResourceID.fromResource(cr("d"))),
+                woken.stream().sorted(java.util.Comparator.comparing(ResourceID::getName)).toList());
+    }
+
+    @Test
     void aFailingListingWakesNothing() {
         Listing azure = new Listing();
         KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10));

@@ -394,6 +394,43 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         assertTrue(azureKey(hsm, "stale") != null, "Retain kept the key");
     }
 
+    /**
+     * Issue 25: a new key costs one read (the name is free) and one create, whose answer is the whole first version; and
+     * three Kubernetes writes: the finalizer, the status, the published ConfigMap.
+     */
+    @Test
+    void aNewKeyConvergesWithOneReadAndOneCreateAndThreeKubernetesWrites() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        long mark = emulator.controls().lastSequence();
+        List<String> writes = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        try (var keyWatch = client.resources(HsmKey.class).inNamespace(ns).withName("lean").watch(recorder("HsmKey", writes));
+             var cmWatch = client.configMaps().inNamespace(ns).withName("lean-key").watch(recorder("ConfigMap", writes))) {
+            apply(hsmKey("lean", "hsm", HsmKeySpec.KeyType.EC_HSM));
+            awaitCondition(HsmKey.class, "lean", "Ready", "True", null, WAIT);
+            Thread.sleep(2000);
+        }
+        assertEquals(List.of("GET /keys/lean", "POST /keys/lean/create"), emulator.controls().journal(e -> e.seq() > mark
+                        && hsm.getSpec().azureName.equals(e.endpoint()) && e.path().matches("/(deleted)?keys/lean(/.*)?")).stream()
+                .map(e -> e.method() + " " + e.path()).toList());
+        // The test's own apply is the HsmKey's ADDED; every other event is a write of the operator's.
+        assertEquals(List.of("ConfigMap ADDED", "HsmKey ADDED", "HsmKey MODIFIED", "HsmKey MODIFIED"),
+                writes.stream().sorted().toList(), "the finalizer, the status, the ConfigMap: " + writes);
+    }
+
+    private static <T extends io.fabric8.kubernetes.api.model.HasMetadata> io.fabric8.kubernetes.client.Watcher<T> recorder(String kind,
+                                                                                                                        List<String> into) {
+        return new io.fabric8.kubernetes.client.Watcher<>() {
+            @Override
+            public void eventReceived(Action action, T resource) {
+                into.add(kind + " " + action);
+            }
+
+            @Override
+            public void onClose(io.fabric8.kubernetes.client.WatcherException cause) {
+            }
+        };
+    }
+
     @Test
     void aSoftDeletedNameIsReportedAndRecoveredOnlyWhenAllowed() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
@@ -405,8 +442,13 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         HsmKey held = awaitCondition(HsmKey.class, "legacy", "Ready", "False", "NameHeldBySoftDeletedKey", WAIT);
         assertTrue(condition(held, "Ready").getMessage().contains("recoverDeleted"));
         assertEquals("True", condition(held, "Stalled").getStatus());
-        assertEquals(List.of(), emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")),
-                "nothing is created over a soft-deleted key, nothing is purged");
+        // The operator creates a name it never held at once, and looks for a soft-deleted key only when Azure refuses
+        // (409; a 429 first when the test's own create used the HSM's one creation a second).
+        List<String> writes = emulator.controls().journal(e -> e.seq() > mark && e.isWrite() && !e.endpoint().equals("entra")).stream()
+                .map(e -> e.method() + " " + e.path() + " " + e.status()).toList();
+        assertEquals(List.of("POST /keys/legacy/create 409"), writes.stream().filter(w -> !w.endsWith(" 429")).toList(),
+                "nothing is created over a soft-deleted key (Azure refuses the one create), nothing is purged: " + writes);
+        assertNull(azureKey(hsm, "legacy"), "no key holds the name but the soft-deleted one");
 
         long recoverMark = emulator.controls().lastSequence();
         held.getSpec().recoverDeleted = true;

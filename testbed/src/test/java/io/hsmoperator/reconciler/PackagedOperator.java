@@ -69,10 +69,16 @@ final class PackagedOperator {
      * the client secret in Secret azure-credentials of that namespace, its output in {@code log}.
      */
     static Process watching(Emulator emulator, String namespace, Path log) throws IOException {
+        return watching(emulator, namespace, log, Map.of());
+    }
+
+    /** As {@link #watching(Emulator, String, Path)}, with {@code settings} over the test settings. */
+    static Process watching(Emulator emulator, String namespace, Path log, Map<String, String> settings) throws IOException {
         Map<String, String> props = properties(io.hsmoperator.kube.TestCluster.server().quarkusClientProperties(), emulator,
                 emulator.builtInPrincipal(), namespace + "/azure-credentials");
         props.put("quarkus.http.port", "0");
         props.put("quarkus.operator-sdk.namespaces", namespace);
+        props.putAll(settings);
         return launch(props, log);
     }
 

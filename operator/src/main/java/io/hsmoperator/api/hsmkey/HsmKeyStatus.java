@@ -57,6 +57,18 @@ public class HsmKeyStatus extends HsmRefStatus {
     @JsonPropertyDescription("Name of the ConfigMap published for workloads.")
     public String publishedConfigMap;
 
+    @JsonPropertyDescription("When Azure last changed the current version (its attributes or tags), as the operator last read it "
+            + "(RFC 3339). A restarted operator compares it with a listing of the HSM instead of reading every key again.")
+    public String keyUpdated;
+
+    @JsonPropertyDescription("When the operator last read the key in full, its versions included (RFC 3339).")
+    public String readAt;
+
+    @JsonPropertyDescription("When the operator reads the key in full next (RFC 3339): hsm.reconcile.key-full-read after readAt, or "
+            + "sooner when a rotation, the end of a grace period or an expiry warning falls due. A restarted operator reads the "
+            + "key then, or when a listing of the HSM shows it changed.")
+    public String nextReadAt;
+
     public static class KeyVersion {
         @JsonPropertyDescription("Version identifier.")
         public String version;
