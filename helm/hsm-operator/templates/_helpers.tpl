@@ -110,13 +110,13 @@ someone's workload, never granted cluster-wide.
 {{/* Rules in every watched namespace (a ClusterRole with watch.mode all). */}}
 {{- define "hsm-operator.workRules" -}}
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints", "hsmbackups", "hsmrestores"]
+  resources: ["managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints", "hsmbackups", "hsmrestores", "hsmroledefinitions"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms/status", "hsmkeys/status", "hsmroleassignments/status", "hsmdiagnostics/status", "privateendpoints/status", "hsmbackups/status", "hsmrestores/status"]
+  resources: ["managedhsms/status", "hsmkeys/status", "hsmroleassignments/status", "hsmdiagnostics/status", "privateendpoints/status", "hsmbackups/status", "hsmrestores/status", "hsmroledefinitions/status"]
   verbs: ["patch", "update"]
 - apiGroups: ["hsmoperator.io"]
-  resources: ["managedhsms/finalizers", "hsmkeys/finalizers", "hsmroleassignments/finalizers", "hsmdiagnostics/finalizers", "privateendpoints/finalizers", "hsmbackups/finalizers", "hsmrestores/finalizers"]
+  resources: ["managedhsms/finalizers", "hsmkeys/finalizers", "hsmroleassignments/finalizers", "hsmdiagnostics/finalizers", "privateendpoints/finalizers", "hsmbackups/finalizers", "hsmrestores/finalizers", "hsmroledefinitions/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["configmaps"]

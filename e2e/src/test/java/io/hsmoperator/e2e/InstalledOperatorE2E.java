@@ -122,7 +122,7 @@ class InstalledOperatorE2E {
     @Order(2)
     void samplesConverge() throws Exception {
         TestCluster.kubectlOk("apply", "-n", APPS, "-f", "../config/samples/");
-        for (String kind : List.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints")) {
+        for (String kind : List.of("managedhsms", "hsmkeys", "hsmroledefinitions", "hsmroleassignments", "hsmdiagnostics", "privateendpoints")) {
             // What a user or a CI pipeline waits on; it works on every kind because every kind has a Ready condition.
             TestCluster.kubectlOk("wait", "-n", APPS, "--for=condition=Ready", kind, "--all", "--timeout=" + WAIT.toSeconds() + "s");
         }
@@ -133,7 +133,7 @@ class InstalledOperatorE2E {
         // What Argo CD and kstatus (Flux, kpt, cli-utils) make of the statuses the operator wrote, judged by their own code;
         // the operator's Deployment with them, by Argo CD's built-in check.
         List<JsonNode> objects = new java.util.ArrayList<>();
-        for (String kind : List.of("managedhsms", "hsmkeys", "hsmroleassignments", "hsmdiagnostics", "privateendpoints")) {
+        for (String kind : List.of("managedhsms", "hsmkeys", "hsmroledefinitions", "hsmroleassignments", "hsmdiagnostics", "privateendpoints")) {
             readTree(TestCluster.kubectlOk("get", "-n", APPS, kind, "-o", "json")).path("items").forEach(objects::add);
         }
         objects.add(readTree(TestCluster.kubectlOk("get", "-n", Installation.SYSTEM, "deployment/hsm-operator", "-o", "json")));
@@ -329,7 +329,7 @@ class InstalledOperatorE2E {
     @Order(9)
     void uninstallLeavesAzureAsEachDeletionPolicySays() throws Exception {
         // As the README says: the resources first, while the operator still runs to honour their deletion policies.
-        TestCluster.kubectlOk("delete", "-n", APPS, "hsmrestores,hsmbackups,hsmroleassignments,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
+        TestCluster.kubectlOk("delete", "-n", APPS, "hsmrestores,hsmbackups,hsmroleassignments,hsmroledefinitions,hsmdiagnostics,privateendpoints,hsmkeys", "--all",
                 "--timeout=" + WAIT.toSeconds() + "s");
         TestCluster.kubectlOk("delete", "-n", APPS, "managedhsms", "--all", "--timeout=" + WAIT.toSeconds() + "s");
         State.Hsm hsm = emulator.inspect(s -> s.hsms.get(HSM_NAME));
@@ -339,6 +339,9 @@ class InstalledOperatorE2E {
         boolean granted = emulator.inspect(s -> s.hsms.get(HSM_NAME).roleAssignments.values().stream()
                 .anyMatch(a -> a.principalId.equals(WORKLOAD_PRINCIPAL)));
         assertFalse(granted, "HsmRoleAssignment deletionPolicy Delete: the grant is revoked");
+        boolean customRole = emulator.inspect(s -> s.hsms.get(HSM_NAME).customRoles.values().stream()
+                .anyMatch(d -> d.path("properties").path("roleName").asText().equals("payments key rotator")));
+        assertFalse(customRole, "HsmRoleDefinition deletionPolicy Delete: the custom role is removed, after the assignment using it");
         boolean endpoints = emulator.inspect(s -> s.privateEndpoints.isEmpty());
         assertTrue(endpoints, "PrivateEndpoint deletionPolicy Delete");
         boolean settings = emulator.inspect(s -> s.diagnosticSettings.isEmpty());

@@ -64,11 +64,13 @@ final class AccessControlApi {
                 return Http.Response.json(200, emu.read(() -> roleDefinition(hsm, name)));
             case "PUT": {
                 dataPlane.check(r, hsm, "roleDefinitions/write/action", "/");
-                if (Rbac.BUILT_IN.containsKey(name.toLowerCase(Locale.ROOT))) {
-                    throw ApiException.badParameter("Built-in role definitions cannot be changed." + activity());
-                }
+                // Azure's words (wire: the JavaScript SDK's recordings, api 7.6).
                 if (!Rbac.GUID.matcher(name).matches()) {
-                    throw ApiException.badParameter("The role definition name must be a GUID." + activity());
+                    throw ApiException.badParameter("Role definition name must be a GUID" + activity());
+                }
+                if (Rbac.BUILT_IN.containsKey(name.toLowerCase(Locale.ROOT))) {
+                    throw ApiException.badParameter("Cannot re-use the name/GUID matching that of a built-in role. Please use a unique "
+                            + "role ID." + activity());
                 }
                 JsonNode p = r.json().path("properties");
                 ObjectNode def = Rbac.definition(name.toLowerCase(Locale.ROOT), p.path("roleName").asText(name),
@@ -87,8 +89,10 @@ final class AccessControlApi {
                     props.set("assignableScopes", p.get("assignableScopes").deepCopy());
                 }
                 return Http.Response.json(201, emu.write(() -> {
-                    if (!hsm.customRoles.containsKey(name.toLowerCase(Locale.ROOT)) && hsm.customRoles.size() >= 50) {
-                        throw ApiException.badParameter("The HSM holds the maximum of 50 custom role definitions." + activity());
+                    // "50 custom role definitions per HSM" (Microsoft Learn, service limits); the answer's shape is not documented.
+                    if (!hsm.customRoles.containsKey(name.toLowerCase(Locale.ROOT)) && hsm.customRoles.size() >= ServiceLimits.CUSTOM_ROLES_PER_HSM) {
+                        throw ApiException.badParameter("The HSM holds the maximum of " + ServiceLimits.CUSTOM_ROLES_PER_HSM + " custom role "
+                                + "definitions." + activity());
                     }
                     if (hsm.customRoles.put(name.toLowerCase(Locale.ROOT), def) == null) {
                         hsm.customRoleEffectiveAtMillis.put(name.toLowerCase(Locale.ROOT),

@@ -13,6 +13,8 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ServiceLimits {
     static final int KEY_CREATES_PER_SECOND = 1;
     static final int RBAC_OPERATIONS_PER_SECOND = 5;
+    /** "50 custom role definitions per HSM" (Microsoft Learn, Managed HSM service limits): a 51st is refused. */
+    static final int CUSTOM_ROLES_PER_HSM = 50;
     private final Map<String, Deque<Long>> windows = new ConcurrentHashMap<>();
 
     /** Admits one request of {@code kind} on {@code hsm}, or throws 429 when the last second already had {@code perSecond}. */

@@ -98,6 +98,72 @@ class EmulatorRbacConformanceTest extends EmulatorTestBase {
     }
 
     @Test
+    void aCustomRoleNameMustBeAGuidAndNotABuiltIn() {
+        // As the JavaScript SDK's recordings show Azure answering (api 7.6).
+        KeyVaultAdministrationException notGuid = assertThrows(KeyVaultAdministrationException.class, () -> rbac.setRoleDefinition(
+                KeyVaultRoleScope.GLOBAL, "foo unique value"));
+        assertEquals(400, notGuid.getResponse().getStatusCode());
+        assertTrue(notGuid.getMessage().contains("BadParameter") && notGuid.getMessage().contains("Role definition name must be a GUID"),
+                notGuid.getMessage());
+        KeyVaultAdministrationException builtIn = assertThrows(KeyVaultAdministrationException.class, () -> rbac.setRoleDefinition(
+                KeyVaultRoleScope.GLOBAL, "a290e904-7015-4bba-90c8-60543313cdb4"));
+        assertEquals(400, builtIn.getResponse().getStatusCode());
+        assertTrue(builtIn.getMessage().contains("Cannot re-use the name/GUID matching that of a built-in role"), builtIn.getMessage());
+        // A missing definition: 404 RoleDefinitionNotFound, which the SDK's delete swallows (as recorded).
+        rbac.deleteRoleDefinition(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString());
+        KeyVaultAdministrationException missing = assertThrows(KeyVaultAdministrationException.class,
+                () -> rbac.getRoleDefinition(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString()));
+        assertEquals(404, missing.getResponse().getStatusCode());
+        assertTrue(missing.getMessage().contains("RoleDefinitionNotFound"), missing.getMessage());
+    }
+
+    @Test
+    void anHsmHoldsAtMostFiftyCustomRoles() throws Exception {
+        String uri = HsmFixtures.readyHsm(admin, "rg-rbac-limit", hsmName("rbac-limit"), null);
+        KeyVaultAccessControlClient c = admin.rbac(uri);
+        List<String> names = new java.util.ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            names.add(c.setRoleDefinition(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString()).getName());
+        }
+        long custom = c.listRoleDefinitions(KeyVaultRoleScope.GLOBAL).stream().filter(d -> d.getRoleType().toString().equals("CustomRole")).count();
+        assertEquals(50, custom);
+        KeyVaultAdministrationException full = assertThrows(KeyVaultAdministrationException.class,
+                () -> c.setRoleDefinition(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString()));
+        assertEquals(400, full.getResponse().getStatusCode(), "the 51st custom role is refused");
+        // Replacing one of the fifty is no new role.
+        c.setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(KeyVaultRoleScope.GLOBAL, names.get(0)).setPermissions(List.of(
+                new KeyVaultPermission(null, null, List.of(KeyVaultDataAction.READ_HSM_KEY), null))), com.azure.core.util.Context.NONE);
+        assertEquals(List.of(KeyVaultDataAction.READ_HSM_KEY),
+                c.getRoleDefinition(KeyVaultRoleScope.GLOBAL, names.get(0)).getPermissions().get(0).getDataActions());
+        c.deleteRoleDefinition(KeyVaultRoleScope.GLOBAL, names.get(1));
+        c.setRoleDefinition(KeyVaultRoleScope.GLOBAL, UUID.randomUUID().toString());
+    }
+
+    @Test
+    void aNewCustomRoleCannotBeAssignedUntilItsDefinitionPropagated() throws Exception {
+        Emulator slow = Emulator.start(EmulatorConfig.inMemory().withRbacPropagation(java.time.Duration.ofSeconds(2)));
+        try {
+            EmulatorClients c = new EmulatorClients(slow, slow.builtInPrincipal());
+            String uri = HsmFixtures.readyHsm(c, "rg-rbac-new-role", hsmName("rbac-new-role"), null);
+            var admin = c.rbac(uri);
+            String role = UUID.randomUUID().toString();
+            KeyVaultRoleDefinition def = admin.setRoleDefinitionWithResponse(new SetRoleDefinitionOptions(KeyVaultRoleScope.GLOBAL, role)
+                    .setRoleName("rotator").setPermissions(List.of(new KeyVaultPermission(null, null,
+                            List.of(KeyVaultDataAction.READ_HSM_KEY, KeyVaultDataAction.fromString("Microsoft.KeyVault/managedHsm/keys/rotate/action")), null))),
+                    com.azure.core.util.Context.NONE).getValue();
+            assertEquals(role, admin.getRoleDefinition(KeyVaultRoleScope.GLOBAL, role).getName(), "the definition reads at once");
+            KeyVaultAdministrationException early = assertThrows(KeyVaultAdministrationException.class,
+                    () -> admin.createRoleAssignment(KeyVaultRoleScope.KEYS, def.getId(), UUID.randomUUID().toString()));
+            assertEquals(400, early.getResponse().getStatusCode());
+            assertTrue(early.getMessage().contains("BadParameter") && early.getMessage().contains("Unkown role definition"), early.getMessage());
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(6)).ignoreExceptions()
+                    .until(() -> admin.createRoleAssignment(KeyVaultRoleScope.KEYS, def.getId(), UUID.randomUUID().toString()) != null);
+        } finally {
+            slow.close();
+        }
+    }
+
+    @Test
     void aNewAssignmentIsNotReadableAtOnceAndItsNameIsTaken() throws Exception {
         Emulator lagging = Emulator.start(EmulatorConfig.inMemory().withStaleReads(java.time.Duration.ofSeconds(2)));
         try {

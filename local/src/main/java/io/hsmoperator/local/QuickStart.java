@@ -27,6 +27,7 @@ import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.hsmoperator.api.roledefinition.HsmRoleDefinition;
 import io.hsmoperator.azure.AzureHttpClients;
 import io.hsmoperator.emulator.Azurite;
 import io.hsmoperator.emulator.Emulator;
@@ -65,7 +66,8 @@ import java.util.stream.Stream;
 @Singleton
 public class QuickStart {
     private static final List<Class<? extends io.fabric8.kubernetes.client.CustomResource<?, ? extends HsmStatus>>> KINDS = List.of(
-            ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class, HsmDiagnostics.class, PrivateEndpoint.class, HsmBackup.class);
+            ManagedHsm.class, HsmKey.class, HsmRoleAssignment.class, HsmDiagnostics.class, PrivateEndpoint.class, HsmBackup.class,
+            HsmRoleDefinition.class);
     private final KubernetesClient client;
     private final LocalEmulator local;
     private final String samples;

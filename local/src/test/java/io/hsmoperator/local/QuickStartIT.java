@@ -140,7 +140,9 @@ class QuickStartIT {
         // The sample ManagedHsm is replicated to a second region, which has its own data-plane host.
         assertTrue(Pattern.compile("ManagedHsm payments-hsm: https://127\\.0\\.0\\.1:\\d+/ \\(Active; .*; replica region northeurope "
                 + "\\(Succeeded\\) at https://127\\.0\\.0\\.1:\\d+/\\)").matcher(out).find(), out);
-        assertTrue(out.contains("All 6 resources are Ready"), "every sample converges: " + out);
+        assertTrue(out.contains("All 8 resources are Ready"), "every sample converges: " + out);
+        assertTrue(out.contains("HsmRoleDefinition/key-rotator") && out.contains("Ready=True  Ready  Role 'payments key rotator' is defined"), out);
+        assertTrue(out.contains("HsmRoleAssignment/rotation-job-rotates Ready=True"), "the sample's custom role is granted: " + out);
         // The sample HsmBackup made a real backup: a folder of blobs in local mode's Azurite, which status names.
         assertTrue(out.contains("HsmBackup/payments-hsm-nightly") && out.contains("Ready=True  Ready  The last backup is https://127.0.0.1:"), out);
         Matcher backup = Pattern.compile("HsmBackup payments-hsm-nightly: backup folder (https://127\\.0\\.0\\.1:\\d+/paymentsbackups/hsm-backups/"

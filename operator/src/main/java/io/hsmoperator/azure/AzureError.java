@@ -109,6 +109,27 @@ public final class AzureError extends RuntimeException {
     }
 
     /** Classifies anything an Azure SDK call can throw. */
+    /**
+     * The error of a data-plane answer the operator sent itself (no SDK client): Azure's {@code error.code} and message
+     * when the body has them, the kind from the status.
+     */
+    static AzureError ofResponse(com.azure.core.http.HttpResponse r, byte[] bytes, String fallback) {
+        String code = String.valueOf(r.getStatusCode());
+        String message = fallback;
+        try {
+            com.fasterxml.jackson.databind.JsonNode err = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(bytes == null ? new byte[0] : bytes).path("error");
+            code = err.path("code").asText(code);
+            message = err.path("message").asText(message);
+        } catch (java.io.IOException ignored) {
+            // no JSON body
+        }
+        int s = r.getStatusCode();
+        Kind kind = s == 429 ? Kind.THROTTLED : s >= 500 ? Kind.TRANSIENT : s == 403 ? Kind.FORBIDDEN : s == 409 ? Kind.CONFLICT
+                : s == 401 ? Kind.UNAUTHENTICATED : s == 404 ? Kind.NOT_FOUND : Kind.BAD_REQUEST;
+        return new AzureError(kind, s, code, message, retryAfter(r), null);
+    }
+
     public static AzureError of(Throwable t) {
         Throwable e = t;
         while (e != null) {

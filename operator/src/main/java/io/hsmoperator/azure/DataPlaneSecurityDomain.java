@@ -90,20 +90,7 @@ public class DataPlaneSecurityDomain implements SecurityDomain {
     }
 
     private static AzureError failure(HttpResponse r, byte[] bytes) {
-        String code = String.valueOf(r.getStatusCode());
-        String message = "security domain call failed";
-        try {
-            JsonNode err = JSON.readTree(bytes == null ? new byte[0] : bytes).path("error");
-            code = err.path("code").asText(code);
-            message = err.path("message").asText(message);
-        } catch (IOException ignored) {
-            // no JSON body
-        }
-        int s = r.getStatusCode();
-        AzureError.Kind kind = s == 429 ? AzureError.Kind.THROTTLED : s >= 500 ? AzureError.Kind.TRANSIENT : s == 403
-                ? AzureError.Kind.FORBIDDEN : s == 409 ? AzureError.Kind.CONFLICT : s == 401 ? AzureError.Kind.UNAUTHENTICATED
-                : s == 404 ? AzureError.Kind.NOT_FOUND : AzureError.Kind.BAD_REQUEST;
-        return new AzureError(kind, s, code, message, AzureError.retryAfter(r), null);
+        return AzureError.ofResponse(r, bytes, "security domain call failed");
     }
 
     private static String b64u(byte[] b) {

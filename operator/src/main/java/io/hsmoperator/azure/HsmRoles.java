@@ -68,6 +68,14 @@ public final class HsmRoles {
         return ID_PREFIX + guid;
     }
 
+    /**
+     * Whether the operator's configuration lists a role (hsm.role-assignments.allowed-privileged-roles: built-in names,
+     * GUIDs or role definition IDs) as one that may be granted, and defined, although it administers the HSM.
+     */
+    public static boolean listed(List<String> allowed, String guid) {
+        return allowed.stream().map(HsmRoles::guidOf).anyMatch(g -> g.isPresent() && g.get().equalsIgnoreCase(guid));
+    }
+
     /** The name of a built-in role; empty for a custom one. */
     public static Optional<String> nameOf(String guid) {
         return BUILT_IN.entrySet().stream().filter(e -> e.getValue().equalsIgnoreCase(guid)).map(Map.Entry::getKey).findFirst();
@@ -77,6 +85,11 @@ public final class HsmRoles {
      * Whether a custom role with these data actions can administer the HSM or take keys out of it, rather than only use
      * or manage keys. Its notDataActions are not subtracted: a role is judged by the most it may grant.
      */
+    public static boolean administrative(HsmAccessControl.Permissions p) {
+        return administrative(p.dataActions()) || administrative(p.actions());
+    }
+
+    /** As {@link #administrative(HsmAccessControl.Permissions)}, for data actions alone. */
     public static boolean administrative(List<String> dataActions) {
         return dataActions.stream().anyMatch(granted -> ADMINISTRATIVE.stream().anyMatch(action -> grants(granted, action)));
     }

@@ -230,8 +230,8 @@ public interface OperatorConfig {
 
     interface RoleAssignments {
         /**
-         * Roles that administer the HSM, and the scope /, refused for HsmRoleAssignment unless listed here (names or IDs).
-         * Default: none.
+         * Roles that administer the HSM, and the scope /, refused for HsmRoleAssignment unless listed here (names or IDs);
+         * an administrative HsmRoleDefinition is refused unless its definition name is listed. Default: none.
          */
         Optional<List<String>> allowedPrivilegedRoles();
 

@@ -10,6 +10,7 @@ import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.hsmoperator.api.roledefinition.HsmRoleDefinition;
 import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.ManagedHsmArm;
 import io.hsmoperator.azure.Mutation;
@@ -130,13 +131,14 @@ final class HsmDeletion {
         }
     }
 
-    /** Every HsmKey, HsmRoleAssignment, HsmDiagnostics and PrivateEndpoint that references this ManagedHsm, read now. */
+    /** Every HsmKey, HsmRoleAssignment, HsmDiagnostics, PrivateEndpoint and HsmRoleDefinition that references this ManagedHsm, read now. */
     private List<String> referencing(ManagedHsm cr) {
         List<String> out = new ArrayList<>();
         referencing(cr, HsmKey.class, k -> k.getSpec() == null ? null : k.getSpec().hsmRef, out);
         referencing(cr, HsmRoleAssignment.class, a -> a.getSpec() == null ? null : a.getSpec().hsmRef, out);
         referencing(cr, HsmDiagnostics.class, d -> d.getSpec() == null ? null : d.getSpec().hsmRef, out);
         referencing(cr, PrivateEndpoint.class, p -> p.getSpec() == null ? null : p.getSpec().hsmRef, out);
+        referencing(cr, HsmRoleDefinition.class, d -> d.getSpec() == null ? null : d.getSpec().hsmRef, out);
         return out;
     }
 

@@ -5,6 +5,7 @@ import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignmentStatus;
+import io.hsmoperator.api.roledefinition.HsmRoleDefinition;
 import io.hsmoperator.azure.AzureError;
 import io.hsmoperator.azure.HsmAccessControl;
 import io.hsmoperator.azure.HsmKeys;
@@ -66,7 +67,8 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
 
     @Override
     public List<EventSource<?, HsmRoleAssignment>> prepareEventSources(EventSourceContext<HsmRoleAssignment> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), RelatedResources.grantedKey(context));
+        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), RelatedResources.grantedKey(context),
+                RelatedResources.grantedRole(context));
     }
 
     @Override
@@ -77,7 +79,17 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
     private Duration converge(HsmRoleAssignment cr, HsmRoleAssignmentStatus st) {
         HsmRoleAssignmentSpec spec = cr.getSpec();
         // validate what needs no Azure call
-        Optional<String> guid = spec == null || spec.role == null ? Optional.empty() : HsmRoles.guidOf(spec.role);
+        if (spec != null && (spec.role == null) == (spec.roleDefinitionRef == null)) {
+            stalled(st, Reason.InvalidSpec, "Set exactly one of role (a built-in role or a role definition ID) and roleDefinitionRef "
+                    + "(an HsmRoleDefinition in this namespace).", gen(cr), clock);
+            return config.reconcile().resync();
+        }
+        boolean byRef = spec != null && spec.roleDefinitionRef != null;
+        Optional<String> guid = byRef ? Optional.ofNullable(definedRole(cr, st))
+                : spec == null || spec.role == null ? Optional.empty() : HsmRoles.guidOf(spec.role);
+        if (byRef && guid.isEmpty()) {
+            return config.reconcile().poll();
+        }
         if (guid.isEmpty()) {
             stalled(st, Reason.InvalidSpec, "role '" + (spec == null ? null : spec.role) + "' is neither a built-in Managed HSM role "
                     + "name (for example 'Managed HSM Crypto User') nor a role definition ID.", gen(cr), clock);
@@ -113,11 +125,25 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         if (roleName == null) {
             HsmAccessControl.RoleDefinition role = access.roleDefinitions(uri).stream().filter(d -> guid.get().equalsIgnoreCase(d.name()))
                     .findFirst().orElse(null);
+            if (role == null && byRef) {
+                // Defined moments ago: Azure's reads lag its writes.
+                progressing(st, Reason.RoleDefinitionNotReady, "HsmRoleDefinition " + spec.roleDefinitionRef.name + " is defined, but "
+                        + "Azure's reads do not show role definition " + guid.get() + " yet.", gen(cr), clock);
+                return config.reconcile().poll();
+            }
             if (role == null) {
                 stalled(st, Reason.InvalidSpec, "The HSM has no role definition " + guid.get() + " ('" + spec.role + "').", gen(cr), clock);
                 return config.reconcile().resync();
             }
-            if (HsmRoles.administrative(role.dataActions()) && !allowed(guid.get())) {
+            String definedBy = Ownership.markOf(role.description());
+            if (definedBy != null && !ownership.inNamespaceOf(definedBy, cr)) {
+                // Another namespace's HsmRoleDefinition: its owners may change what it permits at any time.
+                stalled(st, Reason.RefNotPermitted, "Role definition " + guid.get() + " ('" + role.roleName() + "') is HsmRoleDefinition "
+                        + definedBy + "'s; an HsmRoleAssignment may grant only custom roles defined in its own namespace. Nothing was "
+                        + "granted.", gen(cr), clock);
+                return config.reconcile().resync();
+            }
+            if (HsmRoles.administrative(role.permissions()) && !allowed(guid.get())) {
                 stalled(st, Reason.RoleNotAllowed, "Custom role '" + role.roleName() + "' can administer the HSM (roles, security domain, "
                         + "backups, export or purge); the operator's configuration does not allow granting it. Nothing was written.",
                         gen(cr), clock);
@@ -173,7 +199,17 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                 st.assignmentName = name;
                 st.scope = scope;
                 Reports.writeAhead(kubernetes, cr, st);
-                Optional<Mutation> m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
+                Optional<Mutation> m;
+                try {
+                    m = access.assign(uri, scope, name, HsmRoles.definitionId(guid.get()), spec.principalId);
+                } catch (AzureError e) {
+                    if (HsmRoles.nameOf(guid.get()).isPresent() || !HsmAccessControl.definitionNotYetAssignable(e)) {
+                        throw e;
+                    }
+                    progressing(st, Reason.WaitingForAccess, "Azure does not accept assignments of role '" + roleName + "' yet: its "
+                            + "definition has not propagated. Looking again shortly.", gen(cr), clock);
+                    return config.reconcile().poll();
+                }
                 if (m.isEmpty()) {
                     // Our earlier grant (its answer lost) or an equal one: Azure's reads lag its writes. Look again once they
                     // show it; until then it counts as granted now, so Ready still waits for propagation.
@@ -207,6 +243,41 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         }
         ready(st, Reason.Ready, "Role '" + roleName + "' is granted to " + spec.principalId + " at " + scope + ".", gen(cr), clock);
         return config.reconcile().resync();
+    }
+
+    /**
+     * The GUID of the custom role the referenced HsmRoleDefinition defines, once it is Ready in the assignment's HSM (null
+     * and a condition while waiting). The GUID is derived from the definition's namespace and name, never read from its
+     * status.
+     */
+    private String definedRole(HsmRoleAssignment cr, HsmRoleAssignmentStatus st) {
+        HsmRoleAssignmentSpec spec = cr.getSpec();
+        HsmRoleDefinition def = kubernetes.resources(HsmRoleDefinition.class).inNamespace(cr.getMetadata().getNamespace())
+                .withName(spec.roleDefinitionRef.name).get();
+        if (def == null || def.getSpec() == null) {
+            progressing(st, Reason.RoleDefinitionNotReady, "Waiting for HsmRoleDefinition " + spec.roleDefinitionRef.name + " to exist.",
+                    gen(cr), clock);
+            return null;
+        }
+        if (def.getMetadata().getDeletionTimestamp() != null) {
+            stalled(st, Reason.RoleDefinitionNotReady, "HsmRoleDefinition " + spec.roleDefinitionRef.name + " is being deleted; it waits "
+                    + "until no HsmRoleAssignment uses it. Delete this HsmRoleAssignment too, or recreate the definition after.",
+                    gen(cr), clock);
+            return null;
+        }
+        String defNs = def.getSpec().hsmRef.namespaceOr(def.getMetadata().getNamespace());
+        String ownNs = spec.hsmRef.namespaceOr(cr.getMetadata().getNamespace());
+        if (!def.getSpec().hsmRef.name.equals(spec.hsmRef.name) || !defNs.equals(ownNs)) {
+            stalled(st, Reason.InvalidSpec, "HsmRoleDefinition " + spec.roleDefinitionRef.name + " defines its role in ManagedHsm " + defNs
+                    + "/" + def.getSpec().hsmRef.name + ", not in " + ownNs + "/" + spec.hsmRef.name + ".", gen(cr), clock);
+            return null;
+        }
+        if (!Conditions.isTrue(def.getStatus(), Conditions.READY)) {
+            progressing(st, Reason.RoleDefinitionNotReady, "Waiting for HsmRoleDefinition " + spec.roleDefinitionRef.name + " to be Ready.",
+                    gen(cr), clock);
+            return null;
+        }
+        return ownership.derivedName(HsmRoleDefinitionReconciler.PURPOSE, def);
     }
 
     /** /, /keys, or /keys/{key name} of the referenced HsmKey once it is Ready (null and a condition while waiting). */
@@ -248,8 +319,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
     }
 
     private boolean allowed(String guid) {
-        List<String> allowed = config.roleAssignments().allowedPrivilegedRoles().orElse(List.of());
-        return allowed.stream().map(HsmRoles::guidOf).anyMatch(g -> g.isPresent() && g.get().equalsIgnoreCase(guid));
+        return HsmRoles.listed(config.roleAssignments().allowedPrivilegedRoles().orElse(List.of()), guid);
     }
 
     private static boolean matches(HsmAccessControl.Assignment a, String principalId, String guid) {
@@ -302,7 +372,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         try {
             // No read first: one that finds nothing proves nothing (Azure's reads lag its writes); the DELETE's answer does.
             Mutation m = access.unassign(hsm.hsmUri(), scope, name);
-            events.mutation(cr, "RoleRevoked", "Revoked role '" + java.util.Objects.toString(st.roleName, spec.role) + "' from " + spec.principalId + " at " + scope, m);
+            events.mutation(cr, "RoleRevoked", "Revoked role '" + java.util.Objects.toString(st.roleName, spec.role != null ? spec.role : "of HsmRoleDefinition " + spec.roleDefinitionRef.name) + "' from " + spec.principalId + " at " + scope, m);
             return DeleteControl.defaultDelete();
         } catch (AzureError e) {
             if (e.is(AzureError.Kind.NOT_FOUND)) {

@@ -66,7 +66,7 @@ final class OperatorGrant {
                 assigned = access.assign(hsm.hsmUri(), OperatorRole.SCOPE, assignment, OperatorRole.definitionId(), me);
             } catch (AzureError e) {
                 // Assigning a role definition that exists is refused (400) until the definition has propagated.
-                if (!e.is(AzureError.Kind.BAD_REQUEST)) {
+                if (!HsmAccessControl.definitionNotYetAssignable(e)) {
                     throw e;
                 }
                 return waitingForAccess(cr, st, "The operator defined its role '" + OperatorRole.NAME + "'; Azure does not accept "

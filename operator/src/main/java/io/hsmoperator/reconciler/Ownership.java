@@ -68,6 +68,43 @@ public class Ownership {
                 + resource.getMetadata().getUid();
     }
 
+    /**
+     * The owner as an object without tags carries it (a role definition, in its description): cluster/namespace/name,
+     * without the UID, so that a re-created resource of the same name finds its own object.
+     */
+    public String nameTag(HasMetadata resource) {
+        return cluster + "/" + resource.getMetadata().getNamespace() + "/" + resource.getMetadata().getName();
+    }
+
+    /**
+     * A name (a GUID) for the Azure object {@code purpose} of a resource, derived from its cluster, namespace and name:
+     * the same on every retry and for a re-created resource, different for every other owner.
+     */
+    public String derivedName(String purpose, HasMetadata resource) {
+        return java.util.UUID.nameUUIDFromBytes(("hsmoperator.io/" + purpose + "/" + nameTag(resource))
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+    }
+
+    private static final java.util.regex.Pattern MARK = java.util.regex.Pattern.compile("\\[" + TAG + ": ([^\\]\\s]+)]$");
+
+    /** A description with the ownership mark of {@code owner} at its end (objects without tags carry their owner so). */
+    public static String marked(String description, String owner) {
+        String d = description == null ? "" : description.strip();
+        return (d.isEmpty() ? "" : d + " ") + "[" + TAG + ": " + owner + "]";
+    }
+
+    /** The owner a description's ownership mark names; null when it carries none. */
+    public static String markOf(String description) {
+        java.util.regex.Matcher m = MARK.matcher(description == null ? "" : description.strip());
+        return m.find() ? m.group(1) : null;
+    }
+
+    /** Whether a tag names an owner of this cluster in {@code resource}'s namespace. */
+    public boolean inNamespaceOf(String tagged, HasMetadata resource) {
+        Optional<Owner> o = Owner.parse(tagged);
+        return o.isPresent() && o.get().cluster().equals(cluster) && o.get().namespace().equals(resource.getMetadata().getNamespace());
+    }
+
     /** Whether a tag names this resource: exactly, or in the earlier format without UID, by this cluster, namespace and name. */
     public boolean isOf(String tagged, HasMetadata resource) {
         if (tag(resource).equals(tagged)) {

@@ -9,7 +9,7 @@ public enum Reason {
     // rotation (condition RotationDue)
     RotationScheduled, RotationInProgress, RotateNowRequested, AzureRotationPolicy, OnDemandOnly,
     // warnings before Azure refuses (condition ExpiryWarning; events on ManagedHsm and HsmRoleAssignment)
-    ExpiryBeforeRotation, KeyCountNearLimit, RoleAssignmentsNearLimit,
+    ExpiryBeforeRotation, KeyCountNearLimit, RoleAssignmentsNearLimit, RoleDefinitionsNearLimit,
     // backups (HsmBackup): a job running, another job of the HSM running, the last backup failed (retried on the schedule),
     // the first backup waits for the schedule's window
     BackingUp, AnotherJobRunning, BackupFailed, WaitingForWindow,
@@ -33,5 +33,7 @@ public enum Reason {
     SecurityDomainNotStored, SecurityDomainRewrapMismatch, SecurityDomainMissing, SecurityDomainSecretConflict, ActivationFailed, OperatorNotAdministrator,
     ObserveOnly, DeletionBlocked, KeyMissing, VersionsGone,
     VersionLimitApproaching, RoleNotAllowed, KeyNotReady, AwaitingApproval, ConnectionRejected, NotPermitted, WriteRefused,
-    PublishConflict, KubernetesWriteFailed, DriftNotConverging, SecretMissing, NoManagedIdentity
+    PublishConflict, KubernetesWriteFailed, DriftNotConverging, SecretMissing, NoManagedIdentity,
+    // custom roles: the referenced HsmRoleDefinition is not defined yet, the HSM holds as many custom roles as Azure allows
+    RoleDefinitionNotReady, RoleDefinitionLimitReached
 }

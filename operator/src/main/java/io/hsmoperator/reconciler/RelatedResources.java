@@ -6,6 +6,7 @@ import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
+import io.hsmoperator.api.roledefinition.HsmRoleDefinition;
 import io.hsmoperator.publish.KeyPublisher;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
@@ -59,15 +60,28 @@ public final class RelatedResources {
         return new InformerEventSource<>(config, context);
     }
 
+    /** Wakes the role assignments of a namespace that grant the HsmRoleDefinition that changed (its Ready, its deletion). */
+    public static EventSource<HsmRoleDefinition, HsmRoleAssignment> grantedRole(EventSourceContext<HsmRoleAssignment> context) {
+        return referencedByAssignments(context, HsmRoleDefinition.class, "granted-hsmroledefinition",
+                a -> a.roleDefinitionRef == null ? null : a.roleDefinitionRef.name);
+    }
+
     /** Wakes the role assignments of a namespace that grant on the HsmKey that changed (its key ID, its Ready). */
     public static EventSource<HsmKey, HsmRoleAssignment> grantedKey(EventSourceContext<HsmRoleAssignment> context) {
-        var config = InformerEventSourceConfiguration.from(HsmKey.class, HsmRoleAssignment.class)
-                .withName("granted-hsmkey")
+        return referencedByAssignments(context, HsmKey.class, "granted-hsmkey", a -> a.keyRef == null ? null : a.keyRef.name);
+    }
+
+    /** Wakes the role assignments that name the changed resource of {@code kind} in their own namespace ({@code ref}). */
+    private static <S extends HasMetadata> EventSource<S, HsmRoleAssignment> referencedByAssignments(
+            EventSourceContext<HsmRoleAssignment> context, Class<S> kind, String name,
+            Function<io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec, String> ref) {
+        var config = InformerEventSourceConfiguration.from(kind, HsmRoleAssignment.class)
+                .withName(name)
                 .withNamespacesInheritedFromController()
                 .withItemStore(new LeanItemStore<>())
-                .withSecondaryToPrimaryMapper(key -> context.getPrimaryCache().list(a -> a.getSpec() != null && a.getSpec().keyRef != null
-                                && key.getMetadata().getName().equals(a.getSpec().keyRef.name)
-                                && key.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
+                .withSecondaryToPrimaryMapper(r -> context.getPrimaryCache().list(a -> a.getSpec() != null
+                                && r.getMetadata().getName().equals(ref.apply(a.getSpec()))
+                                && r.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))
                         .map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .build();
         return new InformerEventSource<>(config, context);

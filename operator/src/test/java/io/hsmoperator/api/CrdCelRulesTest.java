@@ -200,6 +200,30 @@ class CrdCelRulesTest {
         c.add(new Case(ra, "another role by ID", none(), s -> s.put("role", "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3"), "cannot change who"));
         c.add(new Case(ra, "the principal in upper case", none(), s -> s.put("principalId", s.get("principalId").asText().toUpperCase()), null));
 
+        c.add(new Case(ra, "a role and a role definition reference", null, s -> s.putObject("roleDefinitionRef").put("name", "key-rotator"),
+                "set exactly one of role"));
+        c.add(new Case(ra, "neither a role nor a reference", null, s -> s.remove("role"), "set exactly one of role"));
+        c.add(new Case(ra, "a role definition reference", null, s -> {
+            s.remove("role");
+            s.putObject("roleDefinitionRef").put("name", "key-rotator");
+        }, null));
+        c.add(new Case(ra, "the reference cannot change", s -> {
+            s.remove("role");
+            s.putObject("roleDefinitionRef").put("name", "key-rotator");
+        },
+                s -> s.putObject("roleDefinitionRef").put("name", "other"), "cannot change who"));
+        c.add(new Case(ra, "a role cannot become a reference", none(), s -> {
+            s.remove("role");
+            s.putObject("roleDefinitionRef").put("name", "x");
+        },
+                "cannot change who"));
+
+        String rd = "HsmRoleDefinition";
+        c.add(new Case(rd, "the sample is accepted", null, none(), null));
+        c.add(new Case(rd, "a role that permits nothing", null, s -> s.remove("dataActions"), "must permit something"));
+        c.add(new Case(rd, "hsmRef is immutable", none(), s -> s.putObject("hsmRef").put("name", "x"), "hsmRef is immutable"));
+        c.add(new Case(rd, "data actions may change", none(), s -> s.putArray("dataActions").add("Microsoft.KeyVault/managedHsm/keys/read/action"), null));
+
         String diag = "HsmDiagnostics";
         c.add(new Case(diag, "the sample is accepted", null, none(), null));
         c.add(new Case(diag, "no destination", null, s -> s.remove("logAnalyticsWorkspaceId"), "set at least one destination"));

@@ -39,7 +39,7 @@ class SamplesSchemaTest {
     void thereIsOneSamplePerKind() {
         Set<String> kinds = Crds.samples().stream().map(s -> s.path("kind").asText()).filter(CRDS::containsKey).collect(Collectors.toSet());
         assertEquals(CRDS.keySet(), kinds);
-        assertEquals(7, CRDS.size());
+        assertEquals(8, CRDS.size());
     }
 
     @TestFactory

@@ -46,4 +46,44 @@ class HsmRolesTest {
         assertFalse(HsmRoles.administrative(List.of(P + "keys/read/action/backup/")));
         assertFalse(HsmRoles.grants(P + "keys/export", P + "keys/export/action"), "an action is matched whole, not as a prefix");
     }
+
+    @Test
+    void aCustomRolesControlPlaneActionsAreJudgedToo() {
+        HsmAccessControl.Permissions quiet = new HsmAccessControl.Permissions(List.of(), List.of(), List.of(P + "keys/read/action"), List.of());
+        assertFalse(HsmRoles.administrative(quiet));
+        assertTrue(HsmRoles.administrative(new HsmAccessControl.Permissions(List.of("*"), List.of(), List.of(P + "keys/read/action"),
+                List.of())), "a wildcard among the actions");
+        assertTrue(HsmRoles.administrative(new HsmAccessControl.Permissions(List.of(), List.of(), List.of(P + "keys/*"),
+                List.of(P + "keys/export/action"))), "notDataActions do not make a role acceptable");
+    }
+
+    @Test
+    void theConfigurationListsRolesByNameGuidOrId() {
+        String custom = "5e1f0c2a-0d5b-3c6e-9f7a-8b9c0d1e2f3a";
+        assertTrue(HsmRoles.listed(List.of("Managed HSM Crypto Officer"), "515eb02d-2335-4d2d-92f2-b1cbdf9c3778"));
+        assertTrue(HsmRoles.listed(List.of(custom.toUpperCase()), custom));
+        assertTrue(HsmRoles.listed(List.of(HsmRoles.definitionId(custom)), custom));
+        assertFalse(HsmRoles.listed(List.of("Managed HSM Crypto Officer", "not a role"), custom));
+        assertFalse(HsmRoles.listed(List.of(), custom));
+    }
+
+    @Test
+    void permissionsCompareAsAzureDoes() {
+        var a = new HsmAccessControl.Permissions(List.of(), List.of(), List.of(P + "keys/read/action", P + "keys/rotate/action"), List.of());
+        var b = new HsmAccessControl.Permissions(List.of(), List.of(), List.of(P.toLowerCase() + "keys/rotate/action", P + "keys/read/action"),
+                List.of());
+        assertTrue(a.sameAs(b), "order and case do not matter");
+        assertFalse(a.sameAs(new HsmAccessControl.Permissions(List.of(), List.of(), List.of(P + "keys/read/action"), List.of())));
+        assertFalse(a.sameAs(new HsmAccessControl.Permissions(List.of(), List.of(), a.dataActions(), List.of(P + "keys/rotate/action"))));
+    }
+
+    @Test
+    void onlyARefusalThatNamesTheRoleDefinitionMeansItHasNotPropagated() {
+        assertTrue(HsmAccessControl.definitionNotYetAssignable(new AzureError(AzureError.Kind.BAD_REQUEST, 400, "BadParameter",
+                "Unkown role definition 0b1c (Activity ID: x)", null, null)));
+        assertFalse(HsmAccessControl.definitionNotYetAssignable(new AzureError(AzureError.Kind.BAD_REQUEST, 400, "RoleAssignmentLimitExceeded",
+                "No more than 10 role assignments are allowed at scope /keys/k.", null, null)));
+        assertFalse(HsmAccessControl.definitionNotYetAssignable(new AzureError(AzureError.Kind.NOT_FOUND, 404, "RoleDefinitionNotFound",
+                "Requested role definition not found", null, null)));
+    }
 }

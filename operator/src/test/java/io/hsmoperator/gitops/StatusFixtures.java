@@ -54,6 +54,9 @@ final class StatusFixtures {
             new Case("HsmKey", "immutable-field-changed", "Degraded", "Failed"),
             // Argo CD reports a resource being deleted as Progressing before it runs the script; kstatus says Terminating.
             new Case("HsmKey", "deletion-blocked", "Degraded", "Terminating"),
+            new Case("HsmRoleDefinition", "applied", "Progressing", "Current"),
+            new Case("HsmRoleDefinition", "ready", "Healthy", "Current"),
+            new Case("HsmRoleDefinition", "limit-reached", "Degraded", "Failed"),
             new Case("HsmRoleAssignment", "applied", "Progressing", "Current"),
             new Case("HsmRoleAssignment", "propagating", "Progressing", "InProgress"),
             new Case("HsmRoleAssignment", "ready", "Healthy", "Current"),

@@ -45,4 +45,17 @@ class OwnershipTest {
         }
         assertTrue(Ownership.Owner.parse(null).isEmpty());
     }
+
+    @Test
+    void anObjectWithoutTagsCarriesItsOwnerAtTheEndOfItsDescription() {
+        String marked = Ownership.marked("Rotate the payments keys", "c1/payments/key-rotator");
+        assertEquals("Rotate the payments keys [hsmoperator.io-owner: c1/payments/key-rotator]", marked);
+        assertEquals("c1/payments/key-rotator", Ownership.markOf(marked));
+        assertEquals("[hsmoperator.io-owner: c1/a/b]", Ownership.marked(null, "c1/a/b"));
+        assertEquals("c1/a/b", Ownership.markOf(Ownership.marked("  ", "c1/a/b")));
+        for (String unmarked : new String[]{null, "", "made by hand", "[hsmoperator.io-owner: c1/a/b] then more words",
+                "[hsmoperator.io-owner: ]"}) {
+            assertEquals(null, Ownership.markOf(unmarked), unmarked);
+        }
+    }
 }

@@ -169,6 +169,14 @@ class CrdAdmissionIT {
         if (kind.equals("HsmRoleAssignment") && !out.has("scope") && !out.has("keyRef")) {
             out.set("keyRef", sample.get("keyRef").deepCopy());
         }
+        if (kind.equals("HsmRoleAssignment")) {
+            // one of a role and a role definition reference
+            out.set(sample.has("role") ? "role" : "roleDefinitionRef", sample.get(sample.has("role") ? "role" : "roleDefinitionRef").deepCopy());
+        }
+        if (kind.equals("HsmRoleDefinition")) {
+            // a role that permits nothing is refused
+            out.set("dataActions", sample.get("dataActions").deepCopy());
+        }
         if (kind.equals("HsmDiagnostics")) {
             out.set("logAnalyticsWorkspaceId", sample.get("logAnalyticsWorkspaceId").deepCopy());
         }
@@ -211,9 +219,13 @@ class CrdAdmissionIT {
                 }
             }
             case "HsmRoleAssignment" -> {
-                String role = s.path("role").asText();
-                s.put("role", role.equals("Managed HSM Crypto User") ? "21dbd100-6940-42c2-9190-5d6cb909625b" : role);
+                if (s.has("role")) {
+                    String role = s.path("role").asText();
+                    s.put("role", role.equals("Managed HSM Crypto User") ? "21dbd100-6940-42c2-9190-5d6cb909625b" : role);
+                }
             }
+            // every optional field of a role definition has its default in the schema (deletionPolicy Delete)
+            case "HsmRoleDefinition" -> { }
             case "HsmDiagnostics" -> s.put("settingName", name);
             case "PrivateEndpoint" -> s.put("manualApproval", false);
             case "ManagedHsm", "HsmBackup", "HsmRestore" -> { }

@@ -107,6 +107,14 @@ class KubectlIT extends OperatorTestBase {
                   keyRef: {name: signing}
                 ---
                 apiVersion: hsmoperator.io/v1alpha1
+                kind: HsmRoleDefinition
+                metadata: {name: rotator, namespace: %1$s}
+                spec:
+                  hsmRef: {name: hsm}
+                  roleName: key rotator
+                  dataActions: [Microsoft.KeyVault/managedHsm/keys/read/action, Microsoft.KeyVault/managedHsm/keys/rotate/action]
+                ---
+                apiVersion: hsmoperator.io/v1alpha1
                 kind: HsmDiagnostics
                 metadata: {name: audit, namespace: %1$s}
                 spec:
@@ -126,8 +134,8 @@ class KubectlIT extends OperatorTestBase {
         assertEquals(0, applied.exitCode(), applied.out());
         try {
             String waited = TestCluster.kubectlOk("wait", "-n", ns, "--for=condition=Ready", "hsmroleassignment/signer",
-                    "hsmdiagnostics/audit", "privateendpoint/pe", "--timeout=90s");
-            assertEquals(3, waited.lines().filter(l -> l.contains("condition met")).count(), waited);
+                    "hsmroledefinition/rotator", "hsmdiagnostics/audit", "privateendpoint/pe", "--timeout=90s");
+            assertEquals(4, waited.lines().filter(l -> l.contains("condition met")).count(), waited);
         } catch (AssertionError e) {
             dump();
             throw e;
@@ -137,6 +145,13 @@ class KubectlIT extends OperatorTestBase {
         assertEquals(List.of("NAME", "READY", "ROLE", "PRINCIPAL", "SCOPE", "AGE"), columns(assignments.get(0)), assignments.get(0));
         assertTrue(assignments.get(1).matches("signer\\s+True\\s+Managed HSM Crypto User\\s+" + principal + "\\s+/keys/signing\\s+.*"),
                 assignments.get(1));
+
+        List<String> roles = lines(TestCluster.kubectlOk("get", "hsmrd", "-n", ns));
+        assertEquals(List.of("NAME", "READY", "ROLE", "AGE"), columns(roles.get(0)), roles.get(0));
+        assertTrue(roles.get(1).matches("rotator\\s+True\\s+key rotator\\s+.*"), roles.get(1));
+        List<String> rolesWide = lines(TestCluster.kubectlOk("get", "hsmroledefinition", "rotator", "-n", ns, "-o", "wide"));
+        assertTrue(rolesWide.get(0).contains("DEFINITION") && rolesWide.get(1).contains(
+                get(io.hsmoperator.api.roledefinition.HsmRoleDefinition.class, "rotator").getStatus().roleDefinitionName), String.join("\n", rolesWide));
 
         List<String> diagnostics = lines(TestCluster.kubectlOk("get", "hsmdiagnostics", "-n", ns));
         assertEquals(List.of("NAME", "READY", "SETTING", "DESTINATIONS", "AGE"), columns(diagnostics.get(0)), diagnostics.get(0));
@@ -148,7 +163,7 @@ class KubectlIT extends OperatorTestBase {
         assertEquals(List.of("pe", "True", "Approved"), columns(endpoints.get(1)).subList(0, 3), endpoints.get(1));
         assertTrue(columns(endpoints.get(1)).get(3).matches("[0-9.]+"), endpoints.get(1));
 
-        for (String kind : List.of("hsmroleassignment/signer", "hsmdiagnostics/audit", "privateendpoint/pe")) {
+        for (String kind : List.of("hsmroleassignment/signer", "hsmroledefinition/rotator", "hsmdiagnostics/audit", "privateendpoint/pe")) {
             healthyForArgoCdAndCurrentForKStatus(kind);
         }
     }

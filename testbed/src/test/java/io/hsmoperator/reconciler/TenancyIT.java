@@ -12,6 +12,8 @@ import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.privateendpoint.PrivateEndpoint;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec;
+import io.hsmoperator.api.roledefinition.HsmRoleDefinition;
+import io.hsmoperator.api.roledefinition.HsmRoleDefinitionSpec;
 import io.hsmoperator.emulator.Controls;
 import io.quarkus.test.junit.QuarkusTest;
 import org.junit.jupiter.api.Test;
@@ -370,6 +372,50 @@ class TenancyIT extends OperatorTestBase {
         });
         assertEquals(List.of(), writesSince(before, hsm.getSpec().azureName).stream().filter(e -> e.path().contains("/keys/shared")).toList(),
                 "the other namespace's key was not touched");
+    }
+
+    /**
+     * Custom roles: a namespace the HSM does not admit defines none in it; an admitted one does, and its role is granted
+     * only from its own namespace: another namespace naming the role's GUID in spec.role is refused, nothing granted.
+     */
+    @Test
+    void customRolesAreDefinedOnlyFromAdmittedNamespacesAndGrantedOnlyFromTheirOwn() throws Exception {
+        ManagedHsm hsm = readyHsm("hsm");
+        String team = otherNamespace();
+        String outsider = otherNamespace();
+        allowing(hsm, team);
+        String hsmNs = ns;
+        long mark = emulator.controls().lastSequence();
+        in(outsider, () -> {
+            apply(roleDefinition(outsider, "intruder-role", hsmNs));
+            awaitCondition(HsmRoleDefinition.class, "intruder-role", "Ready", "False", "RefNotPermitted", WAIT);
+            return null;
+        });
+        assertEquals(List.of(), writesSince(mark, hsm.getSpec().azureName), "not one write for a namespace the HSM does not admit");
+        String teamRole = in(team, () -> {
+            apply(roleDefinition(team, "team-role", hsmNs));
+            return awaitCondition(HsmRoleDefinition.class, "team-role", "Ready", "True", null, WAIT).getStatus().roleDefinitionName;
+        });
+        long granted = emulator.controls().lastSequence();
+        // The HSM's own namespace may grant at /keys, but not another namespace's custom role.
+        HsmRoleAssignment byGuid = roleAssignment(ns, "by-guid", null, HsmRoleAssignmentSpec.Scope.KEYS, null);
+        byGuid.getSpec().role = teamRole;
+        apply(byGuid);
+        HsmRoleAssignment refused = awaitCondition(HsmRoleAssignment.class, "by-guid", "Ready", "False", "RefNotPermitted", WAIT);
+        assertTrue(condition(refused, "Ready").getMessage().contains(team + "/team-role"), condition(refused, "Ready").getMessage());
+        assertEquals(List.of(), writesSince(granted, hsm.getSpec().azureName).stream()
+                .filter(e -> e.path().contains("roleAssignments") && e.method().equals("PUT")).toList(), "nothing granted");
+    }
+
+    private HsmRoleDefinition roleDefinition(String namespace, String name, String hsmNs) {
+        HsmRoleDefinition d = new HsmRoleDefinition();
+        d.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        HsmRoleDefinitionSpec s = new HsmRoleDefinitionSpec();
+        s.hsmRef = new HsmReference("hsm", hsmNs);
+        s.roleName = name;
+        s.dataActions = List.of("Microsoft.KeyVault/managedHsm/keys/read/action");
+        d.setSpec(s);
+        return d;
     }
 
     @Test

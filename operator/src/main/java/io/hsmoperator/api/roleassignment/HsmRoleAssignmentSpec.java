@@ -12,7 +12,12 @@ import io.hsmoperator.api.common.HsmReference;
 import java.util.Objects;
 
 @ValidationRule(value = "has(self.scope) != has(self.keyRef)", message = "set exactly one of scope (/ or /keys) and keyRef")
-@ValidationRule(value = HsmReference.UNCHANGED + " && " + HsmRoleAssignmentSpec.ROLE_OF_SELF + " == " + HsmRoleAssignmentSpec.ROLE_OF_OLD
+@ValidationRule(value = "has(self.role) != has(self.roleDefinitionRef)",
+        message = "set exactly one of role (a built-in role or a role definition ID) and roleDefinitionRef (an HsmRoleDefinition)")
+@ValidationRule(value = HsmReference.UNCHANGED + " && has(self.role) == has(oldSelf.role) && (!has(self.role) || "
+        + HsmRoleAssignmentSpec.ROLE_OF_SELF + " == " + HsmRoleAssignmentSpec.ROLE_OF_OLD + ")"
+        + " && has(self.roleDefinitionRef) == has(oldSelf.roleDefinitionRef)"
+        + " && (!has(self.roleDefinitionRef) || self.roleDefinitionRef.name == oldSelf.roleDefinitionRef.name)"
         + " && self.principalId.lowerAscii() == oldSelf.principalId.lowerAscii()"
         + " && has(self.scope) == has(oldSelf.scope) && (!has(self.scope) || self.scope == oldSelf.scope)"
         + " && has(self.keyRef) == has(oldSelf.keyRef) && (!has(self.keyRef) || self.keyRef == oldSelf.keyRef)",
@@ -57,12 +62,15 @@ public class HsmRoleAssignmentSpec {
     @JsonPropertyDescription("The ManagedHsm the assignment is made in. Immutable.")
     public HsmReference hsmRef;
 
-    @Required
     @Size(min = 1, max = 200)
     @JsonPropertyDescription("A built-in role name such as 'Managed HSM Crypto User', or a role definition ID (GUID or "
             + "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/{guid}). Roles that administer the HSM are "
-            + "refused unless the operator's configuration allows them. Immutable.")
+            + "refused unless the operator's configuration allows them. Exclusive with roleDefinitionRef. Immutable.")
     public String role;
+
+    @JsonPropertyDescription("An HsmRoleDefinition in this namespace: its custom role is granted, once it is defined and Azure "
+            + "accepts assignments of it. Exclusive with role. Immutable.")
+    public RoleDefinitionReference roleDefinitionRef;
 
     @Required
     @Pattern("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -84,6 +92,30 @@ public class HsmRoleAssignmentSpec {
             + "of reporting OwnershipConflict. An adopted assignment is never revoked by deleting this resource: only the "
             + "assignments it created are.")
     public Boolean adoptExisting = Boolean.FALSE;
+
+    public static class RoleDefinitionReference {
+        @Required
+        @Pattern("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        @JsonPropertyDescription("Name of the HsmRoleDefinition resource.")
+        public String name;
+
+        public RoleDefinitionReference() {
+        }
+
+        public RoleDefinitionReference(String name) {
+            this.name = name;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof RoleDefinitionReference && Objects.equals(name, ((RoleDefinitionReference) o).name);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hashCode(name);
+        }
+    }
 
     public static class KeyReference {
         @Required
