@@ -315,6 +315,11 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         Instant now = Instant.now(clock);
         Instant expires = current.expires == null ? null : Instant.parse(current.expires);
         Instant due = Instant.parse(st.nextReadAt);
+        // nextReadAt was reckoned with the full-read interval of the operator that wrote it: one configured shorter since
+        // brings the full read forward.
+        if (st.readAt != null && Instant.parse(st.readAt).plus(config.reconcile().keyFullRead()).isBefore(due)) {
+            due = Instant.parse(st.readAt).plus(config.reconcile().keyFullRead());
+        }
         if (!due.isAfter(now)) {
             return null;
         }
@@ -349,7 +354,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             Conditions.remove(st, ATTESTED);
             return null;
         }
-        AttestationPublisher.Attestations a = attestations.publish(cr, uri, key, versions);
+        AttestationPublisher.Attestations a = attestations.publish(cr, uri, key, versions,
+                cachedConfigMap(cr, AttestationPublisher.configMapName(cr)));
         if (a.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + a.foreign() + " exists and was not written by this HsmKey; the operator "
                     + "never takes over a ConfigMap it did not create. Remove it to keep the key's attestation there, or set "
