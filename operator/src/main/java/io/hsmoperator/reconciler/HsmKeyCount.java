@@ -10,6 +10,7 @@ import org.jboss.logging.Logger;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 
 /**
  * How full an HSM is: its keys counted with one listing at most once per drift interval (never per reconcile), in
@@ -23,28 +24,38 @@ final class HsmKeyCount {
     private final OperatorConfig config;
     private final Events events;
     private final Clock clock;
+    private final KeyCounts counts;
 
-    HsmKeyCount(HsmKeys keys, OperatorConfig config, Events events, Clock clock) {
+    HsmKeyCount(HsmKeys keys, KeyCounts counts, OperatorConfig config, Events events, Clock clock) {
         this.keys = keys;
+        this.counts = counts;
         this.config = config;
         this.events = events;
         this.clock = clock;
     }
 
-    /** Counts the keys of the HSM at {@code hsmUri} when the last count is a drift interval old, and warns on a crossing. */
+    /**
+     * Counts the keys of the HSM at {@code hsmUri} when the last count is a drift interval old, and warns on a crossing.
+     * The drift listing of its HsmKeys, when it ran within the interval, is that count: the HSM is not listed twice.
+     */
     void count(ManagedHsm cr, ManagedHsmStatus st, String hsmUri) {
         Instant now = Instant.now(clock);
+        Duration interval = config.reconcile().driftInterval();
         Instant counted = st.keysCountedAt == null ? null : Instant.parse(st.keysCountedAt);
-        if (!due(counted, config.reconcile().driftInterval(), now)) {
+        if (!due(counted, interval, now)) {
             return;
         }
-        int count;
-        try {
-            count = keys.list(hsmUri).size();
-        } catch (AzureError e) {
-            LOG.debugf("Cannot count the keys of %s (%s); counting again on a later reconcile", hsmUri, e.describe());
-            return;
+        Optional<KeyCounts.Count> listed = counts.since(hsmUri, now.minus(interval));
+        if (listed.isEmpty()) {
+            try {
+                listed = Optional.of(new KeyCounts.Count(keys.list(hsmUri).size(), now));
+            } catch (AzureError e) {
+                LOG.debugf("Cannot count the keys of %s (%s); counting again on a later reconcile", hsmUri, e.describe());
+                return;
+            }
+            counts.listed(hsmUri, listed.get().keys(), now);
         }
+        int count = listed.get().keys();
         double ratio = config.warnings().hsmKeysNearLimitRatio();
         if (crossed(st.keyCount, count, ratio)) {
             events.warning(cr, Reason.KeyCountNearLimit.name(), "The HSM holds " + count + " keys; Managed HSM allows "
@@ -52,7 +63,7 @@ final class HsmKeyCount {
                     + "(Warned at " + threshold(ratio) + " keys, hsm.warnings.hsm-keys-near-limit-ratio " + ratio + ".)");
         }
         st.keyCount = count;
-        st.keysCountedAt = now.toString();
+        st.keysCountedAt = listed.get().at().toString();
     }
 
     /** Whether a count last made at {@code counted} (null: never) is due again. */

@@ -79,7 +79,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private final AttestationPublisher attestations;
 
     public HsmKeyReconciler(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Events events, KeyPublisher publisher,
-                            AttestationPublisher attestations, Ownership ownership, Clock clock) {
+                            AttestationPublisher attestations, Ownership ownership, KeyCounts counts, Clock clock) {
         this.keys = keys;
         this.attestations = attestations;
         this.ownership = ownership;
@@ -88,7 +88,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         this.events = events;
         this.publisher = publisher;
         this.clock = clock;
-        this.listings = new KeyListings(keys, config.reconcile().driftInterval());
+        this.listings = new KeyListings(keys, config.reconcile().driftInterval(), counts, clock);
         this.rotation = new KeyRotation(keys, config, ownership, events, clock);
         this.deletion = new KeyDeletion(keys, config, kubernetes, ownership, events, clock);
         this.keyImport = new KeyImport(keys, config, kubernetes, publisher, ownership, events, clock);

@@ -9,7 +9,9 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.AbstractEventSource;
 import org.jboss.logging.Logger;
 
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -52,6 +54,8 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
 
     private final HsmKeys keys;
     private final Duration interval;
+    private final KeyCounts counts;
+    private final Clock clock;
     private final Map<ResourceID, Seen> seen = new ConcurrentHashMap<>();
     private final Set<String> failing = ConcurrentHashMap.newKeySet();
     /** HSMs with a confirming listing scheduled. */
@@ -62,10 +66,12 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     static final int THREADS = 4;
     private volatile ScheduledExecutorService timer;
 
-    KeyListings(HsmKeys keys, Duration interval) {
+    KeyListings(HsmKeys keys, Duration interval, KeyCounts counts, Clock clock) {
         super(HsmKeys.Listed.class, "azure-key-listings");
         this.keys = keys;
         this.interval = interval;
+        this.counts = counts;
+        this.clock = clock;
     }
 
     /** Records what a reconcile that converged saw of the key, as a listing would show it. */
@@ -160,7 +166,11 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     void look(String uri) {
         Map<String, HsmKeys.Listed> listed = new HashMap<>();
         try {
-            keys.list(uri).forEach(l -> listed.put(l.name().toLowerCase(Locale.ROOT), l));
+            Instant started = clock.instant();
+            List<HsmKeys.Listed> all = keys.list(uri);
+            all.forEach(l -> listed.put(l.name().toLowerCase(Locale.ROOT), l));
+            // As of its start: a key created while the listing ran may be missing from it.
+            counts.listed(uri, all.size(), started);
             if (failing.remove(uri)) {
                 LOG.infof("Listing the keys of %s works again", uri);
             }

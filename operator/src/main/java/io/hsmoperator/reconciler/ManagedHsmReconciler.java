@@ -63,8 +63,8 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
 
     public ManagedHsmReconciler(ManagedHsmArm arm, SecurityDomain securityDomain, HsmAccessControl access, AzureClients azure,
                                 OperatorConfig config, KubernetesClient kubernetes, Events events, Clock clock,
-                                HsmDeclarations declarations, HsmKeys keys, Ownership ownership, SecurityDomainCustody custody,
-                                SecurityDomainSpool spool) {
+                                HsmDeclarations declarations, HsmKeys keys, KeyCounts counts, Ownership ownership,
+                                SecurityDomainCustody custody, SecurityDomainSpool spool) {
         this.arm = arm;
         this.azure = azure;
         this.config = config;
@@ -77,7 +77,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
         this.operatorGrant = new OperatorGrant(access, keys, azure, config, events, clock);
         this.retry = new HsmUpdateRetry(arm, config, events, clock);
         this.deletion = new HsmDeletion(arm, declarations, ownership, config, kubernetes, events, clock);
-        this.keyCount = new HsmKeyCount(keys, config, events, clock);
+        this.keyCount = new HsmKeyCount(keys, counts, config, events, clock);
         this.replication = new HsmReplication(arm, azure.target().regionalHosts(), config, events, clock);
     }
 

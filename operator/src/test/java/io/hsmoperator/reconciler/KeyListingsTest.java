@@ -114,7 +114,7 @@ class KeyListingsTest {
     @Test
     void onlyTheKeysThatChangedAreReconciledAndEachHsmIsListedOnce() {
         Listing azure = new Listing();
-        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10));
+        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10), new KeyCounts(), java.time.Clock.systemUTC());
         List<ResourceID> woken = new ArrayList<>();
         listings.setEventHandler(e -> woken.add(e.getRelatedCustomResourceID()));
         for (String name : List.of("a", "b", "c", "d")) {
@@ -150,7 +150,7 @@ class KeyListingsTest {
     @Test
     void aKeyTakenOnTrustIsWokenWhenItsListingDiffersInWhatStatusRecorded() {
         Listing azure = new Listing();
-        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10));
+        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10), new KeyCounts(), java.time.Clock.systemUTC());
         List<ResourceID> woken = new ArrayList<>();
         listings.setEventHandler(e -> woken.add(e.getRelatedCustomResourceID()));
         for (String name : List.of("a", "b", "c", "d")) {
@@ -174,7 +174,7 @@ class KeyListingsTest {
     @Test
     void aFailingListingWakesNothing() {
         Listing azure = new Listing();
-        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10));
+        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10), new KeyCounts(), java.time.Clock.systemUTC());
         List<Event> woken = new ArrayList<>();
         listings.setEventHandler(woken::add);
         listings.saw(cr("a"), HSM, key("a", true, Map.of()));
@@ -185,5 +185,71 @@ class KeyListingsTest {
         azure.failing = false;
         listings.look();
         assertEquals(1, woken.size(), "the key missing from a listing that works is woken");
+    }
+
+    /** Only what HsmKeyCount reads of the configuration: the drift interval and the near-limit ratio. */
+    private static io.hsmoperator.azure.OperatorConfig config(Duration driftInterval) {
+        return proxy(io.hsmoperator.azure.OperatorConfig.class, m -> switch (m) {
+            case "reconcile" -> proxy(io.hsmoperator.azure.OperatorConfig.Reconcile.class, r -> r.equals("driftInterval") ? driftInterval : null);
+            case "warnings" -> proxy(io.hsmoperator.azure.OperatorConfig.Warnings.class, w -> w.equals("hsmKeysNearLimitRatio") ? 0.9 : null);
+            default -> null;
+        });
+    }
+
+    private static <T> T proxy(Class<T> type, java.util.function.Function<String, Object> answer) {
+        return type.cast(java.lang.reflect.Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type},
+                (p, method, args) -> answer.apply(method.getName())));
+    }
+
+    private static final class SettableClock extends java.time.Clock {
+        Instant now = T;
+
+        @Override
+        public java.time.ZoneId getZone() {
+            return java.time.ZoneOffset.UTC;
+        }
+
+        @Override
+        public java.time.Clock withZone(java.time.ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public Instant instant() {
+            return now;
+        }
+    }
+
+    @Test
+    void theDriftListingIsTheHsmsKeyCountSoTheHsmIsNotListedTwice() {
+        Listing azure = new Listing();
+        KeyCounts counts = new KeyCounts();
+        SettableClock clock = new SettableClock();
+        Duration interval = Duration.ofMinutes(10);
+        KeyListings listings = new KeyListings(azure, interval, counts, clock);
+        for (String name : List.of("a", "b", "c")) {
+            HsmKeys.Key k = key(name, true, Map.of());
+            listings.saw(cr(name), HSM, k);
+            azure.keys.add(HsmKeys.Listed.of(k));
+        }
+        listings.look();
+        assertEquals(1, azure.lists.get());
+
+        HsmKeyCount count = new HsmKeyCount(azure, counts, config(interval), null, clock);
+        var st = new io.hsmoperator.api.managedhsm.ManagedHsmStatus();
+        clock.now = T.plusSeconds(120);
+        // ARM gives the HSM's URI with a trailing slash; the HsmKeys' listing had it from the ManagedHsm without.
+        count.count(new io.hsmoperator.api.managedhsm.ManagedHsm(), st, HSM + "/");
+        assertEquals(3, st.keyCount);
+        assertEquals(T.toString(), st.keysCountedAt, "the count is the drift listing's, made two minutes before");
+        assertEquals(1, azure.lists.get(), "no second listing to count the keys");
+
+        // A drift interval after that listing, with no other meanwhile (the HsmKeys gone, say): the count lists on its own.
+        azure.keys.add(HsmKeys.Listed.of(key("d", true, Map.of())));
+        clock.now = T.plus(interval).plusSeconds(1);
+        count.count(new io.hsmoperator.api.managedhsm.ManagedHsm(), st, HSM + "/");
+        assertEquals(4, st.keyCount);
+        assertEquals(2, azure.lists.get());
+        assertEquals(clock.now.toString(), st.keysCountedAt);
     }
 }
