@@ -3,7 +3,10 @@ package io.hsmoperator.e2e;
 import java.util.List;
 import java.util.Locale;
 
-/** The benchmark's two charts as plain SVG: cost against drift latency per strategy, and time to Ready against N. */
+/**
+ * The benchmark's charts as plain SVG: cost against drift latency per strategy, time to Ready against N, and a restart's
+ * first pass against N; each with this benchmark's figures before issue 25 ({@link KeyScaleBench#BEFORE}) in grey.
+ */
 final class Charts {
     private static final int W = 640;
     private static final int H = 400;
@@ -12,6 +15,7 @@ final class Charts {
     private static final int TOP = 40;
     private static final int RIGHT = 20;
     private static final String[] COLOURS = {"#1b7837", "#2166ac", "#b2182b"};
+    private static final String BEFORE = "#999999";
 
     private Charts() {
     }
@@ -24,6 +28,12 @@ final class Charts {
             for (KeyScaleBench.Steady s : r.steady()) {
                 maxX = Math.max(maxX, s.callsPerKeyHour());
                 maxY = Math.max(maxY, minutes(s));
+            }
+        }
+        for (KeyScaleBench.Result r : results) {
+            for (KeyScaleBench.Before b : KeyScaleBench.before(r.n()).stream().toList()) {
+                maxX = Math.max(maxX, b.ourCallsPerKeyHour());
+                maxY = Math.max(maxY, b.ourDriftMinutes());
             }
         }
         maxX = nice(maxX);
@@ -42,32 +52,70 @@ final class Charts {
                 svg.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"%s\"/>%n", x, y, COLOURS[i]));
                 svg.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">N=%,d</text>%n", x + 8, y - 6, r.n()));
             }
-            svg.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
-                    + "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>%n", LEFT + 150, TOP + 10 + legend * 18, COLOURS[i], LEFT + 165,
-                    TOP + 19 + legend * 18, escape(KeyScaleBench.STRATEGIES.get(i).name())));
+            svg.append(legend(legend, COLOURS[i], KeyScaleBench.STRATEGIES.get(i).name()));
             legend++;
         }
+        for (KeyScaleBench.Result r : results) {
+            for (KeyScaleBench.Before b : KeyScaleBench.before(r.n()).stream().toList()) {
+                double x = x(b.ourCallsPerKeyHour(), maxX);
+                double y = y(b.ourDriftMinutes(), maxY);
+                svg.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>%n",
+                        x, y, BEFORE));
+                svg.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\">N=%,d</text>%n", x + 8, y + 14,
+                        BEFORE, r.n()));
+            }
+        }
+        svg.append(legend(legend, BEFORE, "hsm-operator before issue 25"));
         return svg.append("</svg>\n").toString();
     }
 
-    /** Seconds from apply to all Ready (y) against the number of keys (x). */
-    static String timeToReady(List<KeyScaleBench.Result> results) {
-        double maxX = nice(results.stream().mapToInt(KeyScaleBench.Result::n).max().orElse(1));
-        double maxY = nice(results.stream().mapToDouble(r -> r.toReady().toMillis() / 1000.0).max().orElse(1));
-        StringBuilder svg = frame("Apply to all Ready (one HSM, creation limit raised)", "HsmKeys", "seconds", maxX, maxY);
+    private static String legend(int row, String colour, String text) {
+        return String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>"
+                + "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>%n", LEFT + 150, TOP + 10 + row * 18, colour, LEFT + 165,
+                TOP + 19 + row * 18, escape(text));
+    }
+
+    /** A polyline with a labelled marker at each point. */
+    private static void series(StringBuilder svg, List<double[]> points, double maxX, double maxY, String colour, String unit) {
         String previous = null;
-        for (KeyScaleBench.Result r : results) {
-            double x = x(r.n(), maxX);
-            double y = y(r.toReady().toMillis() / 1000.0, maxY);
+        for (double[] p : points) {
+            double x = x(p[0], maxX);
+            double y = y(p[1], maxY);
             if (previous != null) {
-                svg.append(String.format(Locale.ROOT, "<line %s x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>%n", previous, x, y,
-                        COLOURS[1]));
+                svg.append(String.format(Locale.ROOT, "<line %s x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>%n", previous, x, y, colour));
             }
-            svg.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>%n", x, y, COLOURS[1]));
-            svg.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%.0f s</text>%n", x + 8, y - 6,
-                    r.toReady().toMillis() / 1000.0));
+            svg.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>%n", x, y, colour));
+            svg.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\">%.0f %s</text>%n", x + 8, y - 6, colour,
+                    p[1], unit));
             previous = String.format(Locale.ROOT, "x1=\"%.1f\" y1=\"%.1f\"", x, y);
         }
+    }
+
+    /** A restarted operator's first pass in seconds (y) against N (x), now and before issue 25. */
+    static String restart(List<KeyScaleBench.Result> results) {
+        List<double[]> now = results.stream().map(r -> new double[] {r.n(), r.restart().firstPass().toMillis() / 1000.0}).toList();
+        List<double[]> was = results.stream().flatMap(r -> KeyScaleBench.before(r.n()).stream())
+                .map(b -> new double[] {b.n(), b.firstPassSeconds()}).toList();
+        double maxX = nice(results.stream().mapToInt(KeyScaleBench.Result::n).max().orElse(1));
+        double maxY = nice(java.util.stream.Stream.concat(now.stream(), was.stream()).mapToDouble(p -> p[1]).max().orElse(1));
+        StringBuilder svg = frame("A restarted operator's first pass (converged keys)", "HsmKeys", "seconds", maxX, maxY);
+        series(svg, was, maxX, maxY, BEFORE, "s");
+        series(svg, now, maxX, maxY, COLOURS[0], "s");
+        svg.append(legend(0, COLOURS[0], "hsm-operator")).append(legend(1, BEFORE, "before issue 25 (every key read)"));
+        return svg.append("</svg>\n").toString();
+    }
+
+    /** Seconds from apply to all Ready (y) against the number of keys (x), now and before issue 25. */
+    static String timeToReady(List<KeyScaleBench.Result> results) {
+        List<double[]> now = results.stream().map(r -> new double[] {r.n(), r.toReady().toMillis() / 1000.0}).toList();
+        List<double[]> was = results.stream().flatMap(r -> KeyScaleBench.before(r.n()).stream())
+                .map(b -> new double[] {b.n(), b.toReadySeconds()}).toList();
+        double maxX = nice(results.stream().mapToInt(KeyScaleBench.Result::n).max().orElse(1));
+        double maxY = nice(java.util.stream.Stream.concat(now.stream(), was.stream()).mapToDouble(p -> p[1]).max().orElse(1));
+        StringBuilder svg = frame("Apply to all Ready (creation limit raised; two HSMs from 5,001 keys)", "HsmKeys", "seconds", maxX, maxY);
+        series(svg, was, maxX, maxY, BEFORE, "s");
+        series(svg, now, maxX, maxY, COLOURS[1], "s");
+        svg.append(legend(0, COLOURS[1], "hsm-operator")).append(legend(1, BEFORE, "before issue 25"));
         return svg.append("</svg>\n").toString();
     }
 

@@ -49,10 +49,12 @@ public class AttestationPublisher {
     public record Attestations(String configMap, String foreign, String unavailable, boolean lagging) {
     }
 
-    /** {@code versions}: every version of the key, oldest first; the enabled ones are attested. */
-    public Attestations publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions) {
+    /**
+     * {@code versions}: every version of the key, oldest first; the enabled ones are attested. {@code existing}: the
+     * informer's copy of the ConfigMap, or null when it has none (created then, and read only if the name is taken).
+     */
+    public Attestations publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap existing) {
         String name = configMapName(cr);
-        ConfigMap existing = kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
         if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
             return new Attestations(null, name, null, false);
         }

@@ -116,10 +116,10 @@ public class KeyPublisher {
      * The key exchange key of an imported key (spec.importFrom), for the on-premises HSM's BYOK tool: ConfigMap
      * {@code <name>-kek} with its ID ({@code kid}, what the transfer blob's header must name) and its public key
      * ({@code kek.pem}). Owned by the HsmKey like the workload ConfigMap; never written into a ConfigMap it does not own.
+     * {@code existing}: the informer's copy of the ConfigMap, or null when it has none.
      */
-    public Publication publishKeyExchangeKey(HsmKey cr, HsmKeys.Key kek) {
-        String name = cr.getMetadata().getName() + "-kek";
-        ConfigMap existing = kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
+    public Publication publishKeyExchangeKey(HsmKey cr, HsmKeys.Key kek, ConfigMap existing) {
+        String name = keyExchangeKeyConfigMapName(cr);
         if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
             return new Publication(null, name);
         }
@@ -129,6 +129,10 @@ public class KeyPublisher {
         data.put("keyName", cr.getSpec().keyName != null ? cr.getSpec().keyName : cr.getMetadata().getName());
         OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
         return written.foreign() ? new Publication(null, name) : new Publication(name, null, written.resourceVersion());
+    }
+
+    public static String keyExchangeKeyConfigMapName(HsmKey cr) {
+        return cr.getMetadata().getName() + "-kek";
     }
 
     /** The HsmKey is gone: the public keys of its versions need not be remembered any longer. */

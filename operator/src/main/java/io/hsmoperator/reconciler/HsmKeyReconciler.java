@@ -165,7 +165,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             try {
                 if (cr.getSpec().importFrom != null) {
                     // Bring your own key: the material comes from the Secret, wrapped for a key exchange key, never made here.
-                    KeyImport.Outcome imported = keyImport.acquire(cr, st, hsm, name, owner);
+                    KeyImport.Outcome imported = keyImport.acquire(cr, st, hsm, name, owner,
+                            cachedConfigMap(cr, KeyPublisher.keyExchangeKeyConfigMapName(cr)));
                     if (imported.key() == null) {
                         return imported.lookAgain();
                     }
@@ -266,8 +267,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         // A version whose attestation answered 404 may be one Azure's reads do not show yet: ask again soon.
         Duration next = attested != null && attested.lagging() ? config.reconcile().poll() : nextLook(rotated.nextLook());
         st.nextReadAt = Instant.now(clock).plus(next).truncatedTo(ChronoUnit.SECONDS).toString();
-        looked.put(ResourceID.fromResource(cr), new Looked(cr.getMetadata().getAnnotations() == null ? null
-                : cr.getMetadata().getAnnotations().get(io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION),
+        looked.put(ResourceID.fromResource(cr), new Looked(UpdateTriggers.annotation(cr, io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION),
                 publication.resourceVersion()));
         return next;
     }
@@ -283,8 +283,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     private Duration trusted(HsmKey cr, HsmKeyStatus st, String uri, ManagedHsm hsm, KeyListings.Seen watched) {
         ResourceID id = ResourceID.fromResource(cr);
         Looked last = looked.get(id);
-        String request = cr.getMetadata().getAnnotations() == null ? null
-                : cr.getMetadata().getAnnotations().get(io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION);
+        String request = UpdateTriggers.annotation(cr, io.hsmoperator.api.common.Conditions.RECONCILE_REQUEST_ANNOTATION);
         if (last != null && (watched == null || !java.util.Objects.equals(last.reconcileRequest(), request))) {
             return null;
         }
@@ -316,6 +315,11 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         Instant now = Instant.now(clock);
         Instant expires = current.expires == null ? null : Instant.parse(current.expires);
         Instant due = Instant.parse(st.nextReadAt);
+        // nextReadAt was reckoned with the full-read interval of the operator that wrote it: one configured shorter since
+        // brings the full read forward.
+        if (st.readAt != null && Instant.parse(st.readAt).plus(config.reconcile().keyFullRead()).isBefore(due)) {
+            due = Instant.parse(st.readAt).plus(config.reconcile().keyFullRead());
+        }
         if (!due.isAfter(now)) {
             return null;
         }
@@ -350,7 +354,8 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             Conditions.remove(st, ATTESTED);
             return null;
         }
-        AttestationPublisher.Attestations a = attestations.publish(cr, uri, key, versions);
+        AttestationPublisher.Attestations a = attestations.publish(cr, uri, key, versions,
+                cachedConfigMap(cr, AttestationPublisher.configMapName(cr)));
         if (a.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + a.foreign() + " exists and was not written by this HsmKey; the operator "
                     + "never takes over a ConfigMap it did not create. Remove it to keep the key's attestation there, or set "

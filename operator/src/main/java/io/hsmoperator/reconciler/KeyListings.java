@@ -49,7 +49,12 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
         }
     }
 
-    /** How soon after a key is taken on trust its HSM is listed to confirm it: one listing for all keys trusted meanwhile. */
+    /**
+     * A key taken on trust is confirmed by a listing of its HSM once no other key of that HSM was taken on trust for this
+     * long: a restart's first reconciles come all at once, and one listing confirms them all.
+     */
+    static final Duration CONFIRM_QUIET = Duration.ofSeconds(1);
+    /** At the latest this long after the first key awaiting confirmation was taken on trust, however many follow it. */
     static final Duration CONFIRM_AFTER = Duration.ofSeconds(5);
 
     private final HsmKeys keys;
@@ -58,8 +63,10 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     private final Clock clock;
     private final Map<ResourceID, Seen> seen = new ConcurrentHashMap<>();
     private final Set<String> failing = ConcurrentHashMap.newKeySet();
-    /** HSMs with a confirming listing scheduled. */
-    private final Set<String> confirming = ConcurrentHashMap.newKeySet();
+    /** HSMs with a confirming listing scheduled, and when (System.nanoTime) the first key awaiting it was taken on trust. */
+    private final Map<String, Long> confirming = new ConcurrentHashMap<>();
+    /** When (System.nanoTime) a key of each HSM was last taken on trust. */
+    private final Map<String, Long> lastTrusted = new ConcurrentHashMap<>();
     /** HSMs whose periodic listing runs now: a listing that outlasts the interval is not started twice. */
     private final Set<String> listing = ConcurrentHashMap.newKeySet();
     /** Listings of different HSMs run side by side, so that one large HSM does not hold up the others' drift. */
@@ -85,13 +92,26 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
      */
     void trust(HsmKey cr, String hsmUri, HsmKeys.Listed recorded) {
         seen.put(ResourceID.fromResource(cr), new Seen(hsmUri, recorded.name(), recorded));
+        long now = System.nanoTime();
+        lastTrusted.put(hsmUri, now);
         ScheduledExecutorService t = timer;
-        if (t != null && confirming.add(hsmUri)) {
-            t.schedule(() -> {
-                confirming.remove(hsmUri);
-                lookSafely(() -> look(hsmUri));
-            }, CONFIRM_AFTER.toMillis(), TimeUnit.MILLISECONDS);
+        if (t != null && confirming.putIfAbsent(hsmUri, now) == null) {
+            t.schedule(() -> confirm(hsmUri), CONFIRM_QUIET.toMillis(), TimeUnit.MILLISECONDS);
         }
+    }
+
+    /** Lists the HSM to confirm the keys taken on trust, once their stream has paused (or at the latest CONFIRM_AFTER). */
+    private void confirm(String hsmUri) {
+        long now = System.nanoTime();
+        long first = confirming.getOrDefault(hsmUri, now);
+        long wait = Math.min(lastTrusted.getOrDefault(hsmUri, first) + CONFIRM_QUIET.toNanos(), first + CONFIRM_AFTER.toNanos()) - now;
+        ScheduledExecutorService t = timer;
+        if (wait > 0 && t != null) {
+            t.schedule(() -> confirm(hsmUri), wait, TimeUnit.NANOSECONDS);
+            return;
+        }
+        confirming.remove(hsmUri);
+        lookSafely(() -> look(hsmUri));
     }
 
     /** The HsmKey is not converged, or gone: its own reconciles look at Azure until it converges again. */

@@ -37,7 +37,8 @@ public class UpdateTriggers implements OnUpdateFilter<HasMetadata> {
         return t == null || t.isBlank() ? null : t.trim();
     }
 
-    private static String annotation(HasMetadata r, String name) {
+    /** The value of annotation {@code name} of {@code r}, as set (null when unset). */
+    static String annotation(HasMetadata r, String name) {
         Map<String, String> a = r.getMetadata().getAnnotations();
         return a == null ? null : a.get(name);
     }

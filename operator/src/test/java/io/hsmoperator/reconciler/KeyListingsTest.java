@@ -252,4 +252,30 @@ class KeyListingsTest {
         assertEquals(2, azure.lists.get());
         assertEquals(clock.now.toString(), st.keysCountedAt);
     }
+
+    @Test
+    void keysTakenOnTrustOneAfterAnotherAreConfirmedByOneListingOnceTheyPause() throws Exception {
+        Listing azure = new Listing();
+        KeyListings listings = new KeyListings(azure, Duration.ofMinutes(10), new KeyCounts(), java.time.Clock.systemUTC());
+        listings.setEventHandler(e -> { });
+        listings.start();
+        try {
+            // A restart's first reconciles: a key taken on trust every 400 ms, for longer than the quiet period.
+            for (String name : List.of("a", "b", "c", "d")) {
+                azure.keys.add(HsmKeys.Listed.of(key(name, true, Map.of())));
+                listings.trust(cr(name), HSM, new HsmKeys.Listed(name, true, T, T, null, null));
+                Thread.sleep(400);
+            }
+            assertEquals(0, azure.lists.get(), "no listing while keys keep coming");
+            long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+            while (azure.lists.get() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertEquals(1, azure.lists.get(), "one listing once they paused");
+            Thread.sleep(KeyListings.CONFIRM_QUIET.toMillis() + 500);
+            assertEquals(1, azure.lists.get(), "and only one");
+        } finally {
+            listings.stop();
+        }
+    }
 }

@@ -45,10 +45,14 @@ class RestartFirstPassIT extends OperatorTestBase {
     }
 
     private Process operator(String identity) throws Exception {
+        return operator(identity, "P1D");
+    }
+
+    private Process operator(String identity, String keyFullRead) throws Exception {
         // The production intervals that matter here: a full read a day, drift listings every 10 minutes (the test settings
         // read every key every 3 seconds).
         Process p = PackagedOperator.watching(emulator, ns, Path.of("target", "restart-first-pass", ns, identity + ".log"),
-                java.util.Map.of("hsm.reconcile.key-full-read", "P1D", "hsm.reconcile.drift-interval", "PT10M", "hsm.reconcile.resync", "PT1H"));
+                java.util.Map.of("hsm.reconcile.key-full-read", keyFullRead, "hsm.reconcile.drift-interval", "PT10M", "hsm.reconcile.resync", "PT1H"));
         processes.add(p);
         return p;
     }
@@ -79,7 +83,7 @@ class RestartFirstPassIT extends OperatorTestBase {
         await().atMost(WAIT).until(() -> client.configMaps().inNamespace(ns).withName("k3-key").get() == null);
 
         long mark = emulator.controls().lastSequence();
-        operator("second");
+        Process second = operator("second");
         try {
             await().atMost(WAIT).until(() -> emulator.inspect(s -> s.hsms.get(azureName).keys.get("k7").latest().enabled)
                     && client.configMaps().inNamespace(ns).withName("k3-key").get() != null);
@@ -109,5 +113,22 @@ class RestartFirstPassIT extends OperatorTestBase {
         assertEquals(List.of("PATCH /keys/k7/" + emulator.inspect(s -> s.hsms.get(azureName).keys.get("k7").latest().version)),
                 toHsm.stream().filter(Controls.JournalEntry::isWrite).map(e -> e.method() + " " + e.path()).toList(),
                 "the one write re-enables k7");
+
+        // Restarted again with a shorter full-read interval: status's nextReadAt was reckoned with a day, but every key's
+        // last full read is now older than the interval, so each is read at once rather than a day after.
+        assertTrue(second.destroyForcibly().waitFor(10, TimeUnit.SECONDS), "the second operator is gone");
+        long again = emulator.controls().lastSequence();
+        operator("third", "PT5S");
+        await().atMost(WAIT).until(() -> {
+            Set<String> read = new TreeSet<>();
+            for (Controls.JournalEntry e : emulator.controls().journal(x -> x.seq() > again && azureName.equals(x.endpoint())
+                    && emulator.builtInPrincipal().objectId().equals(x.principal()))) {
+                Matcher m = KEY_READ.matcher(e.path());
+                if (m.matches()) {
+                    read.add(m.group(1));
+                }
+            }
+            return read.size() == KEYS;
+        });
     }
 }
