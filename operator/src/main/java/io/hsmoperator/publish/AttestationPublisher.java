@@ -50,11 +50,13 @@ public class AttestationPublisher {
     }
 
     /**
-     * {@code versions}: every version of the key, oldest first; the enabled ones are attested. {@code existing}: the
-     * informer's copy of the ConfigMap, or null when it has none (created then, and read only if the name is taken).
+     * {@code versions}: every version of the key, oldest first; the enabled ones are attested. {@code cached}: the
+     * informer's copy of the ConfigMap, or null when it has none; then it is read, so that a name someone else's
+     * ConfigMap holds costs no request to Azure.
      */
-    public Attestations publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap existing) {
+    public Attestations publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached) {
         String name = configMapName(cr);
+        ConfigMap existing = cached != null ? cached : kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
         if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
             return new Attestations(null, name, null, false);
         }

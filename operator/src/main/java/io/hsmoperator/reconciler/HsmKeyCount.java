@@ -45,7 +45,8 @@ final class HsmKeyCount {
         if (!due(counted, interval, now)) {
             return;
         }
-        Optional<KeyCounts.Count> listed = counts.since(hsmUri, now.minus(interval));
+        // A drift listing starts every interval and takes a while: the last to finish may have started up to two ago.
+        Optional<KeyCounts.Count> listed = counts.since(hsmUri, now.minus(interval.multipliedBy(2)));
         if (listed.isEmpty()) {
             try {
                 listed = Optional.of(new KeyCounts.Count(keys.list(hsmUri).size(), now));

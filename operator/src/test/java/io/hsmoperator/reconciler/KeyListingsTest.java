@@ -244,9 +244,9 @@ class KeyListingsTest {
         assertEquals(T.toString(), st.keysCountedAt, "the count is the drift listing's, made two minutes before");
         assertEquals(1, azure.lists.get(), "no second listing to count the keys");
 
-        // A drift interval after that listing, with no other meanwhile (the HsmKeys gone, say): the count lists on its own.
+        // Two drift intervals after that listing, with no other meanwhile (the HsmKeys gone, say): the count lists on its own.
         azure.keys.add(HsmKeys.Listed.of(key("d", true, Map.of())));
-        clock.now = T.plus(interval).plusSeconds(1);
+        clock.now = T.plus(interval.multipliedBy(2)).plusSeconds(1);
         count.count(new io.hsmoperator.api.managedhsm.ManagedHsm(), st, HSM + "/");
         assertEquals(4, st.keyCount);
         assertEquals(2, azure.lists.get());
