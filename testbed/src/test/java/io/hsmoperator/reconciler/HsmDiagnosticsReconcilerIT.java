@@ -60,7 +60,7 @@ class HsmDiagnosticsReconcilerIT extends OperatorTestBase {
             HsmDiagnostics stalled = awaitCondition(HsmDiagnostics.class, "refused", "Ready", "False", "WriteRefused", Duration.ofSeconds(60));
             assertTrue(condition(stalled, "Ready").getMessage().contains("until its spec changes"), condition(stalled, "Ready").getMessage());
             assertEquals(3, writesTo("refused"), "three attempts, then no more");
-            // Several resyncs (3 s here) and backoff caps (5 s) later, it still reads and still does not write.
+            // Several resyncs (3 s here) and backoff caps (2 s) later, it still reads and still does not write.
             Thread.sleep(12_000);
             assertEquals(3, writesTo("refused"), "no write while the spec is what Azure refused");
             assertEquals("WriteRefused", condition(get(HsmDiagnostics.class, "refused"), "Ready").getReason());

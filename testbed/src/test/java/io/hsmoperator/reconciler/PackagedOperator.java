@@ -53,8 +53,16 @@ final class PackagedOperator {
     /** Adds leader election on a Lease in {@code namespace} as {@code identity}, with {@link #LEASE} and {@link #RENEW_DEADLINE}. */
     static Map<String, String> withLeaderElection(Map<String, String> props, String namespace, String identity) {
         props.put("hsm.cluster-id", "test-cluster");
-        props.put("hsm.leader-election.namespace", namespace);
         props.put("hsm.leader-election.identity", identity);
+        return withShortLease(props, namespace);
+    }
+
+    /**
+     * The Lease in {@code namespace}, with {@link #LEASE} and {@link #RENEW_DEADLINE}: the successor of a killed process
+     * leads seconds after it, not the production 15 s, and no other test's process holds it.
+     */
+    static Map<String, String> withShortLease(Map<String, String> props, String namespace) {
+        props.put("hsm.leader-election.namespace", namespace);
         props.put("hsm.leader-election.lease-duration", "PT" + LEASE.toSeconds() + "S");
         props.put("hsm.leader-election.renew-deadline", "PT" + RENEW_DEADLINE.toSeconds() + "S");
         props.put("hsm.leader-election.retry-period", "PT1S");
@@ -65,7 +73,7 @@ final class PackagedOperator {
     }
 
     /**
-     * Starts it as a pod would run it, watching {@code namespace} only, signed in as the emulator's built-in principal with
+     * Starts it as a pod would run it, watching {@code namespace} only (its Lease there, {@link #withShortLease}), signed in as the emulator's built-in principal with
      * the client secret in Secret azure-credentials of that namespace, its output in {@code log}.
      */
     static Process watching(Emulator emulator, String namespace, Path log) throws IOException {
@@ -78,6 +86,7 @@ final class PackagedOperator {
                 emulator.builtInPrincipal(), namespace + "/azure-credentials");
         props.put("quarkus.http.port", "0");
         props.put("quarkus.operator-sdk.namespaces", namespace);
+        withShortLease(props, namespace);
         props.putAll(settings);
         return launch(props, log);
     }
