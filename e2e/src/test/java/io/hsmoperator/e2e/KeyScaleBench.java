@@ -265,23 +265,19 @@ class KeyScaleBench {
     /**
      * A restart with N converged keys, at production pace: the new leader's first pass ends once it has reconciled every
      * HsmKey (its reconcile count, from /q/metrics) and its Azure calls have stopped for a few seconds (the confirming
-     * listing comes {@link #CONFIRM_AFTER} after the first key taken on trust; at production pace nothing else is due).
+     * listing comes {@link #CONFIRM_QUIET} after the last key taken on trust; at production pace nothing else is due).
      */
     private Restart restart(Installation inst, int n, Map<String, String> values, Map<String, String> settings) throws Exception {
         long mark = inst.emulator.controls().lastSequence();
         java.time.Instant upgraded = java.time.Instant.now();
         roll(inst, values, settings);
-        Pod leader = await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200)).until(() -> {
-            String name = inst.leader();
-            Pod p = name == null ? null : inst.pod(name);
-            return p != null && p.getMetadata().getDeletionTimestamp() == null && Readiness.isPodReady(p) ? p : null;
-        }, java.util.Objects::nonNull);
+        Pod leader = newLeader(inst);
         java.time.Instant led = inst.admin.leases().inNamespace(Installation.SYSTEM).withName("hsm-operator-leader").get().getSpec()
                 .getAcquireTime().toInstant();
         await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofMillis(250)).until(() -> reconciles(inst, leader, "HsmKey") >= n);
         java.time.Instant reconciled = java.time.Instant.now();
         String operator = inst.operatorIdentity.objectId();
-        Duration quiet = CONFIRM_AFTER.plusSeconds(3);
+        Duration quiet = CONFIRM_QUIET.plusSeconds(7);
         await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofMillis(500)).until(() -> {
             List<Controls.JournalEntry> calls = inst.emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal())
                     && e.path().startsWith("/keys"));
@@ -302,8 +298,17 @@ class KeyScaleBench {
         return r;
     }
 
-    /** How soon the operator lists an HSM to confirm keys it took on trust (KeyListings.CONFIRM_AFTER). */
-    static final Duration CONFIRM_AFTER = Duration.ofSeconds(5);
+    /** The pod that holds the lease once the rolled-out replica has taken it over. */
+    private static Pod newLeader(Installation inst) {
+        return await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200)).until(() -> {
+            String name = inst.leader();
+            Pod p = name == null ? null : inst.pod(name);
+            return p != null && p.getMetadata().getDeletionTimestamp() == null && Readiness.isPodReady(p) ? p : null;
+        }, java.util.Objects::nonNull);
+    }
+
+    /** How soon after the last key it took on trust the operator lists its HSM to confirm it (KeyListings.CONFIRM_QUIET). */
+    static final Duration CONFIRM_QUIET = Duration.ofSeconds(1);
 
     /** The pod's count of reconciles of {@code kind} (every outcome), from its metrics. */
     private static long reconciles(Installation inst, Pod pod, String kind) {
@@ -359,13 +364,16 @@ class KeyScaleBench {
     /** Restarts the operator with the strategy's settings, lets the start-up reads pass, then measures a window. */
     private Steady steady(Installation inst, Strategy s, int n, KeyClient portal, Map<String, String> values) throws Exception {
         roll(inst, values, s.settings());
+        // The new replica's start-up (its first reconciles, the listing that confirms what it took on trust, its first key
+        // count) begins when it takes the lease, which can be seconds after the rollout.
+        newLeader(inst);
         // Wait until the reads of single keys run at the strategy's own steady rate (with a margin; at compressed time the
         // full reads of ASO's and Crossplane's strategies fall due as soon as the new leader starts), so that the window
         // measures steady state only.
         Duration slice = Duration.ofSeconds(3);
         double steadyReads = 2.0 * n * slice.toMillis() / s.fullRead().dividedBy(SCALE).toMillis();
         // Past the listing that confirms the keys the new leader took on trust.
-        Thread.sleep(CONFIRM_AFTER.plusSeconds(1).toMillis());
+        Thread.sleep(CONFIRM_QUIET.plusSeconds(5).toMillis());
         while (true) {
             long before = inst.emulator.controls().lastSequence();
             Thread.sleep(slice.toMillis());

@@ -92,7 +92,7 @@ class RestartFirstPassIT extends OperatorTestBase {
             throw e;
         }
         // Longer than the confirming listing's delay: any key read the first pass would make is made by now.
-        Thread.sleep(KeyListings.CONFIRM_AFTER.toMillis() + 3000);
+        Thread.sleep(KeyListings.CONFIRM_QUIET.toMillis() + 4000);
 
         List<Controls.JournalEntry> toHsm = emulator.controls().journal(e -> e.seq() > mark && azureName.equals(e.endpoint())
                 && emulator.builtInPrincipal().objectId().equals(e.principal()));
