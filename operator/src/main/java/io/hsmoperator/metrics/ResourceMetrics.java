@@ -48,17 +48,43 @@ public final class ResourceMetrics {
     private ResourceMetrics() {
     }
 
-    /** What one resource's gauges read: its latest status, and the meters to remove with it. */
+    /** What one resource's gauges read, and the meters to remove with it. */
     private static final class Tracked {
         final MeterRegistry registry;
         final Clock clock;
         final List<Meter> meters = new ArrayList<>();
-        volatile HsmStatus status;
-        volatile CustomResource<?, ?> resource;
+        volatile Values values;
 
         Tracked(MeterRegistry registry, Clock clock) {
             this.registry = registry;
             this.clock = clock;
+        }
+    }
+
+    /**
+     * The few values the gauges read, taken from the status a reconcile ended with (and an HsmBackup's schedule and
+     * creation time): no copy of the resource or its status is kept, which with 10,000 HsmKeys was 10,000 copies beside
+     * the informer's. Null fields are NaN; times stay instants, so that ages and countdowns are reckoned at each scrape.
+     */
+    private record Values(Instant versionCreated, Instant expires, Instant nextRotation, Integer versionCount, boolean ready,
+                          boolean securityDomainMissing, Integer keyCount, Instant lastBackup, Double lastBackupSeconds,
+                          Double intervalSeconds, Instant created) {
+        static Values of(CustomResource<?, ?> cr, HsmStatus status) {
+            if (status instanceof HsmKeyStatus s) {
+                HsmKeyStatus.KeyVersion current = s.versions == null || s.currentVersion == null ? null
+                        : s.versions.stream().filter(v -> s.currentVersion.equals(v.version)).findFirst().orElse(null);
+                return new Values(current == null ? null : instant(current.created), current == null ? null : instant(current.expires),
+                        instant(s.nextRotationTime), s.versionCount, false, false, null, null, null, null, null);
+            }
+            if (status instanceof HsmBackupStatus s) {
+                HsmBackupStatus.LastSuccessful last = s.lastSuccessful;
+                return new Values(null, null, null, null, false, false, null, last == null ? null : instant(last.time),
+                        last == null ? null : durationSeconds(last.duration), backupInterval((HsmBackup) cr),
+                        instant(cr.getMetadata().getCreationTimestamp()));
+            }
+            return new Values(null, null, null, null, ResourceMetrics.ready(status), ResourceMetrics.securityDomainMissing(status),
+                    ((ManagedHsmStatus) status).keyCount,
+                    null, null, null, null);
         }
     }
 
@@ -67,46 +93,45 @@ public final class ResourceMetrics {
         if (!(status instanceof HsmKeyStatus) && !(status instanceof ManagedHsmStatus) && !(status instanceof HsmBackupStatus)) {
             return;
         }
+        Values values = Values.of(cr, status);
         MeterRegistry registry = OperatorMetrics.registry();
         Tracked t = TRACKED.compute(key(cr), (k, old) -> {
             if (old != null && old.registry == registry) {
                 return old;
             }
             Tracked fresh = new Tracked(registry, clock);
-            fresh.status = status;
-            fresh.resource = cr;
+            fresh.values = values;
             Tags tags = Tags.of("namespace", cr.getMetadata().getNamespace(), "name", cr.getMetadata().getName());
             if (status instanceof HsmKeyStatus) {
-                fresh.meters.add(gauge(registry, KEY_VERSION_AGE, "Age of the key's current version", tags, fresh, ResourceMetrics::versionAge));
+                fresh.meters.add(gauge(registry, KEY_VERSION_AGE, "Age of the key's current version", tags, fresh,
+                        x -> since(x.values.versionCreated(), x.clock)));
                 fresh.meters.add(gauge(registry, KEY_NEXT_ROTATION, "Seconds until the key's next scheduled rotation (negative: overdue)",
-                        tags, fresh, ResourceMetrics::untilRotation));
+                        tags, fresh, x -> until(x.values.nextRotation(), x.clock)));
                 fresh.meters.add(gauge(registry, KEY_EXPIRY, "Seconds until the key's current version expires (negative: expired; "
-                        + "NaN: it never expires)", tags, fresh, ResourceMetrics::untilExpiry));
+                        + "NaN: it never expires)", tags, fresh, x -> until(x.values.expires(), x.clock)));
                 fresh.meters.add(gauge(registry, KEY_VERSIONS, "Versions the key has in Azure (Managed HSM allows 100)", tags, fresh,
-                        s -> ((HsmKeyStatus) s.status).versionCount == null ? Double.NaN : ((HsmKeyStatus) s.status).versionCount));
+                        x -> number(x.values.versionCount())));
             } else if (status instanceof HsmBackupStatus) {
                 fresh.meters.add(gauge(registry, BACKUP_LAST_SUCCESS, "When the HsmBackup's last successful backup started (Unix "
-                        + "seconds; NaN: none yet)", tags, fresh, ResourceMetrics::lastBackup));
+                        + "seconds; NaN: none yet)", tags, fresh, x -> epochSeconds(x.values.lastBackup())));
                 fresh.meters.add(gauge(registry, BACKUP_INTERVAL, "The HsmBackup's spec.schedule.every, in seconds (the longest "
-                        + "length of a period in months or years)", tags, fresh, ResourceMetrics::backupInterval));
+                        + "length of a period in months or years)", tags, fresh, x -> number(x.values.intervalSeconds())));
                 fresh.meters.add(gauge(registry, BACKUP_CREATED, "When the HsmBackup was created (Unix seconds)", tags, fresh,
-                        ResourceMetrics::backupCreated));
+                        x -> epochSeconds(x.values.created())));
                 fresh.meters.add(gauge(registry, BACKUP_DURATION, "How long the HsmBackup's last successful backup took, in seconds "
-                        + "(NaN: none yet)", tags, fresh, ResourceMetrics::lastBackupDuration));
+                        + "(NaN: none yet)", tags, fresh, x -> number(x.values.lastBackupSeconds())));
             } else {
                 fresh.meters.add(gauge(registry, HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, fresh,
-                        s -> ready(s.status) ? 1 : 0));
+                        x -> x.values.ready() ? 1 : 0));
                 fresh.meters.add(gauge(registry, HSM_SECURITY_DOMAIN_MISSING, "1 when the HSM is activated and the operator keeps no "
                         + "copy of its security domain (SecurityDomainMissing, or its Secret is another HSM's), else 0", tags, fresh,
-                        s -> securityDomainMissing(s.status) ? 1 : 0));
+                        x -> x.values.securityDomainMissing() ? 1 : 0));
                 fresh.meters.add(gauge(registry, HSM_KEYS, "Keys in the HSM when the operator last counted them (status.keyCount; "
-                        + "Managed HSM allows 5000; NaN: not counted yet)", tags, fresh,
-                        s -> ((ManagedHsmStatus) s.status).keyCount == null ? Double.NaN : ((ManagedHsmStatus) s.status).keyCount));
+                        + "Managed HSM allows 5000; NaN: not counted yet)", tags, fresh, x -> number(x.values.keyCount())));
             }
             return fresh;
         });
-        t.status = status;
-        t.resource = cr;
+        t.values = values;
     }
 
     /** The resource is gone (its finalizer removed): so are its series. */
@@ -122,35 +147,28 @@ public final class ResourceMetrics {
         return Gauge.builder(name, t, value).description(description).tags(tags).strongReference(true).register(registry);
     }
 
-    private static double versionAge(Tracked t) {
-        HsmKeyStatus s = (HsmKeyStatus) t.status;
-        if (s.versions == null || s.currentVersion == null) {
-            return Double.NaN;
+    private static Instant instant(String rfc3339) {
+        try {
+            return rfc3339 == null ? null : Instant.parse(rfc3339);
+        } catch (RuntimeException e) {
+            return null;
         }
-        return s.versions.stream().filter(v -> s.currentVersion.equals(v.version) && v.created != null).findFirst()
-                .map(v -> seconds(Duration.between(Instant.parse(v.created), t.clock.instant()))).orElse(Double.NaN);
     }
 
-    /** From the current version's expiry in status.versions (Azure's exp attribute, as the operator last read it). */
-    private static double untilExpiry(Tracked t) {
-        HsmKeyStatus s = (HsmKeyStatus) t.status;
-        if (s.versions == null || s.currentVersion == null) {
-            return Double.NaN;
-        }
-        return s.versions.stream().filter(v -> s.currentVersion.equals(v.version) && v.expires != null).findFirst()
-                .map(v -> seconds(Duration.between(t.clock.instant(), Instant.parse(v.expires)))).orElse(Double.NaN);
+    private static double since(Instant at, Clock clock) {
+        return at == null ? Double.NaN : seconds(Duration.between(at, clock.instant()));
     }
 
-    /** From status.nextRotationTime, which the rotation schedule computed; nothing is recomputed here. */
-    private static double untilRotation(Tracked t) {
-        String next = ((HsmKeyStatus) t.status).nextRotationTime;
-        return next == null ? Double.NaN : seconds(Duration.between(t.clock.instant(), Instant.parse(next)));
+    private static double until(Instant at, Clock clock) {
+        return at == null ? Double.NaN : seconds(Duration.between(clock.instant(), at));
     }
 
-    /** From status.lastSuccessful.time. */
-    private static double lastBackup(Tracked t) {
-        HsmBackupStatus.LastSuccessful last = ((HsmBackupStatus) t.status).lastSuccessful;
-        return last == null || last.time == null ? Double.NaN : Instant.parse(last.time).toEpochMilli() / 1000.0;
+    private static double epochSeconds(Instant at) {
+        return at == null ? Double.NaN : at.toEpochMilli() / 1000.0;
+    }
+
+    private static double number(Number n) {
+        return n == null ? Double.NaN : n.doubleValue();
     }
 
     /**
@@ -159,28 +177,21 @@ public final class ResourceMetrics {
      * different sizes; the last duration, read from status, survives both and can be compared with the interval or a
      * threshold, and its trend shows a growing HSM.
      */
-    private static double lastBackupDuration(Tracked t) {
-        HsmBackupStatus.LastSuccessful last = ((HsmBackupStatus) t.status).lastSuccessful;
+    private static Double durationSeconds(String duration) {
         try {
-            return last == null || last.duration == null ? Double.NaN : seconds(Duration.parse(last.duration));
+            return duration == null ? null : seconds(Duration.parse(duration));
         } catch (RuntimeException e) {
-            return Double.NaN;
+            return null;
         }
     }
 
-    /** From spec.schedule.every; NaN when it does not parse (the resource is then InvalidSpec). */
-    private static double backupInterval(Tracked t) {
-        HsmBackup b = (HsmBackup) t.resource;
+    /** From spec.schedule.every; null (NaN) when it does not parse (the resource is then InvalidSpec). */
+    private static Double backupInterval(HsmBackup b) {
         try {
             return seconds(IsoDuration.parse(b.getSpec().schedule.every).atMost());
         } catch (RuntimeException e) {
-            return Double.NaN;
+            return null;
         }
-    }
-
-    private static double backupCreated(Tracked t) {
-        String created = t.resource.getMetadata().getCreationTimestamp();
-        return created == null ? Double.NaN : Instant.parse(created).toEpochMilli() / 1000.0;
     }
 
     private static boolean ready(HsmStatus s) {
