@@ -93,29 +93,28 @@ final class Charts {
 
     /** A restarted operator's first pass in seconds (y) against N (x), now and before issue 25. */
     static String restart(List<KeyScaleBench.Result> results) {
-        List<double[]> now = results.stream().map(r -> new double[] {r.n(), r.restart().firstPass().toMillis() / 1000.0}).toList();
-        List<double[]> was = results.stream().flatMap(r -> KeyScaleBench.before(r.n()).stream())
-                .map(b -> new double[] {b.n(), b.firstPassSeconds()}).toList();
-        double maxX = nice(results.stream().mapToInt(KeyScaleBench.Result::n).max().orElse(1));
-        double maxY = nice(java.util.stream.Stream.concat(now.stream(), was.stream()).mapToDouble(p -> p[1]).max().orElse(1));
-        StringBuilder svg = frame("A restarted operator's first pass (converged keys)", "HsmKeys", "seconds", maxX, maxY);
-        series(svg, was, maxX, maxY, BEFORE, "s");
-        series(svg, now, maxX, maxY, COLOURS[0], "s");
-        svg.append(legend(0, COLOURS[0], "hsm-operator")).append(legend(1, BEFORE, "before issue 25 (every key read)"));
-        return svg.append("</svg>\n").toString();
+        return nowAndBefore(results, r -> r.restart().firstPass().toMillis() / 1000.0, KeyScaleBench.Before::firstPassSeconds,
+                "A restarted operator's first pass (converged keys)", COLOURS[0], "before issue 25 (every key read)");
     }
 
     /** Seconds from apply to all Ready (y) against the number of keys (x), now and before issue 25. */
     static String timeToReady(List<KeyScaleBench.Result> results) {
-        List<double[]> now = results.stream().map(r -> new double[] {r.n(), r.toReady().toMillis() / 1000.0}).toList();
+        return nowAndBefore(results, r -> r.toReady().toMillis() / 1000.0, KeyScaleBench.Before::toReadySeconds,
+                "Apply to all Ready (creation limit raised; two HSMs from 5,001 keys)", COLOURS[1], "before issue 25");
+    }
+
+    /** Seconds (y) against N (x): this run's figure per N, and this benchmark's before issue 25 in grey. */
+    private static String nowAndBefore(List<KeyScaleBench.Result> results, java.util.function.ToDoubleFunction<KeyScaleBench.Result> figure,
+            java.util.function.ToDoubleFunction<KeyScaleBench.Before> before, String title, String colour, String beforeLabel) {
+        List<double[]> now = results.stream().map(r -> new double[] {r.n(), figure.applyAsDouble(r)}).toList();
         List<double[]> was = results.stream().flatMap(r -> KeyScaleBench.before(r.n()).stream())
-                .map(b -> new double[] {b.n(), b.toReadySeconds()}).toList();
+                .map(b -> new double[] {b.n(), before.applyAsDouble(b)}).toList();
         double maxX = nice(results.stream().mapToInt(KeyScaleBench.Result::n).max().orElse(1));
         double maxY = nice(java.util.stream.Stream.concat(now.stream(), was.stream()).mapToDouble(p -> p[1]).max().orElse(1));
-        StringBuilder svg = frame("Apply to all Ready (creation limit raised; two HSMs from 5,001 keys)", "HsmKeys", "seconds", maxX, maxY);
+        StringBuilder svg = frame(title, "HsmKeys", "seconds", maxX, maxY);
         series(svg, was, maxX, maxY, BEFORE, "s");
-        series(svg, now, maxX, maxY, COLOURS[1], "s");
-        svg.append(legend(0, COLOURS[1], "hsm-operator")).append(legend(1, BEFORE, "before issue 25"));
+        series(svg, now, maxX, maxY, colour, "s");
+        svg.append(legend(0, colour, "hsm-operator")).append(legend(1, BEFORE, beforeLabel));
         return svg.append("</svg>\n").toString();
     }
 
