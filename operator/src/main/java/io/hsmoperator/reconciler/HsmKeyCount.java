@@ -45,8 +45,10 @@ final class HsmKeyCount {
         if (!due(counted, interval, now)) {
             return;
         }
-        // A drift listing starts every interval and takes a while: the last to finish may have started up to two ago.
-        Optional<KeyCounts.Count> listed = counts.since(hsmUri, now.minus(interval.multipliedBy(2)));
+        // A drift listing starts every interval and takes a while: the last to finish may have started up to two ago. Only
+        // a listing newer than the count in status will do, or a count would be taken from itself forever.
+        Optional<KeyCounts.Count> listed = counts.since(hsmUri, now.minus(interval.multipliedBy(2)))
+                .filter(c -> counted == null || c.at().isAfter(counted));
         if (listed.isEmpty()) {
             try {
                 listed = Optional.of(new KeyCounts.Count(keys.list(hsmUri).size(), now));
