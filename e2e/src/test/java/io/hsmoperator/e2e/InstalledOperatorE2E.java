@@ -8,6 +8,8 @@ import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.hsmoperator.api.common.Conditions;
 import io.hsmoperator.api.hsmkey.HsmKey;
 import io.hsmoperator.chart.PromTool;
@@ -269,6 +271,9 @@ class InstalledOperatorE2E {
         // kubectl drain cordons the node, then evicts. The chart's PodDisruptionBudget (minAvailable 1) lets the first
         // replica go; its replacement cannot start on the cordoned node, so the second eviction is refused (429) and
         // one replica, the leader here, keeps reconciling until the first is back.
+        // From the end of the upgrade's rollout: while it runs, a third pod counts in the budget.
+        TestCluster.kubectlOk("rollout", "status", "-n", Installation.SYSTEM, "deployment/hsm-operator", "--timeout=" + WAIT.toSeconds() + "s");
+        await().atMost(WAIT).until(() -> installation.pods().size() == 2 && installation.readyPods().size() == 2);
         String node = admin.nodes().list().getItems().get(0).getMetadata().getName();
         var budget = admin.policy().v1().podDisruptionBudget().inNamespace(Installation.SYSTEM).withName("hsm-operator");
         await().atMost(WAIT).until(() -> budget.get().getStatus() != null && budget.get().getStatus().getDisruptionsAllowed() == 1);
@@ -431,15 +436,14 @@ class InstalledOperatorE2E {
         return admin.configMaps().inNamespace(APPS).withName("payments-signing-key").require().getData().get("keyId");
     }
 
+    /**
+     * As {@code kubectl annotate --overwrite} does: a merge patch without a resourceVersion, so the operator's own status
+     * writes in the meantime cannot make it fail with a conflict.
+     */
     private void rotateNow(String token) {
-        admin.resources(HsmKey.class).inNamespace(APPS).withName("payments-signing")
-                .edit(k -> {
-                    Map<String, String> annotations = new LinkedHashMap<>(k.getMetadata().getAnnotations() == null ? Map.of()
-                            : k.getMetadata().getAnnotations());
-                    annotations.put(Conditions.ROTATE_NOW_ANNOTATION, token);
-                    k.getMetadata().setAnnotations(annotations);
-                    return k;
-                });
+        admin.resources(HsmKey.class).inNamespace(APPS).withName("payments-signing").patch(PatchContext.of(PatchType.JSON_MERGE),
+                JSON.createObjectNode().set("metadata", JSON.createObjectNode().set("annotations",
+                        JSON.createObjectNode().put(Conditions.ROTATE_NOW_ANNOTATION, token))).toString());
     }
 
     private JsonNode keyStatus(String name) {
