@@ -10,6 +10,7 @@ import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.emulator.Controls;
 import io.hsmoperator.emulator.EmulatorConfig;
 import io.hsmoperator.kube.TestCluster;
+import io.hsmoperator.reconciler.KeyListings;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -20,7 +21,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -215,6 +218,7 @@ class KeyScaleBench {
         for (int i = 0; i < n; i++) {
             inst.admin.resource(key(apps, i, hsmRef(i % hsms))).serverSideApply();
         }
+        System.out.printf("bench: %d keys applied in %.1f s%n", n, (System.nanoTime() - start) / 1e9);
         // Listing every HsmKey costs the API server and this machine's two cores too: poll less often as N grows.
         await().atMost(Duration.ofMinutes(30)).pollInterval(Duration.ofSeconds(Math.max(1, n / 2000))).until(() -> ready(inst, apps) >= n);
         return Duration.ofNanos(System.nanoTime() - start);
@@ -265,7 +269,7 @@ class KeyScaleBench {
     /**
      * A restart with N converged keys, at production pace: the new leader's first pass ends once it has reconciled every
      * HsmKey (its reconcile count, from /q/metrics) and its Azure calls have stopped for a few seconds (the confirming
-     * listing comes {@link #CONFIRM_QUIET} after the last key taken on trust; at production pace nothing else is due).
+     * listing comes {@link KeyListings#CONFIRM_QUIET} after the last key taken on trust; at production pace nothing else is due).
      */
     private Restart restart(Installation inst, int n, Map<String, String> values, Map<String, String> settings) throws Exception {
         long mark = inst.emulator.controls().lastSequence();
@@ -277,20 +281,17 @@ class KeyScaleBench {
         await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofMillis(250)).until(() -> reconciles(inst, leader, "HsmKey") >= n);
         java.time.Instant reconciled = java.time.Instant.now();
         String operator = inst.operatorIdentity.objectId();
-        Duration quiet = CONFIRM_QUIET.plusSeconds(7);
-        await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofMillis(500)).until(() -> {
-            List<Controls.JournalEntry> calls = inst.emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal())
-                    && e.path().startsWith("/keys"));
-            java.time.Instant last = calls.isEmpty() ? reconciled : calls.get(calls.size() - 1).time();
-            return Duration.between(last.isAfter(reconciled) ? last : reconciled, java.time.Instant.now()).compareTo(quiet) > 0;
-        });
-        List<Controls.JournalEntry> calls = inst.emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal())
-                && e.path().startsWith("/keys"));
-        java.time.Instant end = calls.isEmpty() || calls.get(calls.size() - 1).time().isBefore(reconciled) ? reconciled
-                : calls.get(calls.size() - 1).time();
+        Duration quiet = KeyListings.CONFIRM_QUIET.plusSeconds(7);
+        Supplier<List<Controls.JournalEntry>> keyCalls = () -> inst.emulator.controls()
+                .journal(e -> e.seq() > mark && operator.equals(e.principal()) && e.path().startsWith("/keys"));
+        // The end of the first pass: the operator's last key call, or its last reconcile if that came later.
+        Function<List<Controls.JournalEntry>, java.time.Instant> end = calls -> calls.isEmpty()
+                || calls.get(calls.size() - 1).time().isBefore(reconciled) ? reconciled : calls.get(calls.size() - 1).time();
+        List<Controls.JournalEntry> calls = await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofMillis(500))
+                .until(keyCalls::get, c -> Duration.between(end.apply(c), java.time.Instant.now()).compareTo(quiet) > 0);
         long read = calls.stream().map(Controls.JournalEntry::path).filter(p -> p.matches("/keys/bench-\\d+(/versions)?"))
                 .map(p -> p.replaceAll("/versions$", "")).distinct().count();
-        Restart r = new Restart(Duration.between(upgraded, led), Duration.between(led, end), calls.size() / (double) n, read);
+        Restart r = new Restart(Duration.between(upgraded, led), Duration.between(led, end.apply(calls)), calls.size() / (double) n, read);
         System.out.printf("bench N=%d restart: new leader %.1f s after helm upgrade; first pass %.1f s (all reconciled after %.1f s), "
                         + "%.3f Azure calls per key (%s), %d keys read in full%n", n, r.handover().toMillis() / 1000.0,
                 r.firstPass().toMillis() / 1000.0, Duration.between(led, reconciled).toMillis() / 1000.0, r.callsPerKey(),
@@ -306,9 +307,6 @@ class KeyScaleBench {
             return p != null && p.getMetadata().getDeletionTimestamp() == null && Readiness.isPodReady(p) ? p : null;
         }, java.util.Objects::nonNull);
     }
-
-    /** How soon after the last key it took on trust the operator lists its HSM to confirm it (KeyListings.CONFIRM_QUIET). */
-    static final Duration CONFIRM_QUIET = Duration.ofSeconds(1);
 
     /** The pod's count of reconciles of {@code kind} (every outcome), from its metrics. */
     private static long reconciles(Installation inst, Pod pod, String kind) {
@@ -373,7 +371,7 @@ class KeyScaleBench {
         Duration slice = Duration.ofSeconds(3);
         double steadyReads = 2.0 * n * slice.toMillis() / s.fullRead().dividedBy(SCALE).toMillis();
         // Past the listing that confirms the keys the new leader took on trust.
-        Thread.sleep(CONFIRM_QUIET.plusSeconds(5).toMillis());
+        Thread.sleep(KeyListings.CONFIRM_QUIET.plusSeconds(5).toMillis());
         while (true) {
             long before = inst.emulator.controls().lastSequence();
             Thread.sleep(slice.toMillis());

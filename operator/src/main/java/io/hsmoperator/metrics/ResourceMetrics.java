@@ -21,7 +21,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.ToDoubleFunction;
+import java.util.function.ToDoubleBiFunction;
 
 /**
  * Gauges per HsmKey, per ManagedHsm and per HsmBackup, read from the status the operator last reported (never from Azure): a key's
@@ -59,6 +59,12 @@ public final class ResourceMetrics {
             this.registry = registry;
             this.clock = clock;
         }
+
+        /** A gauge of this resource's values, which are always of the type its kind's first reconcile gave them. */
+        <V extends Values> void gauge(String name, String description, Tags tags, Class<V> type, ToDoubleBiFunction<V, Clock> value) {
+            meters.add(Gauge.builder(name, this, t -> value.applyAsDouble(type.cast(t.values), t.clock)).description(description)
+                    .tags(tags).strongReference(true).register(registry));
+        }
     }
 
     /**
@@ -66,34 +72,44 @@ public final class ResourceMetrics {
      * creation time): no copy of the resource or its status is kept, which with 10,000 HsmKeys was 10,000 copies beside
      * the informer's. Null fields are NaN; times stay instants, so that ages and countdowns are reckoned at each scrape.
      */
-    private record Values(Instant versionCreated, Instant expires, Instant nextRotation, Integer versionCount, boolean ready,
-                          boolean securityDomainMissing, Integer keyCount, Instant lastBackup, Double lastBackupSeconds,
-                          Double intervalSeconds, Instant created) {
-        static Values of(CustomResource<?, ?> cr, HsmStatus status) {
-            if (status instanceof HsmKeyStatus s) {
-                HsmKeyStatus.KeyVersion current = s.versions == null || s.currentVersion == null ? null
-                        : s.versions.stream().filter(v -> s.currentVersion.equals(v.version)).findFirst().orElse(null);
-                return new Values(current == null ? null : instant(current.created), current == null ? null : instant(current.expires),
-                        instant(s.nextRotationTime), s.versionCount, false, false, null, null, null, null, null);
-            }
-            if (status instanceof HsmBackupStatus s) {
-                HsmBackupStatus.LastSuccessful last = s.lastSuccessful;
-                return new Values(null, null, null, null, false, false, null, last == null ? null : instant(last.time),
-                        last == null ? null : durationSeconds(last.duration), backupInterval((HsmBackup) cr),
-                        instant(cr.getMetadata().getCreationTimestamp()));
-            }
-            return new Values(null, null, null, null, ResourceMetrics.ready(status), ResourceMetrics.securityDomainMissing(status),
-                    ((ManagedHsmStatus) status).keyCount,
-                    null, null, null, null);
+    private sealed interface Values permits KeyValues, HsmValues, BackupValues {
+    }
+
+    private record KeyValues(Instant versionCreated, Instant expires, Instant nextRotation, Integer versionCount) implements Values {
+        static KeyValues of(HsmKeyStatus s) {
+            HsmKeyStatus.KeyVersion current = s.versions == null || s.currentVersion == null ? null
+                    : s.versions.stream().filter(v -> s.currentVersion.equals(v.version)).findFirst().orElse(null);
+            return new KeyValues(current == null ? null : instant(current.created), current == null ? null : instant(current.expires),
+                    instant(s.nextRotationTime), s.versionCount);
+        }
+    }
+
+    private record HsmValues(boolean ready, boolean securityDomainMissing, Integer keyCount) implements Values {
+        static HsmValues of(ManagedHsmStatus s) {
+            return new HsmValues(ResourceMetrics.ready(s), ResourceMetrics.securityDomainMissing(s), s.keyCount);
+        }
+    }
+
+    private record BackupValues(Instant lastBackup, Double lastBackupSeconds, Double intervalSeconds, Instant created) implements Values {
+        static BackupValues of(HsmBackup b, HsmBackupStatus s) {
+            HsmBackupStatus.LastSuccessful last = s.lastSuccessful;
+            return new BackupValues(last == null ? null : instant(last.time), last == null ? null : durationSeconds(last.duration),
+                    backupInterval(b), instant(b.getMetadata().getCreationTimestamp()));
         }
     }
 
     /** The status a reconcile of {@code cr} ended with (written or unchanged). */
     public static void observed(CustomResource<?, ?> cr, HsmStatus status, Clock clock) {
-        if (!(status instanceof HsmKeyStatus) && !(status instanceof ManagedHsmStatus) && !(status instanceof HsmBackupStatus)) {
+        Values values;
+        if (status instanceof HsmKeyStatus s) {
+            values = KeyValues.of(s);
+        } else if (status instanceof ManagedHsmStatus s) {
+            values = HsmValues.of(s);
+        } else if (status instanceof HsmBackupStatus s) {
+            values = BackupValues.of((HsmBackup) cr, s);
+        } else {
             return;
         }
-        Values values = Values.of(cr, status);
         MeterRegistry registry = OperatorMetrics.registry();
         Tracked t = TRACKED.compute(key(cr), (k, old) -> {
             if (old != null && old.registry == registry) {
@@ -102,32 +118,31 @@ public final class ResourceMetrics {
             Tracked fresh = new Tracked(registry, clock);
             fresh.values = values;
             Tags tags = Tags.of("namespace", cr.getMetadata().getNamespace(), "name", cr.getMetadata().getName());
-            if (status instanceof HsmKeyStatus) {
-                fresh.meters.add(gauge(registry, KEY_VERSION_AGE, "Age of the key's current version", tags, fresh,
-                        x -> since(x.values.versionCreated(), x.clock)));
-                fresh.meters.add(gauge(registry, KEY_NEXT_ROTATION, "Seconds until the key's next scheduled rotation (negative: overdue)",
-                        tags, fresh, x -> until(x.values.nextRotation(), x.clock)));
-                fresh.meters.add(gauge(registry, KEY_EXPIRY, "Seconds until the key's current version expires (negative: expired; "
-                        + "NaN: it never expires)", tags, fresh, x -> until(x.values.expires(), x.clock)));
-                fresh.meters.add(gauge(registry, KEY_VERSIONS, "Versions the key has in Azure (Managed HSM allows 100)", tags, fresh,
-                        x -> number(x.values.versionCount())));
-            } else if (status instanceof HsmBackupStatus) {
-                fresh.meters.add(gauge(registry, BACKUP_LAST_SUCCESS, "When the HsmBackup's last successful backup started (Unix "
-                        + "seconds; NaN: none yet)", tags, fresh, x -> epochSeconds(x.values.lastBackup())));
-                fresh.meters.add(gauge(registry, BACKUP_INTERVAL, "The HsmBackup's spec.schedule.every, in seconds (the longest "
-                        + "length of a period in months or years)", tags, fresh, x -> number(x.values.intervalSeconds())));
-                fresh.meters.add(gauge(registry, BACKUP_CREATED, "When the HsmBackup was created (Unix seconds)", tags, fresh,
-                        x -> epochSeconds(x.values.created())));
-                fresh.meters.add(gauge(registry, BACKUP_DURATION, "How long the HsmBackup's last successful backup took, in seconds "
-                        + "(NaN: none yet)", tags, fresh, x -> number(x.values.lastBackupSeconds())));
+            if (values instanceof KeyValues) {
+                fresh.gauge(KEY_VERSION_AGE, "Age of the key's current version", tags, KeyValues.class,
+                        (x, c) -> since(x.versionCreated(), c));
+                fresh.gauge(KEY_NEXT_ROTATION, "Seconds until the key's next scheduled rotation (negative: overdue)", tags,
+                        KeyValues.class, (x, c) -> until(x.nextRotation(), c));
+                fresh.gauge(KEY_EXPIRY, "Seconds until the key's current version expires (negative: expired; NaN: it never "
+                        + "expires)", tags, KeyValues.class, (x, c) -> until(x.expires(), c));
+                fresh.gauge(KEY_VERSIONS, "Versions the key has in Azure (Managed HSM allows 100)", tags, KeyValues.class,
+                        (x, c) -> number(x.versionCount()));
+            } else if (values instanceof BackupValues) {
+                fresh.gauge(BACKUP_LAST_SUCCESS, "When the HsmBackup's last successful backup started (Unix seconds; NaN: none "
+                        + "yet)", tags, BackupValues.class, (x, c) -> epochSeconds(x.lastBackup()));
+                fresh.gauge(BACKUP_INTERVAL, "The HsmBackup's spec.schedule.every, in seconds (the longest length of a period "
+                        + "in months or years)", tags, BackupValues.class, (x, c) -> number(x.intervalSeconds()));
+                fresh.gauge(BACKUP_CREATED, "When the HsmBackup was created (Unix seconds)", tags, BackupValues.class,
+                        (x, c) -> epochSeconds(x.created()));
+                fresh.gauge(BACKUP_DURATION, "How long the HsmBackup's last successful backup took, in seconds (NaN: none yet)",
+                        tags, BackupValues.class, (x, c) -> number(x.lastBackupSeconds()));
             } else {
-                fresh.meters.add(gauge(registry, HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, fresh,
-                        x -> x.values.ready() ? 1 : 0));
-                fresh.meters.add(gauge(registry, HSM_SECURITY_DOMAIN_MISSING, "1 when the HSM is activated and the operator keeps no "
-                        + "copy of its security domain (SecurityDomainMissing, or its Secret is another HSM's), else 0", tags, fresh,
-                        x -> x.values.securityDomainMissing() ? 1 : 0));
-                fresh.meters.add(gauge(registry, HSM_KEYS, "Keys in the HSM when the operator last counted them (status.keyCount; "
-                        + "Managed HSM allows 5000; NaN: not counted yet)", tags, fresh, x -> number(x.values.keyCount())));
+                fresh.gauge(HSM_READY, "1 when the ManagedHsm is Ready, else 0", tags, HsmValues.class, (x, c) -> x.ready() ? 1 : 0);
+                fresh.gauge(HSM_SECURITY_DOMAIN_MISSING, "1 when the HSM is activated and the operator keeps no copy of its "
+                        + "security domain (SecurityDomainMissing, or its Secret is another HSM's), else 0", tags, HsmValues.class,
+                        (x, c) -> x.securityDomainMissing() ? 1 : 0);
+                fresh.gauge(HSM_KEYS, "Keys in the HSM when the operator last counted them (status.keyCount; Managed HSM allows "
+                        + "5000; NaN: not counted yet)", tags, HsmValues.class, (x, c) -> number(x.keyCount()));
             }
             return fresh;
         });
@@ -140,11 +155,6 @@ public final class ResourceMetrics {
         if (t != null) {
             t.meters.forEach(t.registry::remove);
         }
-    }
-
-    private static Meter gauge(MeterRegistry registry, String name, String description, Tags tags, Tracked t,
-            ToDoubleFunction<Tracked> value) {
-        return Gauge.builder(name, t, value).description(description).tags(tags).strongReference(true).register(registry);
     }
 
     private static Instant instant(String rfc3339) {

@@ -56,7 +56,7 @@ final class HsmKeyCount {
                 LOG.debugf("Cannot count the keys of %s (%s); counting again on a later reconcile", hsmUri, e.describe());
                 return;
             }
-            counts.listed(hsmUri, listed.get().keys(), now);
+            counts.listed(hsmUri, listed.get());
         }
         int count = listed.get().keys();
         double ratio = config.warnings().hsmKeysNearLimitRatio();

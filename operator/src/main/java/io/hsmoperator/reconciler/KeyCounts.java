@@ -21,9 +21,9 @@ public class KeyCounts {
 
     private final Map<String, Count> counts = new ConcurrentHashMap<>();
 
-    /** A complete listing of the HSM at {@code hsmUri} found {@code keys} keys at {@code at}. */
-    void listed(String hsmUri, int keys, Instant at) {
-        counts.merge(key(hsmUri), new Count(keys, at), (a, b) -> b.at().isAfter(a.at()) ? b : a);
+    /** A complete listing of the HSM at {@code hsmUri} found {@code count.keys()} keys at {@code count.at()}. */
+    void listed(String hsmUri, Count count) {
+        counts.merge(key(hsmUri), count, (a, b) -> b.at().isAfter(a.at()) ? b : a);
     }
 
     /** The last count of the HSM's keys, if it was made at or after {@code notBefore}. */

@@ -32,7 +32,7 @@ import java.util.concurrent.TimeUnit;
  * two or three reads. What a listing cannot show is left to the key's full read (hsm.reconcile.key-full-read). Runs only
  * while this replica leads: event sources start with the controllers.
  */
-final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
+public final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     private static final Logger LOG = Logger.getLogger(KeyListings.class);
 
     /**
@@ -53,7 +53,7 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
      * A key taken on trust is confirmed by a listing of its HSM once no other key of that HSM was taken on trust for this
      * long: a restart's first reconciles come all at once, and one listing confirms them all.
      */
-    static final Duration CONFIRM_QUIET = Duration.ofSeconds(1);
+    public static final Duration CONFIRM_QUIET = Duration.ofSeconds(1);
     /**
      * At the latest this long after the first key awaiting confirmation was taken on trust, however many follow it. Longer
      * than a restart's first wave of reconciles takes (12 s for 10,000 keys on two cores): each listing it cuts short is
@@ -108,13 +108,18 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
     private void confirm(String hsmUri) {
         long now = System.nanoTime();
         long first = confirming.getOrDefault(hsmUri, now);
-        long wait = Math.min(lastTrusted.getOrDefault(hsmUri, first) + CONFIRM_QUIET.toNanos(), first + CONFIRM_AFTER.toNanos()) - now;
+        Long last = lastTrusted.get(hsmUri);
+        long wait = Math.min((last == null ? first : last) + CONFIRM_QUIET.toNanos(), first + CONFIRM_AFTER.toNanos()) - now;
         ScheduledExecutorService t = timer;
         if (wait > 0 && t != null) {
             t.schedule(() -> confirm(hsmUri), wait, TimeUnit.NANOSECONDS);
             return;
         }
         confirming.remove(hsmUri);
+        if (last != null) {
+            // Unless a key was trusted since: its confirmation, scheduled anew, reckons from it.
+            lastTrusted.remove(hsmUri, last);
+        }
         lookSafely(() -> look(hsmUri));
     }
 
@@ -194,7 +199,7 @@ final class KeyListings extends AbstractEventSource<HsmKeys.Listed, HsmKey> {
             List<HsmKeys.Listed> all = keys.list(uri);
             all.forEach(l -> listed.put(l.name().toLowerCase(Locale.ROOT), l));
             // As of its start: a key created while the listing ran may be missing from it.
-            counts.listed(uri, all.size(), started);
+            counts.listed(uri, new KeyCounts.Count(all.size(), started));
             if (failing.remove(uri)) {
                 LOG.infof("Listing the keys of %s works again", uri);
             }
