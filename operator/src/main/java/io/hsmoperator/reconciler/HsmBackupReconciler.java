@@ -9,7 +9,6 @@ import io.hsmoperator.azure.Consistency;
 import io.hsmoperator.azure.HsmBackups;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.metrics.OperatorMetrics;
-import io.hsmoperator.metrics.ResourceMetrics;
 import io.hsmoperator.rotation.BackupSchedule;
 import io.hsmoperator.rotation.IsoDuration;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
@@ -49,6 +48,7 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
     private final HsmBackups backups;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
+    private final HsmLookup hsms;
     private final Events events;
     private final Clock clock;
 
@@ -56,13 +56,14 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         this.backups = backups;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = new HsmLookup(kubernetes);
         this.events = events;
         this.clock = clock;
     }
 
     @Override
     public List<EventSource<?, HsmBackup>> prepareEventSources(EventSourceContext<HsmBackup> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
     }
 
     @Override
@@ -77,7 +78,7 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
             stalled(st, Reason.InvalidSpec, invalid + " Nothing was sent to Azure.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, spec.hsmRef, hsms);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
@@ -333,7 +334,7 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
         events.normal(cr, "Retained", "Deleted the HsmBackup resource; its backup folders stay in " + container
                 + (cr.getStatus() != null && cr.getStatus().running != null ? ", and backup job " + cr.getStatus().running.jobId
                 + " runs to its end in Azure" : "") + ".");
-        ResourceMetrics.forget(cr);
+        Reports.released(cr);
         return DeleteControl.defaultDelete();
     }
 }

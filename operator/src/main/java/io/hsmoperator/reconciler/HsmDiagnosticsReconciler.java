@@ -48,6 +48,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
     private final DiagnosticSettings settings;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
+    private final HsmLookup hsms;
     private final Events events;
     private final Clock clock;
 
@@ -55,13 +56,14 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         this.settings = settings;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = new HsmLookup(kubernetes);
         this.events = events;
         this.clock = clock;
     }
 
     @Override
     public List<EventSource<?, HsmDiagnostics>> prepareEventSources(EventSourceContext<HsmDiagnostics> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
     }
 
     @Override
@@ -75,7 +77,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
             stalled(st, Reason.InvalidSpec, invalid + " Nothing was sent to Azure.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, cr.getSpec().hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, cr.getSpec().hsmRef, hsms);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
@@ -240,7 +242,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
         }
         // What is deleted is the setting the spec names on the HSM this resource was made in; status says only that a PUT
         // was sent.
-        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(cr, cr.getSpec().hsmRef, hsms);
         if (HsmRefs.releasedUntouched(hsm, events, cr)) {
             return DeleteControl.defaultDelete();
         }

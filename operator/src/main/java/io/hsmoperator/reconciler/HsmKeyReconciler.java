@@ -8,7 +8,6 @@ import io.hsmoperator.azure.Consistency;
 import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
-import io.hsmoperator.metrics.ResourceMetrics;
 import io.hsmoperator.publish.AttestationPublisher;
 import io.hsmoperator.publish.KeyPublisher;
 import io.hsmoperator.publish.Workloads;
@@ -74,7 +73,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     /** The reconcile-requested-at annotation then handled, and the resourceVersion of the published ConfigMap then. */
     private record Looked(String reconcileRequest, String configMapVersion) {
     }
-    private volatile InformerEventSource<ManagedHsm, HsmKey> hsms;
+    private final HsmLookup hsms;
     private volatile InformerEventSource<ConfigMap, HsmKey> publishedConfigMaps;
     private final AttestationPublisher attestations;
 
@@ -85,20 +84,20 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = new HsmLookup(kubernetes);
         this.events = events;
         this.publisher = publisher;
         this.clock = clock;
         this.listings = new KeyListings(keys, config.reconcile().driftInterval(), counts, clock);
         this.rotation = new KeyRotation(keys, config, ownership, events, clock);
-        this.deletion = new KeyDeletion(keys, config, kubernetes, ownership, events, clock);
+        this.deletion = new KeyDeletion(keys, config, kubernetes, hsms, ownership, events, clock);
         this.keyImport = new KeyImport(keys, config, kubernetes, publisher, ownership, events, clock);
     }
 
     @Override
     public List<EventSource<?, HsmKey>> prepareEventSources(EventSourceContext<HsmKey> context) {
-        hsms = RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false);
         publishedConfigMaps = RelatedResources.publishedConfigMap(context);
-        return List.of(hsms, publishedConfigMaps, listings);
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), publishedConfigMaps, listings);
     }
 
     @Override
@@ -116,9 +115,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             stalled(st, Reason.InvalidSpec, invalid, gen(cr), clock);
             return config.reconcile().resync();
         }
-        // The informer's copy of the HSM; read from the API server only when the informer has not seen it yet.
-        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, cr.getSpec().hsmRef, (ns, n) -> hsms.get(new ResourceID(n, ns))
-                .orElseGet(() -> kubernetes.resources(ManagedHsm.class).inNamespace(ns).withName(n).get()));
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, cr.getSpec().hsmRef, hsms);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
@@ -530,7 +527,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         looked.remove(ResourceID.fromResource(stale));
         DeleteControl control = deletion.delete(stale);
         if (control.isRemoveFinalizer()) {
-            ResourceMetrics.forget(stale);
+            Reports.released(stale);
             publisher.forget(stale);
         }
         return control;

@@ -2,7 +2,6 @@ package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.CustomResource;
-import io.fabric8.kubernetes.client.KubernetesClient;
 import io.hsmoperator.api.backup.HsmBackup;
 import io.hsmoperator.api.common.HsmRefStatus;
 import io.hsmoperator.api.common.HsmReference;
@@ -61,10 +60,10 @@ public final class HsmRefs {
      * Ready, only known (a ManagedHsm that is itself being deleted waits for the resources that reference it, and they
      * must still reach its HSM to revoke or delete what they made); it must still permit this namespace.
      */
-    public static Resolution resolveMadeIn(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
+    public static Resolution resolveMadeIn(HasMetadata from, HsmReference ref, java.util.function.BiFunction<String, String, ManagedHsm> lookup) {
         String bound = boundOf(from);
-        return resolve(kubernetes, from, bound == null ? ref : new HsmReference(bound.substring(bound.indexOf('/') + 1),
-                bound.substring(0, bound.indexOf('/'))), false);
+        return resolve(from, bound == null ? ref : new HsmReference(bound.substring(bound.indexOf('/') + 1),
+                bound.substring(0, bound.indexOf('/'))), false, lookup);
     }
 
     private static String boundOf(HasMetadata from) {
@@ -156,15 +155,7 @@ public final class HsmRefs {
         return true;
     }
 
-    public static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref) {
-        return resolve(kubernetes, from, ref, true);
-    }
-
-    private static Resolution resolve(KubernetesClient kubernetes, HasMetadata from, HsmReference ref, boolean ready) {
-        return resolve(from, ref, ready, (ns, name) -> kubernetes.resources(ManagedHsm.class).inNamespace(ns).withName(name).get());
-    }
-
-    /** As {@link #resolve(KubernetesClient, HasMetadata, HsmReference)}, the ManagedHsm found by {@code lookup} (namespace, name). */
+    /** The HSM {@code ref} names, found by {@code lookup} (namespace, name), if {@code from} may use it and it is Ready. */
     public static Resolution resolve(HasMetadata from, HsmReference ref, java.util.function.BiFunction<String, String, ManagedHsm> lookup) {
         return resolve(from, ref, true, lookup);
     }

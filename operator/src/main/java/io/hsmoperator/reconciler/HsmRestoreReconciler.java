@@ -14,7 +14,6 @@ import io.hsmoperator.azure.HsmKeys;
 import io.hsmoperator.azure.HsmRestores;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.metrics.OperatorMetrics;
-import io.hsmoperator.metrics.ResourceMetrics;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -53,6 +52,7 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
     private final HsmKeys keys;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
+    private final HsmLookup hsms;
     private final Events events;
     private final Clock clock;
 
@@ -62,13 +62,14 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
         this.keys = keys;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = new HsmLookup(kubernetes);
         this.events = events;
         this.clock = clock;
     }
 
     @Override
     public List<EventSource<?, HsmRestore>> prepareEventSources(EventSourceContext<HsmRestore> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
     }
 
     @Override
@@ -102,7 +103,7 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
             stalled(st, Reason.InvalidSpec, "source.folderUrl: " + invalid + " Nothing was sent to Azure.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, spec.hsmRef, hsms);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
@@ -172,7 +173,7 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
 
     /** Polls the recorded job: still running, or its end recorded once (outcome, event, metric). */
     private Duration poll(HsmRestore cr, HsmRestoreStatus st) {
-        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(cr, cr.getSpec().hsmRef, hsms);
         if (hsm.hsmUri() == null) {
             progressing(st, Reason.WaitingForHsm, "Restore job " + st.jobId + " runs in Azure; the operator cannot read it now: "
                     + hsm.message(), gen(cr), clock);
@@ -344,7 +345,7 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
         boolean running = st != null && st.phase == Phase.Running && st.jobId != null;
         events.normal(cr, "Retained", "Deleted the HsmRestore resource; nothing was changed in Azure" + (running ? ": restore job "
                 + st.jobId + " runs to its end there" : "") + ".");
-        ResourceMetrics.forget(cr);
+        Reports.released(cr);
         return DeleteControl.defaultDelete();
     }
 }

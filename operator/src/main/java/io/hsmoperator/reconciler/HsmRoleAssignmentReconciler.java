@@ -49,6 +49,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
     private final HsmAccessControl access;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
+    private final HsmLookup hsms;
     private final Events events;
     private final Clock clock;
     private final HsmKeys keys;
@@ -61,13 +62,14 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
         this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = new HsmLookup(kubernetes);
         this.events = events;
         this.clock = clock;
     }
 
     @Override
     public List<EventSource<?, HsmRoleAssignment>> prepareEventSources(EventSourceContext<HsmRoleAssignment> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), RelatedResources.grantedKey(context),
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), RelatedResources.grantedKey(context),
                 RelatedResources.grantedRole(context));
     }
 
@@ -109,7 +111,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
                     + "allow granting it (hsm.role-assignments.allowed-privileged-roles). Nothing was sent to Azure.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, spec.hsmRef, hsms);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
@@ -357,7 +359,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
             // The scope is recorded before every grant: without it nothing was ever granted.
             return DeleteControl.defaultDelete();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(cr, spec.hsmRef, hsms);
         if (HsmRefs.releasedUntouched(hsm, events, cr)) {
             return DeleteControl.defaultDelete();
         }

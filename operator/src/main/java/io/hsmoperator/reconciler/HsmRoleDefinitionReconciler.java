@@ -28,7 +28,6 @@ import java.util.List;
 import java.util.Optional;
 
 import static io.hsmoperator.reconciler.Conditions.gen;
-import static io.hsmoperator.reconciler.Conditions.progressing;
 import static io.hsmoperator.reconciler.Conditions.ready;
 import static io.hsmoperator.reconciler.Conditions.stalled;
 
@@ -51,6 +50,7 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
     private final Ownership ownership;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
+    private final HsmLookup hsms;
     private final Events events;
     private final Clock clock;
 
@@ -60,13 +60,14 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
         this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = new HsmLookup(kubernetes);
         this.events = events;
         this.clock = clock;
     }
 
     @Override
     public List<EventSource<?, HsmRoleDefinition>> prepareEventSources(EventSourceContext<HsmRoleDefinition> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
     }
 
     @Override
@@ -91,7 +92,7 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
                     + "hsm.role-assignments.allowed-privileged-roles to allow it). Nothing was written.", gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, spec.hsmRef, hsms);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
@@ -232,7 +233,7 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
             Reports.patchStatusIfChanged(kubernetes, cr, st);
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(config.reconcile().poll());
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(cr, spec.hsmRef, hsms);
         if (HsmRefs.releasedUntouched(hsm, events, cr)) {
             return DeleteControl.defaultDelete();
         }

@@ -26,16 +26,19 @@ final class KeyDeletion {
     private final HsmKeys keys;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
+    private final HsmLookup hsms;
     private final Events events;
     private final Clock clock;
 
     private final Ownership ownership;
 
-    KeyDeletion(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, Ownership ownership, Events events, Clock clock) {
+    KeyDeletion(HsmKeys keys, OperatorConfig config, KubernetesClient kubernetes, HsmLookup hsms, Ownership ownership, Events events,
+                Clock clock) {
         this.keys = keys;
         this.ownership = ownership;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = hsms;
         this.events = events;
         this.clock = clock;
     }
@@ -52,7 +55,7 @@ final class KeyDeletion {
             return DeleteControl.defaultDelete();
         }
         HsmKeyStatus st = Reports.copy(cr.getStatus(), HsmKeyStatus.class);
-        HsmRefs.Resolution ref = HsmRefs.resolveMadeIn(kubernetes, cr, cr.getSpec().hsmRef);
+        HsmRefs.Resolution ref = HsmRefs.resolveMadeIn(cr, cr.getSpec().hsmRef, hsms);
         if (HsmRefs.releasedUntouched(ref, events, cr)) {
             return DeleteControl.defaultDelete();
         }

@@ -11,7 +11,6 @@ import io.hsmoperator.azure.ManagedHsmArm;
 import io.hsmoperator.azure.Mutation;
 import io.hsmoperator.azure.OperatorConfig;
 import io.hsmoperator.azure.SecurityDomain;
-import io.hsmoperator.metrics.ResourceMetrics;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -289,7 +288,7 @@ public class ManagedHsmReconciler implements Reconciler<ManagedHsm>, Cleaner<Man
     public DeleteControl cleanup(ManagedHsm stale, Context<ManagedHsm> context) {
         DeleteControl control = deletion.delete(stale);
         if (control.isRemoveFinalizer()) {
-            ResourceMetrics.forget(stale);
+            Reports.released(stale);
         }
         return control;
     }

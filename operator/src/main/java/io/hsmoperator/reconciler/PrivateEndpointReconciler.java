@@ -53,6 +53,7 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
     private final ManagedHsmArm arm;
     private final OperatorConfig config;
     private final KubernetesClient kubernetes;
+    private final HsmLookup hsms;
     private final Events events;
     private final Clock clock;
     private final Ownership ownership;
@@ -66,13 +67,14 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         this.arm = arm;
         this.config = config;
         this.kubernetes = kubernetes;
+        this.hsms = new HsmLookup(kubernetes);
         this.events = events;
         this.clock = clock;
     }
 
     @Override
     public List<EventSource<?, PrivateEndpoint>> prepareEventSources(EventSourceContext<PrivateEndpoint> context) {
-        return List.of(RelatedResources.referencedHsm(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, true));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, true));
     }
 
     @Override
@@ -93,7 +95,7 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
             stalled(st, Reason.NotPermitted, refused.get(), gen(cr), clock);
             return config.reconcile().resync();
         }
-        HsmRefs.Resolution hsm = HsmRefs.resolve(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolve(cr, spec.hsmRef, hsms);
         Duration unusable = HsmRefs.unusable(hsm, st, gen(cr), clock, config.reconcile());
         if (unusable != null) {
             return unusable;
@@ -333,7 +335,7 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
         }
         // What is deleted is what the spec names; status says only that a PUT was sent, and in which subscription.
         String subscription = ResourceIds.subscription(st.resourceId);
-        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(kubernetes, cr, spec.hsmRef);
+        HsmRefs.Resolution hsm = HsmRefs.resolveMadeIn(cr, spec.hsmRef, hsms);
         if (HsmRefs.releasedUntouched(hsm, events, cr)) {
             return DeleteControl.defaultDelete();
         }

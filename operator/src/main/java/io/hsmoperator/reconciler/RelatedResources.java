@@ -1,9 +1,14 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.informers.cache.ItemStore;
 import io.hsmoperator.api.common.HsmReference;
 import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.hsmkey.HsmKeyStatus;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.roleassignment.HsmRoleAssignment;
 import io.hsmoperator.api.roledefinition.HsmRoleDefinition;
@@ -12,6 +17,8 @@ import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfig
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.filter.OnUpdateFilter;
+import io.javaoperatorsdk.operator.processing.event.source.informer.TransformingItemStore;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 
 import java.util.Objects;
@@ -63,22 +70,52 @@ public final class RelatedResources {
     /** Wakes the role assignments of a namespace that grant the HsmRoleDefinition that changed (its Ready, its deletion). */
     public static EventSource<HsmRoleDefinition, HsmRoleAssignment> grantedRole(EventSourceContext<HsmRoleAssignment> context) {
         return referencedByAssignments(context, HsmRoleDefinition.class, "granted-hsmroledefinition",
-                a -> a.roleDefinitionRef == null ? null : a.roleDefinitionRef.name);
+                a -> a.roleDefinitionRef == null ? null : a.roleDefinitionRef.name, new LeanItemStore<>(), (now, before) -> true);
     }
 
-    /** Wakes the role assignments of a namespace that grant on the HsmKey that changed (its key ID, its Ready). */
+    /**
+     * Wakes the role assignments of a namespace that grant on the HsmKey that changed what they read of it (its Ready, its
+     * spec, its deletion). They read the HsmKey itself from the API server; this informer keeps only an outline of each
+     * (one per HsmKey in the namespaces watched, beside the HsmKey controller's own full copy).
+     */
     public static EventSource<HsmKey, HsmRoleAssignment> grantedKey(EventSourceContext<HsmRoleAssignment> context) {
-        return referencedByAssignments(context, HsmKey.class, "granted-hsmkey", a -> a.keyRef == null ? null : a.keyRef.name);
+        return referencedByAssignments(context, HsmKey.class, "granted-hsmkey", a -> a.keyRef == null ? null : a.keyRef.name,
+                new TransformingItemStore<>(RelatedResources::outline),
+                (now, before) -> !Objects.equals(whatGrantsRead(now), whatGrantsRead(before)));
+    }
+
+    /** What a role assignment reads of the HsmKey it grants on: whether it is Ready, its spec, whether it is being deleted. */
+    static java.util.List<Object> whatGrantsRead(HsmKey key) {
+        return java.util.Arrays.asList(Conditions.isTrue(key.getStatus(), Conditions.READY), key.getMetadata().getGeneration(),
+                key.getMetadata().getDeletionTimestamp() != null);
+    }
+
+    /** An HsmKey reduced to what {@link #whatGrantsRead} and the informer need. */
+    static HsmKey outline(HsmKey key) {
+        HsmKey outline = new HsmKey();
+        ObjectMeta m = key.getMetadata();
+        outline.setMetadata(new ObjectMetaBuilder().withName(m.getName()).withNamespace(m.getNamespace()).withUid(m.getUid())
+                .withResourceVersion(m.getResourceVersion()).withGeneration(m.getGeneration())
+                .withDeletionTimestamp(m.getDeletionTimestamp()).build());
+        HsmKeyStatus status = new HsmKeyStatus();
+        Condition ready = key.getStatus() == null || key.getStatus().conditions == null ? null : Conditions.get(key.getStatus(), Conditions.READY);
+        if (ready != null) {
+            status.conditions = new java.util.ArrayList<>(java.util.List.of(ready));
+        }
+        outline.setStatus(status);
+        return outline;
     }
 
     /** Wakes the role assignments that name the changed resource of {@code kind} in their own namespace ({@code ref}). */
     private static <S extends HasMetadata> EventSource<S, HsmRoleAssignment> referencedByAssignments(
             EventSourceContext<HsmRoleAssignment> context, Class<S> kind, String name,
-            Function<io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec, String> ref) {
+            Function<io.hsmoperator.api.roleassignment.HsmRoleAssignmentSpec, String> ref, ItemStore<S> store,
+            OnUpdateFilter<S> changed) {
         var config = InformerEventSourceConfiguration.from(kind, HsmRoleAssignment.class)
                 .withName(name)
                 .withNamespacesInheritedFromController()
-                .withItemStore(new LeanItemStore<>())
+                .withItemStore(store)
+                .withOnUpdateFilter(changed)
                 .withSecondaryToPrimaryMapper(r -> context.getPrimaryCache().list(a -> a.getSpec() != null
                                 && r.getMetadata().getName().equals(ref.apply(a.getSpec()))
                                 && r.getMetadata().getNamespace().equals(a.getMetadata().getNamespace()))

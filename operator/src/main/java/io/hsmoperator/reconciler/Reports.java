@@ -200,12 +200,15 @@ public final class Reports {
                 .subresource("status").patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
                         io.fabric8.kubernetes.client.dsl.base.PatchType.JSON), patch.toString());
         WRITTEN.put(key(cr), new Written(cr.getMetadata().getResourceVersion(), result == null ? null : result.getMetadata().getResourceVersion(),
-                JSON.valueToTree(updated)));
+                JSON.valueToTree(updated).toString()));
         cr.setStatus(updated);
     }
 
-    /** The last status this process wrote for a resource, the resource version it was written over and the one it made. */
-    private record Written(String over, String made, com.fasterxml.jackson.databind.JsonNode status) {
+    /**
+     * The last status this process wrote for a resource, the resource version it was written over and the one it made.
+     * The status is kept as JSON text, a third of the size of a tree of it, and only until the informer shows the write.
+     */
+    private record Written(String over, String made, String status) {
     }
 
     private static final Map<String, Written> WRITTEN = new ConcurrentHashMap<>();
@@ -219,9 +222,18 @@ public final class Reports {
     private static <R extends CustomResource<?, S>, S extends HsmStatus> S freshest(R cr, Class<S> type) {
         Written w = WRITTEN.get(key(cr));
         String seen = cr.getMetadata().getResourceVersion();
-        if (w != null && seen != null && (seen.equals(w.over()) || olderThan(seen, w.made()))) {
-            return JSON.convertValue(w.status(), type);
+        if (w == null || seen == null) {
+            return cr.getStatus();
         }
+        if (seen.equals(w.over()) || olderThan(seen, w.made())) {
+            try {
+                return JSON.readValue(w.status(), type);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        // The informer holds the write or a later version: every copy it shows from now on does.
+        WRITTEN.remove(key(cr), w);
         return cr.getStatus();
     }
 
@@ -381,6 +393,14 @@ public final class Reports {
         long seconds = Math.min(cap.toSeconds(), 5L << Math.min(n - 1, 10));
         long jitter = ThreadLocalRandom.current().nextLong(Math.max(1, seconds / 5) + 1);
         return Duration.ofSeconds(Math.min(cap.toSeconds(), seconds + jitter));
+    }
+
+    /** The resource is gone (its finalizer removed): so is what this process kept of it, and its gauges. */
+    public static void released(CustomResource<?, ?> cr) {
+        WRITTEN.remove(key(cr));
+        FAILURES.remove(key(cr));
+        REFUSED.remove(key(cr));
+        ResourceMetrics.forget(cr);
     }
 
     /** A success resets the resource's backoff, and what it counted of refused writes. */
