@@ -1,6 +1,9 @@
 package io.hsmoperator.reconciler;
 
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.hsmoperator.api.hsmkey.HsmKey;
+import io.hsmoperator.api.hsmkey.HsmKeySpec;
+import io.hsmoperator.api.hsmkey.HsmKeyStatus;
 import io.hsmoperator.api.managedhsm.ManagedHsm;
 import io.hsmoperator.api.managedhsm.ManagedHsmSpec;
 import io.hsmoperator.api.managedhsm.ManagedHsmStatus;
@@ -10,7 +13,9 @@ import java.time.Clock;
 import java.util.List;
 import java.util.function.Consumer;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class RelatedResourcesTest {
@@ -48,5 +53,46 @@ class RelatedResourcesTest {
         assertFalse(wakes(h -> h.getStatus().privateEndpointConnections.add(new ManagedHsmStatus.PrivateEndpointConnection())),
                 "a private endpoint connection");
         assertFalse(wakes(h -> h.getMetadata().setResourceVersion("99")), "a new resource version");
+    }
+
+    private static HsmKey readyKey() {
+        HsmKey key = new HsmKey();
+        key.setMetadata(new ObjectMetaBuilder().withName("payments-signing").withNamespace("payments").withUid("u-1")
+                .withResourceVersion("41").withGeneration(2L).build());
+        key.setSpec(new HsmKeySpec());
+        key.setStatus(new HsmKeyStatus());
+        key.getStatus().versionlessKeyId = "https://contoso-payments-hsm.managedhsm.azure.net/keys/payments-signing";
+        key.getStatus().versions.add(new HsmKeyStatus.KeyVersion());
+        Conditions.ready(key.getStatus(), Reason.Ready, "Ready.", 2L, Clock.systemUTC());
+        return key;
+    }
+
+    /** Whether a grant on the key wakes when it changes so, judged as the informer does: the new full copy against its outline. */
+    private static boolean grantWakes(Consumer<HsmKey> change) {
+        HsmKey now = readyKey();
+        change.accept(now);
+        return !RelatedResources.whatGrantsRead(now).equals(RelatedResources.whatGrantsRead(RelatedResources.outline(readyKey())));
+    }
+
+    @Test
+    void theGrantsInformerKeepsAnOutlineOfEachKeyAndWakesGrantsOnlyWhenWhatTheyReadChanges() {
+        HsmKey outline = RelatedResources.outline(readyKey());
+        assertEquals("payments-signing", outline.getMetadata().getName());
+        assertEquals("u-1", outline.getMetadata().getUid());
+        assertNull(outline.getSpec(), "no spec kept");
+        assertNull(outline.getStatus().versionlessKeyId, "no status kept but Ready");
+        assertEquals(List.of("Ready"), outline.getStatus().conditions.stream().map(c -> c.getType()).toList());
+        HsmKey unread = readyKey();
+        unread.setStatus(null);
+        assertEquals(RelatedResources.whatGrantsRead(unread), RelatedResources.whatGrantsRead(RelatedResources.outline(unread)),
+                "a key with no status yet");
+
+        assertTrue(grantWakes(k -> Conditions.progressing(k.getStatus(), Reason.Ready, "Rotating.", 2L, Clock.systemUTC())), "no longer Ready");
+        assertTrue(grantWakes(k -> k.getMetadata().setGeneration(3L)), "its spec changed");
+        assertTrue(grantWakes(k -> k.getMetadata().setDeletionTimestamp("2026-12-07T16:00:00Z")), "being deleted");
+
+        assertFalse(grantWakes(k -> { }), "nothing changed");
+        assertFalse(grantWakes(k -> k.getStatus().versions.add(new HsmKeyStatus.KeyVersion())), "a new version");
+        assertFalse(grantWakes(k -> k.getMetadata().setResourceVersion("42")), "a status write");
     }
 }

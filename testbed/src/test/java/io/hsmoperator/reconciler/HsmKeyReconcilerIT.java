@@ -396,15 +396,28 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
 
     /**
      * Issue 25: a new key costs one read (the name is free) and one create, whose answer is the whole first version; and
-     * three Kubernetes writes: the finalizer, the status, the published ConfigMap.
+     * three Kubernetes writes of its objects: the finalizer, the status, the published ConfigMap; besides them the one
+     * Event every Azure mutation gets (KeyCreated, with Azure's request ID), and no other.
      */
     @Test
     void aNewKeyConvergesWithOneReadAndOneCreateAndThreeKubernetesWrites() throws Exception {
         ManagedHsm hsm = readyHsm("hsm");
         long mark = emulator.controls().lastSequence();
         List<String> writes = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        List<String> events = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
         try (var keyWatch = client.resources(HsmKey.class).inNamespace(ns).withName("lean").watch(recorder("HsmKey", writes));
-             var cmWatch = client.configMaps().inNamespace(ns).withName("lean-key").watch(recorder("ConfigMap", writes))) {
+             var cmWatch = client.configMaps().inNamespace(ns).withName("lean-key").watch(recorder("ConfigMap", writes));
+             var eventWatch = client.v1().events().inNamespace(ns).withField("involvedObject.name", "lean")
+                     .watch(new io.fabric8.kubernetes.client.Watcher<io.fabric8.kubernetes.api.model.Event>() {
+                         @Override
+                         public void eventReceived(Action action, io.fabric8.kubernetes.api.model.Event e) {
+                             events.add(action + " " + e.getReason());
+                         }
+
+                         @Override
+                         public void onClose(io.fabric8.kubernetes.client.WatcherException cause) {
+                         }
+                     })) {
             apply(hsmKey("lean", "hsm", HsmKeySpec.KeyType.EC_HSM));
             awaitCondition(HsmKey.class, "lean", "Ready", "True", null, WAIT);
             Thread.sleep(2000);
@@ -415,6 +428,7 @@ class HsmKeyReconcilerIT extends OperatorTestBase {
         // The test's own apply is the HsmKey's ADDED; every other event is a write of the operator's.
         assertEquals(List.of("ConfigMap ADDED", "HsmKey ADDED", "HsmKey MODIFIED", "HsmKey MODIFIED"),
                 writes.stream().sorted().toList(), "the finalizer, the status, the ConfigMap: " + writes);
+        assertEquals(List.of("ADDED KeyCreated"), events, "the creation's Event, the audit trail's record of the Azure mutation");
     }
 
     private static <T extends io.fabric8.kubernetes.api.model.HasMetadata> io.fabric8.kubernetes.client.Watcher<T> recorder(String kind,
