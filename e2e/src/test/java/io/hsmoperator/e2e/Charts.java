@@ -94,27 +94,40 @@ final class Charts {
     /** A restarted operator's first pass in seconds (y) against N (x), now and before issue 25. */
     static String restart(List<KeyScaleBench.Result> results) {
         return nowAndBefore(results, r -> r.restart().firstPass().toMillis() / 1000.0, KeyScaleBench.Before::firstPassSeconds,
-                "A restarted operator's first pass (converged keys)", COLOURS[0], "before issue 25 (every key read)");
+                "A restarted operator's first pass (converged keys)", COLOURS[0], "before issue 25 (every key read)", null);
     }
 
-    /** Seconds from apply to all Ready (y) against the number of keys (x), now and before issue 25. */
+    /**
+     * Seconds from apply to all Ready (y) against the number of keys (x), now and before issue 25, and the floor: applying
+     * the same keys with no operator running.
+     */
     static String timeToReady(List<KeyScaleBench.Result> results) {
         return nowAndBefore(results, r -> r.toReady().toMillis() / 1000.0, KeyScaleBench.Before::toReadySeconds,
-                "Apply to all Ready (creation limit raised; two HSMs from 5,001 keys)", COLOURS[1], "before issue 25");
+                "Apply to all Ready (creation limit raised; two HSMs from 5,001 keys)", COLOURS[1], "before issue 25",
+                r -> r.applyAlone().toMillis() / 1000.0);
     }
 
-    /** Seconds (y) against N (x): this run's figure per N, and this benchmark's before issue 25 in grey. */
+    /**
+     * Seconds (y) against N (x): this run's figure per N, this benchmark's before issue 25 in grey and, when {@code floor}
+     * is given, what the figure cannot go below on this machine.
+     */
     private static String nowAndBefore(List<KeyScaleBench.Result> results, java.util.function.ToDoubleFunction<KeyScaleBench.Result> figure,
-            java.util.function.ToDoubleFunction<KeyScaleBench.Before> before, String title, String colour, String beforeLabel) {
+            java.util.function.ToDoubleFunction<KeyScaleBench.Before> before, String title, String colour, String beforeLabel,
+            java.util.function.ToDoubleFunction<KeyScaleBench.Result> floor) {
         List<double[]> now = results.stream().map(r -> new double[] {r.n(), figure.applyAsDouble(r)}).toList();
         List<double[]> was = results.stream().flatMap(r -> KeyScaleBench.before(r.n()).stream())
                 .map(b -> new double[] {b.n(), before.applyAsDouble(b)}).toList();
+        List<double[]> under = floor == null ? List.of() : results.stream().map(r -> new double[] {r.n(), floor.applyAsDouble(r)}).toList();
         double maxX = nice(results.stream().mapToInt(KeyScaleBench.Result::n).max().orElse(1));
-        double maxY = nice(java.util.stream.Stream.concat(now.stream(), was.stream()).mapToDouble(p -> p[1]).max().orElse(1));
+        double maxY = nice(java.util.stream.Stream.of(now, was, under).flatMap(List::stream).mapToDouble(p -> p[1]).max().orElse(1));
         StringBuilder svg = frame(title, "HsmKeys", "seconds", maxX, maxY);
         series(svg, was, maxX, maxY, BEFORE, "s");
+        series(svg, under, maxX, maxY, COLOURS[2], "s");
         series(svg, now, maxX, maxY, colour, "s");
         svg.append(legend(0, colour, "hsm-operator")).append(legend(1, BEFORE, beforeLabel));
+        if (floor != null) {
+            svg.append(legend(2, COLOURS[2], "applying the keys alone (no operator running)"));
+        }
         return svg.append("</svg>\n").toString();
     }
 

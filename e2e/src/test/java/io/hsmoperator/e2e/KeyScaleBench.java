@@ -100,7 +100,12 @@ class KeyScaleBench {
     record Restart(Duration handover, Duration firstPass, double callsPerKey, long keysRead) {
     }
 
-    record Result(int n, String memoryLimit, Duration toReady, double callsPerKeyConverging, long rss, long heap, Restart restart,
+    /**
+     * {@code applyAlone}: the same keys applied with no operator running, what this machine's API server and the bench's
+     * appliers take by themselves, the floor under {@code toReady}; {@code applied}: the apply with the operator running.
+     */
+    record Result(int n, String memoryLimit, Duration applyAlone, Duration applied, Duration toReady, double callsPerKeyConverging,
+                  long rss, long heap, Restart restart,
                   List<Steady> steady) {
     }
 
@@ -228,7 +233,7 @@ class KeyScaleBench {
      * time), and watches them: the time until all are Ready. A watch, not a list of every HsmKey every few seconds, which
      * at 10,000 keys cost the API server and this machine's two cores more than the operator's own requests.
      */
-    private static Duration applyUntilReady(Installation inst, String apps, int n, int hsms) throws Exception {
+    private static Applied applyUntilReady(Installation inst, String apps, int n, int hsms) throws Exception {
         Set<String> ready = ConcurrentHashMap.newKeySet();
         CountDownLatch allReady = new CountDownLatch(1);
         ResourceEventHandler<HsmKey> watcher = new ResourceEventHandler<>() {
@@ -252,25 +257,52 @@ class KeyScaleBench {
         };
         try (var informer = inst.admin.resources(HsmKey.class).inNamespace(apps).inform(watcher)) {
             long start = System.nanoTime();
-            ExecutorService appliers = Executors.newFixedThreadPool(APPLIERS);
-            try {
-                List<Future<?>> applied = new ArrayList<>();
-                for (int i = 0; i < n; i++) {
-                    HsmKey key = key(apps, i, hsmRef(i % hsms));
-                    applied.add(appliers.submit(() -> inst.admin.resource(key).serverSideApply()));
-                }
-                for (Future<?> f : applied) {
-                    f.get();
-                }
-            } finally {
-                appliers.shutdown();
-            }
-            System.out.printf("bench: %d keys applied in %.1f s%n", n, (System.nanoTime() - start) / 1e9);
+            Duration applied = apply(inst, apps, n, hsms);
+            System.out.printf("bench: %d keys applied in %.1f s%n", n, applied.toMillis() / 1000.0);
             if (!allReady.await(30, TimeUnit.MINUTES)) {
                 throw new AssertionError(ready.size() + " of " + n + " keys Ready after 30 minutes");
             }
-            return Duration.ofNanos(System.nanoTime() - start);
+            return new Applied(applied, Duration.ofNanos(System.nanoTime() - start));
         }
+    }
+
+    /** How long applying the keys took, and until all were Ready, both from the first apply. */
+    record Applied(Duration applied, Duration ready) {
+    }
+
+    /** Applies {@code n} keys spread over {@code hsms} HSMs, {@link #APPLIERS} requests at a time; how long that took. */
+    private static Duration apply(Installation inst, String namespace, int n, int hsms) throws Exception {
+        long start = System.nanoTime();
+        ExecutorService appliers = Executors.newFixedThreadPool(APPLIERS);
+        try {
+            List<Future<?>> applied = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                HsmKey key = key(namespace, i, hsmRef(i % hsms));
+                applied.add(appliers.submit(() -> inst.admin.resource(key).serverSideApply()));
+            }
+            for (Future<?> f : applied) {
+                f.get();
+            }
+        } finally {
+            appliers.shutdown();
+        }
+        return Duration.ofNanos(System.nanoTime() - start);
+    }
+
+    /**
+     * The floor: the keys applied as {@link #applyUntilReady} applies them, into a namespace of their own while no operator
+     * runs (the chart installed with no replica), then deleted (nothing holds a finalizer on them).
+     */
+    private static Duration applyAlone(Installation inst, int n, int hsms) throws Exception {
+        String floor = "bench-floor";
+        inst.admin.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(floor)
+                .endMetadata().build()).serverSideApply();
+        Duration took = apply(inst, floor, n, hsms);
+        System.out.printf("bench: %d keys applied in %.1f s with no operator running%n", n, took.toMillis() / 1000.0);
+        inst.admin.resources(HsmKey.class).inNamespace(floor).delete();
+        await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofSeconds(2)).until(() -> inst.admin.resources(HsmKey.class)
+                .inNamespace(floor).list(new io.fabric8.kubernetes.api.model.ListOptionsBuilder().withLimit(1L).build()).getItems().isEmpty());
+        return took;
     }
 
     private Result run(int n) throws Exception {
@@ -282,12 +314,18 @@ class KeyScaleBench {
             // Converging and the restart at production pace (drift listing every 10 minutes, keys counted as often), with
             // the operator's creation pacing off: the emulator's limits are off too.
             Map<String, String> production = ours.settings(1, false);
-            inst.helmInstall(values, production);
-            Pod pod = inst.readyPods().get(0);
+            Map<String, String> none = new LinkedHashMap<>(values);
+            none.put("replicas", "0");
+            inst.helmInstall(none, production);
+            Duration applyAlone = applyAlone(inst, n, hsms(n));
+            inst.helmUpgrade(values, production);
+            Pod pod = await().atMost(Duration.ofMinutes(3)).until(() -> inst.readyPods().isEmpty() ? null : inst.readyPods().get(0),
+                    java.util.Objects::nonNull);
             readyHsms(inst, apps, hsms(n));
 
             long mark = inst.emulator.controls().lastSequence();
-            Duration toReady = applyUntilReady(inst, apps, n, hsms(n));
+            Applied applied = applyUntilReady(inst, apps, n, hsms(n));
+            Duration toReady = applied.ready();
             double converging = keyCalls(inst, mark, e -> true) / (double) n;
             long rss = Node.memoryWorkingSet(pod);
             long heap = heapUsed(inst, pod);
@@ -303,7 +341,7 @@ class KeyScaleBench {
             for (Strategy s : n > PEERS_UP_TO ? STRATEGIES.subList(0, 1) : STRATEGIES) {
                 steady.add(steady(inst, s, n, portal, values));
             }
-            return new Result(n, memoryLimit(n), toReady, converging, rss, heap, restart, steady);
+            return new Result(n, memoryLimit(n), applyAlone, applied.applied(), toReady, converging, rss, heap, restart, steady);
         }
     }
 
@@ -380,7 +418,7 @@ class KeyScaleBench {
             Pod pod = inst.readyPods().get(0);
             readyHsms(inst, apps, hsms);
             long mark = inst.emulator.controls().lastSequence();
-            Duration toReady = applyUntilReady(inst, apps, n, hsms);
+            Duration toReady = applyUntilReady(inst, apps, n, hsms).ready();
             String operator = inst.operatorIdentity.objectId();
             Map<String, Long> throttled = new java.util.TreeMap<>();
             inst.emulator.controls().journal(e -> e.seq() > mark && operator.equals(e.principal()) && e.status() == 429)
@@ -519,12 +557,13 @@ class KeyScaleBench {
     static String table(List<Result> results, List<Limited> limited) {
         StringBuilder t = new StringBuilder();
         if (!results.isEmpty()) {
-            t.append("| N | apply → all Ready | Azure calls per key (converging) | restart: first pass | its Azure calls per key | keys read in full | operator memory (working set) | heap | memory limit |\n");
-            t.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            t.append("| N | apply → all Ready | of which applying | applying with no operator | Azure calls per key (converging) | restart: first pass | its Azure calls per key | keys read in full | operator memory (working set) | heap | memory limit |\n");
+            t.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for (Result r : results) {
                 var b = before(r.n());
-                t.append(String.format(Locale.ROOT, "| %,d | %.1f s%s | %.2f%s | %.1f s%s | %.3f%s | %d | %d MiB%s | %d MiB | %s |%n", r.n(),
+                t.append(String.format(Locale.ROOT, "| %,d | %.1f s%s | %.1f s | %.1f s | %.2f%s | %.1f s%s | %.3f%s | %d | %d MiB%s | %d MiB | %s |%n", r.n(),
                         r.toReady().toMillis() / 1000.0, b.map(x -> String.format(Locale.ROOT, " (was %.1f s)", x.toReadySeconds())).orElse(""),
+                        r.applied().toMillis() / 1000.0, r.applyAlone().toMillis() / 1000.0,
                         r.callsPerKeyConverging(), b.map(x -> String.format(Locale.ROOT, " (was %.2f)", x.callsPerKeyConverging())).orElse(""),
                         r.restart().firstPass().toMillis() / 1000.0, b.map(x -> String.format(Locale.ROOT, " (was %.0f s)", x.firstPassSeconds())).orElse(""),
                         r.restart().callsPerKey(), b.map(x -> String.format(Locale.ROOT, " (was %.2f)", x.firstPassCallsPerKey())).orElse(""),
