@@ -291,10 +291,11 @@ class KeyScaleBench {
 
     /**
      * The floor: the keys applied as {@link #applyUntilReady} applies them, into a namespace of their own while no operator
-     * runs (the chart installed with no replica), then deleted (nothing holds a finalizer on them).
+     * runs (its Deployment scaled to zero), then deleted (nothing holds a finalizer on them), and the operator scaled back.
      */
     private static Duration applyAlone(Installation inst, int n, int hsms) throws Exception {
         String floor = "bench-floor";
+        scale(inst, 0);
         inst.admin.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(floor)
                 .endMetadata().build()).serverSideApply();
         Duration took = apply(inst, floor, n, hsms);
@@ -302,7 +303,15 @@ class KeyScaleBench {
         inst.admin.resources(HsmKey.class).inNamespace(floor).delete();
         await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofSeconds(2)).until(() -> inst.admin.resources(HsmKey.class)
                 .inNamespace(floor).list(new io.fabric8.kubernetes.api.model.ListOptionsBuilder().withLimit(1L).build()).getItems().isEmpty());
+        scale(inst, 1);
         return took;
+    }
+
+    /** {@code kubectl scale} of the operator's Deployment, until that many replicas run and are Ready. */
+    private static void scale(Installation inst, int replicas) {
+        TestCluster.kubectlOk("scale", "-n", Installation.SYSTEM, "deployment/" + Installation.RELEASE, "--replicas=" + replicas);
+        await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(500))
+                .until(() -> inst.pods().size() == replicas && inst.readyPods().size() == replicas);
     }
 
     private Result run(int n) throws Exception {
@@ -314,13 +323,9 @@ class KeyScaleBench {
             // Converging and the restart at production pace (drift listing every 10 minutes, keys counted as often), with
             // the operator's creation pacing off: the emulator's limits are off too.
             Map<String, String> production = ours.settings(1, false);
-            Map<String, String> none = new LinkedHashMap<>(values);
-            none.put("replicas", "0");
-            inst.helmInstall(none, production);
+            inst.helmInstall(values, production);
             Duration applyAlone = applyAlone(inst, n, hsms(n));
-            inst.helmUpgrade(values, production);
-            Pod pod = await().atMost(Duration.ofMinutes(3)).until(() -> inst.readyPods().isEmpty() ? null : inst.readyPods().get(0),
-                    java.util.Objects::nonNull);
+            Pod pod = inst.readyPods().get(0);
             readyHsms(inst, apps, hsms(n));
 
             long mark = inst.emulator.controls().lastSequence();
