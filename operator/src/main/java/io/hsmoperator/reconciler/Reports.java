@@ -194,13 +194,14 @@ public final class Reports {
 
     private static <R extends CustomResource<?, S>, S extends HsmStatus> void writeStatus(
             io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, S updated) {
+        com.fasterxml.jackson.databind.JsonNode tree = JSON.valueToTree(updated);
         com.fasterxml.jackson.databind.node.ArrayNode patch = JSON.createArrayNode();
-        patch.addObject().put("op", "add").put("path", "/status").set("value", JSON.valueToTree(updated));
+        patch.addObject().put("op", "add").put("path", "/status").set("value", tree);
         var result = kubernetes.resources(cr.getClass()).inNamespace(cr.getMetadata().getNamespace()).withName(cr.getMetadata().getName())
                 .subresource("status").patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
                         io.fabric8.kubernetes.client.dsl.base.PatchType.JSON), patch.toString());
         WRITTEN.put(key(cr), new Written(cr.getMetadata().getResourceVersion(), result == null ? null : result.getMetadata().getResourceVersion(),
-                JSON.valueToTree(updated).toString()));
+                tree.toString()));
         cr.setStatus(updated);
     }
 
