@@ -52,9 +52,9 @@ public class AttestationPublisher {
     /**
      * {@code versions}: every version of the key, oldest first; the enabled ones are attested. {@code cached}: the
      * informer's copy of the ConfigMap, or null when it has none; then it is read, so that a name someone else's
-     * ConfigMap holds costs no request to Azure.
+     * ConfigMap holds costs no request to Azure. {@code own} is told of the write.
      */
-    public Attestations publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached) {
+    public Attestations publish(HsmKey cr, String uri, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached, OwnWrites own) {
         String name = configMapName(cr);
         ConfigMap existing = cached != null ? cached : kubernetes.configMaps().inNamespace(cr.getMetadata().getNamespace()).withName(name).get();
         if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
@@ -87,7 +87,7 @@ public class AttestationPublisher {
                 lagging |= refused.notFound();
             }
         }
-        if (OwnedConfigMaps.write(kubernetes, cr, name, existing, data).foreign()) {
+        if (OwnedConfigMaps.write(kubernetes, cr, name, existing, data, own).foreign()) {
             return new Attestations(null, name, null, false);
         }
         return new Attestations(name, null, unavailable.isEmpty() ? null : String.join("; ", unavailable), lagging);

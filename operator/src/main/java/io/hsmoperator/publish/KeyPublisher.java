@@ -83,9 +83,10 @@ public class KeyPublisher {
 
     /**
      * Writes the workload ConfigMap when its content changed, never into a ConfigMap the HsmKey does not own.
-     * {@code versions}: every version of the key, oldest first; the enabled ones are published.
+     * {@code versions}: every version of the key, oldest first; the enabled ones are published. {@code own} is told of the write.
      */
-    public Publication publish(HsmKey cr, String uri, ManagedHsm hsm, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached) {
+    public Publication publish(HsmKey cr, String uri, ManagedHsm hsm, HsmKeys.Key key, List<HsmKeys.Version> versions, ConfigMap cached,
+                               OwnWrites own) {
         String name = configMapName(cr);
         if (name == null) {
             return new Publication(null, null);
@@ -108,7 +109,7 @@ public class KeyPublisher {
         }
         Map<String, String> data = KeyPublication.data(uri, regionUris(hsm), key.name(), key.kty(), key.id(), key.id().substring(0, key.id().lastIndexOf('/')),
                 key.version(), key.operations(), enabled);
-        OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
+        OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data, own);
         return written.foreign() ? new Publication(null, name) : new Publication(name, null, written.resourceVersion());
     }
 
@@ -116,9 +117,9 @@ public class KeyPublisher {
      * The key exchange key of an imported key (spec.importFrom), for the on-premises HSM's BYOK tool: ConfigMap
      * {@code <name>-kek} with its ID ({@code kid}, what the transfer blob's header must name) and its public key
      * ({@code kek.pem}). Owned by the HsmKey like the workload ConfigMap; never written into a ConfigMap it does not own.
-     * {@code existing}: the informer's copy of the ConfigMap, or null when it has none.
+     * {@code existing}: the informer's copy of the ConfigMap, or null when it has none. {@code own} is told of the write.
      */
-    public Publication publishKeyExchangeKey(HsmKey cr, HsmKeys.Key kek, ConfigMap existing) {
+    public Publication publishKeyExchangeKey(HsmKey cr, HsmKeys.Key kek, ConfigMap existing, OwnWrites own) {
         String name = keyExchangeKeyConfigMapName(cr);
         if (existing != null && OwnedConfigMaps.foreign(existing, cr)) {
             return new Publication(null, name);
@@ -127,7 +128,7 @@ public class KeyPublisher {
         data.put("kid", kek.id());
         data.put("kek.pem", KeyPublication.pem(KeyPublication.publicKey(kek.jwk())));
         data.put("keyName", cr.getSpec().keyName != null ? cr.getSpec().keyName : cr.getMetadata().getName());
-        OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data);
+        OwnedConfigMaps.Written written = OwnedConfigMaps.write(kubernetes, cr, name, existing, data, own);
         return written.foreign() ? new Publication(null, name) : new Publication(name, null, written.resourceVersion());
     }
 

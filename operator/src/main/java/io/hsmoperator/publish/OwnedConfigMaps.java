@@ -31,8 +31,9 @@ final class OwnedConfigMaps {
      * Creates or replaces the data of ConfigMap {@code name} of {@code cr}'s namespace, unless it already holds {@code data}.
      * {@code existing}: the ConfigMap as last seen, or null when none was seen; then it is created, and read only when the
      * name turns out to be taken (by a ConfigMap the informer does not show: someone else's, or one made moments ago).
+     * {@code own} is told of what was written.
      */
-    static Written write(KubernetesClient kubernetes, HsmKey cr, String name, ConfigMap existing, Map<String, String> data) {
+    static Written write(KubernetesClient kubernetes, HsmKey cr, String name, ConfigMap existing, Map<String, String> data, OwnWrites own) {
         String ns = cr.getMetadata().getNamespace();
         var owner = new OwnerReferenceBuilder().withApiVersion(cr.getApiVersion()).withKind(cr.getKind())
                 .withName(cr.getMetadata().getName()).withUid(cr.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(false).build();
@@ -42,6 +43,7 @@ final class OwnedConfigMaps {
                         .withNamespace(ns).addToLabels("app.kubernetes.io/managed-by", "hsm-operator")
                         .addToLabels(KeyPublisher.HSMKEY_LABEL, cr.getMetadata().getName()).withOwnerReferences(owner).endMetadata()
                         .withData(data).build()).create();
+                own.wrote(created, null);
                 return new Written(created.getMetadata().getResourceVersion(), false);
             } catch (KubernetesClientException e) {
                 existing = e.getCode() == 409 ? kubernetes.configMaps().inNamespace(ns).withName(name).get() : null;
@@ -59,6 +61,7 @@ final class OwnedConfigMaps {
         ConfigMap edited = kubernetes.configMaps().inNamespace(ns).withName(name).edit(c -> new ConfigMapBuilder(c).editMetadata()
                 .addToLabels("app.kubernetes.io/managed-by", "hsm-operator").addToLabels(KeyPublisher.HSMKEY_LABEL, cr.getMetadata().getName())
                 .withOwnerReferences(owner).endMetadata().withData(data).build());
+        own.wrote(edited, existing);
         return new Written(edited.getMetadata().getResourceVersion(), false);
     }
 }

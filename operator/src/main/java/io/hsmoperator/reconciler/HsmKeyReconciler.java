@@ -163,7 +163,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
                 if (cr.getSpec().importFrom != null) {
                     // Bring your own key: the material comes from the Secret, wrapped for a key exchange key, never made here.
                     KeyImport.Outcome imported = keyImport.acquire(cr, st, hsm, name, owner,
-                            cachedConfigMap(cr, KeyPublisher.keyExchangeKeyConfigMapName(cr)));
+                            cachedConfigMap(cr, KeyPublisher.keyExchangeKeyConfigMapName(cr)), this::wrote);
                     if (imported.key() == null) {
                         return imported.lookAgain();
                     }
@@ -237,7 +237,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
 
         // report what Azure now holds, then publish it to the workloads
         report(st, key, versions);
-        KeyPublisher.Publication publication = publisher.publish(cr, uri, hsm.hsm(), key, versions, publishedConfigMap(cr));
+        KeyPublisher.Publication publication = publisher.publish(cr, uri, hsm.hsm(), key, versions, publishedConfigMap(cr), this::wrote);
         if (publication.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + publication.foreign() + " exists and was not published by this HsmKey; the "
                     + "operator never takes over a ConfigMap it did not create. Remove it, or set spec.publish.configMapName to another "
@@ -273,7 +273,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
      * Whether a key that converged for its current spec needs no read of Azure now: a restarted operator's (or a new
      * leader's) first look at it, where the HSM's listing, made moments later for all such keys at once, wakes it if
      * Azure's copy differs from what status recorded; or a reconcile woken by nothing that concerns Azure (the echo of
-     * the operator's own ConfigMap write) while the listing still watches it. The key is read when its full read, a
+     * the operator's own ConfigMap write, when the watch outran {@link #wrote}) while the listing still watches it. The key is read when its full read, a
      * rotation or its expiry warning falls due, and at once when status cannot vouch for what is asked (a new
      * annotation token, a published ConfigMap gone or changed). Null: read it now.
      */
@@ -330,6 +330,23 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
         return Duration.between(now, due).plusSeconds(1);
     }
 
+    /**
+     * A ConfigMap this reconcile wrote goes into the informer's cache at once (JOSDK's temporary cache, until the watch
+     * brings the same version): the next reconcile reads it there, and the watch event of the write itself, which the
+     * cache then already holds, wakes no reconcile. A later change by anyone else is a new version, and wakes the key.
+     */
+    private void wrote(ConfigMap written, ConfigMap replaced) {
+        InformerEventSource<ConfigMap, HsmKey> cache = publishedConfigMaps;
+        if (cache == null) {
+            return;
+        }
+        if (replaced == null) {
+            cache.handleRecentResourceCreate(ResourceID.fromResource(written), written);
+        } else {
+            cache.handleRecentResourceUpdate(ResourceID.fromResource(written), written, replaced);
+        }
+    }
+
     /** The informer's copy of the ConfigMap this HsmKey published for workloads, or null. */
     private ConfigMap publishedConfigMap(HsmKey cr) {
         String name = KeyPublisher.configMapName(cr);
@@ -352,7 +369,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
             return null;
         }
         AttestationPublisher.Attestations a = attestations.publish(cr, uri, key, versions,
-                cachedConfigMap(cr, AttestationPublisher.configMapName(cr)));
+                cachedConfigMap(cr, AttestationPublisher.configMapName(cr)), this::wrote);
         if (a.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + a.foreign() + " exists and was not written by this HsmKey; the operator "
                     + "never takes over a ConfigMap it did not create. Remove it to keep the key's attestation there, or set "

@@ -74,15 +74,17 @@ final class KeyImport {
     /**
      * The key does not exist and its name is free: keep the KEK ready and published, and import the transfer blob once
      * there is one. Nothing is imported with a KEK that is not this resource's, not fit for BYOK, or not the one the blob
-     * names. {@code kekConfigMap}: the informer's copy of the ConfigMap that publishes the KEK, or null.
+     * names. {@code kekConfigMap}: the informer's copy of the ConfigMap that publishes the KEK, or null; {@code own} is told
+     * of its write.
      */
-    Outcome acquire(HsmKey cr, HsmKeyStatus st, HsmRefs.Resolution hsm, String name, String owner, ConfigMap kekConfigMap) {
+    Outcome acquire(HsmKey cr, HsmKeyStatus st, HsmRefs.Resolution hsm, String name, String owner, ConfigMap kekConfigMap,
+                    io.hsmoperator.publish.OwnWrites own) {
         String uri = hsm.hsmUri();
         HsmKeys.Key kek = keyExchangeKey(cr, st, hsm, name, owner);
         if (kek == null) {
             return new Outcome(null, config.reconcile().resync());
         }
-        KeyPublisher.Publication published = publisher.publishKeyExchangeKey(cr, kek, kekConfigMap);
+        KeyPublisher.Publication published = publisher.publishKeyExchangeKey(cr, kek, kekConfigMap, own);
         if (published.foreign() != null) {
             stalled(st, Reason.PublishConflict, "ConfigMap " + published.foreign() + " exists and was not published by this HsmKey; the "
                     + "operator publishes the key exchange key there and never takes over a ConfigMap it did not create. Remove it.",

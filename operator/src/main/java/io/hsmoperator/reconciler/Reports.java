@@ -54,7 +54,7 @@ public final class Reports {
             io.fabric8.kubernetes.client.KubernetesClient kubernetes, R cr, Class<S> type, Clock clock,
             io.hsmoperator.azure.OperatorConfig.Reconcile intervals, java.util.function.BiFunction<R, S, Duration> converge) {
         Duration maxBackoff = intervals.maxBackoff();
-        S current = freshest(cr, type);
+        S current = freshest(kubernetes, cr, type);
         S status = copy(current, type);
         Conditions.unknown(status, cr.getMetadata().getGeneration(), clock);
         java.util.List<String> unreadable = SpecReading.unreadable(cr);
@@ -197,8 +197,7 @@ public final class Reports {
         com.fasterxml.jackson.databind.JsonNode tree = JSON.valueToTree(updated);
         com.fasterxml.jackson.databind.node.ArrayNode patch = JSON.createArrayNode();
         patch.addObject().put("op", "add").put("path", "/status").set("value", tree);
-        var result = kubernetes.resources(cr.getClass()).inNamespace(cr.getMetadata().getNamespace()).withName(cr.getMetadata().getName())
-                .subresource("status").patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
+        var result = kubernetes.resource(named(cr)).subresource("status").patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
                         io.fabric8.kubernetes.client.dsl.base.PatchType.JSON), patch.toString());
         WRITTEN.put(key(cr), new Written(cr.getMetadata().getResourceVersion(), result == null ? null : result.getMetadata().getResourceVersion(),
                 tree.toString()));
@@ -206,10 +205,31 @@ public final class Reports {
     }
 
     /**
+     * An empty resource of {@code cr}'s kind that only names it. A patch of a resource named by withName alone is
+     * preceded by a GET of it (fabric8 reads the item to patch from the server when it has none); the JSON Patch
+     * needs no item, and a full copy would be cloned.
+     */
+    @SuppressWarnings("unchecked")
+    private static <R extends CustomResource<?, ?>> R named(R cr) {
+        try {
+            R named = (R) cr.getClass().getDeclaredConstructor().newInstance();
+            named.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(cr.getMetadata().getName())
+                    .withNamespace(cr.getMetadata().getNamespace()).build());
+            return named;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
      * The last status this process wrote for a resource, the resource version it was written over and the one it made.
-     * The status is kept as JSON text, a third of the size of a tree of it, and only until the informer shows the write.
+     * The status is kept as JSON text, a third of the size of a tree of it, and only until the informer shows the write;
+     * then only the two versions stay ({@code status} null), until a reconcile has started from a copy that holds it.
      */
     private record Written(String over, String made, String status) {
+        Written shown() {
+            return new Written(over, made, null);
+        }
     }
 
     private static final Map<String, Written> WRITTEN = new ConcurrentHashMap<>();
@@ -218,15 +238,20 @@ public final class Reports {
      * The status to start from. The informer's copy can lag behind the status this process just wrote; while it still
      * shows the version that write replaced, or any version older than the one the write made (a user's edit that
      * landed just before it), start from what was written: a reconcile must not decide on a status that lacks its own
-     * last record (an update it sent, say), nor write an older status back over a newer one.
+     * last record (an update it sent, say), nor write an older status back over a newer one. A reconcile handed such a
+     * copy after the informer showed the write (the text is gone then) reads the resource from the API server.
      */
-    private static <R extends CustomResource<?, S>, S extends HsmStatus> S freshest(R cr, Class<S> type) {
+    private static <R extends CustomResource<?, S>, S extends HsmStatus> S freshest(io.fabric8.kubernetes.client.KubernetesClient kubernetes,
+                                                                                    R cr, Class<S> type) {
         Written w = WRITTEN.get(key(cr));
         String seen = cr.getMetadata().getResourceVersion();
         if (w == null || seen == null) {
             return cr.getStatus();
         }
         if (seen.equals(w.over()) || olderThan(seen, w.made())) {
+            if (w.status() == null) {
+                return latest(kubernetes, cr).getStatus();
+            }
             try {
                 return JSON.readValue(w.status(), type);
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -236,6 +261,20 @@ public final class Reports {
         // The informer holds the write or a later version: every copy it shows from now on does.
         WRITTEN.remove(key(cr), w);
         return cr.getStatus();
+    }
+
+    /**
+     * The informer shows {@code r} (called for every update it sees): once it holds the status this process wrote, or a
+     * later version, the text of that status is dropped, whether or not a reconcile follows; no reconcile started after
+     * this reads an older copy.
+     */
+    static void shown(io.fabric8.kubernetes.api.model.HasMetadata r) {
+        String uid = r.getMetadata().getUid();
+        Written w = uid == null ? null : WRITTEN.get(uid);
+        String seen = r.getMetadata().getResourceVersion();
+        if (w != null && w.status() != null && seen != null && !seen.equals(w.over()) && !olderThan(seen, w.made())) {
+            WRITTEN.replace(uid, w, w.shown());
+        }
     }
 
     /**

@@ -16,6 +16,8 @@ import java.util.Objects;
 public class UpdateTriggers implements OnUpdateFilter<HasMetadata> {
     @Override
     public boolean accept(HasMetadata updated, HasMetadata old) {
+        // Every update of a resource passes here, reconciled or not: where the process learns its own status write landed.
+        Reports.shown(updated);
         return !Objects.equals(updated.getMetadata().getGeneration(), old.getMetadata().getGeneration())
                 || updated.getMetadata().getDeletionTimestamp() != null
                 || !Objects.equals(updated.getMetadata().getFinalizers(), old.getMetadata().getFinalizers())
