@@ -102,11 +102,12 @@ class KeyScaleBench {
 
     /**
      * {@code applyAlone}: the same keys applied with no operator running, what this machine's API server and the bench's
-     * appliers take by themselves, the floor under {@code toReady}; {@code applied}: the apply with the operator running.
+     * appliers take by themselves, the floor under {@code toReady}; {@code applied}: the apply with the operator running;
+     * {@code floorLoad} and {@code convergingLoad}: where the machine's CPU and the API server's requests went in each.
      */
     record Result(int n, String memoryLimit, Duration applyAlone, Duration applied, Duration toReady, double callsPerKeyConverging,
                   long rss, long heap, Restart restart,
-                  List<Steady> steady) {
+                  List<Steady> steady, MachineLoad.Load floorLoad, MachineLoad.Load convergingLoad, double reconcilesPerKey) {
     }
 
     /**
@@ -294,19 +295,25 @@ class KeyScaleBench {
      * runs (its Deployment scaled to zero), then deleted with their namespace (nothing holds a finalizer on them), and the
      * operator scaled back.
      */
-    private static Duration applyAlone(Installation inst, int n, int hsms) throws Exception {
+    private static Floor applyAlone(Installation inst, int n, int hsms) throws Exception {
         String floor = "bench-floor";
         scale(inst, 0);
         inst.admin.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(floor)
                 .endMetadata().build()).serverSideApply();
+        MachineLoad.Snapshot before = MachineLoad.snapshot(null);
         Duration took = apply(inst, floor, n, hsms);
-        System.out.printf("bench: %d keys applied in %.1f s with no operator running%n", n, took.toMillis() / 1000.0);
+        MachineLoad.Load load = MachineLoad.between(before, MachineLoad.snapshot(null), n);
+        System.out.printf("bench: %d keys applied in %.1f s with no operator running: %s%n", n, took.toMillis() / 1000.0, load.describe());
         // The namespace's deletion removes the keys on the API server's side, however long 10,000 take; a client's
         // delete of the collection would time out.
         inst.admin.namespaces().withName(floor).delete();
         await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofSeconds(2)).until(() -> inst.admin.namespaces().withName(floor).get() == null);
         scale(inst, 1);
-        return took;
+        return new Floor(took, load);
+    }
+
+    /** Applying with no operator: how long it took, and the machine's load meanwhile. */
+    record Floor(Duration took, MachineLoad.Load load) {
     }
 
     /** {@code kubectl scale} of the operator's Deployment, until that many replicas run and are Ready. */
@@ -326,12 +333,16 @@ class KeyScaleBench {
             // the operator's creation pacing off: the emulator's limits are off too.
             Map<String, String> production = ours.settings(1, false);
             inst.helmInstall(values, production);
-            Duration applyAlone = applyAlone(inst, n, hsms(n));
+            Floor floor = applyAlone(inst, n, hsms(n));
             Pod pod = inst.readyPods().get(0);
             readyHsms(inst, apps, hsms(n));
 
             long mark = inst.emulator.controls().lastSequence();
+            MachineLoad.Snapshot before = MachineLoad.snapshot(pod);
             Applied applied = applyUntilReady(inst, apps, n, hsms(n));
+            MachineLoad.Load load = MachineLoad.between(before, MachineLoad.snapshot(pod), n);
+            double reconcilesPerKey = reconciles(inst, pod, "HsmKey") / (double) n;
+            System.out.printf("bench N=%d, apply -> all Ready: %.2f HsmKey reconciles per key; %s%n", n, reconcilesPerKey, load.describe());
             Duration toReady = applied.ready();
             double converging = keyCalls(inst, mark, e -> true) / (double) n;
             long rss = Node.memoryWorkingSet(pod);
@@ -348,7 +359,8 @@ class KeyScaleBench {
             for (Strategy s : n > PEERS_UP_TO ? STRATEGIES.subList(0, 1) : STRATEGIES) {
                 steady.add(steady(inst, s, n, portal, values));
             }
-            return new Result(n, memoryLimit(n), applyAlone, applied.applied(), toReady, converging, rss, heap, restart, steady);
+            return new Result(n, memoryLimit(n), floor.took(), applied.applied(), toReady, converging, rss, heap, restart, steady, floor.load(), load,
+                    reconcilesPerKey);
         }
     }
 
@@ -576,6 +588,22 @@ class KeyScaleBench {
                         r.restart().callsPerKey(), b.map(x -> String.format(Locale.ROOT, " (was %.2f)", x.firstPassCallsPerKey())).orElse(""),
                         r.restart().keysRead(), r.rss() >> 20, b.map(x -> " (was " + x.rssMiB() + " MiB)").orElse(""), r.heap() >> 20, r.memoryLimit()));
             }
+            t.append("\n| N | phase | wall | CPU used (of 2 cores) | API server | operator | bench and emulator | etcd | the rest | API requests per key | HsmKey reconciles per key |\n");
+            t.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n");
+            for (Result r : results) {
+                for (var phase : List.of(Map.entry("applying with no operator", r.floorLoad()), Map.entry("apply → all Ready", r.convergingLoad()))) {
+                    MachineLoad.Load l = phase.getValue();
+                    double rest = l.cpu("the rest") + l.cpu("controller manager") + l.cpu("kubelet") + l.cpu("containerd");
+                    t.append(String.format(Locale.ROOT, "| %,d | %s | %.1f s | %.0f s | %.0f s | %.0f s | %.0f s | %.0f s | %.0f s | %.2f: %s | %s |%n", r.n(),
+                            phase.getKey(), l.seconds(), l.all(), l.cpu("API server"), l.cpu("operator"), l.cpu("bench and emulator"), l.cpu("etcd"),
+                            rest, l.requestsPerKeyInAll(), l.requestsPerKey().entrySet().stream()
+                                    .map(e -> String.format(Locale.ROOT, "%s %.2f", e.getKey(), e.getValue())).collect(java.util.stream.Collectors.joining(", ")),
+                            phase.getValue() == r.convergingLoad() ? String.format(Locale.ROOT, "%.2f", r.reconcilesPerKey()) : "—"));
+                }
+            }
+            t.append("\nCPU seconds by process while the keys were applied, from /proc and the operator container's cgroup; the API server's "
+                    + "requests from its own counters (apiserver_request_total), per key; the rest: kubelet, containerd, the controller manager "
+                    + "and what no named process used.\n");
             t.append("\n| N | strategy | Azure calls per key per hour (steady) | writes in that hour | drift seen after | cost vs ASO | latency vs ASO |\n");
             t.append("|---:|---|---:|---:|---:|---:|---:|\n");
             for (Result r : results) {

@@ -74,9 +74,7 @@ final class Node {
      * read from its cgroup on this machine (cgroup v1 or v2, the kubelet's cgroupfs layout).
      */
     static long memoryWorkingSet(io.fabric8.kubernetes.api.model.Pod pod) {
-        String qos = pod.getStatus().getQosClass().toLowerCase(java.util.Locale.ROOT);
-        String id = pod.getStatus().getContainerStatuses().get(0).getContainerID().replaceFirst("^containerd://", "");
-        String rel = "kubepods/" + (qos.equals("guaranteed") ? "" : qos + "/") + "pod" + pod.getMetadata().getUid() + "/" + id;
+        String rel = cgroup(pod);
         try {
             Path v1 = Path.of("/sys/fs/cgroup/memory", rel);
             if (java.nio.file.Files.isDirectory(v1)) {
@@ -88,6 +86,27 @@ final class Node {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
+    }
+
+    /** The CPU time the pod's first container has used so far, in seconds, from its cgroup (v1 cpuacct or v2 cpu.stat). */
+    static double cpuSeconds(io.fabric8.kubernetes.api.model.Pod pod) {
+        String rel = cgroup(pod);
+        try {
+            Path v1 = Path.of("/sys/fs/cgroup/cpuacct", rel);
+            if (java.nio.file.Files.isDirectory(v1)) {
+                return Long.parseLong(java.nio.file.Files.readString(v1.resolve("cpuacct.usage")).trim()) / 1e9;
+            }
+            return stat(Path.of("/sys/fs/cgroup", rel, "cpu.stat"), "usage_usec") / 1e6;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** The cgroup of the pod's first container, relative to a hierarchy's root (the kubelet's cgroupfs layout). */
+    private static String cgroup(io.fabric8.kubernetes.api.model.Pod pod) {
+        String qos = pod.getStatus().getQosClass().toLowerCase(java.util.Locale.ROOT);
+        String id = pod.getStatus().getContainerStatuses().get(0).getContainerID().replaceFirst("^containerd://", "");
+        return "kubepods/" + (qos.equals("guaranteed") ? "" : qos + "/") + "pod" + pod.getMetadata().getUid() + "/" + id;
     }
 
     private static long stat(Path file, String key) throws IOException {
