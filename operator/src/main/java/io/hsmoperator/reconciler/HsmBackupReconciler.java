@@ -63,7 +63,7 @@ public class HsmBackupReconciler implements Reconciler<HsmBackup>, Cleaner<HsmBa
 
     @Override
     public List<EventSource<?, HsmBackup>> prepareEventSources(EventSourceContext<HsmBackup> context) {
-        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, HsmRefs::whatReferrersRead));
     }
 
     @Override

@@ -63,7 +63,7 @@ public class HsmDiagnosticsReconciler implements Reconciler<HsmDiagnostics>, Cle
 
     @Override
     public List<EventSource<?, HsmDiagnostics>> prepareEventSources(EventSourceContext<HsmDiagnostics> context) {
-        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, HsmRefs::whatReferrersRead));
     }
 
     @Override

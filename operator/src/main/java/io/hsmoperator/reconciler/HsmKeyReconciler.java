@@ -97,7 +97,7 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
     @Override
     public List<EventSource<?, HsmKey>> prepareEventSources(EventSourceContext<HsmKey> context) {
         publishedConfigMaps = RelatedResources.publishedConfigMap(context);
-        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), publishedConfigMaps, listings);
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, HsmRefs::whatKeysRead), publishedConfigMaps, listings);
     }
 
     @Override
@@ -273,9 +273,9 @@ public class HsmKeyReconciler implements Reconciler<HsmKey>, Cleaner<HsmKey> {
      * Whether a key that converged for its current spec needs no read of Azure now: a restarted operator's (or a new
      * leader's) first look at it, where the HSM's listing, made moments later for all such keys at once, wakes it if
      * Azure's copy differs from what status recorded; or a reconcile woken by nothing that concerns Azure (the echo of
-     * the operator's own ConfigMap write, when the watch outran {@link #wrote}) while the listing still watches it. The key is read when its full read, a
-     * rotation or its expiry warning falls due, and at once when status cannot vouch for what is asked (a new
-     * annotation token, a published ConfigMap gone or changed). Null: read it now.
+     * the operator's own ConfigMap write, when the watch outran {@link #wrote}) while the listing still watches it. The
+     * key is read when its full read, a rotation or its expiry warning falls due, and at once when status cannot vouch
+     * for what is asked (a new annotation token, a published ConfigMap gone or changed). Null: read it now.
      */
     private Duration trusted(HsmKey cr, HsmKeyStatus st, String uri, ManagedHsm hsm, KeyListings.Seen watched) {
         ResourceID id = ResourceID.fromResource(cr);

@@ -24,10 +24,13 @@ final class HsmLookup implements BiFunction<String, String, ManagedHsm> {
         this.kubernetes = kubernetes;
     }
 
-    /** The event source that wakes the referrers ({@link RelatedResources#referencedHsm}), whose cache this reads. */
+    /**
+     * The event source that wakes the referrers when what they read of their HSM changed ({@code reads}; see
+     * {@link RelatedResources#referencedHsm}), whose cache this reads.
+     */
     <P extends HasMetadata> InformerEventSource<ManagedHsm, P> watch(EventSourceContext<P> context, Function<P, HsmReference> ref,
-                                                                     boolean everyChange) {
-        InformerEventSource<ManagedHsm, P> source = RelatedResources.referencedHsm(context, ref, everyChange);
+                                                                     Function<ManagedHsm, ?> reads) {
+        InformerEventSource<ManagedHsm, P> source = RelatedResources.referencedHsm(context, ref, reads);
         informer = source;
         return source;
     }

@@ -72,16 +72,33 @@ public final class HsmRefs {
 
     /**
      * What a resolution and the resources that hold one read of an HSM: whom it admits, whether it is Ready, its URI and
-     * resource ID, whether it is being deleted. Kept next to {@link #resolve}, so that the event source that wakes
-     * referrers on a change of these (RelatedResources) follows what is read here.
+     * resource ID, whether it is being deleted, its regions. Kept next to {@link #resolve}, so that the event source that
+     * wakes referrers on a change of these (RelatedResources) follows what is read here.
      */
     static java.util.List<Object> whatReferrersRead(ManagedHsm hsm) {
+        return usability(hsm, hsm.getStatus() == null ? null : hsm.getStatus().regionSummary);
+    }
+
+    /**
+     * What an HsmKey reads of its HSM: the same, but of the extended regions only the hosts it publishes, those Azure
+     * finished adding; a region's progress before that wakes no key (each step would wake every key of the HSM).
+     */
+    static java.util.List<Object> whatKeysRead(ManagedHsm hsm) {
+        return usability(hsm, io.hsmoperator.publish.KeyPublisher.regionUris(hsm));
+    }
+
+    private static java.util.List<Object> usability(ManagedHsm hsm, Object regions) {
         var st = hsm.getStatus();
         return java.util.Arrays.asList(hsm.getSpec() == null ? null : hsm.getSpec().allowedNamespaces,
                 hsm.getSpec() == null ? null : hsm.getSpec().allowedHsmWideKinds,
                 hsm.getSpec() == null ? null : hsm.getSpec().management, Conditions.isTrue(st, Conditions.READY),
                 st == null ? null : st.hsmUri, st == null ? null : st.resourceId, hsm.getMetadata().getDeletionTimestamp() != null,
-                st == null ? null : st.regionSummary);
+                regions);
+    }
+
+    /** For a kind that reads all of its HSM (a private endpoint follows each region's state): every change. */
+    static Object everything(ManagedHsm hsm) {
+        return hsm.getMetadata().getResourceVersion();
     }
 
     /** The HSM-wide kind a referrer declares, or null when it concerns only its own keys (an HsmKey, a grant with keyRef). */

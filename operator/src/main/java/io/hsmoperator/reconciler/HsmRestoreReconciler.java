@@ -69,7 +69,7 @@ public class HsmRestoreReconciler implements Reconciler<HsmRestore>, Cleaner<Hsm
 
     @Override
     public List<EventSource<?, HsmRestore>> prepareEventSources(EventSourceContext<HsmRestore> context) {
-        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, HsmRefs::whatReferrersRead));
     }
 
     @Override

@@ -69,7 +69,7 @@ public class HsmRoleAssignmentReconciler implements Reconciler<HsmRoleAssignment
 
     @Override
     public List<EventSource<?, HsmRoleAssignment>> prepareEventSources(EventSourceContext<HsmRoleAssignment> context) {
-        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false), RelatedResources.grantedKey(context),
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, HsmRefs::whatReferrersRead), RelatedResources.grantedKey(context),
                 RelatedResources.grantedRole(context));
     }
 

@@ -67,7 +67,7 @@ public class HsmRoleDefinitionReconciler implements Reconciler<HsmRoleDefinition
 
     @Override
     public List<EventSource<?, HsmRoleDefinition>> prepareEventSources(EventSourceContext<HsmRoleDefinition> context) {
-        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, false));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, HsmRefs::whatReferrersRead));
     }
 
     @Override

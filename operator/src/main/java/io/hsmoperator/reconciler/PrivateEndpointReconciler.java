@@ -74,7 +74,7 @@ public class PrivateEndpointReconciler implements Reconciler<PrivateEndpoint>, C
 
     @Override
     public List<EventSource<?, PrivateEndpoint>> prepareEventSources(EventSourceContext<PrivateEndpoint> context) {
-        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, true));
+        return List.of(hsms.watch(context, r -> r.getSpec() == null ? null : r.getSpec().hsmRef, HsmRefs::everything));
     }
 
     @Override

@@ -38,15 +38,15 @@ public final class RelatedResources {
 
     /**
      * Wakes every resource of the primary kind whose hsmRef names the ManagedHsm, when what such resources read of it
-     * changed (see {@link #usabilityChanged}), or on every change when {@code everyChange} (a kind that reads more).
+     * ({@code reads}: {@link HsmRefs#whatReferrersRead}, or more or less for a kind that reads more or less) changed.
      */
     public static <P extends HasMetadata> InformerEventSource<ManagedHsm, P> referencedHsm(EventSourceContext<P> context, Function<P, HsmReference> ref,
-                                                                                 boolean everyChange) {
+                                                                                 Function<ManagedHsm, ?> reads) {
         var config = InformerEventSourceConfiguration.from(ManagedHsm.class, context.getPrimaryResourceClass())
                 .withName("managedhsm-of-" + context.getPrimaryResourceClass().getSimpleName().toLowerCase())
                 .withWatchAllNamespaces()
                 .withItemStore(new LeanItemStore<>())
-                .withOnUpdateFilter((now, before) -> everyChange || usabilityChanged(now, before))
+                .withOnUpdateFilter((now, before) -> !Objects.equals(reads.apply(now), reads.apply(before)))
                 .withSecondaryToPrimaryMapper(hsm -> context.getPrimaryCache().list(p -> refersTo(p, ref.apply(p), hsm))
                         .map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .build();
@@ -129,9 +129,6 @@ public final class RelatedResources {
      * it is being deleted. Anything else (a pending operation, a private endpoint connection, a condition's wording)
      * wakes none of the HSM's keys: with 5,000 keys in one HSM each such change would cost 10,000 Azure reads.
      */
-    static boolean usabilityChanged(ManagedHsm now, ManagedHsm before) {
-        return !Objects.equals(HsmRefs.whatReferrersRead(now), HsmRefs.whatReferrersRead(before));
-    }
 
     private static boolean refersTo(HasMetadata from, HsmReference ref, ManagedHsm hsm) {
         return ref != null && hsm.getMetadata().getName().equals(ref.name)

@@ -32,9 +32,38 @@ class RelatedResourcesTest {
     }
 
     private static boolean wakes(Consumer<ManagedHsm> change) {
+        return wakes(HsmRefs::whatReferrersRead, change);
+    }
+
+    private static boolean wakes(java.util.function.Function<ManagedHsm, ?> reads, Consumer<ManagedHsm> change) {
         ManagedHsm now = readyHsm();
         change.accept(now);
-        return RelatedResources.usabilityChanged(now, readyHsm());
+        return !java.util.Objects.equals(reads.apply(now), reads.apply(readyHsm()));
+    }
+
+    private static ManagedHsmStatus.Region region(String name, String state) {
+        ManagedHsmStatus.Region r = new ManagedHsmStatus.Region();
+        r.name = name;
+        r.provisioningState = state;
+        r.hsmUri = "https://contoso-payments-hsm-" + name + ".managedhsm.azure.net/";
+        return r;
+    }
+
+    @Test
+    void keysAreWokenByARegionOnlyOnceAzureFinishedAddingIt() {
+        Consumer<ManagedHsm> adding = h -> {
+            h.getStatus().regions = List.of(region("northeurope", "Provisioning"));
+            h.getStatus().regionSummary = "westeurope (primary), northeurope (Provisioning)";
+        };
+        Consumer<ManagedHsm> added = h -> {
+            h.getStatus().regions = List.of(region("northeurope", "Succeeded"));
+            h.getStatus().regionSummary = "westeurope (primary), northeurope (Succeeded)";
+        };
+        assertFalse(wakes(HsmRefs::whatKeysRead, adding), "a region being added: no host to publish yet");
+        assertTrue(wakes(HsmRefs::whatKeysRead, added), "a region added: its host is published");
+        assertTrue(wakes(adding), "other referrers follow each step of it");
+        assertTrue(wakes(HsmRefs::whatKeysRead, h -> h.getStatus().hsmUri = null), "keys read what every referrer reads");
+        assertTrue(wakes(HsmRefs::everything, h -> h.getMetadata().setResourceVersion("99")), "a private endpoint reads every change");
     }
 
     @Test
