@@ -209,7 +209,7 @@ class KeyScaleBench {
                 .withRbacPropagation(Duration.ofMillis(500)).withStaleReads(Duration.ZERO);
     }
 
-    /** Applies the sample ManagedHsm and {@code count - 1} copies of it, and waits until all are Ready. */
+    /** Applies the sample ManagedHsm and {@code count - 1} copies of it, and waits until all are Ready, their region added. */
     private static void readyHsms(Installation inst, String apps, int count) throws java.io.IOException {
         TestCluster.kubectlOk("apply", "-n", apps, "-f", "../config/samples/security-domain-officers.yaml", "-f",
                 "../config/samples/managedhsm.yaml");
@@ -223,6 +223,13 @@ class KeyScaleBench {
         }
         for (int h = 0; h < count; h++) {
             TestCluster.kubectlOk("wait", "-n", apps, "--for=condition=Ready", "managedhsm/" + hsmRef(h), "--timeout=180s");
+            // Ready comes before the sample's extended region is added; its hosts, once added, are published in every key's
+            // ConfigMap. The keys are applied to a settled HSM, so that the measure is the keys' convergence alone.
+            String name = hsmRef(h);
+            await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(500)).until(() -> {
+                var st = inst.admin.resources(io.hsmoperator.api.managedhsm.ManagedHsm.class).inNamespace(apps).withName(name).require().getStatus();
+                return st.regions != null && !st.regions.isEmpty() && st.regions.stream().allMatch(r -> "Succeeded".equals(r.provisioningState));
+            });
         }
     }
 
