@@ -48,8 +48,11 @@ public final class HsmRefs {
             return null;
         }
         if (r.waiting()) {
+            // What it waits for (the ManagedHsm made, Ready, with its URI) wakes it through the ManagedHsm's informer (every
+            // kind watches the HSMs it references), so it is not polled: thousands of keys of an HSM that is gone or not Ready
+            // would each be reconciled every poll interval. The resync is the safety net.
             Conditions.progressing(st, Reason.WaitingForHsm, r.message(), gen, clock);
-            return timing.poll();
+            return timing.resync();
         }
         Conditions.stalled(st, r.problem(), r.message() + " Nothing was sent to Azure.", gen, clock);
         return timing.resync();
