@@ -172,8 +172,9 @@ class KeyScaleBench {
             limited.add(limited(LIMITED_PER_HSM, 2));
             write(results, limited);
         }
-        for (int n : sizes) {
-            results.add(run(n));
+        for (int i = 0; i < sizes.size(); i++) {
+            int n = sizes.get(i);
+            results.add(run(n, i == sizes.size() - 1));
             // Written after each size, so that a long run that fails later keeps what it measured.
             write(results, limited);
         }
@@ -330,8 +331,9 @@ class KeyScaleBench {
                 .until(() -> inst.pods().size() == replicas && inst.readyPods().size() == replicas);
     }
 
-    private Result run(int n) throws Exception {
-        // A namespace per size: the keys of a smaller run stay behind (deletionPolicy Retain), pointing at its emulator.
+    /** One size; {@code last}: no size follows, so its keys may stay. */
+    private Result run(int n, boolean last) throws Exception {
+        // A namespace per size, deleted at its end (see teardown) unless no size follows.
         String apps = "bench-" + n;
         try (Installation inst = new Installation(emulator(false), Path.of("target", "bench", "n" + n), apps)) {
             Strategy ours = STRATEGIES.get(0);
@@ -366,9 +368,22 @@ class KeyScaleBench {
             for (Strategy s : n > PEERS_UP_TO ? STRATEGIES.subList(0, 1) : STRATEGIES) {
                 steady.add(steady(inst, s, n, portal, values));
             }
+            if (!last) {
+                teardown(inst, apps);
+            }
             return new Result(n, memoryLimit(n), floor.took(), applied.applied(), toReady, converging, rss, heap, restart, steady, floor.load(), load,
                     reconcilesPerKey);
         }
+    }
+
+    /**
+     * Deletes the namespace of a size's keys and HSMs while its operator and emulator still run, as namespace teardown does
+     * it (everything at once; deletionPolicy Retain: Azure keeps the keys). Left behind, they would point the next size's
+     * operator at an emulator that is gone: thousands of keys waiting on it, a load the next measure would carry.
+     */
+    private static void teardown(Installation inst, String apps) {
+        inst.admin.namespaces().withName(apps).delete();
+        await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofSeconds(2)).until(() -> inst.admin.namespaces().withName(apps).get() == null);
     }
 
     /** Rolls the operator to a new pod ({@code helm upgrade} with a pod annotation of its own) that runs {@code settings}. */
@@ -457,6 +472,7 @@ class KeyScaleBench {
                             + "paced %.0f s in all, waited for Retry-After %.0f s; %.2f Azure calls per key%n", perHsm, hsms,
                     toReady.toMillis() / 1000.0, l.limit().toSeconds(), l.throttled(), throttled, l.pacingWaited().toMillis() / 1000.0,
                     l.retryAfterWaited().toMillis() / 1000.0, l.callsPerKey());
+            teardown(inst, apps);
             return l;
         }
     }
