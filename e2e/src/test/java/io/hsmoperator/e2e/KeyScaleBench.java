@@ -314,8 +314,7 @@ class KeyScaleBench {
         System.out.printf("bench: %d keys applied in %.1f s with no operator running: %s%n", n, took.toMillis() / 1000.0, load.describe());
         // The namespace's deletion removes the keys on the API server's side, however long 10,000 take; a client's
         // delete of the collection would time out.
-        inst.admin.namespaces().withName(floor).delete();
-        await().atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofSeconds(2)).until(() -> inst.admin.namespaces().withName(floor).get() == null);
+        teardown(inst, floor);
         scale(inst, 1);
         return new Floor(took, load);
     }
@@ -377,9 +376,10 @@ class KeyScaleBench {
     }
 
     /**
-     * Deletes the namespace of a size's keys and HSMs while its operator and emulator still run, as namespace teardown does
-     * it (everything at once; deletionPolicy Retain: Azure keeps the keys). Left behind, they would point the next size's
-     * operator at an emulator that is gone: thousands of keys waiting on it, a load the next measure would carry.
+     * Deletes a namespace and waits until it is gone. For a size's keys and HSMs, while its operator and emulator still
+     * run, as namespace teardown does it (everything at once; deletionPolicy Retain: Azure keeps the keys): left behind,
+     * they would point the next size's operator at an emulator that is gone, thousands of keys waiting on it, a load the
+     * next measure would carry.
      */
     private static void teardown(Installation inst, String apps) {
         inst.admin.namespaces().withName(apps).delete();

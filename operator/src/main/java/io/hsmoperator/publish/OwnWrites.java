@@ -9,8 +9,5 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
  */
 @FunctionalInterface
 public interface OwnWrites {
-    OwnWrites NONE = (written, replaced) -> {
-    };
-
     void wrote(ConfigMap written, ConfigMap replaced);
 }

@@ -124,12 +124,6 @@ public final class RelatedResources {
         return new InformerEventSource<>(config, context);
     }
 
-    /**
-     * Whether what HsmRefs reads of an HSM changed: whom it admits, whether it is Ready, its URI and resource ID, whether
-     * it is being deleted. Anything else (a pending operation, a private endpoint connection, a condition's wording)
-     * wakes none of the HSM's keys: with 5,000 keys in one HSM each such change would cost 10,000 Azure reads.
-     */
-
     private static boolean refersTo(HasMetadata from, HsmReference ref, ManagedHsm hsm) {
         return ref != null && hsm.getMetadata().getName().equals(ref.name)
                 && hsm.getMetadata().getNamespace().equals(ref.namespaceOr(from.getMetadata().getNamespace()));
